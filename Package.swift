@@ -10,7 +10,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -27,7 +26,6 @@ let package = Package(
             dependencies: [
                 "CSodium",
                 "CSQLite",
-                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

@@ -108,24 +108,30 @@ enum Ed25519 {
 
 /// Password hashing: Argon2id for Coffer's identity files, scrypt for age's
 /// passphrase recipient.
-enum PasswordHash {
+public enum PasswordHash {
     /// Argon2id cost parameters.
-    struct Argon2Limits: Sendable, Equatable {
+    public struct Argon2Limits: Sendable, Equatable {
         /// Number of passes.
-        var operations: UInt64
+        public var operations: UInt64
         /// Memory in bytes.
-        var memory: UInt64
+        public var memory: UInt64
+
+        /// Limits with the given passes and memory (bytes).
+        public init(operations: UInt64, memory: UInt64) {
+            self.operations = operations
+            self.memory = memory
+        }
 
         /// libsodium's MODERATE limits: 3 passes, 256 MiB.
-        static let moderate = Argon2Limits(
+        public static let moderate = Argon2Limits(
             operations: UInt64(crypto_pwhash_OPSLIMIT_MODERATE), memory: UInt64(crypto_pwhash_MEMLIMIT_MODERATE))
         /// The smallest limits accepted when reading a file (libsodium's
         /// INTERACTIVE): anything weaker is refused as a downgrade.
-        static let minimum = Argon2Limits(
+        public static let minimum = Argon2Limits(
             operations: UInt64(crypto_pwhash_OPSLIMIT_INTERACTIVE), memory: UInt64(crypto_pwhash_MEMLIMIT_INTERACTIVE))
         /// The largest limits accepted when reading a file, so a hostile file
         /// cannot make us allocate without bound (SENSITIVE: 4 passes, 1 GiB).
-        static let maximum = Argon2Limits(
+        public static let maximum = Argon2Limits(
             operations: UInt64(crypto_pwhash_OPSLIMIT_SENSITIVE), memory: UInt64(crypto_pwhash_MEMLIMIT_SENSITIVE))
     }
 

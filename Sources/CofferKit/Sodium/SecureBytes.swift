@@ -40,6 +40,12 @@ public final class SecureBytes: @unchecked Sendable {
         self.init(count: bytes.count) { $0.copyMemory(from: bytes) }
     }
 
+    /// A locked copy of `bytes` (for a passphrase read by the caller, which
+    /// must then wipe its own copy).
+    public static func copying(_ bytes: [UInt8]) -> SecureBytes {
+        bytes.withUnsafeBytes { SecureBytes(copying: $0) }
+    }
+
     deinit {
         sodium_free(pointer)  // wipes before unmapping
     }

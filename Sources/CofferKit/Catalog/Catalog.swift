@@ -1,0 +1,241 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Foundation
+
+/// The vault's SQLite catalog (WAL mode): the ledger, and tables that index
+/// what the ledger established (identities, roles, key versions, seals,
+/// documents, versions, wraps). It never holds a plaintext name or a raw key.
+///
+/// The index tables are a convenience for queries; every security decision
+/// uses the state replayed from the verified ledger, and ``rowsDisagreeing(with:)``
+/// reports any row the ledger does not vouch for (or vouches for but is absent).
+final class Catalog {
+    static let schemaVersion = 1
+    let database: SQLiteDatabase
+
+    private init(database: SQLiteDatabase) {
+        self.database = database
+    }
+
+    /// Creates a new catalog file with the schema.
+    static func create(at path: String, vaultID: VaultID) throws -> Catalog {
+        let db = try SQLiteDatabase(path: path, create: true)
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=FULL")
+        try db.transaction {
+            try db.execute(schema)
+            try db.run("INSERT INTO meta(key, value) VALUES ('vault_id', ?), ('schema', ?)", [.text(vaultID.description), .text(String(schemaVersion))])
+        }
+        return Catalog(database: db)
+    }
+
+    /// Opens an existing catalog.
+    static func open(at path: String) throws -> Catalog {
+        guard FileSystem.exists(path) else { throw FileError("open", path: path, code: ENOENT) }
+        let db = try SQLiteDatabase(path: path, create: false)
+        try db.execute("PRAGMA synchronous=FULL")
+        let catalog = Catalog(database: db)
+        let schema = try catalog.meta("schema")
+        guard schema == String(schemaVersion) else {
+            throw FormatError.unsupportedVersion("catalog", Int(schema ?? "") ?? -1)
+        }
+        return catalog
+    }
+
+    private static let schema = """
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE ledger(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL);
+        CREATE TABLE identities(fingerprint TEXT PRIMARY KEY, public TEXT NOT NULL, name TEXT NOT NULL, admin INTEGER NOT NULL);
+        CREATE TABLE roles(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, clearance TEXT NOT NULL, current_version INTEGER NOT NULL);
+        CREATE TABLE role_members(role TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(role, member));
+        CREATE TABLE role_keys(role TEXT NOT NULL, version INTEGER NOT NULL, public_key BLOB NOT NULL, admin_wrap BLOB, admin_version INTEGER, PRIMARY KEY(role, version));
+        CREATE TABLE role_seals(role TEXT NOT NULL, version INTEGER NOT NULL, member TEXT NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(role, version, member));
+        CREATE TABLE documents(id TEXT PRIMARY KEY, owner TEXT NOT NULL, label TEXT NOT NULL, current_generation INTEGER NOT NULL);
+        CREATE TABLE versions(document TEXT NOT NULL, generation INTEGER NOT NULL, manifest TEXT NOT NULL, metadata BLOB NOT NULL, sealed_at TEXT NOT NULL, sealed_by TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(document, generation));
+        CREATE TABLE version_objects(object TEXT NOT NULL, document TEXT NOT NULL, generation INTEGER NOT NULL, PRIMARY KEY(object, document, generation));
+        CREATE TABLE wraps(document TEXT NOT NULL, generation INTEGER NOT NULL, role TEXT NOT NULL, role_version INTEGER NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY(document, generation, role));
+        """
+
+    /// A value from the `meta` table.
+    func meta(_ key: String) throws -> String? {
+        try database.query("SELECT value FROM meta WHERE key = ?", [.text(key)]).first?.first?.text
+    }
+
+    // MARK: Ledger
+
+    /// Number of ledger entries.
+    func ledgerCount() throws -> Int64 {
+        try database.query("SELECT count(*) FROM ledger").first?.first?.integer ?? 0
+    }
+
+    /// Entries with `seq >= from`, in order, parsed but not verified.
+    func ledgerEntries(from: Int64 = 0) throws -> [LedgerEntry] {
+        var entries: [LedgerEntry] = []
+        try database.forEachRow("SELECT seq, body, signature FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)]) { row in
+            guard let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob else {
+                throw LedgerError.malformed(sequence: row[0].integer ?? -1, reason: "row has wrong column types")
+            }
+            entries.append(try LedgerEntry(sequence: seq, body: body, signature: signature))
+        }
+        return entries
+    }
+
+    /// Appends entries and indexes what they establish. Call inside a transaction.
+    func append(_ entries: [LedgerEntry]) throws {
+        for entry in entries {
+            try database.run(
+                "INSERT INTO ledger(seq, hash, body, signature) VALUES (?, ?, ?, ?)",
+                [.integer(entry.sequence), .blob(entry.hash), .blob(entry.body), .blob(entry.signature)])
+            try index(entry.contents)
+        }
+    }
+
+    private func index(_ c: LedgerEntry.Contents) throws {
+        switch c.event {
+        case .vaultCreated(let p):
+            let creator = try PublicIdentity(p.creator)
+            try database.run("INSERT INTO identities VALUES (?, ?, ?, 1)", [.text(creator.fingerprint), .text(p.creator), .text(p.name)])
+        case .identityAdded(let p):
+            let identity = try PublicIdentity(p.identity)
+            try database.run("INSERT INTO identities VALUES (?, ?, ?, 0)", [.text(identity.fingerprint), .text(p.identity), .text(p.name)])
+        case .adminAdded(let p):
+            try database.run("UPDATE identities SET admin = 1 WHERE fingerprint = ?", [.text(p.member)])
+            try database.run(
+                "INSERT INTO role_members SELECT id, ? FROM roles WHERE kind = 'admin'", [.text(p.member)])
+        case .roleCreated(let p):
+            try database.run("INSERT INTO roles VALUES (?, ?, ?, ?, 0)", [.text(p.role.description), .text(p.name), .text(p.kind.rawValue), .text(p.clearance)])
+            if p.kind == .admin {
+                try database.run("INSERT INTO role_members SELECT ?, fingerprint FROM identities WHERE admin = 1", [.text(p.role.description)])
+            }
+        case .roleMemberAdded(let p):
+            try database.run("INSERT INTO role_members VALUES (?, ?)", [.text(p.role.description), .text(p.member)])
+        case .roleKeyIssued(let p):
+            try database.run(
+                "INSERT INTO role_keys VALUES (?, ?, ?, ?, ?)",
+                [.text(p.role.description), .integer(Int64(p.version)), .blob(Array(p.publicKey)),
+                 p.adminWrap.map { .blob(Array($0)) } ?? .null, p.adminVersion.map { .integer(Int64($0)) } ?? .null])
+            for (member, sealed) in p.seals {
+                try database.run("INSERT INTO role_seals VALUES (?, ?, ?, ?)", [.text(p.role.description), .integer(Int64(p.version)), .text(member), .blob(Array(sealed))])
+            }
+            try database.run("UPDATE roles SET current_version = ? WHERE id = ?", [.integer(Int64(p.version)), .text(p.role.description)])
+        case .documentSealed(let p):
+            let doc = p.document.description
+            if p.generation == 1 {
+                try database.run("INSERT INTO documents VALUES (?, ?, ?, 1)", [.text(doc), .text(c.actor), .text(p.label)])
+            } else {
+                try database.run("UPDATE documents SET current_generation = ?, label = ? WHERE id = ?", [.integer(Int64(p.generation)), .text(p.label), .text(doc)])
+            }
+            try database.run(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(doc), .integer(Int64(p.generation)), .text(p.manifest), .blob(Array(p.metadata)), .text(Timestamp.format(c.time)), .text(c.actor), .integer(c.sequence)])
+            for object in [p.manifest] + p.segments {
+                try database.run("INSERT OR IGNORE INTO version_objects VALUES (?, ?, ?)", [.text(object), .text(doc), .integer(Int64(p.generation))])
+            }
+            for wrap in p.wraps {
+                try database.run(
+                    "INSERT INTO wraps VALUES (?, ?, ?, ?, ?)",
+                    [.text(doc), .integer(Int64(p.generation)), .text(wrap.role.description), .integer(Int64(wrap.roleVersion)), .blob(Array(wrap.wrapped))])
+            }
+        case .documentOpened:
+            break
+        }
+    }
+
+    // MARK: Cross-check
+
+    /// One catalog row that the ledger does not account for, or a row the
+    /// ledger establishes that the catalog lacks or holds with other values.
+    struct RowFinding: Sendable, Equatable {
+        /// The table.
+        let table: String
+        /// The row's key and values, as text.
+        let row: String
+        /// True if the row is in the catalog but not vouched for; false if it is missing or differs.
+        let unvouched: Bool
+    }
+
+    /// Compares every index table with the rows the verified ledger implies.
+    func rowsDisagreeing(with state: VaultState) throws -> [RowFinding] {
+        var findings: [RowFinding] = []
+        for (table, columns, expected) in expectedRows(state) {
+            var actual: [String: Int] = [:]
+            try database.forEachRow("SELECT \(columns) FROM \(table)") { row in
+                actual[Self.render(row), default: 0] += 1
+            }
+            var wanted: [String: Int] = [:]
+            for row in expected { wanted[Self.render(row), default: 0] += 1 }
+            for (row, count) in actual where (wanted[row] ?? 0) < count {
+                findings.append(RowFinding(table: table, row: row, unvouched: true))
+            }
+            for (row, count) in wanted where (actual[row] ?? 0) < count {
+                findings.append(RowFinding(table: table, row: row, unvouched: false))
+            }
+        }
+        return findings.sorted { ($0.table, $0.row) < ($1.table, $1.row) }
+    }
+
+    private static func render(_ row: [SQLValue]) -> String {
+        row.map { value in
+            switch value {
+            case .null: "null"
+            case .integer(let v): String(v)
+            case .text(let s): s
+            case .blob(let b): b.count <= 32 ? Hex.encode(b) : "blob:" + Hex.encode(Blake2b.hash(b, outputByteCount: 16))
+            }
+        }.joined(separator: " | ")
+    }
+
+    private func expectedRows(_ s: VaultState) -> [(String, String, [[SQLValue]])] {
+        let identities = s.identities.map { fp, m in
+            [SQLValue.text(fp), .text(m.identity.description), .text(m.name), .integer(s.admins.contains(fp) ? 1 : 0)]
+        }
+        let roles = s.roles.values.map { r in
+            [SQLValue.text(r.id.description), .text(r.name), .text(r.kind.rawValue), .text(r.clearance), .integer(Int64(r.currentVersion))]
+        }
+        let members = s.roles.values.flatMap { r in r.members.map { [SQLValue.text(r.id.description), .text($0)] } }
+        let keys = s.roles.values.flatMap { r in
+            r.versions.map { v, k in
+                [SQLValue.text(r.id.description), .integer(Int64(v)), .blob(k.publicKey),
+                 k.adminWrap.map { .blob($0.wrapped) } ?? .null, k.adminWrap.map { .integer(Int64($0.adminVersion)) } ?? .null]
+            }
+        }
+        let seals = s.roles.values.flatMap { r in
+            r.versions.flatMap { v, k in k.seals.map { [SQLValue.text(r.id.description), .integer(Int64(v)), .text($0.key), .blob($0.value)] } }
+        }
+        let documents = s.documents.values.map { d in
+            [SQLValue.text(d.id.description), .text(d.owner), .text(d.label), .integer(Int64(d.currentGeneration))]
+        }
+        let versions = s.documents.values.flatMap { d in
+            d.versions.values.map { v in
+                [SQLValue.text(d.id.description), .integer(Int64(v.generation)), .text(v.manifest.description), .blob(v.metadata),
+                 .text(Timestamp.format(v.sealedAt)), .text(v.sealedBy), .integer(v.sequence)]
+            }
+        }
+        let objects = s.documents.values.flatMap { d in
+            d.versions.values.flatMap { v in
+                Set([v.manifest] + v.segments).map { [SQLValue.text($0.description), .text(d.id.description), .integer(Int64(v.generation))] }
+            }
+        }
+        let wraps = s.documents.values.flatMap { d in
+            d.versions.values.flatMap { v in
+                v.wraps.map { role, w in
+                    [SQLValue.text(d.id.description), .integer(Int64(v.generation)), .text(role.description), .integer(Int64(w.roleVersion)), .blob(w.wrapped)]
+                }
+            }
+        }
+        return [
+            ("identities", "fingerprint, public, name, admin", identities),
+            ("roles", "id, name, kind, clearance, current_version", roles),
+            ("role_members", "role, member", members),
+            ("role_keys", "role, version, public_key, admin_wrap, admin_version", keys),
+            ("role_seals", "role, version, member, sealed", seals),
+            ("documents", "id, owner, label, current_generation", documents),
+            ("versions", "document, generation, manifest, metadata, sealed_at, sealed_by, seq", versions),
+            ("version_objects", "object, document, generation", objects),
+            ("wraps", "document, generation, role, role_version, wrapped", wraps),
+        ]
+    }
+}

@@ -1,0 +1,170 @@
+import CSQLite
+
+/// A failure reported by SQLite.
+public struct DatabaseError: CofferFailure {
+    /// SQLite's (extended) result code.
+    public let code: Int32
+    /// SQLite's message.
+    public let message: String
+    /// The database file.
+    public let path: String
+
+    public var kind: FailureKind {
+        switch code & 0xff {
+        case SQLITE_CORRUPT, SQLITE_NOTADB: .integrity
+        case SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY, SQLITE_PERM: .io
+        default: .general
+        }
+    }
+
+    public var description: String {
+        switch code & 0xff {
+        case SQLITE_BUSY, SQLITE_LOCKED: "catalog \(path) stayed locked by another process; try again"
+        case SQLITE_CORRUPT, SQLITE_NOTADB: "catalog \(path) is damaged (\(message)); restore it from a backup"
+        case SQLITE_FULL: "catalog \(path): the disk is full; free some space and run the command again"
+        default: "catalog \(path): \(message)"
+        }
+    }
+}
+
+/// The value of one SQL parameter or column.
+enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case text(String)
+    case blob([UInt8])
+}
+
+/// A thin, synchronous wrapper over one SQLite connection. One connection
+/// belongs to one thread at a time.
+final class SQLiteDatabase: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    /// The database file.
+    let path: String
+
+    /// Opens (and with `create`, creates) the database file.
+    init(path: String, create: Bool) throws {
+        self.path = path
+        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close(handle)
+            handle = nil
+            throw DatabaseError(code: rc, message: message, path: path)
+        }
+        sqlite3_extended_result_codes(handle, 1)
+        // Writers from other processes wait instead of failing with "database is locked".
+        sqlite3_busy_timeout(handle, 30_000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    private func error(_ rc: Int32) -> DatabaseError {
+        DatabaseError(code: rc, message: String(cString: sqlite3_errmsg(handle)), path: path)
+    }
+
+    /// Runs one or more statements that take no parameters and return no rows.
+    func execute(_ sql: String) throws {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc) }
+    }
+
+    /// Runs a statement with parameters, discarding any rows.
+    func run(_ sql: String, _ parameters: [SQLValue] = []) throws {
+        _ = try query(sql, parameters)
+    }
+
+    /// Runs a query and returns every row.
+    func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [[SQLValue]] {
+        var rows: [[SQLValue]] = []
+        try forEachRow(sql, parameters) { rows.append($0) }
+        return rows
+    }
+
+    /// Runs a query and calls `body` for each row, without holding them all.
+    func forEachRow(_ sql: String, _ parameters: [SQLValue] = [], _ body: ([SQLValue]) throws -> Void) throws {
+        var statement: OpaquePointer?
+        var rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK else { throw error(rc) }
+        defer { sqlite3_finalize(statement) }
+        for (index, value) in parameters.enumerated() {
+            let position = Int32(index + 1)
+            switch value {
+            case .null: rc = sqlite3_bind_null(statement, position)
+            case .integer(let v): rc = sqlite3_bind_int64(statement, position, v)
+            case .text(let s): rc = sqlite3_bind_text(statement, position, s, -1, sqliteTransient)
+            case .blob(let b):
+                rc = b.withUnsafeBytes { sqlite3_bind_blob(statement, position, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), sqliteTransient) }
+            }
+            guard rc == SQLITE_OK else { throw error(rc) }
+        }
+        while true {
+            rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc) }
+            let columns = sqlite3_column_count(statement)
+            var row: [SQLValue] = []
+            row.reserveCapacity(Int(columns))
+            for column in 0..<columns {
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_INTEGER: row.append(.integer(sqlite3_column_int64(statement, column)))
+                case SQLITE_TEXT: row.append(.text(String(cString: sqlite3_column_text(statement, column))))
+                case SQLITE_BLOB:
+                    let count = Int(sqlite3_column_bytes(statement, column))
+                    if count == 0 {
+                        row.append(.blob([]))
+                    } else {
+                        let base = sqlite3_column_blob(statement, column)!
+                        row.append(.blob(Array(UnsafeRawBufferPointer(start: base, count: count))))
+                    }
+                default: row.append(.null)
+                }
+            }
+            try body(row)
+        }
+    }
+
+    /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back if it throws.
+    /// IMMEDIATE takes the write lock up front, so two writers never deadlock
+    /// on a lock upgrade; the busy timeout makes the second one wait.
+    func transaction<R>(_ body: () throws -> R) throws -> R {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Copies this database into a new file with SQLite's online backup API
+    /// (a consistent snapshot even while other connections write).
+    func backup(to destination: String) throws {
+        let target = try SQLiteDatabase(path: destination, create: true)
+        guard let backup = sqlite3_backup_init(target.handle, "main", handle, "main") else {
+            throw target.error(sqlite3_errcode(target.handle))
+        }
+        var rc: Int32
+        repeat {
+            rc = sqlite3_backup_step(backup, -1)
+            if rc == SQLITE_BUSY || rc == SQLITE_LOCKED { sqlite3_sleep(20) }
+        } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+        sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE else { throw target.error(rc) }
+    }
+}
+
+/// SQLite's SQLITE_TRANSIENT: copy bound values before returning.
+private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+extension SQLValue {
+    /// The integer value, or nil.
+    var integer: Int64? { if case .integer(let v) = self { v } else { nil } }
+    /// The text value, or nil.
+    var text: String? { if case .text(let v) = self { v } else { nil } }
+    /// The blob value, or nil.
+    var blob: [UInt8]? { if case .blob(let v) = self { v } else { nil } }
+}

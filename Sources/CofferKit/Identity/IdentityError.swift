@@ -1,0 +1,40 @@
+/// Failures to read, decrypt or use an identity.
+public enum IdentityError: CofferFailure, Equatable {
+    /// The passphrase does not decrypt the identity file.
+    case wrongPassphrase(path: String)
+    /// The identity file is encrypted and no passphrase source was available.
+    case passphraseRequired(path: String)
+    /// The identity file is damaged or not an identity file.
+    case malformedIdentityFile(path: String, reason: String)
+    /// A `coffer1…` string could not be parsed.
+    case malformedPublicIdentity(String)
+    /// The identity is not a member of this vault.
+    case notInVault(fingerprint: String)
+    /// No identity file was given and the default one does not exist.
+    case noIdentity(path: String)
+    /// The passphrase was empty or the two entries differed.
+    case badPassphrase(String)
+
+    public var kind: FailureKind {
+        switch self {
+        case .wrongPassphrase, .notInVault: .authentication
+        case .passphraseRequired, .malformedPublicIdentity, .badPassphrase: .usage
+        case .malformedIdentityFile: .integrity
+        case .noIdentity: .notFound
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .wrongPassphrase(let path): "wrong passphrase for identity \(path)"
+        case .passphraseRequired(let path):
+            "identity \(path) is encrypted; run in a terminal, or pass --passphrase-file, or set COFFER_PASSPHRASE"
+        case .malformedIdentityFile(let path, let reason): "\(path) is not a valid Coffer identity file: \(reason)"
+        case .malformedPublicIdentity(let reason): "not a Coffer public identity (coffer1…): \(reason)"
+        case .notInVault(let fp): "identity \(fp) is not a member of this vault; ask an administrator to add it"
+        case .noIdentity(let path):
+            "no identity at \(path); create one with `coffer identity new --out FILE`, or pass --identity / set COFFER_IDENTITY"
+        case .badPassphrase(let reason): reason
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+
+/// What one ledger entry records. Each case is one `action` string in the
+/// entry's JSON body and one payload type; docs/FORMAT.md lists them all.
+public enum LedgerEvent: Sendable, Equatable {
+    /// Entry 0: the vault exists, with this creator (its first administrator) and label list.
+    case vaultCreated(VaultCreated)
+    /// An identity became known to the vault (administrators only).
+    case identityAdded(IdentityAdded)
+    /// An identity became an administrator (administrators only).
+    case adminAdded(MemberChange)
+    /// A role was created (administrators only).
+    case roleCreated(RoleCreated)
+    /// An identity joined a role (administrators only).
+    case roleMemberAdded(RoleMemberChange)
+    /// A new key version of a role, sealed to its members and wrapped for `admin`.
+    case roleKeyIssued(RoleKeyIssued)
+    /// A document version was sealed, with its wrapped data keys.
+    case documentSealed(DocumentSealed)
+    /// A document version was opened (read).
+    case documentOpened(DocumentOpened)
+
+    /// The `action` string of the entry.
+    public var action: String {
+        switch self {
+        case .vaultCreated: "vault.create"
+        case .identityAdded: "identity.add"
+        case .adminAdded: "admin.add"
+        case .roleCreated: "role.create"
+        case .roleMemberAdded: "role.member.add"
+        case .roleKeyIssued: "role.key"
+        case .documentSealed: "document.seal"
+        case .documentOpened: "document.open"
+        }
+    }
+
+    /// Encodes the payload (the entry's `data` member).
+    func encodePayload(into container: inout KeyedEncodingContainer<EntryCodingKey>) throws {
+        switch self {
+        case .vaultCreated(let p): try container.encode(p, forKey: .data)
+        case .identityAdded(let p): try container.encode(p, forKey: .data)
+        case .adminAdded(let p): try container.encode(p, forKey: .data)
+        case .roleCreated(let p): try container.encode(p, forKey: .data)
+        case .roleMemberAdded(let p): try container.encode(p, forKey: .data)
+        case .roleKeyIssued(let p): try container.encode(p, forKey: .data)
+        case .documentSealed(let p): try container.encode(p, forKey: .data)
+        case .documentOpened(let p): try container.encode(p, forKey: .data)
+        }
+    }
+
+    /// Decodes the payload for `action`.
+    static func decode(action: String, from container: KeyedDecodingContainer<EntryCodingKey>) throws -> LedgerEvent {
+        switch action {
+        case "vault.create": .vaultCreated(try container.decode(VaultCreated.self, forKey: .data))
+        case "identity.add": .identityAdded(try container.decode(IdentityAdded.self, forKey: .data))
+        case "admin.add": .adminAdded(try container.decode(MemberChange.self, forKey: .data))
+        case "role.create": .roleCreated(try container.decode(RoleCreated.self, forKey: .data))
+        case "role.member.add": .roleMemberAdded(try container.decode(RoleMemberChange.self, forKey: .data))
+        case "role.key": .roleKeyIssued(try container.decode(RoleKeyIssued.self, forKey: .data))
+        case "document.seal": .documentSealed(try container.decode(DocumentSealed.self, forKey: .data))
+        case "document.open": .documentOpened(try container.decode(DocumentOpened.self, forKey: .data))
+        default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
+        }
+    }
+}
+
+/// Payload of `vault.create`.
+public struct VaultCreated: Codable, Sendable, Equatable {
+    /// The creator's public identity (`coffer1…`).
+    public var creator: String
+    /// The creator's display name.
+    public var name: String
+    /// Classification labels, lowest first.
+    public var labels: [String]
+    /// BLAKE2b-256 (hex) of the signed vault descriptor file's body.
+    public var descriptor: String
+}
+
+/// Payload of `identity.add`.
+public struct IdentityAdded: Codable, Sendable, Equatable {
+    /// The public identity (`coffer1…`).
+    public var identity: String
+    /// Its display name.
+    public var name: String
+}
+
+/// Payload of `admin.add`.
+public struct MemberChange: Codable, Sendable, Equatable {
+    /// The fingerprint of the identity concerned.
+    public var member: String
+}
+
+/// Payload of `role.create`.
+public struct RoleCreated: Codable, Sendable, Equatable {
+    /// The new role's id.
+    public var role: RoleID
+    /// Its unique name (`admin`, `@<fingerprint>` for personal roles, or a chosen name).
+    public var name: String
+    /// `admin`, `personal` or `shared`.
+    public var kind: RoleKind
+    /// The highest label the role may read.
+    public var clearance: String
+}
+
+/// The three kinds of role.
+public enum RoleKind: String, Codable, Sendable {
+    /// The administrators' role; exactly one per vault.
+    case admin
+    /// One identity's own role; exactly one member, for ever.
+    case personal
+    /// A role for a team, with members chosen by administrators.
+    case shared
+}
+
+/// Payload of `role.member.add`.
+public struct RoleMemberChange: Codable, Sendable, Equatable {
+    /// The role.
+    public var role: RoleID
+    /// The member's fingerprint.
+    public var member: String
+}
+
+/// Payload of `role.key`.
+public struct RoleKeyIssued: Codable, Sendable, Equatable {
+    /// The role.
+    public var role: RoleID
+    /// The new key version (previous + 1, starting at 1).
+    public var version: UInt32
+    /// The X25519 public key derived from this key version.
+    public var publicKey: Data
+    /// The key sealed (`crypto_box_seal`) to each member, by fingerprint.
+    public var seals: [String: Data]
+    /// The key wrapped under the admin role's key (absent for the admin role itself).
+    public var adminWrap: Data?
+    /// The admin key version `adminWrap` is under.
+    public var adminVersion: UInt32?
+}
+
+/// Payload of `document.seal`.
+public struct DocumentSealed: Codable, Sendable, Equatable {
+    /// The document.
+    public var document: DocumentID
+    /// The key generation (1 for a new document).
+    public var generation: UInt32
+    /// The manifest object id (hex).
+    public var manifest: String
+    /// Every object the version created (the segments), so a deletion is caught without keys.
+    public var segments: [String]
+    /// The classification label.
+    public var label: String
+    /// The encrypted metadata (name, size, type).
+    public var metadata: Data
+    /// The data key wrapped for each role.
+    public var wraps: [WrapRecord]
+}
+
+/// One wrapped data key in a ledger entry.
+public struct WrapRecord: Codable, Sendable, Equatable {
+    /// The role it is wrapped for.
+    public var role: RoleID
+    /// The role key version it is wrapped under.
+    public var roleVersion: UInt32
+    /// The wrap (see `KeyWrap`).
+    public var wrapped: Data
+}
+
+/// Payload of `document.open`.
+public struct DocumentOpened: Codable, Sendable, Equatable {
+    /// The document.
+    public var document: DocumentID
+    /// The generation read.
+    public var generation: UInt32
+    /// The role whose key opened it.
+    public var via: RoleID
+}
+
+/// Keys of an entry's JSON body.
+enum EntryCodingKey: String, CodingKey {
+    case v, vault, seq, prev, time, actor, action, data
+}

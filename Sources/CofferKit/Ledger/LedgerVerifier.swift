@@ -1,0 +1,54 @@
+/// Replays a ledger from its first entry: sequence numbers, vault id, hash
+/// links, signatures and the authorisation rules of ``VaultState``. The first
+/// bad entry stops the replay and is named in the error.
+struct LedgerVerifier {
+    /// The state after the entries applied so far.
+    private(set) var state: VaultState
+
+    /// Starts an empty replay for `vaultID`.
+    init(vaultID: VaultID) {
+        state = VaultState(vaultID: vaultID)
+    }
+
+    /// Continues from an already verified state.
+    init(state: VaultState) {
+        self.state = state
+    }
+
+    /// Verifies and applies the next entry.
+    /// - Parameter checkSignature: false only for entries this identity has
+    ///   verified before (their hashes chain to a head it remembers).
+    mutating func append(_ entry: LedgerEntry, checkSignature: Bool = true) throws {
+        let c = entry.contents
+        guard entry.sequence == state.entryCount else { throw LedgerError.brokenChain(sequence: entry.sequence) }
+        guard c.vault == state.vaultID else { throw LedgerError.wrongVault(sequence: entry.sequence) }
+        guard c.previous == state.head else { throw LedgerError.brokenChain(sequence: entry.sequence) }
+        if entry.sequence == 0 {
+            guard case .vaultCreated = c.event else { throw LedgerError.missingGenesis }
+        }
+        if checkSignature {
+            let key: [UInt8]
+            if case .vaultCreated(let p) = c.event, entry.sequence == 0 {
+                guard let creator = try? PublicIdentity(p.creator) else {
+                    throw LedgerError.malformed(sequence: 0, reason: "creator identity")
+                }
+                key = creator.signingKey
+            } else if let member = state.identities[c.actor] {
+                key = member.identity.signingKey
+            } else {
+                throw LedgerError.unauthorized(sequence: entry.sequence, reason: "actor \(c.actor) is not a known identity")
+            }
+            let message = LedgerEntry.signedMessage(vault: state.vaultID, body: entry.body)
+            guard Ed25519.isValid(signature: entry.signature, message: message, publicKey: key) else {
+                throw LedgerError.badSignature(sequence: entry.sequence)
+            }
+        }
+        do {
+            try state.apply(entry)
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw LedgerError.unauthorized(sequence: entry.sequence, reason: "\(error)")
+        }
+    }
+}

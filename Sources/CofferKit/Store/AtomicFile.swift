@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// A file written under a temporary name in its destination's directory and
+/// moved into place only when complete: write → fsync → rename → fsync the
+/// directory. Readers never see a partial file, and a crash leaves either the
+/// old state or the new one (plus, at worst, a stray temporary file).
+///
+/// If the writer is released before ``commit(overwrite:)``, the temporary
+/// file is removed, so content that failed a check never stays on disk.
+final class AtomicFile {
+    /// Where the file ends up.
+    let destination: String
+    /// The temporary path being written.
+    let temporaryPath: String
+    private let file: POSIXFile
+    private var finished = false
+
+    /// Creates the temporary file (mode `mode`, exclusive) beside `destination`.
+    init(destination: String, mode: mode_t = 0o600) throws {
+        self.destination = destination
+        let directory = FileSystem.directoryName(of: destination)
+        temporaryPath = FileSystem.join(directory, FileSystem.temporaryName(prefix: ".coffer-"))
+        file = try POSIXFile.createExclusive(temporaryPath, mode: mode)
+    }
+
+    deinit {
+        if !finished { FileSystem.remove(temporaryPath) }
+    }
+
+    /// Appends bytes.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try file.write(bytes)
+    }
+
+    /// Appends bytes.
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try file.write($0) }
+    }
+
+    /// Writes bytes at an offset (for writers that fill a file out of order).
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        try file.write(bytes, at: offset)
+    }
+
+    /// Makes the file durable and moves it into place.
+    /// - Parameters:
+    ///   - overwrite: replace an existing destination; when false an existing
+    ///     destination is a ``FileError`` with `EEXIST`, and nothing changes.
+    ///   - syncDirectory: fsync the directory now; pass false only when the
+    ///     caller fsyncs it itself before relying on the file.
+    func commit(overwrite: Bool, syncDirectory: Bool = true) throws {
+        try file.sync()
+        if overwrite {
+            try FileSystem.rename(temporaryPath, to: destination)
+        } else {
+            // link(2) fails with EEXIST instead of replacing: no race with a
+            // file created after our check.
+            try FileSystem.link(temporaryPath, to: destination)
+            FileSystem.remove(temporaryPath)
+        }
+        finished = true
+        if syncDirectory { try FileSystem.syncDirectory(FileSystem.directoryName(of: destination)) }
+    }
+
+    /// Removes the temporary file without publishing anything.
+    func abandon() {
+        if !finished { FileSystem.remove(temporaryPath) }
+        finished = true
+    }
+
+    /// Writes `bytes` to `destination` atomically and durably in one call.
+    static func write(_ bytes: [UInt8], to destination: String, mode: mode_t = 0o600, overwrite: Bool) throws {
+        let file = try AtomicFile(destination: destination, mode: mode)
+        try file.write(bytes)
+        try file.commit(overwrite: overwrite)
+    }
+}

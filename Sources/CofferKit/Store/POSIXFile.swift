@@ -1,0 +1,186 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// An open file descriptor with the few calls Coffer needs, each retried on
+/// `EINTR` and turned into a ``FileError`` on failure. Closed on deinit.
+final class POSIXFile: @unchecked Sendable {
+    /// The descriptor.
+    let descriptor: Int32
+    /// The path it was opened with, for error messages.
+    let path: String
+
+    private let owned: Bool
+
+    private init(descriptor: Int32, path: String, owned: Bool = true) {
+        self.descriptor = descriptor
+        self.path = path
+        self.owned = owned
+    }
+
+    deinit { if owned { close(descriptor) } }
+
+    /// The process's standard input (never closed by this object).
+    static var standardInput: POSIXFile { POSIXFile(descriptor: 0, path: "standard input", owned: false) }
+
+    /// The process's standard output (never closed by this object).
+    static var standardOutput: POSIXFile { POSIXFile(descriptor: 1, path: "standard output", owned: false) }
+
+    /// Opens `path` for reading.
+    static func openForReading(_ path: String) throws -> POSIXFile {
+        try open(path, flags: O_RDONLY | O_CLOEXEC, mode: 0)
+    }
+
+    /// Creates `path` exclusively (it must not exist) for writing.
+    static func createExclusive(_ path: String, mode: mode_t = 0o600) throws -> POSIXFile {
+        try open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode)
+    }
+
+    /// Opens a directory so that it can be fsynced.
+    static func openDirectory(_ path: String) throws -> POSIXFile {
+        try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
+    }
+
+    private static func open(_ path: String, flags: Int32, mode: mode_t) throws -> POSIXFile {
+        while true {
+            let fd = Glibc.open(path, flags, mode)
+            if fd >= 0 { return POSIXFile(descriptor: fd, path: path) }
+            if errno != EINTR { throw FileError("open", path: path) }
+        }
+    }
+
+    /// Reads until `buffer` is full or the end of the file; returns the count read.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let n = Glibc.read(descriptor, buffer.baseAddress! + total, buffer.count - total)
+            if n > 0 { total += n } else if n == 0 { break } else if errno != EINTR { throw FileError("read", path: path) }
+        }
+        return total
+    }
+
+    /// Reads at `offset` until `buffer` is full or the end of the file.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        var total = 0
+        while total < buffer.count {
+            let n = pread(descriptor, buffer.baseAddress! + total, buffer.count - total, off_t(offset + total))
+            if n > 0 { total += n } else if n == 0 { break } else if errno != EINTR { throw FileError("read", path: path) }
+        }
+        return total
+    }
+
+    /// Writes all of `buffer`.
+    func write(_ buffer: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
+            if n >= 0 { done += n } else if errno != EINTR { throw FileError("write", path: path) }
+        }
+    }
+
+    /// Writes all of `buffer` at `offset`.
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n >= 0 { done += n } else if errno != EINTR { throw FileError("write", path: path) }
+        }
+    }
+
+    /// Flushes data and metadata to stable storage.
+    func sync() throws {
+        while fsync(descriptor) != 0 {
+            if errno != EINTR { throw FileError("fsync", path: path) }
+        }
+    }
+
+    /// The file's status.
+    func status() throws -> stat {
+        var st = stat()
+        guard fstat(descriptor, &st) == 0 else { throw FileError("stat", path: path) }
+        return st
+    }
+}
+
+/// Path-level file system calls.
+enum FileSystem {
+    /// Whether something exists at `path` (without following a final symlink).
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Whether `path` is a directory (following symlinks).
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates `path` and its missing parents with `mode`.
+    static func createDirectories(_ path: String, mode: mode_t = 0o700) throws {
+        if isDirectory(path) { return }
+        let parent = directoryName(of: path)
+        if parent != path, !parent.isEmpty { try createDirectories(parent, mode: mode) }
+        if mkdir(path, mode) != 0, errno != EEXIST { throw FileError("mkdir", path: path) }
+    }
+
+    /// Atomically replaces `destination` with `source`.
+    static func rename(_ source: String, to destination: String) throws {
+        guard Glibc.rename(source, destination) == 0 else { throw FileError("rename", path: destination) }
+    }
+
+    /// Links `source` at `destination`, failing if `destination` exists: an
+    /// atomic "create if absent" that never overwrites.
+    static func link(_ source: String, to destination: String) throws {
+        guard Glibc.link(source, destination) == 0 else { throw FileError("link", path: destination) }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    static func remove(_ path: String) {
+        _ = unlink(path)
+    }
+
+    /// Fsyncs a directory so that renames inside it are durable.
+    static func syncDirectory(_ path: String) throws {
+        try POSIXFile.openDirectory(path).sync()
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func contents(of path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw FileError("opendir", path: path) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// The directory part of a path ("." for a bare name).
+    static func directoryName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// The last component of a path.
+    static func baseName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// Joins two path components.
+    static func join(_ a: String, _ b: String) -> String {
+        a.hasSuffix("/") ? a + b : a + "/" + b
+    }
+
+    /// A random, unguessable temporary name with the given prefix.
+    static func temporaryName(prefix: String) -> String {
+        prefix + Hex.encode(Sodium.randomBytes(8)) + ".tmp"
+    }
+}

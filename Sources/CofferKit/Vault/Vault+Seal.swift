@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Foundation
+
+/// One sealed document, as `coffer seal` reports it.
+public struct SealedDocument: Codable, Sendable, Equatable {
+    /// The new document's id.
+    public let id: DocumentID
+    /// Its name.
+    public let name: String
+    /// Its plaintext size in bytes.
+    public let size: UInt64
+    /// Its label.
+    public let label: String
+}
+
+extension Vault {
+    /// Documents sealed in one batch are committed in one transaction.
+    static let sealBatchSize = 256
+
+    /// The label used when none is given: `internal` if the vault has it, else the lowest.
+    public var defaultLabel: String { state.labels.contains("internal") ? "internal" : state.labels[0] }
+
+    /// Seals files and folders (recursively), one document per regular file.
+    /// Files in a folder are named by their path relative to the folder's
+    /// parent (`reports/q3.pdf`). `name` renames a single file.
+    ///
+    /// - Parameters:
+    ///   - paths: files or directories; `-` reads standard input (then `name` is required).
+    ///   - onSealed: called after each batch is committed, for progress output.
+    /// - Returns: the sealed documents, in input order.
+    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/unsealableInput(path:reason:)``,
+    ///   ``FileError`` for unreadable inputs. Documents of earlier batches stay sealed.
+    @discardableResult
+    public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) -> Void = { _ in }) throws -> [SealedDocument] {
+        let label = label ?? defaultLabel
+        guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
+        let inputs = try paths.flatMap { try Self.expand($0) }
+        if name != nil, inputs.count != 1 {
+            throw VaultError.unsealableInput(path: paths.joined(separator: " "), reason: "--name needs exactly one input file")
+        }
+        var sealed: [SealedDocument] = []
+        var batch: [PreparedDocument] = []
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            let prepared = batch
+            try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
+            for p in prepared {
+                let doc = SealedDocument(id: p.id, name: p.metadata.name, size: p.metadata.size, label: p.label)
+                sealed.append(doc)
+                onSealed(doc)
+            }
+            batch.removeAll()
+        }
+        for input in inputs {
+            let documentName = name ?? input.name
+            if input.path == "-" {
+                guard name != nil else { throw VaultError.unsealableInput(path: "-", reason: "standard input needs --name") }
+                batch.append(try prepare(source: POSIXFile.standardInput, name: documentName, mode: nil, label: label, origin: "stream"))
+            } else {
+                let file = try POSIXFile.openForReading(input.path)
+                let status = try file.status()
+                guard (status.st_mode & S_IFMT) == S_IFREG else {
+                    throw VaultError.unsealableInput(path: input.path, reason: "not a regular file")
+                }
+                let prepared = try prepare(source: file, name: documentName, mode: UInt32(status.st_mode & 0o7777), label: label, origin: "file")
+                let after = try file.status()
+                guard after.st_size == status.st_size, after.st_mtim.tv_sec == status.st_mtim.tv_sec,
+                      after.st_mtim.tv_nsec == status.st_mtim.tv_nsec, prepared.metadata.size == UInt64(status.st_size)
+                else { throw VaultError.unsealableInput(path: input.path, reason: "it changed while it was being read; try again") }
+                batch.append(prepared)
+            }
+            if batch.count >= Self.sealBatchSize { try flush() }
+        }
+        try flush()
+        return sealed
+    }
+
+    /// A document whose content is stored and durable but not yet committed.
+    struct PreparedDocument {
+        let id: DocumentID
+        let key: DataKey
+        let sealed: ContentStream.Sealed
+        let metadata: DocumentMetadata
+        let label: String
+    }
+
+    private func prepare(source: POSIXFile, name: String, mode: UInt32?, label: String, origin: String) throws -> PreparedDocument {
+        let id = DocumentID.random()
+        let key = DataKey.generate()
+        let sealed = try ContentStream(store: objects).seal(from: source, key: key, documentID: id, generation: 1)
+        let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode)
+        return PreparedDocument(id: id, key: key, sealed: sealed, metadata: metadata, label: label)
+    }
+
+    /// The `document.seal` event: metadata sealed and the data key wrapped for
+    /// the owner's personal role and `admin`, under their current key versions
+    /// in `state`.
+    func sealEvent(for p: PreparedDocument, state: VaultState) throws -> LedgerEvent {
+        guard let personal = state.personalRole(of: identity.fingerprint), let admin = state.adminRole else {
+            throw IdentityError.notInVault(fingerprint: identity.fingerprint)
+        }
+        let generation: UInt32 = 1
+        let metadata = try p.metadata.sealed(
+            with: p.key,
+            associatedData: DocumentMetadata.associatedData(vault: state.vaultID, document: p.id, generation: generation, manifest: p.sealed.manifestID))
+        let wraps = try [personal, admin].map { role in try wrapRecord(p.key, document: p.id, generation: generation, label: p.label, role: role) }
+        return .documentSealed(DocumentSealed(
+            document: p.id, generation: generation, manifest: p.sealed.manifestID.description,
+            segments: p.sealed.manifest.segments.map(\.description), label: p.label, metadata: Data(metadata), wraps: wraps))
+    }
+
+    /// Wraps a data key for `role` at its current version: under the role key
+    /// when this identity holds it, else to the role's public key.
+    func wrapRecord(_ key: DataKey, document: DocumentID, generation: UInt32, label: String, role: VaultState.Role) throws -> WrapRecord {
+        let version = role.currentVersion
+        let context = DataKeyWrapContext(
+            vaultID: state.vaultID, documentID: document, generation: generation, roleID: role.id, roleVersion: version, label: label)
+        let wrapped: [UInt8]
+        if let roleKey = try roleKey(role.id, version: version) {
+            wrapped = key.wrapped(under: roleKey, context: context)
+        } else {
+            guard let publicKey = role.versions[version]?.publicKey else {
+                throw VaultError.integrity("role \(role.name) has no key version \(version)")
+            }
+            wrapped = try key.wrapped(toRolePublicKey: publicKey, context: context)
+        }
+        return WrapRecord(role: role.id, roleVersion: version, wrapped: Data(wrapped))
+    }
+
+    /// One input file and the document name it gets.
+    struct Input {
+        let path: String
+        let name: String
+    }
+
+    /// Expands a path into the regular files to seal: a file is itself, a
+    /// directory is every regular file below it (sorted, symbolic links not
+    /// followed), `-` is standard input.
+    static func expand(_ path: String) throws -> [Input] {
+        if path == "-" { return [Input(path: "-", name: "-")] }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { throw FileError("stat", path: path) }
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            let base = FileSystem.baseName(of: trimmed)
+            var inputs: [Input] = []
+            try walk(trimmed, relative: base == "." || base == "/" ? "" : base, into: &inputs)
+            return inputs
+        }
+        return [Input(path: path, name: FileSystem.baseName(of: trimmed))]
+    }
+
+    private static func walk(_ directory: String, relative: String, into inputs: inout [Input]) throws {
+        for name in try FileSystem.contents(of: directory).sorted() {
+            let full = FileSystem.join(directory, name)
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            var st = stat()
+            guard lstat(full, &st) == 0 else { throw FileError("stat", path: full) }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: try walk(full, relative: rel, into: &inputs)
+            case S_IFREG: inputs.append(Input(path: full, name: rel))
+            default: continue  // symbolic links, sockets and devices are not documents
+            }
+        }
+    }
+}

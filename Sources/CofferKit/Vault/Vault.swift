@@ -1,0 +1,198 @@
+import Foundation
+
+/// An open vault, used by one identity: the object store, the catalog, and
+/// the state replayed from the verified ledger.
+///
+/// Every method that changes the vault appends signed ledger entries in the
+/// same SQLite transaction as the index rows they imply, after the objects
+/// they reference are durable.
+public final class Vault {
+    /// The vault directory.
+    public let path: String
+    /// The identity acting on the vault.
+    public let identity: Identity
+    /// The signed descriptor.
+    public let descriptor: VaultDescriptor
+    /// The access structure established by the verified ledger.
+    public private(set) var state: VaultState
+
+    let catalog: Catalog
+    let objects: ObjectStore
+    private let heads: HeadStore?
+    var roleKeyCache: [RoleID: [UInt32: RoleKey]] = [:]
+
+    /// Default classification labels, lowest first.
+    public static let defaultLabels = ["public", "internal", "confidential", "secret", "trade-secret"]
+
+    static func catalogPath(_ vault: String) -> String { FileSystem.join(vault, "catalog.sqlite") }
+    static func objectsPath(_ vault: String) -> String { FileSystem.join(vault, "objects") }
+
+    private init(path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?) {
+        self.path = path
+        self.identity = identity
+        self.descriptor = descriptor
+        self.state = state
+        self.catalog = catalog
+        self.objects = objects
+        self.heads = heads
+    }
+
+    /// Creates a vault in `path` (which must not exist, or be empty). The
+    /// creator becomes the first administrator; the vault gets its `admin`
+    /// role and the creator's personal role, each with a first key version.
+    /// - Parameters:
+    ///   - stateDirectory: where this identity remembers ledger heads (nil: nowhere).
+    /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``FileError``, ``DatabaseError``.
+    public static func create(at path: String, creator: Identity, labels: [String] = defaultLabels, stateDirectory: String?) throws -> Vault {
+        guard !labels.isEmpty, Set(labels).count == labels.count, labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
+            throw VaultError.unknownLabel(labels.joined(separator: ","), known: ["non-empty, distinct labels of at most 64 bytes"])
+        }
+        if FileSystem.exists(path) {
+            guard FileSystem.isDirectory(path), try FileSystem.contents(of: path).isEmpty else {
+                throw VaultError.directoryNotEmpty(path: path)
+            }
+        } else {
+            try FileSystem.createDirectories(path)
+        }
+        let vaultID = VaultID.random()
+        let now = Date()
+        let (descriptor, descriptorFile) = try VaultDescriptor.make(vault: vaultID, creator: creator, time: now)
+        _ = try ObjectStore.create(at: objectsPath(path))
+        let catalog = try Catalog.create(at: catalogPath(path), vaultID: vaultID)
+
+        var verifier = LedgerVerifier(vaultID: vaultID)
+        var pending: [LedgerEntry] = []
+        func record(_ event: LedgerEvent) throws {
+            let entry = try LedgerEntry.make(
+                event: event, vault: vaultID, sequence: verifier.state.entryCount, previous: verifier.state.head, time: now, actor: creator)
+            try verifier.append(entry)
+            pending.append(entry)
+        }
+        try record(.vaultCreated(VaultCreated(
+            creator: creator.publicIdentity.description, name: creator.name, labels: labels, descriptor: descriptor.bodyHash)))
+        let adminRole = RoleID.random()
+        let adminKey = RoleKey.generate()
+        try record(.roleCreated(RoleCreated(role: adminRole, name: "admin", kind: .admin, clearance: labels.last!)))
+        try record(.roleKeyIssued(RoleKeyIssued(
+            role: adminRole, version: 1, publicKey: Data(adminKey.publicKey),
+            seals: [creator.fingerprint: Data(X25519.seal(adminKey.key.bytes, to: creator.publicIdentity.agreementKey))],
+            adminWrap: nil, adminVersion: nil)))
+        for event in personalRoleEvents(for: creator.publicIdentity, state: verifier.state, adminKey: adminKey, adminVersion: 1, labels: labels) {
+            try record(event)
+        }
+        try catalog.database.transaction { try catalog.append(pending) }
+        // The descriptor is written last: a directory without it is not a vault,
+        // so a crash during init leaves nothing that could be mistaken for one.
+        try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o644, overwrite: false)
+        let heads = stateDirectory.map { HeadStore(directory: $0) }
+        let vault = Vault(
+            path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
+            objects: ObjectStore(root: objectsPath(path)), heads: heads)
+        try vault.rememberHead()
+        return vault
+    }
+
+    /// The events that give `member` its personal role with a first key.
+    static func personalRoleEvents(for member: PublicIdentity, state: VaultState, adminKey: RoleKey, adminVersion: UInt32, labels: [String]) -> [LedgerEvent] {
+        let role = RoleID.random()
+        let key = RoleKey.generate()
+        let wrap = key.wrapped(under: adminKey, context: RoleKeyWrapContext(vaultID: state.vaultID, roleID: role, roleVersion: 1, adminVersion: adminVersion))
+        return [
+            .roleCreated(RoleCreated(role: role, name: "@" + member.fingerprint, kind: .personal, clearance: labels.last!)),
+            .roleMemberAdded(RoleMemberChange(role: role, member: member.fingerprint)),
+            .roleKeyIssued(RoleKeyIssued(
+                role: role, version: 1, publicKey: Data(key.publicKey),
+                seals: [member.fingerprint: Data(X25519.seal(key.key.bytes, to: member.agreementKey))],
+                adminWrap: Data(wrap), adminVersion: adminVersion)),
+        ]
+    }
+
+    /// Opens an existing vault: checks the descriptor, replays and verifies
+    /// the whole ledger, and compares it with the head this identity
+    /// remembers for the vault.
+    /// - Throws: ``VaultError/notAVault(path:)``, ``LedgerError`` (tampering,
+    ///   rollback), ``IdentityError/notInVault(fingerprint:)``.
+    public static func open(at path: String, identity: Identity, stateDirectory: String?) throws -> Vault {
+        let (descriptor, catalog) = try openStorage(at: path)
+        let heads = stateDirectory.map { HeadStore(directory: $0) }
+        let remembered = heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
+        let state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered)
+        guard state.identities[identity.fingerprint] != nil else {
+            throw IdentityError.notInVault(fingerprint: identity.fingerprint)
+        }
+        let vault = Vault(
+            path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
+            objects: ObjectStore(root: objectsPath(path)), heads: heads)
+        try vault.rememberHead()
+        return vault
+    }
+
+    /// Reads and checks the descriptor and opens the catalog.
+    static func openStorage(at path: String) throws -> (VaultDescriptor, Catalog) {
+        let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
+        guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
+        let file = try POSIXFile.openForReading(descriptorPath)
+        var bytes = [UInt8](repeating: 0, count: VaultDescriptor.maximumSize + 1)
+        let count = try bytes.withUnsafeMutableBytes { try file.read(into: $0) }
+        let descriptor = try VaultDescriptor.parse(Array(bytes[..<count]))
+        let catalog = try Catalog.open(at: catalogPath(path))
+        guard try catalog.meta("vault_id") == descriptor.vault.description else {
+            throw VaultError.integrity("the catalog belongs to another vault than the descriptor")
+        }
+        return (descriptor, catalog)
+    }
+
+    /// Replays the ledger into a state, verifying every entry (signatures of
+    /// entries at or before `trustedThrough` were checked on an earlier run and
+    /// are skipped; their hash chain is still recomputed).
+    static func replay(catalog: Catalog, descriptor: VaultDescriptor, trustedThrough remembered: HeadStore.Head?) throws -> VaultState {
+        var verifier = LedgerVerifier(vaultID: descriptor.vault)
+        let entries = try catalog.ledgerEntries()
+        var rememberedMatched = remembered == nil
+        for entry in entries {
+            let trusted = remembered.map { entry.sequence <= $0.sequence } ?? false
+            try verifier.append(entry, checkSignature: !trusted)
+            if let remembered, entry.sequence == remembered.sequence {
+                guard verifier.state.head == remembered.hash else { throw LedgerError.forked(sequence: entry.sequence) }
+                rememberedMatched = true
+            }
+        }
+        if let remembered, !rememberedMatched {
+            throw LedgerError.rolledBack(seenSequence: remembered.sequence, currentCount: verifier.state.entryCount)
+        }
+        guard verifier.state.entryCount > 0 else { throw LedgerError.missingGenesis }
+        guard case .vaultCreated(let genesis) = entries[0].contents.event, genesis.descriptor == descriptor.bodyHash,
+              genesis.creator == descriptor.creator
+        else { throw VaultError.badDescriptor("it does not match the ledger's first entry") }
+        return verifier.state
+    }
+
+    private func rememberHead() throws {
+        guard let heads, state.entryCount > 0 else { return }
+        try heads.remember(HeadStore.Head(sequence: state.entryCount - 1, hash: state.head), fingerprint: identity.fingerprint, vault: state.vaultID)
+    }
+
+    /// Signs `events` as this identity and commits them, with `prepare`'s
+    /// extra writes, in one transaction. Entries another process appended
+    /// meanwhile are verified and applied first, and `events` is rebuilt from
+    /// that fresher state, so concurrent writers never fork the chain.
+    func commit(_ events: (VaultState) throws -> [LedgerEvent]) throws {
+        let now = Date()
+        try catalog.database.transaction {
+            var verifier = LedgerVerifier(state: state)
+            for entry in try catalog.ledgerEntries(from: state.entryCount) { try verifier.append(entry) }
+            state = verifier.state
+            var pending: [LedgerEntry] = []
+            for event in try events(state) {
+                let entry = try LedgerEntry.make(
+                    event: event, vault: state.vaultID, sequence: verifier.state.entryCount, previous: verifier.state.head,
+                    time: now, actor: identity)
+                try verifier.append(entry)
+                pending.append(entry)
+            }
+            try catalog.append(pending)
+            state = verifier.state
+        }
+        try rememberHead()
+    }
+}

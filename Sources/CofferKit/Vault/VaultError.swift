@@ -1,0 +1,50 @@
+/// Failures of vault-level operations.
+public enum VaultError: CofferFailure, Equatable {
+    /// The directory is not a Coffer vault.
+    case notAVault(path: String)
+    /// `init` was pointed at a directory that is not empty.
+    case directoryNotEmpty(path: String)
+    /// No document matches the query.
+    case documentNotFound(String)
+    /// More than one document matches the query.
+    case ambiguous(String, matches: [String])
+    /// The identity holds no key that opens this document.
+    case accessDenied(document: String)
+    /// A check of stored data failed (details in the message).
+    case integrity(String)
+    /// The descriptor's signature or contents do not verify.
+    case badDescriptor(String)
+    /// The output file exists and `--force` was not given.
+    case outputExists(path: String)
+    /// A label that is not in the vault's list.
+    case unknownLabel(String, known: [String])
+    /// An input that cannot be sealed (not a regular file, changed while read).
+    case unsealableInput(path: String, reason: String)
+
+    public var kind: FailureKind {
+        switch self {
+        case .notAVault, .documentNotFound: .notFound
+        case .directoryNotEmpty, .outputExists: .conflict
+        case .ambiguous, .unknownLabel: .usage
+        case .accessDenied: .accessDenied
+        case .integrity, .badDescriptor: .integrity
+        case .unsealableInput: .io
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .notAVault(let path): "\(path) is not a Coffer vault (create one with `coffer init --vault \(path)`)"
+        case .directoryNotEmpty(let path): "\(path) exists and is not empty; choose a new directory for the vault"
+        case .documentNotFound(let q): "no document you can read matches \(q.debugDescription); see `coffer ls`"
+        case .ambiguous(let q, let matches):
+            "\(q.debugDescription) matches \(matches.count) documents (\(matches.prefix(5).joined(separator: ", "))); give more of the id"
+        case .accessDenied(let doc): "access denied: your identity holds no key for document \(doc)"
+        case .integrity(let detail): "integrity check failed: \(detail)"
+        case .badDescriptor(let detail): "vault descriptor does not verify: \(detail)"
+        case .outputExists(let path): "\(path) exists; pass --force to overwrite it"
+        case .unknownLabel(let label, let known): "unknown label \(label.debugDescription); this vault uses: \(known.joined(separator: ", "))"
+        case .unsealableInput(let path, let reason): "cannot seal \(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+
+/// The outcome of `coffer verify`: what was checked, and every finding.
+public struct VerificationReport: Codable, Sendable {
+    /// One problem found.
+    public struct Finding: Codable, Sendable, Equatable {
+        /// What kind of check failed: `descriptor`, `ledger`, `catalog`, `object`, `manifest`, `document`.
+        public let check: String
+        /// What it concerns (an entry, a row, an object id, a document id).
+        public let subject: String
+        /// What is wrong, in words.
+        public let message: String
+    }
+
+    /// Counts of what was checked.
+    public struct Counts: Codable, Sendable, Equatable {
+        /// Ledger entries replayed.
+        public var ledgerEntries: Int64 = 0
+        /// Catalog rows compared with the ledger.
+        public var catalogRows = 0
+        /// Objects re-hashed.
+        public var objectsHashed = 0
+        /// Bytes re-hashed.
+        public var bytesHashed: UInt64 = 0
+        /// Referenced objects checked for presence.
+        public var objectsReferenced = 0
+        /// Objects present that nothing references (left by an interrupted seal; `gc` removes them).
+        public var objectsUnreferenced = 0
+        /// Documents decrypted (with `--deep`).
+        public var documentsDecrypted = 0
+        /// Documents the identity could not read (with `--deep`).
+        public var documentsSkipped = 0
+    }
+
+    /// What was counted.
+    public var counts = Counts()
+    /// Every problem, in the order found.
+    public var findings: [Finding] = []
+    /// Whether documents were decrypted.
+    public var deep = false
+
+    /// True when nothing was found.
+    public var isClean: Bool { findings.isEmpty }
+
+    mutating func add(_ check: String, _ subject: String, _ message: String) {
+        findings.append(Finding(check: check, subject: subject, message: message))
+    }
+}
+
+/// Checks a vault without keys (and, given an identity, by decrypting what it can read).
+public enum VaultVerifier {
+    /// Verifies the vault at `path`.
+    /// - Parameters:
+    ///   - identity: needed only for `deep`; also checks the remembered ledger head.
+    ///   - deep: decrypt every document the identity can read and check it end to end.
+    /// - Returns: the report; the vault is clean if it has no findings.
+    /// - Throws: only when the vault cannot be read at all (not a vault, unreadable catalog).
+    public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool) throws -> VerificationReport {
+        var report = VerificationReport()
+        report.deep = deep
+        let descriptor: VaultDescriptor
+        let catalog: Catalog
+        do {
+            (descriptor, catalog) = try Vault.openStorage(at: path)
+        } catch let error as VaultError where error.kind == .integrity {
+            report.add("descriptor", VaultDescriptor.fileName, error.description)
+            return report
+        } catch let error as FormatError {
+            report.add("descriptor", VaultDescriptor.fileName, error.description)
+            return report
+        }
+
+        // 1. Ledger: chain, signatures, authorisation; plus the remembered head.
+        var state: VaultState?
+        do {
+            let heads = stateDirectory.map { HeadStore(directory: $0) }
+            let remembered = identity.flatMap { heads?.head(fingerprint: $0.fingerprint, vault: descriptor.vault) }
+            // Re-check every signature: verify trusts nothing it has not checked now.
+            let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
+            if let remembered {
+                if replayed.entryCount <= remembered.sequence {
+                    throw LedgerError.rolledBack(seenSequence: remembered.sequence, currentCount: replayed.entryCount)
+                }
+                let entries = try catalog.ledgerEntries(from: remembered.sequence)
+                if entries.first?.hash != remembered.hash { throw LedgerError.forked(sequence: remembered.sequence) }
+            }
+            state = replayed
+            report.counts.ledgerEntries = replayed.entryCount
+        } catch let error as LedgerError {
+            report.add("ledger", ledgerSubject(error), error.description)
+        } catch let error as VaultError {
+            report.add("descriptor", VaultDescriptor.fileName, error.description)
+        }
+
+        // 2. Catalog rows against the ledger.
+        if let state {
+            for finding in try catalog.rowsDisagreeing(with: state) {
+                report.add(
+                    "catalog", "\(finding.table): \(finding.row)",
+                    finding.unvouched ? "row in table \(finding.table) is not vouched for by any ledger entry"
+                        : "row that the ledger records is missing from table \(finding.table) or differs")
+            }
+            report.counts.catalogRows = try catalog.database.query(
+                "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM roles) + (SELECT count(*) FROM role_members) + (SELECT count(*) FROM role_keys) + (SELECT count(*) FROM role_seals) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM versions) + (SELECT count(*) FROM version_objects) + (SELECT count(*) FROM wraps)"
+            ).first?.first?.integer.map(Int.init) ?? 0
+        }
+
+        // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
+        let store = ObjectStore(root: Vault.objectsPath(path))
+        let present = try store.allObjectIDs()
+        for id in present {
+            do {
+                let bytes = try store.read(id)
+                report.counts.objectsHashed += 1
+                report.counts.bytesHashed += UInt64(bytes.count)
+                if bytes.withUnsafeBytes(ObjectID.of) != id { throw ObjectStoreError.corrupt(id) }
+            } catch let error as any CofferFailure {
+                report.add("object", id.description, error.description)
+            }
+        }
+        if let state {
+            let presentSet = Set(present)
+            var referenced = Set<ObjectID>()
+            for document in state.documents.values.sorted(by: { $0.id < $1.id }) {
+                for version in document.versions.values.sorted(by: { $0.generation < $1.generation }) {
+                    referenced.insert(version.manifest)
+                    referenced.formUnion(version.segments)
+                    for id in [version.manifest] + version.segments where !presentSet.contains(id) {
+                        report.add("object", id.description, "object referenced by document \(document.id) (generation \(version.generation)) is missing")
+                    }
+                    if presentSet.contains(version.manifest) {
+                        do {
+                            let manifest = try Manifest(parsing: try store.read(version.manifest))
+                            if manifest.segments != version.segments || manifest.documentID != document.id || manifest.generation != version.generation {
+                                report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
+                            }
+                        } catch let error as any CofferFailure {
+                            report.add("manifest", version.manifest.description, error.description)
+                        }
+                    }
+                }
+            }
+            report.counts.objectsReferenced = referenced.count
+            report.counts.objectsUnreferenced = presentSet.subtracting(referenced).count
+        }
+
+        // 4. Deep: decrypt everything the identity can read.
+        if deep, let identity, state != nil, report.findings.isEmpty {
+            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory)
+            for document in vault.state.documents.values.sorted(by: { $0.id < $1.id }) {
+                guard vault.canRead(document) else {
+                    report.counts.documentsSkipped += 1
+                    continue
+                }
+                do {
+                    let version = document.current
+                    let (key, _) = try vault.dataKey(of: document, version: version)
+                    let meta = try vault.metadata(of: document, version: version, key: key)
+                    let manifest = try vault.readManifest(version)
+                    let size = try ContentStream(store: vault.objects).open(manifest, key: key) { _ in }
+                    if size != meta.size { throw VaultError.integrity("decrypted \(size) bytes, metadata says \(meta.size)") }
+                    report.counts.documentsDecrypted += 1
+                } catch let error as any CofferFailure {
+                    report.add("document", document.id.description, error.description)
+                }
+            }
+        }
+        return report
+    }
+
+    private static func ledgerSubject(_ error: LedgerError) -> String {
+        switch error {
+        case .malformed(let s, _), .brokenChain(let s), .badSignature(let s), .unauthorized(let s, _), .wrongVault(let s), .forked(let s):
+            "entry \(s)"
+        case .rolledBack(let s, _): "entry \(s)"
+        case .missingGenesis: "entry 0"
+        }
+    }
+}

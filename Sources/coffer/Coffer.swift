@@ -1,0 +1,28 @@
+import ArgumentParser
+import CofferKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `coffer` command: configuration only; each group lives in its own file.
+@main
+struct Coffer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coffer",
+        abstract: "An encrypted document vault: seal, share, rotate, audit.",
+        discussion: "Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong passphrase or identity, 4 access denied, 5 integrity failure, 6 not found, 7 would overwrite, 8 I/O error. See docs/CLI.md.",
+        version: "0.1.0",
+        subcommands: [IdentityCommand.self, Init.self, Seal.self, Open.self, List.self, Verify.self]
+    )
+
+    /// Parses, runs, and maps every error to its documented exit code.
+    static func main() {
+        ProcessHardening.apply()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            Glibc.exit(ExitStatus.report(error))
+        }
+    }
+}

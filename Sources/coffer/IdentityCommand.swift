@@ -1,0 +1,114 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+
+extension Coffer {
+    /// `coffer identity new|show`.
+    struct IdentityCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "identity",
+            abstract: "Create and show identities (an Ed25519 signing key and an X25519 encryption key).",
+            subcommands: [New.self, Show.self])
+    }
+}
+
+extension Coffer.IdentityCommand {
+    /// `coffer identity new`.
+    struct New: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a new identity file (mode 0600, encrypted with a passphrase through Argon2id).")
+
+        @Option(name: .long, help: ArgumentHelp("Where to write the identity (never overwritten).", valueName: "file"))
+        var out: String
+
+        @Option(name: .long, help: "A display name for the identity.")
+        var name: String?
+
+        @Flag(name: .long, help: "Store the secret unencrypted (for services; protect the file yourself).")
+        var noPassphrase = false
+
+        @Option(name: .long, help: ArgumentHelp("Read the new passphrase from the first line of this file.", valueName: "file"))
+        var passphraseFile: String?
+
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let identity = Identity.generate(name: name ?? FileSystemName.user)
+            let passphrase = noPassphrase
+                ? nil
+                : try Passphrase.read(file: passphraseFile, prompt: "New passphrase: ", confirm: true, path: out)
+            let bytes = try IdentityFile.encode(identity, passphrase: passphrase)
+            try IdentityFile.write(bytes, to: out)
+            let shown = ShownIdentity(identity.publicIdentity, name: identity.name)
+            if output.json {
+                try JSONOutput.print(shown)
+            } else {
+                print("created \(out)")
+                shown.printText()
+            }
+        }
+    }
+
+    /// `coffer identity show`.
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the public identity, its age recipient and its minisign public key.")
+
+        @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else ~/.config/coffer/identity).", valueName: "file"))
+        var identity: String?
+
+        @Option(name: .long, help: ArgumentHelp("Read the passphrase from the first line of this file.", valueName: "file"))
+        var passphraseFile: String?
+
+        @Flag(name: .long, help: "Print only a minisign public key file.")
+        var minisign = false
+
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: self.identity), passphraseFile: passphraseFile)
+            let shown = ShownIdentity(identity.publicIdentity, name: identity.name)
+            if minisign {
+                print("untrusted comment: minisign public key \(shown.minisignKeyID)")
+                print(shown.minisign)
+            } else if output.json {
+                try JSONOutput.print(shown)
+            } else {
+                shown.printText()
+            }
+        }
+    }
+}
+
+/// What `identity new` and `identity show` print.
+struct ShownIdentity: Encodable {
+    let name: String
+    let fingerprint: String
+    let identity: String
+    let age: String
+    let minisign: String
+    let minisignKeyID: String
+
+    init(_ p: PublicIdentity, name: String) {
+        self.name = name
+        fingerprint = p.fingerprint
+        identity = p.description
+        age = p.ageRecipient
+        minisign = p.minisignPublicKey
+        // minisign prints the key id as the little-endian 64-bit number in upper-case hex.
+        minisignKeyID = Hex.encode(p.minisignKeyID.reversed()).uppercased()
+    }
+
+    func printText() {
+        print("name:        \(name)")
+        print("fingerprint: \(fingerprint)")
+        print("identity:    \(identity)")
+        print("age:         \(age)")
+        print("minisign:    \(minisign)")
+    }
+}
+
+/// The login name, for default identity names.
+enum FileSystemName {
+    static var user: String { ProcessInfo.processInfo.environment["USER"] ?? "coffer-user" }
+}

@@ -1,0 +1,228 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options every vault command shares.
+struct VaultOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))
+    var vault: String?
+
+    @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else ~/.config/coffer/identity).", valueName: "file"))
+    var identity: String?
+
+    @Option(name: .long, help: ArgumentHelp("Read the identity's passphrase from the first line of this file.", valueName: "file"))
+    var passphraseFile: String?
+
+    /// The vault path from the option or the environment.
+    func vaultPath() throws -> String {
+        if let vault { return vault }
+        if let env = ProcessInfo.processInfo.environment["COFFER_VAULT"], !env.isEmpty { return env }
+        throw ValidationError("no vault given: pass --vault DIR or set COFFER_VAULT")
+    }
+
+    /// Loads and decrypts the identity.
+    func loadIdentity() throws -> Identity {
+        try IdentityLoader.load(path: IdentityLoader.path(explicit: identity), passphraseFile: passphraseFile)
+    }
+
+    /// Opens the vault as the identity.
+    func openVault() throws -> Vault {
+        let path = try vaultPath()
+        let identity = try loadIdentity()
+        return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory)
+    }
+}
+
+/// `--json` for commands that report something.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print machine-readable JSON instead of text.")
+    var json = false
+}
+
+/// Where Coffer keeps per-user files.
+enum Paths {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    static var home: String { environment["HOME"] ?? NSHomeDirectory() }
+
+    /// `$XDG_CONFIG_HOME/coffer` or `~/.config/coffer`.
+    static var configDirectory: String {
+        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/coffer" }
+        return home + "/.config/coffer"
+    }
+
+    /// `$COFFER_STATE_DIR`, else `$XDG_STATE_HOME/coffer`, else `~/.local/state/coffer`:
+    /// where each identity remembers the ledger heads it has seen.
+    static var stateDirectory: String {
+        if let dir = environment["COFFER_STATE_DIR"], !dir.isEmpty { return dir }
+        if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty { return xdg + "/coffer" }
+        return home + "/.local/state/coffer"
+    }
+}
+
+/// Finds, reads and decrypts identity files, and reads passphrases.
+enum IdentityLoader {
+    /// `--identity`, else `$COFFER_IDENTITY`, else the default path.
+    static func path(explicit: String?) -> String {
+        if let explicit { return explicit }
+        if let env = Paths.environment["COFFER_IDENTITY"], !env.isEmpty { return env }
+        return Paths.configDirectory + "/identity"
+    }
+
+    /// Reads and decrypts the identity at `path`.
+    static func load(path: String, passphraseFile: String?) throws -> Identity {
+        guard FileManager.default.fileExists(atPath: path) else { throw IdentityError.noIdentity(path: path) }
+        let contents = try readSmallFile(path, limit: 64 * 1024)
+        return try IdentityFile.decode(contents, path: path) {
+            try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
+        }
+    }
+
+    /// Reads a small file whole.
+    static func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw FileError(operation: "open", path: path, code: errno)
+        }
+        defer { try? handle.close() }
+        let data = try handle.read(upToCount: limit + 1) ?? Data()
+        return Array(data)
+    }
+}
+
+/// Passphrases: from a file, `$COFFER_PASSPHRASE`, or a terminal prompt
+/// without echo, never from an argument. No prompt when stdin is not a TTY.
+enum Passphrase {
+    /// Reads a passphrase into locked memory.
+    /// - Parameters:
+    ///   - confirm: ask twice (creation) when prompting.
+    ///   - path: the identity file, for error messages.
+    static func read(file: String?, prompt: String, confirm: Bool, path: String) throws -> SecureBytes {
+        if let file {
+            var bytes = try IdentityLoader.readSmallFile(file, limit: 4096)
+            defer { wipe(&bytes) }
+            if let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) { bytes.removeSubrange(newline...) }
+            if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
+            return try nonEmpty(bytes)
+        }
+        if var env = Paths.environment["COFFER_PASSPHRASE"] {
+            var bytes = Array(env.utf8)
+            env = ""
+            defer { wipe(&bytes) }
+            return try nonEmpty(bytes)
+        }
+        guard isatty(0) == 1 else { throw IdentityError.passphraseRequired(path: path) }
+        var first = try prompted(prompt)
+        defer { wipe(&first) }
+        if confirm {
+            var second = try prompted("Repeat passphrase: ")
+            defer { wipe(&second) }
+            guard first == second else { throw IdentityError.badPassphrase("the two passphrases differ") }
+        }
+        return try nonEmpty(first)
+    }
+
+    private static func nonEmpty(_ bytes: [UInt8]) throws -> SecureBytes {
+        guard !bytes.isEmpty else { throw IdentityError.badPassphrase("the passphrase is empty") }
+        return SecureBytes.copying(bytes)
+    }
+
+    private static func wipe(_ bytes: inout [UInt8]) {
+        for i in bytes.indices { bytes[i] = 0 }
+        bytes.removeAll()
+    }
+
+    /// Reads one line from the terminal with echo off.
+    private static func prompted(_ prompt: String) throws -> [UInt8] {
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw IdentityError.badPassphrase("cannot open the terminal to ask for a passphrase") }
+        defer { close(fd) }
+        _ = prompt.withCString { write(fd, $0, strlen($0)) }
+        var saved = termios()
+        tcgetattr(fd, &saved)
+        var silent = saved
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(fd, TCSAFLUSH, &silent)
+        defer {
+            tcsetattr(fd, TCSAFLUSH, &saved)
+            _ = write(fd, "\n", 1)
+        }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while Glibc.read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
+            if byte != UInt8(ascii: "\r") { line.append(byte) }
+            if line.count > 4096 { break }
+        }
+        return line
+    }
+}
+
+/// Documented exit codes, one per failure kind.
+enum ExitStatus {
+    static func code(for kind: FailureKind) -> Int32 {
+        switch kind {
+        case .general: 1
+        case .usage: 2
+        case .authentication: 3
+        case .accessDenied: 4
+        case .integrity: 5
+        case .notFound: 6
+        case .conflict: 7
+        case .io: 8
+        }
+    }
+
+    /// Prints `error` as one line on stderr and returns the exit code.
+    static func report(_ error: any Error) -> Int32 {
+        if let exit = error as? ExitCode { return exit.rawValue }
+        if let failure = error as? any CofferFailure {
+            printError(failure.description)
+            return code(for: failure.kind)
+        }
+        let exit = Coffer.exitCode(for: error)
+        let message = Coffer.fullMessage(for: error)
+        if exit == .success {
+            print(message)
+            return 0
+        }
+        printError(message)
+        return exit == .validationFailure ? 2 : exit.rawValue
+    }
+
+    static func printError(_ message: String) {
+        let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+        FileHandle.standardError.write(Data("coffer: error: \(text)\n".utf8))
+    }
+}
+
+/// Keeps secrets out of core dumps for the life of the process.
+enum ProcessHardening {
+    static func apply() {
+        var limit = rlimit(rlim_cur: 0, rlim_max: 0)
+        _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &limit)
+    }
+}
+
+/// JSON output with stable key order.
+enum JSONOutput {
+    static func print<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        Swift.print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Human-readable byte counts.
+func formatSize(_ bytes: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}

@@ -1,0 +1,168 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+
+extension Coffer {
+    /// `coffer init`.
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a vault; you become its first administrator.")
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Classification labels, lowest first (default: public internal confidential secret trade-secret).", valueName: "label"))
+        var labels: [String] = []
+
+        func run() throws {
+            let path = try vault.vaultPath()
+            let identity = try vault.loadIdentity()
+            let created = try Vault.create(
+                at: path, creator: identity, labels: labels.isEmpty ? Vault.defaultLabels : labels, stateDirectory: Paths.stateDirectory)
+            let summary = InitSummary(vault: path, id: created.state.vaultID.description, administrator: identity.fingerprint, labels: created.state.labels)
+            if output.json {
+                try JSONOutput.print(summary)
+            } else {
+                print("created vault \(summary.id) in \(path)")
+                print("administrator: \(identity.name) (\(identity.fingerprint))")
+                print("labels: \(summary.labels.joined(separator: " < "))")
+            }
+        }
+
+        struct InitSummary: Encodable {
+            let vault: String
+            let id: String
+            let administrator: String
+            let labels: [String]
+        }
+    }
+
+    /// `coffer seal`.
+    struct Seal: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seal files, folders (recursively) or standard input (-) into the vault, one document per file.")
+
+        @Argument(help: ArgumentHelp("Files, folders, or - for standard input.", valueName: "path"))
+        var paths: [String]
+
+        @Option(name: .long, help: "Classification label (default: internal).")
+        var label: String?
+
+        @Option(name: .long, help: "Document name (required for -, allowed for a single file).")
+        var name: String?
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if paths.contains("-"), name == nil { throw ValidationError("sealing standard input (-) needs --name") }
+            if paths.filter({ $0 == "-" }).count > 1 { throw ValidationError("- may be given once") }
+        }
+
+        func run() throws {
+            let vault = try self.vault.openVault()
+            let json = output.json
+            let sealed = try vault.seal(paths: paths, name: name, label: label) { document in
+                if !json { print("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)") }
+            }
+            if json { try JSONOutput.print(sealed) }
+        }
+    }
+
+    /// `coffer open`.
+    struct Open: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decrypt one document to a file or standard output.",
+            discussion: "DOC is a document id, a unique id prefix, or an exact name. A file is written under a temporary name and renamed only after every frame authenticated; standard output receives frames as they authenticate and the command fails if a later one does not.")
+
+        @Argument(help: ArgumentHelp("Document id, id prefix, or exact name.", valueName: "doc"))
+        var document: String
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Output file, or - for standard output (default: the document's file name in the current directory).", valueName: "path"))
+        var output: String?
+
+        @Flag(name: .long, help: "Overwrite an existing output file.")
+        var force = false
+
+        @OptionGroup var vault: VaultOptions
+
+        func run() throws {
+            let vault = try self.vault.openVault()
+            if output == "-" {
+                try vault.open(document, to: .standardOutput)
+                return
+            }
+            let target: String
+            if let output {
+                target = output
+            } else {
+                let summary = try vault.resolve(document)
+                target = (summary.name as NSString).lastPathComponent
+            }
+            let summary = try vault.open(document, to: .file(path: target, overwrite: force))
+            FileHandle.standardError.write(Data("opened \(summary.name) (\(summary.id)) to \(target)\n".utf8))
+        }
+    }
+
+    /// `coffer ls`.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "List the documents your identity can read.")
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let vault = try self.vault.openVault()
+            let rows = try vault.list()
+            if output.json {
+                try JSONOutput.print(rows)
+                return
+            }
+            for row in rows {
+                print("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
+            }
+        }
+    }
+
+    /// `coffer verify`.
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the whole vault: objects, catalog rows and the signed ledger; with --deep, decrypt what you can read.",
+            discussion: "Needs no key unless --deep is given. Exits 5 if anything is wrong.")
+
+        @Flag(name: .long, help: "Also decrypt every document your identity can read and check it against its commitment and metadata.")
+        var deep = false
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let path = try vault.vaultPath()
+            // The identity is optional: without --deep it only adds the rollback check.
+            let identityPath = IdentityLoader.path(explicit: vault.identity)
+            let identity: Identity? = deep || vault.identity != nil || FileManager.default.fileExists(atPath: identityPath)
+                ? (deep ? try vault.loadIdentity() : try? vault.loadIdentity()) : nil
+            let report = try VaultVerifier.verify(at: path, identity: identity, stateDirectory: Paths.stateDirectory, deep: deep)
+            if output.json {
+                try JSONOutput.print(report)
+            } else {
+                let c = report.counts
+                print("ledger:   \(c.ledgerEntries) entries replayed (hash chain, signatures, authorisation)")
+                print("catalog:  \(c.catalogRows) rows compared with the ledger")
+                print("objects:  \(c.objectsHashed) hashed (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
+                if report.deep { print("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }
+                for f in report.findings { print("FINDING  \(f.check)  \(f.subject): \(f.message)") }
+                print(report.isClean ? "vault is consistent" : "\(report.findings.count) finding(s)")
+            }
+            if !report.isClean { throw ExitCode(ExitStatus.code(for: .integrity)) }
+        }
+    }
+}
+
+extension String {
+    /// The string right-aligned in `width` columns.
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
