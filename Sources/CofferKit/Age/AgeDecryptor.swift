@@ -36,12 +36,11 @@ public final class AgeDecryptor {
     ///   - source: the encrypted file.
     ///   - identities: X25519 identities and/or passphrases to try, in order.
     ///   - format: binary, armored, or detect (the default).
-    /// - Throws: ``AgeError/invalidUse(_:)`` for no identity;
-    ///   ``AgeError/header(_:)``, ``AgeError/noMatch``, ``AgeError/headerMAC``,
+    /// - Throws: ``AgeError/header(_:)`` (checked first),
+    ///   ``AgeError/invalidUse(_:)`` for no identity, ``AgeError/noMatch``, ``AgeError/headerMAC``,
     ///   ``AgeError/armor(_:)``; ``CryptoError`` if scrypt cannot allocate
     ///   its memory; errors of `source`.
     public init(source: some AgeSource, identities: [AgeIdentity], format: AgeInputFormat = .automatic) throws {
-        guard !identities.isEmpty else { throw AgeError.invalidUse("no identity given") }
         var raw = AgeBufferedReader(source: source)
         let armored: Bool
         switch format {
@@ -52,6 +51,8 @@ public final class AgeDecryptor {
         }
         var reader = armored ? AgeBufferedReader(source: AgeArmorDecoder(reader: raw)) : raw
         let header = try AgeHeader.parse(from: &reader)
+        // Parse first, so a malformed file is reported as such whatever the identities.
+        guard !identities.isEmpty else { throw AgeError.invalidUse("no identity given") }
         let fileKey = try AgeWrap.unwrap(header, identities: identities)
         try AgeHeaderMAC.verify(header, fileKey: fileKey)
         var nonce = [UInt8](repeating: 0, count: AgePayload.nonceByteCount)
