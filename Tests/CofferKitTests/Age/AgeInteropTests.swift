@@ -6,10 +6,8 @@ import Testing
 /// Interop with the reference implementation: the stock `age` (1.1.1) and
 /// `age-keygen` binaries.
 ///
-/// Passphrase interop (`age -p`) is not covered here: age reads passphrases
-/// only from a terminal, which these tests do not drive. The passphrase
-/// path is covered by the CCTV scrypt vectors (made by the reference
-/// implementation) and by the CLI's end-to-end tests.
+/// age reads passphrases only from a terminal, so the passphrase tests run
+/// it under `script(1)`, which gives it a pseudo-terminal fed from our pipe.
 @Suite("age interop", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/age")))
 struct AgeInteropTests {
     static let age = "/usr/bin/age"
@@ -97,5 +95,61 @@ struct AgeInteropTests {
         #expect(try Age.decrypt(file, identities: [.x25519(key.identity)]) == plaintext)
         #expect(try Age.decrypt(file, identities: [.x25519(key.identity)], format: armored ? .armored : .binary) == plaintext)
         #expect(throws: AgeError.noMatch) { try Age.decrypt(file, identities: [.x25519(.generate())]) }
+    }
+
+    /// Runs `age arguments…` on a pseudo-terminal whose input is `passphrase`
+    /// (once per prompt).
+    static func ageWithPassphrase(_ arguments: [String], passphrase: String, prompts: Int) throws -> TestSupport.RunResult {
+        let command = ([age] + arguments).joined(separator: " ")
+        let input = Data(String(repeating: passphrase + "\n", count: prompts).utf8)
+        return try TestSupport.run("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: input)
+    }
+
+    @Test("age -p encrypts, we decrypt", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")),
+          arguments: [0, 65536, 65537], [false, true])
+    func agePassphraseToOurs(_ size: Int, _ armored: Bool) throws {
+        let directory = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plaintext = TestSupport.bytes(count: size, seed: UInt64(size) &+ 5)
+        let input = directory.appendingPathComponent("plain")
+        let output = directory.appendingPathComponent("out.age")
+        try Data(plaintext).write(to: input)
+        let result = try Self.ageWithPassphrase(
+            ["-p"] + (armored ? ["-a"] : []) + ["-o", output.path, input.path], passphrase: "interop-pass", prompts: 2)
+        #expect(result.status == 0, "age -p: \(result.stdout) \(result.stderr)")
+        let file = try TestSupport.read(output)
+        #expect(try AgeHeader.parse(file.starts(with: Array("age-".utf8)) ? file : Age.dearmorForTests(file)).header.stanzas.first?.type == "scrypt")
+        #expect(try Age.decrypt(file, identities: [.scrypt(passphrase: secure("interop-pass"))]) == plaintext)
+        #expect(throws: AgeError.noMatch) { try Age.decrypt(file, identities: [.scrypt(passphrase: secure("other"))]) }
+    }
+
+    @Test("our passphrase encryption, age -d decrypts", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")),
+          arguments: [0, 65537], [false, true])
+    func ourPassphraseToAge(_ size: Int, _ armored: Bool) throws {
+        let directory = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plaintext = TestSupport.bytes(count: size, seed: UInt64(size) &+ 6)
+        let input = directory.appendingPathComponent("in.age")
+        let output = directory.appendingPathComponent("out")
+        try Data(try Age.encrypt(plaintext, to: [.scrypt(passphrase: secure("interop-pass"), workFactor: 14)], armored: armored))
+            .write(to: input)
+        let result = try Self.ageWithPassphrase(["-d", "-o", output.path, input.path], passphrase: "interop-pass", prompts: 1)
+        #expect(result.status == 0, "age -d: \(result.stdout) \(result.stderr)")
+        let decrypted = FileManager.default.fileExists(atPath: output.path) ? try TestSupport.read(output) : []
+        #expect(decrypted == plaintext)
+    }
+}
+
+extension Age {
+    /// The binary file inside an armored one (test helper).
+    static func dearmorForTests(_ armored: [UInt8]) throws -> [UInt8] {
+        var decoder = AgeArmorDecoder(reader: AgeBufferedReader(source: AgeBytesSource(armored)))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = try buffer.withUnsafeMutableBytes { try decoder.read(into: $0) }
+            if n == 0 { return out }
+            out += buffer[..<n]
+        }
     }
 }

@@ -52,19 +52,25 @@ enum TestSupport {
         var stderr: String
     }
 
-    /// Runs `executable` with `arguments`, stdin from /dev/null, capturing
+    /// Runs `executable` with `arguments`, stdin from `stdin` (or /dev/null), capturing
     /// stdout and stderr (read to the end before waiting, so a chatty child
     /// cannot block on a full pipe).
-    static func run(_ executable: String, _ arguments: [String]) throws -> RunResult {
+    static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> RunResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
+        let input = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        if let stdin {
+            // Small inputs only (passphrases): they fit in the pipe buffer.
+            input.fileHandleForWriting.write(stdin)
+            try input.fileHandleForWriting.close()
+        }
         // stderr is small; read stdout fully, then stderr, then wait.
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         let stderrData = err.fileHandleForReading.readDataToEndOfFile()
