@@ -112,6 +112,14 @@ struct HMACSHA256 {
         return out
     }
 
+    /// Finishes into `output` (exactly 32 bytes, typically locked memory, for
+    /// a MAC used as key material as in HKDF) and wipes the keyed state.
+    mutating func finalize(into output: UnsafeMutableRawBufferPointer) {
+        precondition(output.count == 32, "HMAC-SHA-256 output is 32 bytes")
+        _ = crypto_auth_hmacsha256_final(&state, output.u8)
+        withUnsafeMutableBytes(of: &state) { Sodium.wipe($0) }
+    }
+
     /// One-shot HMAC-SHA-256.
     static func authenticate(_ message: [UInt8], key: [UInt8]) -> [UInt8] {
         var mac = key.withUnsafeBytes { HMACSHA256(key: $0) }

@@ -19,14 +19,17 @@ public final class SecureBytes: @unchecked Sendable {
         guard let raw = sodium_malloc(Swift.max(count, 1)) else {
             preconditionFailure("sodium_malloc could not allocate \(count) bytes of locked memory")
         }
-        pointer = raw
-        self.count = count
+        // Fill before the stored properties are set: if `initialise` throws,
+        // the object is then not fully initialised, so `deinit` does not run
+        // and free the memory a second time.
         do {
             try initialise(UnsafeMutableRawBufferPointer(start: raw, count: count))
         } catch {
             sodium_free(raw)
             throw error
         }
+        pointer = raw
+        self.count = count
     }
 
     /// `count` bytes from the system CSPRNG.

@@ -1,0 +1,138 @@
+/// Streaming age encryption to a sink, in constant memory (one 64 KiB chunk
+/// of plaintext and its ciphertext) whatever the size.
+///
+/// ```swift
+/// let encryptor = try AgeEncryptor(recipients: [.x25519(recipient)], sink: fileSink)
+/// try encryptor.write(block)      // any number of times, any sizes
+/// try encryptor.finish()          // seals the final chunk; required
+/// ```
+///
+/// The header (and the armor's BEGIN line) is written by `init`. Without
+/// ``finish()`` the output is not a valid age file, and decryption reports
+/// it as truncated.
+public final class AgeEncryptor<Sink: AgeSink> {
+    /// The sink, for reading back what it collected (such as ``AgeBytesSink/bytes``).
+    public private(set) var sink: Sink
+
+    private var armor: AgeArmorEncoder?
+    private var sealer: AgePayloadSealer
+    private let plaintext: UnsafeMutableRawBufferPointer
+    private let ciphertext: UnsafeMutableRawBufferPointer
+    private var buffered = 0
+    private var state = State.open
+
+    private enum State {
+        case open, finished, failed
+    }
+
+    /// Starts an age file for `recipients` and writes its header to `sink`.
+    /// - Parameters:
+    ///   - recipients: one or more X25519 recipients, or exactly one passphrase.
+    ///   - armored: write ASCII armor (`-----BEGIN AGE ENCRYPTED FILE-----`).
+    ///   - sink: where the encrypted file goes.
+    /// - Throws: ``AgeError/invalidUse(_:)`` or ``AgeError/invalidRecipient(_:)``
+    ///   for bad recipients; ``CryptoError`` if scrypt cannot allocate its
+    ///   memory; errors of `sink`.
+    public init(recipients: [AgeRecipient], armored: Bool = false, sink: Sink) throws {
+        self.sink = sink
+        armor = armored ? AgeArmorEncoder() : nil
+        let fileKey = AgeFileKey.random()
+        let stanzas = try AgeWrap.stanzas(for: recipients, fileKey: fileKey)
+        let authenticated = AgeHeader.encodeAuthenticatedBytes(stanzas)
+        let mac = AgeHeaderMAC.compute(fileKey: fileKey, authenticatedBytes: authenticated)
+        let nonce = Sodium.randomBytes(AgePayload.nonceByteCount)
+        sealer = AgePayloadSealer(key: AgePayload.key(fileKey: fileKey, nonce: nonce))
+        plaintext = .allocate(byteCount: AgePayload.chunkByteCount, alignment: 16)
+        ciphertext = .allocate(byteCount: AgePayload.sealedChunkByteCount, alignment: 16)
+        do {
+            try emit(AgeHeader.encode(authenticatedBytes: authenticated, mac: mac) + nonce)
+        } catch {
+            state = .failed
+            throw error
+        }
+    }
+
+    deinit {
+        Sodium.wipe(plaintext)
+        plaintext.deallocate()
+        ciphertext.deallocate()
+    }
+
+    /// Encrypts more plaintext. Full chunks are sealed and written as soon
+    /// as more data follows them.
+    /// - Throws: ``AgeError/invalidUse(_:)`` after ``finish()`` or an earlier
+    ///   failure; errors of the sink.
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try checkOpen()
+        var offset = 0
+        while offset < bytes.count {
+            if buffered == AgePayload.chunkByteCount {
+                // More data follows, so the buffered chunk is not the last one.
+                try sealBuffered(last: false)
+            }
+            let take = min(AgePayload.chunkByteCount - buffered, bytes.count - offset)
+            (plaintext.baseAddress! + buffered).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
+            buffered += take
+            offset += take
+        }
+    }
+
+    /// Encrypts more plaintext.
+    /// - Throws: as ``write(_:)-(UnsafeRawBufferPointer)``.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Seals the final chunk (empty only if nothing was written) and ends
+    /// the armor. Call exactly once.
+    /// - Throws: ``AgeError/invalidUse(_:)`` if already finished or failed;
+    ///   errors of the sink.
+    public func finish() throws {
+        try checkOpen()
+        try sealBuffered(last: true)
+        do {
+            if var armor {
+                try armor.finish(to: &sink)
+                self.armor = armor
+            }
+        } catch {
+            state = .failed
+            throw error
+        }
+        state = .finished
+    }
+
+    private func checkOpen() throws {
+        switch state {
+        case .open: return
+        case .finished: throw AgeError.invalidUse("the age file is already finished")
+        case .failed: throw AgeError.invalidUse("an earlier write failed; the age file is incomplete")
+        }
+    }
+
+    private func sealBuffered(last: Bool) throws {
+        let output = UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<(buffered + AEAD.tagByteCount)])
+        sealer.seal(UnsafeRawBufferPointer(rebasing: plaintext[..<buffered]), last: last, into: output)
+        buffered = 0
+        do {
+            try emit(UnsafeRawBufferPointer(output))
+        } catch {
+            state = .failed
+            throw error
+        }
+    }
+
+    private func emit(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try emit($0) }
+    }
+
+    private func emit(_ bytes: UnsafeRawBufferPointer) throws {
+        if var encoder = armor {
+            armor = nil  // keep the encoder uniquely referenced while it runs
+            defer { armor = encoder }
+            try encoder.write(bytes, to: &sink)
+        } else {
+            try sink.write(bytes)
+        }
+    }
+}
