@@ -36,7 +36,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CofferKitTests", dependencies: ["CofferKit"]),
-        .testTarget(name: "CofferTests", dependencies: ["CofferKit"]),
+        .testTarget(name: "CofferTests", dependencies: ["coffer", "CofferKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

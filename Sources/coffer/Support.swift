@@ -10,7 +10,7 @@ struct VaultOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))
     var vault: String?
 
-    @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else ~/.config/coffer/identity).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else $XDG_CONFIG_HOME/coffer/identity or ~/.config/coffer/identity).", valueName: "file"))
     var identity: String?
 
     @Option(name: .long, help: ArgumentHelp("Read the identity's passphrase from the first line of this file.", valueName: "file"))
@@ -75,7 +75,9 @@ enum IdentityLoader {
     /// Reads and decrypts the identity at `path`.
     static func load(path: String, passphraseFile: String?) throws -> Identity {
         guard FileManager.default.fileExists(atPath: path) else { throw IdentityError.noIdentity(path: path) }
-        let contents = try readSmallFile(path, limit: 64 * 1024)
+        // The file may hold an unencrypted seed: wipe the copy once decoded.
+        var contents = try readSmallFile(path, limit: 64 * 1024)
+        defer { Passphrase.wipe(&contents) }
         return try IdentityFile.decode(contents, path: path) {
             try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }
@@ -107,10 +109,11 @@ enum Passphrase {
             if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
             return try nonEmpty(bytes)
         }
-        if var env = Paths.environment["COFFER_PASSPHRASE"] {
+        if let env = Paths.environment["COFFER_PASSPHRASE"] {
             var bytes = Array(env.utf8)
-            env = ""
             defer { wipe(&bytes) }
+            // Child processes need not inherit it.
+            unsetenv("COFFER_PASSPHRASE")
             return try nonEmpty(bytes)
         }
         guard isatty(0) == 1 else { throw IdentityError.passphraseRequired(path: path) }
@@ -129,7 +132,8 @@ enum Passphrase {
         return SecureBytes.copying(bytes)
     }
 
-    private static func wipe(_ bytes: inout [UInt8]) {
+    /// Zeroes and empties a byte array holding a secret.
+    static func wipe(_ bytes: inout [UInt8]) {
         for i in bytes.indices { bytes[i] = 0 }
         bytes.removeAll()
     }
@@ -197,11 +201,18 @@ enum ExitStatus {
     }
 }
 
-/// Keeps secrets out of core dumps for the life of the process.
+/// Process-wide settings applied before anything else runs.
 enum ProcessHardening {
     static func apply() {
+        // No core dumps: they would hold keys and plaintext.
         var limit = rlimit(rlim_cur: 0, rlim_max: 0)
         _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &limit)
+        // Everything Coffer creates (catalog, descriptor, outputs) is private to the user.
+        umask(0o077)
+        // A closed pipe or a file-size limit becomes an I/O error with a
+        // message and exit code 8 instead of a silent death by signal.
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
     }
 }
 

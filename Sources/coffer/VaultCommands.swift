@@ -45,7 +45,7 @@ extension Coffer {
         @Argument(help: ArgumentHelp("Files, folders, or - for standard input.", valueName: "path"))
         var paths: [String]
 
-        @Option(name: .long, help: "Classification label (default: internal).")
+        @Option(name: .long, help: "Classification label (default: internal, or the vault's lowest label if it has no internal).")
         var label: String?
 
         @Option(name: .long, help: "Document name (required for -, allowed for a single file).")
@@ -62,10 +62,18 @@ extension Coffer {
         func run() throws {
             let vault = try self.vault.openVault()
             let json = output.json
-            let sealed = try vault.seal(paths: paths, name: name, label: label) { document in
-                if !json { print("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)") }
+            var committed: [SealedDocument] = []
+            do {
+                try vault.seal(paths: paths, name: name, label: label) { document in
+                    committed.append(document)
+                    if !json { print("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)") }
+                }
+            } catch {
+                // Earlier batches are committed: a script still learns which.
+                if json { try JSONOutput.print(committed) }
+                throw error
             }
-            if json { try JSONOutput.print(sealed) }
+            if json { try JSONOutput.print(committed) }
         }
     }
 
@@ -114,14 +122,17 @@ extension Coffer {
 
         func run() throws {
             let vault = try self.vault.openVault()
-            let rows = try vault.list()
+            let listing = vault.list()
             if output.json {
-                try JSONOutput.print(rows)
-                return
+                try JSONOutput.print(listing.documents)
+            } else {
+                for row in listing.documents {
+                    print("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
+                }
             }
-            for row in rows {
-                print("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
-            }
+            // Documents that did not open are named on stderr; the exit code says integrity.
+            for failure in listing.failures { ExitStatus.printError("document \(failure.id): \(failure.reason)") }
+            if !listing.failures.isEmpty { throw ExitCode(ExitStatus.code(for: .integrity)) }
         }
     }
 
@@ -139,10 +150,9 @@ extension Coffer {
 
         func run() throws {
             let path = try vault.vaultPath()
-            // The identity is optional: without --deep it only adds the rollback check.
-            let identityPath = IdentityLoader.path(explicit: vault.identity)
-            let identity: Identity? = deep || vault.identity != nil || FileManager.default.fileExists(atPath: identityPath)
-                ? (deep ? try vault.loadIdentity() : try? vault.loadIdentity()) : nil
+            // Keyless unless --deep: rollback and swap checks use the heads
+            // every identity remembered in the state directory.
+            let identity = deep ? try vault.loadIdentity() : nil
             let report = try VaultVerifier.verify(at: path, identity: identity, stateDirectory: Paths.stateDirectory, deep: deep)
             if output.json {
                 try JSONOutput.print(report)

@@ -71,14 +71,18 @@ final class Catalog {
         try database.query("SELECT count(*) FROM ledger").first?.first?.integer ?? 0
     }
 
-    /// Entries with `seq >= from`, in order, parsed but not verified.
+    /// Entries with `seq >= from`, in order, parsed but not verified. The
+    /// stored `hash` column (an index for readers of the raw table) must
+    /// equal the hash recomputed from the body and signature.
     func ledgerEntries(from: Int64 = 0) throws -> [LedgerEntry] {
         var entries: [LedgerEntry] = []
-        try database.forEachRow("SELECT seq, body, signature FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)]) { row in
-            guard let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob else {
+        try database.forEachRow("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)]) { row in
+            guard let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob, let hash = row[3].blob else {
                 throw LedgerError.malformed(sequence: row[0].integer ?? -1, reason: "row has wrong column types")
             }
-            entries.append(try LedgerEntry(sequence: seq, body: body, signature: signature))
+            let entry = try LedgerEntry(sequence: seq, body: body, signature: signature)
+            guard entry.hash == hash else { throw LedgerError.malformed(sequence: seq, reason: "the stored hash column does not match the entry") }
+            entries.append(entry)
         }
         return entries
     }

@@ -14,11 +14,13 @@ public enum IdentityError: CofferFailure, Equatable {
     case noIdentity(path: String)
     /// The passphrase was empty or the two entries differed.
     case badPassphrase(String)
+    /// The identity's display name is not acceptable.
+    case invalidName(String)
 
     public var kind: FailureKind {
         switch self {
         case .wrongPassphrase, .notInVault: .authentication
-        case .passphraseRequired, .malformedPublicIdentity, .badPassphrase: .usage
+        case .passphraseRequired, .malformedPublicIdentity, .badPassphrase, .invalidName: .usage
         case .malformedIdentityFile: .integrity
         case .noIdentity: .notFound
         }
@@ -35,6 +37,7 @@ public enum IdentityError: CofferFailure, Equatable {
         case .noIdentity(let path):
             "no identity at \(path); create one with `coffer identity new --out FILE`, or pass --identity / set COFFER_IDENTITY"
         case .badPassphrase(let reason): reason
+        case .invalidName(let reason): "invalid identity name: \(reason)"
         }
     }
 }

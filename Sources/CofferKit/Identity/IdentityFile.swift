@@ -33,7 +33,7 @@ public enum IdentityFile {
         _ identity: Identity, passphrase: SecureBytes?, limits: PasswordHash.Argon2Limits = .moderate
     ) throws -> [UInt8] {
         let name = Array(identity.name.utf8)
-        guard name.count <= maximumNameLength else { throw IdentityError.badPassphrase("name is longer than 256 bytes") }
+        guard name.count <= maximumNameLength else { throw IdentityError.invalidName("the name is longer than 256 bytes") }
         var header = ByteWriter()
         header.write(magic)
         header.write(formatVersion)

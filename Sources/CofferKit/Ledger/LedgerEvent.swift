@@ -148,6 +148,9 @@ public struct DocumentSealed: Codable, Sendable, Equatable {
     public var segments: [String]
     /// The classification label.
     public var label: String
+    /// The data key's commitment (as in the manifest): checked right after a
+    /// wrap opens, before the metadata or any content is decrypted.
+    public var commitment: Data
     /// The encrypted metadata (name, size, type).
     public var metadata: Data
     /// The data key wrapped for each role.

@@ -67,6 +67,8 @@ public struct VaultState: Sendable {
         public let segments: [ObjectID]
         /// Encrypted name, size and type.
         public let metadata: [UInt8]
+        /// The data key's commitment.
+        public let commitment: [UInt8]
         /// Wrapped data keys by role.
         public var wraps: [RoleID: Wrap]
         /// When it was sealed.
@@ -229,6 +231,7 @@ public struct VaultState: Sendable {
             guard let personal = personalRole(of: document.owner), let admin = adminRole else {
                 throw deny("the owner has no personal role")
             }
+            guard p.commitment.count == 32 else { throw deny("key commitment is not 32 bytes") }
             var wraps: [RoleID: Wrap] = [:]
             for record in p.wraps {
                 guard let role = roles[record.role] else { throw deny("wrap for unknown role \(record.role)") }
@@ -242,7 +245,7 @@ public struct VaultState: Sendable {
             document.label = p.label
             document.versions[p.generation] = Version(
                 generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),
-                wraps: wraps, sealedAt: c.time, sealedBy: c.actor, sequence: seq)
+                commitment: Array(p.commitment), wraps: wraps, sealedAt: c.time, sealedBy: c.actor, sequence: seq)
             document.currentGeneration = p.generation
             documents[p.document] = document
 

@@ -162,6 +162,14 @@ enum FileSystem {
     }
 
     /// The directory part of a path ("." for a bare name).
+    /// The canonical absolute path (symbolic links resolved), or `path`
+    /// itself when it cannot be resolved (it does not exist yet).
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     static func directoryName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }

@@ -11,7 +11,10 @@ import Foundation
 /// - `consume` runs on the calling thread, strictly in job order (writing
 ///   plaintext to a stream, collecting object ids).
 ///
-/// The first error from any stage stops the pipeline and is rethrown.
+/// An error stops the pipeline: no new job starts, jobs already running
+/// finish, every result before the failed job is still consumed in order,
+/// and then the error is rethrown. (A reader of a damaged stream thus gets
+/// exactly the authentic prefix, whatever the thread timing.)
 enum OrderedPipeline {
     /// Runs the pipeline to completion.
     /// - Parameters:
@@ -50,7 +53,8 @@ enum OrderedPipeline {
         private var inputEnded = false
         private var total: Int?
         private var results: [Int: Result] = [:]
-        private var failure: (any Error)?
+        /// The earliest failed job and its error.
+        private var failure: (index: Int, error: any Error)?
         private var stopping = false
         private var running = 0
 
@@ -77,7 +81,7 @@ enum OrderedPipeline {
                 do {
                     job = try next()
                 } catch {
-                    fail(error)
+                    fail(error, at: index)
                     condition.unlock()
                     return
                 }
@@ -98,7 +102,7 @@ enum OrderedPipeline {
                     condition.unlock()
                 } catch {
                     condition.lock()
-                    fail(error)
+                    fail(error, at: index)
                     condition.unlock()
                     return
                 }
@@ -106,8 +110,8 @@ enum OrderedPipeline {
         }
 
         /// Caller holds the lock.
-        private func fail(_ error: any Error) {
-            if failure == nil { failure = error }
+        private func fail(_ error: any Error, at index: Int) {
+            if failure == nil || index < failure!.index { failure = (index, error) }
             stopping = true
             condition.broadcast()
         }
@@ -117,12 +121,13 @@ enum OrderedPipeline {
             condition.lock()
             defer { condition.unlock() }
             while true {
-                if let failure { throw failure }
                 if let result = results.removeValue(forKey: index) {
                     consumed = index + 1
                     condition.broadcast()
                     return result
                 }
+                // Jobs before the failed one were all started; wait for them.
+                if let failure, index >= failure.index { throw failure.error }
                 if let total, index >= total { return nil }
                 condition.wait()
             }

@@ -1,8 +1,13 @@
-/// Remembers, per identity and vault, the last ledger head this identity
-/// verified, in a small file under the user's state directory. A vault
-/// whose ledger no longer contains that head (rolled back to an older copy,
-/// or replaced) is reported instead of trusted. Entries up to the remembered
-/// head need no second signature check: their hashes chain to it.
+/// What each identity has seen of each vault, in small files under the
+/// user's state directory:
+///
+/// - the last ledger head it verified (`<fingerprint>/<vault id>.head`): a
+///   vault whose ledger no longer contains that head (rolled back to an older
+///   copy, or forked) is reported instead of trusted, and entries up to it
+///   need no second signature check, since their hashes chain to it;
+/// - which vault it met at each directory (`<fingerprint>/paths/<hash of the
+///   canonical path>`): a different vault swapped in at a known path (one an
+///   attacker administers, say) is reported instead of used.
 struct HeadStore {
     /// The last verified head.
     struct Head: Equatable {
@@ -14,25 +19,86 @@ struct HeadStore {
 
     let directory: String
 
-    private func path(fingerprint: String, vault: VaultID) -> String {
+    private func headPath(fingerprint: String, vault: VaultID) -> String {
         FileSystem.join(FileSystem.join(directory, fingerprint), vault.description + ".head")
     }
 
+    private func pinPath(fingerprint: String, vaultPath: String) -> String {
+        let key = Hex.encode(Array(Blake2b.hash(Array(FileSystem.realPath(vaultPath).utf8)).prefix(16)))
+        return FileSystem.join(FileSystem.join(FileSystem.join(directory, fingerprint), "paths"), key)
+    }
+
     /// The remembered head, if any.
-    func head(fingerprint: String, vault: VaultID) -> Head? {
-        guard let file = try? POSIXFile.openForReading(path(fingerprint: fingerprint, vault: vault)) else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 128)
-        guard let count = try? buffer.withUnsafeMutableBytes({ try file.read(into: $0) }) else { return nil }
-        let parts = String(decoding: buffer[..<count], as: UTF8.self).trimmingWhitespace().split(separator: " ")
-        guard parts.count == 2, let seq = Int64(parts[0]), let hash = Hex.decode(String(parts[1])), hash.count == 32 else { return nil }
+    /// - Throws: ``VaultError/integrity(_:)`` if the file exists but is damaged
+    ///   (silently forgetting it would disable rollback detection).
+    func head(fingerprint: String, vault: VaultID) throws -> Head? {
+        let file = headPath(fingerprint: fingerprint, vault: vault)
+        guard let text = try Self.readSmall(file) else { return nil }
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0, let hash = Hex.decode(String(parts[1])), hash.count == 32 else {
+            throw VaultError.integrity("the remembered ledger head \(file) is damaged; remove it to trust the vault as it is now")
+        }
         return Head(sequence: seq, hash: hash)
+    }
+
+    /// Every identity's remembered head for `vault` in this state directory,
+    /// for keyless checks.
+    func heads(vault: VaultID) throws -> [(fingerprint: String, head: Head)] {
+        guard FileSystem.isDirectory(directory) else { return [] }
+        return try FileSystem.contents(of: directory).sorted().compactMap { fingerprint in
+            try head(fingerprint: fingerprint, vault: vault).map { (fingerprint, $0) }
+        }
     }
 
     /// Records a newer head (never moves backwards).
     func remember(_ head: Head, fingerprint: String, vault: VaultID) throws {
-        if let old = self.head(fingerprint: fingerprint, vault: vault), old.sequence >= head.sequence { return }
-        let file = path(fingerprint: fingerprint, vault: vault)
+        if let old = try? self.head(fingerprint: fingerprint, vault: vault), old.sequence >= head.sequence { return }
+        let file = headPath(fingerprint: fingerprint, vault: vault)
         try FileSystem.createDirectories(FileSystem.directoryName(of: file))
         try AtomicFile.write(Array("\(head.sequence) \(Hex.encode(head.hash))\n".utf8), to: file, overwrite: true)
+    }
+
+    /// Checks that the vault at `vaultPath` is the one this identity met
+    /// there before, and remembers it if it is the first meeting.
+    /// - Throws: ``VaultError/replaced(path:expected:found:)``.
+    func checkPin(fingerprint: String, vaultPath: String, vault: VaultID) throws {
+        let file = pinPath(fingerprint: fingerprint, vaultPath: vaultPath)
+        if let text = try Self.readSmall(file) {
+            guard text == vault.description else {
+                throw VaultError.replaced(path: vaultPath, expected: text, found: vault.description)
+            }
+            return
+        }
+        try pin(fingerprint: fingerprint, vaultPath: vaultPath, vault: vault)
+    }
+
+    /// Checks every identity's pin for `vaultPath` in this state directory (keyless).
+    func checkAllPins(vaultPath: String, vault: VaultID) throws {
+        guard FileSystem.isDirectory(directory) else { return }
+        for fingerprint in try FileSystem.contents(of: directory).sorted() {
+            if let text = try Self.readSmall(pinPath(fingerprint: fingerprint, vaultPath: vaultPath)), text != vault.description {
+                throw VaultError.replaced(path: vaultPath, expected: text, found: vault.description)
+            }
+        }
+    }
+
+    /// Remembers that `vault` lives at `vaultPath` (a new vault replaces any earlier one there).
+    func pin(fingerprint: String, vaultPath: String, vault: VaultID) throws {
+        let file = pinPath(fingerprint: fingerprint, vaultPath: vaultPath)
+        try FileSystem.createDirectories(FileSystem.directoryName(of: file))
+        try AtomicFile.write(Array("\(vault)\n".utf8), to: file, overwrite: true)
+    }
+
+    /// A small text file's contents without surrounding whitespace; nil if it does not exist.
+    private static func readSmall(_ path: String) throws -> String? {
+        let file: POSIXFile
+        do {
+            file = try POSIXFile.openForReading(path)
+        } catch let error as FileError where error.kind == .notFound {
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
+        return String(decoding: buffer[..<count], as: UTF8.self).trimmingWhitespace()
     }
 }

@@ -78,25 +78,40 @@ extension Vault {
     ///   role this identity holds; ``CryptoError`` when a wrap was tampered with.
     func dataKey(of document: VaultState.Document, version: VaultState.Version) throws -> (DataKey, RoleID) {
         var lastError: (any Error)?
-        // Prefer roles the identity belongs to directly, then admin access.
+        // Prefer roles the identity belongs to directly, then admin access;
+        // ties by role id, so the role recorded in `document.open` is stable.
         let ordered = version.wraps.sorted { a, b in
             let am = state.roles[a.key]?.members.contains(identity.fingerprint) ?? false
             let bm = state.roles[b.key]?.members.contains(identity.fingerprint) ?? false
-            return am && !bm
+            return am != bm ? am : a.key < b.key
         }
         for (roleID, wrap) in ordered {
             do {
                 guard let roleKey = try roleKey(roleID, version: wrap.roleVersion) else { continue }
-                let context = DataKeyWrapContext(
-                    vaultID: state.vaultID, documentID: document.id, generation: version.generation,
-                    roleID: roleID, roleVersion: wrap.roleVersion, label: document.label)
-                return (try DataKey.unwrap(wrap.wrapped, with: roleKey, context: context), roleID)
+                let context = wrapContext(document: document, version: version, role: roleID)
+                let key = try DataKey.unwrap(wrap.wrapped, with: roleKey, context: context)
+                // XChaCha20-Poly1305 does not commit to its key: without this
+                // check, a sealer could give two roles two keys that open the
+                // same metadata and content to different texts.
+                guard Sodium.constantTimeEqual(key.commitment, version.commitment) else {
+                    throw VaultError.integrity("document \(document.id): the wrapped data key does not match the key commitment in the ledger")
+                }
+                return (key, roleID)
             } catch {
                 lastError = error
             }
         }
         if let lastError { throw lastError }
         throw VaultError.accessDenied(document: document.id.description)
+    }
+
+    /// Where the wrap of `version`'s data key for `role` belongs: the
+    /// associated data that binds it to this vault, document, generation,
+    /// role key version and label.
+    func wrapContext(document: VaultState.Document, version: VaultState.Version, role: RoleID) -> DataKeyWrapContext {
+        DataKeyWrapContext(
+            vaultID: state.vaultID, documentID: document.id, generation: version.generation,
+            roleID: role, roleVersion: version.wraps[role]?.roleVersion ?? 0, label: document.label)
     }
 
     /// Whether this identity holds a key path to the document's current version.

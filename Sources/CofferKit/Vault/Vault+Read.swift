@@ -20,41 +20,74 @@ public struct DocumentSummary: Codable, Sendable, Equatable {
     public let sealedByName: String
 }
 
+/// What `coffer ls` shows: the readable documents, and those whose key or
+/// metadata failed to open (tampering), so one bad document hides nothing else.
+public struct DocumentListing: Sendable {
+    /// Documents that opened, sorted by name then id.
+    public let documents: [DocumentSummary]
+    /// Documents this identity should be able to read but could not, with why.
+    public let failures: [DocumentFailure]
+}
+
+/// A document whose key or metadata did not open.
+public struct DocumentFailure: Codable, Sendable, Equatable {
+    /// The document.
+    public let id: DocumentID
+    /// What went wrong (no secret material).
+    public let reason: String
+    /// The failure's class (integrity for tampering).
+    public let kind: String
+}
+
 extension Vault {
-    /// The documents this identity can read, sorted by name, with decrypted names and sizes.
-    /// - Throws: ``CryptoError`` or ``VaultError`` if a wrap or metadata was tampered with.
-    public func list() throws -> [DocumentSummary] {
+    /// The documents this identity can read, with decrypted names and sizes.
+    /// A document whose wrap or metadata fails to open is reported in
+    /// ``DocumentListing/failures`` instead of stopping the listing.
+    public func list() -> DocumentListing {
         var rows: [DocumentSummary] = []
+        var failures: [DocumentFailure] = []
         for document in state.documents.values where canRead(document) {
-            let version = document.current
-            let (key, _) = try dataKey(of: document, version: version)
-            let meta = try metadata(of: document, version: version, key: key)
-            rows.append(DocumentSummary(
-                id: document.id, name: meta.name, size: meta.size, label: document.label, generation: version.generation,
-                sealedAt: Timestamp.format(version.sealedAt), sealedBy: version.sealedBy,
-                sealedByName: state.identities[version.sealedBy]?.name ?? ""))
+            do {
+                rows.append(try summary(of: document))
+            } catch {
+                let kind = (error as? any CofferFailure)?.kind ?? .general
+                failures.append(DocumentFailure(id: document.id, reason: "\(error)", kind: kind.rawValue))
+            }
         }
-        return rows.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+        return DocumentListing(
+            documents: rows.sorted { ($0.name, $0.id) < ($1.name, $1.id) },
+            failures: failures.sorted { $0.id < $1.id })
+    }
+
+    /// Decrypts a document's metadata into its summary.
+    func summary(of document: VaultState.Document) throws -> DocumentSummary {
+        let version = document.current
+        let (key, _) = try dataKey(of: document, version: version)
+        let meta = try metadata(of: document, version: version, key: key)
+        return DocumentSummary(
+            id: document.id, name: meta.name, size: meta.size, label: document.label, generation: version.generation,
+            sealedAt: Timestamp.format(version.sealedAt), sealedBy: version.sealedBy,
+            sealedByName: state.identities[version.sealedBy]?.name ?? "")
     }
 
     /// Finds a readable document by exact id, unique id prefix (at least 4
-    /// hex digits), or exact name.
-    /// - Throws: ``VaultError/documentNotFound(_:)``, ``VaultError/ambiguous(_:matches:)``.
+    /// hex digits), or exact name. Ids are matched without decrypting
+    /// anything; names are matched against the documents that open.
+    /// - Throws: ``VaultError/documentNotFound(_:)``, ``VaultError/ambiguous(_:matches:)``,
+    ///   ``VaultError/accessDenied(document:)`` for a document this identity cannot read.
     public func resolve(_ query: String) throws -> DocumentSummary {
-        let all = try list()
-        if let exact = all.first(where: { $0.id.description == query }) { return exact }
         let lower = query.lowercased()
-        if lower.utf8.count >= 4, lower.allSatisfy(\.isHexDigit) {
-            let matches = all.filter { $0.id.description.hasPrefix(lower) }
-            if matches.count == 1 { return matches[0] }
-            if matches.count > 1 { throw VaultError.ambiguous(query, matches: matches.map(\.id.description)) }
+        let byID = state.documents.values.filter {
+            $0.id.description == lower || (lower.utf8.count >= 4 && lower.allSatisfy(\.isHexDigit) && $0.id.description.hasPrefix(lower))
         }
-        let named = all.filter { $0.name == query }
+        if byID.count > 1 { throw VaultError.ambiguous(query, matches: byID.map(\.id.description).sorted()) }
+        if let document = byID.first {
+            guard canRead(document) else { throw VaultError.accessDenied(document: document.id.description) }
+            return try summary(of: document)
+        }
+        let named = list().documents.filter { $0.name == query }
         if named.count == 1 { return named[0] }
         if named.count > 1 { throw VaultError.ambiguous(query, matches: named.map(\.id.description)) }
-        if state.documents.values.contains(where: { $0.id.description == query || (lower.utf8.count >= 4 && $0.id.description.hasPrefix(lower)) }) {
-            throw VaultError.accessDenied(document: query)
-        }
         throw VaultError.documentNotFound(query)
     }
 

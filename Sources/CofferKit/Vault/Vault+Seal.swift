@@ -38,9 +38,10 @@ extension Vault {
     public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) -> Void = { _ in }) throws -> [SealedDocument] {
         let label = label ?? defaultLabel
         guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
-        let inputs = try paths.flatMap { try Self.expand($0) }
+        let vaultDirectory = FileSystem.realPath(path)
+        let inputs = try paths.flatMap { try Self.expand($0, excluding: vaultDirectory) }
         if name != nil, inputs.count != 1 {
-            throw VaultError.unsealableInput(path: paths.joined(separator: " "), reason: "--name needs exactly one input file")
+            throw VaultError.invalidRequest("--name names a single document, but the inputs hold \(inputs.count) files")
         }
         var sealed: [SealedDocument] = []
         var batch: [PreparedDocument] = []
@@ -58,7 +59,7 @@ extension Vault {
         for input in inputs {
             let documentName = name ?? input.name
             if input.path == "-" {
-                guard name != nil else { throw VaultError.unsealableInput(path: "-", reason: "standard input needs --name") }
+                guard name != nil else { throw VaultError.invalidRequest("sealing standard input (-) needs a name (--name)") }
                 batch.append(try prepare(source: POSIXFile.standardInput, name: documentName, mode: nil, label: label, origin: "stream"))
             } else {
                 let file = try POSIXFile.openForReading(input.path)
@@ -110,7 +111,8 @@ extension Vault {
         let wraps = try [personal, admin].map { role in try wrapRecord(p.key, document: p.id, generation: generation, label: p.label, role: role) }
         return .documentSealed(DocumentSealed(
             document: p.id, generation: generation, manifest: p.sealed.manifestID.description,
-            segments: p.sealed.manifest.segments.map(\.description), label: p.label, metadata: Data(metadata), wraps: wraps))
+            segments: p.sealed.manifest.segments.map(\.description), label: p.label,
+            commitment: Data(p.sealed.manifest.commitment), metadata: Data(metadata), wraps: wraps))
     }
 
     /// Wraps a data key for `role` at its current version: under the role key
@@ -137,31 +139,43 @@ extension Vault {
         let name: String
     }
 
-    /// Expands a path into the regular files to seal: a file is itself, a
-    /// directory is every regular file below it (sorted, symbolic links not
-    /// followed), `-` is standard input.
-    static func expand(_ path: String) throws -> [Input] {
+    /// Expands a path into the regular files to seal: a file is itself (a
+    /// symbolic link given by name is followed), a directory is every
+    /// regular file below it (sorted, links inside not followed), `-` is
+    /// standard input. Nothing inside `vault` (the vault's own directory) is
+    /// ever an input, and FIFOs and devices are refused before they are
+    /// opened (opening a FIFO would block).
+    static func expand(_ path: String, excluding vault: String) throws -> [Input] {
         if path == "-" { return [Input(path: "-", name: "-")] }
         var st = stat()
-        guard lstat(path, &st) == 0 else { throw FileError("stat", path: path) }
+        guard stat(path, &st) == 0 else { throw FileError("stat", path: path) }
+        let real = FileSystem.realPath(path)
+        if real == vault || real.hasPrefix(vault + "/") {
+            throw VaultError.invalidRequest("\(path) is inside the vault itself; choose files outside \(vault)")
+        }
         let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        if (st.st_mode & S_IFMT) == S_IFDIR {
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
             let base = FileSystem.baseName(of: trimmed)
             var inputs: [Input] = []
-            try walk(trimmed, relative: base == "." || base == "/" ? "" : base, into: &inputs)
+            try walk(trimmed, relative: base == "." || base == "/" ? "" : base, excluding: vault, into: &inputs)
             return inputs
+        case S_IFREG:
+            return [Input(path: path, name: FileSystem.baseName(of: trimmed))]
+        default:
+            throw VaultError.unsealableInput(path: path, reason: "not a regular file or folder (use - and a pipe for streams)")
         }
-        return [Input(path: path, name: FileSystem.baseName(of: trimmed))]
     }
 
-    private static func walk(_ directory: String, relative: String, into inputs: inout [Input]) throws {
+    private static func walk(_ directory: String, relative: String, excluding vault: String, into inputs: inout [Input]) throws {
         for name in try FileSystem.contents(of: directory).sorted() {
             let full = FileSystem.join(directory, name)
             let rel = relative.isEmpty ? name : relative + "/" + name
             var st = stat()
             guard lstat(full, &st) == 0 else { throw FileError("stat", path: full) }
             switch st.st_mode & S_IFMT {
-            case S_IFDIR: try walk(full, relative: rel, into: &inputs)
+            case S_IFDIR where FileSystem.realPath(full) == vault: continue  // never seal the vault into itself
+            case S_IFDIR: try walk(full, relative: rel, excluding: vault, into: &inputs)
             case S_IFREG: inputs.append(Input(path: full, name: rel))
             default: continue  // symbolic links, sockets and devices are not documents
             }

@@ -83,8 +83,9 @@ public final class Vault {
         try catalog.database.transaction { try catalog.append(pending) }
         // The descriptor is written last: a directory without it is not a vault,
         // so a crash during init leaves nothing that could be mistaken for one.
-        try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o644, overwrite: false)
+        try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
+        try heads?.pin(fingerprint: creator.fingerprint, vaultPath: path, vault: descriptor.vault)
         let vault = Vault(
             path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
             objects: ObjectStore(root: objectsPath(path)), heads: heads)
@@ -115,7 +116,8 @@ public final class Vault {
     public static func open(at path: String, identity: Identity, stateDirectory: String?) throws -> Vault {
         let (descriptor, catalog) = try openStorage(at: path)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
-        let remembered = heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
+        try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault)
+        let remembered = try heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
         let state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered)
         guard state.identities[identity.fingerprint] != nil else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)

@@ -20,14 +20,18 @@ public enum VaultError: CofferFailure, Equatable {
     case unknownLabel(String, known: [String])
     /// An input that cannot be sealed (not a regular file, changed while read).
     case unsealableInput(path: String, reason: String)
+    /// The directory holds another vault than the one this identity met there.
+    case replaced(path: String, expected: String, found: String)
+    /// A request that cannot be carried out as asked (a usage error).
+    case invalidRequest(String)
 
     public var kind: FailureKind {
         switch self {
         case .notAVault, .documentNotFound: .notFound
         case .directoryNotEmpty, .outputExists: .conflict
-        case .ambiguous, .unknownLabel: .usage
+        case .ambiguous, .unknownLabel, .invalidRequest: .usage
         case .accessDenied: .accessDenied
-        case .integrity, .badDescriptor: .integrity
+        case .integrity, .badDescriptor, .replaced: .integrity
         case .unsealableInput: .io
         }
     }
@@ -45,6 +49,9 @@ public enum VaultError: CofferFailure, Equatable {
         case .outputExists(let path): "\(path) exists; pass --force to overwrite it"
         case .unknownLabel(let label, let known): "unknown label \(label.debugDescription); this vault uses: \(known.joined(separator: ", "))"
         case .unsealableInput(let path, let reason): "cannot seal \(path): \(reason)"
+        case .invalidRequest(let detail): detail
+        case .replaced(let path, let expected, let found):
+            "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify` and then remove the pin under the Coffer state directory"
         }
     }
 }

@@ -51,7 +51,9 @@ public struct VerificationReport: Codable, Sendable {
 public enum VaultVerifier {
     /// Verifies the vault at `path`.
     /// - Parameters:
-    ///   - identity: needed only for `deep`; also checks the remembered ledger head.
+    ///   - identity: needed only for `deep`.
+    ///   - stateDirectory: where identities remember ledger heads and vault
+    ///     locations; every identity's record there is checked, keylessly.
     ///   - deep: decrypt every document the identity can read and check it end to end.
     /// - Returns: the report; the vault is clean if it has no findings.
     /// - Throws: only when the vault cannot be read at all (not a vault, unreadable catalog).
@@ -73,23 +75,30 @@ public enum VaultVerifier {
         // 1. Ledger: chain, signatures, authorisation; plus the remembered head.
         var state: VaultState?
         do {
+            // Every head remembered in this state directory (any identity's)
+            // is checked: no key is needed to detect a rollback.
             let heads = stateDirectory.map { HeadStore(directory: $0) }
-            let remembered = identity.flatMap { heads?.head(fingerprint: $0.fingerprint, vault: descriptor.vault) }
+            let remembered = try heads?.heads(vault: descriptor.vault) ?? []
+            try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
             // Re-check every signature: verify trusts nothing it has not checked now.
             let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
-            if let remembered {
-                if replayed.entryCount <= remembered.sequence {
-                    throw LedgerError.rolledBack(seenSequence: remembered.sequence, currentCount: replayed.entryCount)
+            for (_, head) in remembered {
+                if replayed.entryCount <= head.sequence {
+                    throw LedgerError.rolledBack(seenSequence: head.sequence, currentCount: replayed.entryCount)
                 }
-                let entries = try catalog.ledgerEntries(from: remembered.sequence)
-                if entries.first?.hash != remembered.hash { throw LedgerError.forked(sequence: remembered.sequence) }
+                let entries = try catalog.ledgerEntries(from: head.sequence)
+                if entries.first?.hash != head.hash { throw LedgerError.forked(sequence: head.sequence) }
             }
             state = replayed
             report.counts.ledgerEntries = replayed.entryCount
         } catch let error as LedgerError {
             report.add("ledger", ledgerSubject(error), error.description)
         } catch let error as VaultError {
-            report.add("descriptor", VaultDescriptor.fileName, error.description)
+            switch error {
+            case .replaced: report.add("vault", path, error.description)
+            case .integrity: report.add("state", stateDirectory ?? "", error.description)
+            default: report.add("descriptor", VaultDescriptor.fileName, error.description)
+            }
         }
 
         // 2. Catalog rows against the ledger.

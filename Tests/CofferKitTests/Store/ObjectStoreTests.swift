@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+@testable import CofferKit
+
+@Suite("Object store and atomic files")
+struct ObjectStoreTests {
+    @Test("objects are named by their BLAKE2b-256, fanned out, read-only, and written once")
+    func naming() throws {
+        let scratch = try ScratchDirectory()
+        let store = try ObjectStore.create(at: scratch.join("objects"))
+        let bytes = Array("object".utf8)
+        let id = try store.put(bytes)
+        #expect(id.bytes == Blake2b.hash(bytes))
+        #expect(store.path(of: id) == scratch.join("objects", String(id.description.prefix(2)), id.description))
+        let mode = try FileManager.default.attributesOfItem(atPath: store.path(of: id))[.posixPermissions] as? Int
+        #expect(mode == 0o444)
+        #expect(try store.put(bytes) == id)
+        try store.check(id)
+        #expect(try store.allObjectIDs() == [id])
+        // No temporary files remain.
+        let fan = try FileManager.default.contentsOfDirectory(atPath: scratch.join("objects", String(id.description.prefix(2))))
+        #expect(fan == [id.description])
+    }
+
+    @Test("corrupt, missing and oversized objects are typed integrity failures")
+    func damage() throws {
+        let scratch = try ScratchDirectory()
+        let store = try ObjectStore.create(at: scratch.join("objects"))
+        let id = try store.put(Array("object".utf8))
+        try FileManager.default.removeItem(atPath: store.path(of: id))
+        expectFailure(.integrity) { try store.check(id) }
+        try Data("tampered".utf8).write(to: URL(fileURLWithPath: store.path(of: id)))
+        expectFailure(.integrity) { try store.check(id) }
+        let big = FileManager.default.createFile(atPath: store.path(of: id), contents: nil)
+        #expect(big)
+        truncate(store.path(of: id), off_t(ObjectStore.maximumObjectSize + 1))
+        expectFailure(.integrity) { try store.check(id) }
+    }
+
+    @Test("object ids parse strictly from hex")
+    func ids() throws {
+        let id = Array("x".utf8).withUnsafeBytes(ObjectID.of)
+        #expect(try ObjectID(hex: id.description) == id)
+        for bad in ["", String(id.description.dropLast()), id.description + "0", id.description.uppercased(), "zz" + id.description.dropFirst(2)] {
+            #expect(throws: (any Error).self, "\(bad)") { try ObjectID(hex: bad) }
+        }
+    }
+
+    @Test("an atomic file appears only on commit and vanishes if abandoned")
+    func atomicFile() throws {
+        let scratch = try ScratchDirectory()
+        let target = scratch.join("out")
+        do {
+            let file = try AtomicFile(destination: target, mode: 0o600)
+            try file.write(Array("partial".utf8))
+            #expect(!FileManager.default.fileExists(atPath: target))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
+        let file = try AtomicFile(destination: target, mode: 0o600)
+        try file.write(Array("whole".utf8))
+        try file.commit(overwrite: false)
+        #expect(FileManager.default.contents(atPath: target) == Data("whole".utf8))
+        #expect(try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int == 0o600)
+        expectFailure(.conflict) { try AtomicFile.write(Array("again".utf8), to: target, overwrite: false) }
+        #expect(FileManager.default.contents(atPath: target) == Data("whole".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["out"])
+    }
+}
