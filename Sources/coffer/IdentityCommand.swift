@@ -54,11 +54,7 @@ extension Coffer.IdentityCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show the public identity, its age recipient and its minisign public key.")
 
-        @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else ~/.config/coffer/identity).", valueName: "file"))
-        var identity: String?
-
-        @Option(name: .long, help: ArgumentHelp("Read the passphrase from the first line of this file.", valueName: "file"))
-        var passphraseFile: String?
+        @OptionGroup var identity: IdentityOptions
 
         @Flag(name: .long, help: "Print only a minisign public key file.")
         var minisign = false
@@ -66,7 +62,7 @@ extension Coffer.IdentityCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: self.identity), passphraseFile: passphraseFile)
+            let identity = try self.identity.load()
             let shown = ShownIdentity(identity.publicIdentity, name: identity.name)
             if minisign {
                 print("untrusted comment: minisign public key \(shown.minisignKeyID)")

@@ -5,27 +5,37 @@ import Foundation
 import Glibc
 #endif
 
-/// Options every vault command shares.
-struct VaultOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))
-    var vault: String?
-
+/// Which identity to use and where its passphrase comes from.
+struct IdentityOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else $XDG_CONFIG_HOME/coffer/identity or ~/.config/coffer/identity).", valueName: "file"))
     var identity: String?
 
     @Option(name: .long, help: ArgumentHelp("Read the identity's passphrase from the first line of this file.", valueName: "file"))
     var passphraseFile: String?
 
+    /// Loads and decrypts the identity.
+    func load() throws -> Identity {
+        try IdentityLoader.load(path: IdentityLoader.path(explicit: identity), passphraseFile: passphraseFile)
+    }
+}
+
+/// Options every vault command shares.
+struct VaultOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))
+    var vault: String?
+
+    @OptionGroup var identity: IdentityOptions
+
     /// The vault path from the option or the environment.
     func vaultPath() throws -> String {
         if let vault { return vault }
         if let env = ProcessInfo.processInfo.environment["COFFER_VAULT"], !env.isEmpty { return env }
-        throw ValidationError("no vault given: pass --vault DIR or set COFFER_VAULT")
+        throw VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
     }
 
     /// Loads and decrypts the identity.
     func loadIdentity() throws -> Identity {
-        try IdentityLoader.load(path: IdentityLoader.path(explicit: identity), passphraseFile: passphraseFile)
+        try identity.load()
     }
 
     /// Opens the vault as the identity.

@@ -108,7 +108,10 @@ extension Coffer {
                 target = (summary.name as NSString).lastPathComponent
             }
             let summary = try vault.open(document, to: .file(path: target, overwrite: force))
-            FileHandle.standardError.write(Data("opened \(summary.name) (\(summary.id)) to \(target)\n".utf8))
+            // A confirmation for people; scripts (no terminal) get silence on success.
+            if isatty(STDERR_FILENO) == 1 {
+                FileHandle.standardError.write(Data("opened \(summary.name) (\(summary.id)) to \(target)\n".utf8))
+            }
         }
     }
 

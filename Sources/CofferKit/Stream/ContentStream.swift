@@ -8,9 +8,10 @@ struct ContentStream {
     let store: ObjectStore
     /// Frame layout.
     var geometry = StreamGeometry.standard
-    /// Worker threads: twice the cores, so that encryption continues while
-    /// other workers wait in fsync.
-    var width = Swift.min(16, Swift.max(2, ProcessInfo.processInfo.activeProcessorCount * 2))
+    /// Worker threads: one per core plus one, so that encryption continues
+    /// while a worker waits in fsync or a read. Each in-flight segment costs
+    /// two 4 MiB buffers, so this also bounds memory (docs/PERFORMANCE.md).
+    var width = Swift.min(16, ProcessInfo.processInfo.activeProcessorCount + 1)
 
     /// The result of sealing one stream.
     struct Sealed {
@@ -35,7 +36,7 @@ struct ContentStream {
         var segments: [ObjectID] = []
         var total: UInt64 = 0
         try OrderedPipeline.run(
-            width: width, window: width + 1,
+            width: width, window: width,
             next: { try reader.next() },
             process: { job -> (ObjectID, Int) in
                 defer { plaintextPool.give(job.buffer, used: job.count) }
@@ -74,7 +75,7 @@ struct ContentStream {
         let counter = IndexCounter(limit: segments.count)
         var total: UInt64 = 0
         try OrderedPipeline.run(
-            width: width, window: width + 1,
+            width: width, window: width,
             next: { counter.next() },
             process: { index -> (PlaintextBuffer, Int) in
                 let sealed = try store.read(segments[index])

@@ -59,17 +59,16 @@ struct HeadStore {
     }
 
     /// Checks that the vault at `vaultPath` is the one this identity met
-    /// there before, and remembers it if it is the first meeting.
+    /// there before (if it met one).
+    /// - Returns: whether a pin exists.
     /// - Throws: ``VaultError/replaced(path:expected:found:)``.
-    func checkPin(fingerprint: String, vaultPath: String, vault: VaultID) throws {
-        let file = pinPath(fingerprint: fingerprint, vaultPath: vaultPath)
-        if let text = try Self.readSmall(file) {
-            guard text == vault.description else {
-                throw VaultError.replaced(path: vaultPath, expected: text, found: vault.description)
-            }
-            return
+    @discardableResult
+    func checkPin(fingerprint: String, vaultPath: String, vault: VaultID) throws -> Bool {
+        guard let text = try Self.readSmall(pinPath(fingerprint: fingerprint, vaultPath: vaultPath)) else { return false }
+        guard text == vault.description else {
+            throw VaultError.replaced(path: vaultPath, expected: text, found: vault.description)
         }
-        try pin(fingerprint: fingerprint, vaultPath: vaultPath, vault: vault)
+        return true
     }
 
     /// Checks every identity's pin for `vaultPath` in this state directory (keyless).

@@ -32,7 +32,7 @@ extension Vault {
     ///   - paths: files or directories; `-` reads standard input (then `name` is required).
     ///   - onSealed: called after each batch is committed, for progress output.
     /// - Returns: the sealed documents, in input order.
-    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/unsealableInput(path:reason:)``,
+    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/invalidRequest(_:)``, ``VaultError/unsealableInput(path:reason:)``,
     ///   ``FileError`` for unreadable inputs. Documents of earlier batches stay sealed.
     @discardableResult
     public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) -> Void = { _ in }) throws -> [SealedDocument] {

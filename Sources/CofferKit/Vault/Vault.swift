@@ -116,12 +116,14 @@ public final class Vault {
     public static func open(at path: String, identity: Identity, stateDirectory: String?) throws -> Vault {
         let (descriptor, catalog) = try openStorage(at: path)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
-        try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault)
+        let pinned = try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) ?? true
         let remembered = try heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
         let state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered)
         guard state.identities[identity.fingerprint] != nil else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
         }
+        // First meeting: pin the vault only once its ledger verified and admitted us.
+        if !pinned { try heads?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
         let vault = Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
             objects: ObjectStore(root: objectsPath(path)), heads: heads)

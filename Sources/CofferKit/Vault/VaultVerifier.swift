@@ -4,7 +4,8 @@ import Foundation
 public struct VerificationReport: Codable, Sendable {
     /// One problem found.
     public struct Finding: Codable, Sendable, Equatable {
-        /// What kind of check failed: `descriptor`, `ledger`, `catalog`, `object`, `manifest`, `document`.
+        /// What kind of check failed: `descriptor`, `vault` (another vault at a known path), `state`
+        /// (a damaged remembered head), `ledger`, `catalog`, `object`, `manifest`, `document`.
         public let check: String
         /// What it concerns (an entry, a row, an object id, a document id).
         public let subject: String
@@ -140,7 +141,8 @@ public enum VaultVerifier {
                     if presentSet.contains(version.manifest) {
                         do {
                             let manifest = try Manifest(parsing: try store.read(version.manifest))
-                            if manifest.segments != version.segments || manifest.documentID != document.id || manifest.generation != version.generation {
+                            if manifest.segments != version.segments || manifest.documentID != document.id
+                                || manifest.generation != version.generation || manifest.commitment != version.commitment {
                                 report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
                             }
                         } catch let error as any CofferFailure {

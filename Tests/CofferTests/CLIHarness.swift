@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+
+/// Drives the real `coffer` binary (built next to this test bundle) in a
+/// scratch home directory: its own vault, identity, state directory and
+/// environment, standard input never a terminal.
+final class CLIHarness {
+    /// The scratch directory; removed on release.
+    let root: String
+    /// The environment every command gets.
+    var environment: [String: String]
+
+    /// The built binary: beside the test bundle, or `$COFFER_BINARY`.
+    static let binary: String = {
+        if let override = ProcessInfo.processInfo.environment["COFFER_BINARY"], !override.isEmpty { return override }
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = bundle.deletingLastPathComponent()
+        // On Linux the test runner is `<products>/CofferPackageTests.xctest`.
+        if !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("coffer").path) {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("coffer").path
+    }()
+
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "/coffer-cli-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
+        root = String(cString: made)
+        environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "HOME": root + "/home",
+            "COFFER_STATE_DIR": root + "/state",
+            "COFFER_VAULT": root + "/vault",
+            "COFFER_IDENTITY": root + "/home/identity.txt",
+            "LANG": "C.UTF-8",
+        ]
+        try FileManager.default.createDirectory(atPath: root + "/home", withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// A path inside the scratch directory.
+    func path(_ relative: String) -> String { root + "/" + relative }
+
+    /// The outcome of one command.
+    struct Result {
+        let status: Int32
+        let stdout: Data
+        let stderr: String
+        var text: String { String(decoding: stdout, as: UTF8.self) }
+        /// Parses standard output as JSON.
+        func json() throws -> Any { try JSONSerialization.jsonObject(with: stdout) }
+    }
+
+    /// Runs `coffer arguments…`, optionally feeding `stdin` and applying a
+    /// shell `ulimit -f` (in KiB) to the process.
+    @discardableResult
+    func run(_ arguments: [String], stdin: Data? = nil, fileSizeLimitKiB: Int? = nil, environment extra: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        if let limit = fileSizeLimitKiB {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -f \(limit) && exec \"$0\" \"$@\"", Self.binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = arguments
+        }
+        process.environment = environment.merging(extra) { $1 }
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Feed stdin from another thread so large inputs cannot deadlock with output.
+        if let stdin {
+            let writer = input.fileHandleForWriting
+            Thread {
+                writer.write(stdin)
+                try? writer.close()
+            }.start()
+        }
+        let stderrBox = DataBox()
+        let stderrDone = DispatchSemaphore(value: 0)
+        Thread {
+            stderrBox.data = errors.fileHandleForReading.readDataToEndOfFile()
+            stderrDone.signal()
+        }.start()
+        let stdoutData = output.fileHandleForReading.readDataToEndOfFile()
+        stderrDone.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: stdoutData, stderr: String(decoding: stderrBox.data, as: UTF8.self))
+    }
+
+    /// Runs a command that must succeed.
+    @discardableResult
+    func ok(_ arguments: [String], stdin: Data? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+        let result = try run(arguments, stdin: stdin)
+        #expect(result.status == 0, "coffer \(arguments.joined(separator: " ")): \(result.stderr)", sourceLocation: sourceLocation)
+        if result.status != 0 { throw HarnessError("coffer \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)") }
+        return result
+    }
+
+    /// Creates an unencrypted identity and a vault.
+    func initVault(name: String = "alice") throws {
+        try ok(["identity", "new", "--out", environment["COFFER_IDENTITY"]!, "--name", name, "--no-passphrase"])
+        try ok(["init"])
+    }
+
+    /// Writes a file inside the scratch directory.
+    @discardableResult
+    func write(_ relative: String, _ data: Data) throws -> String {
+        let target = path(relative)
+        try FileManager.default.createDirectory(
+            atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: target))
+        return target
+    }
+
+    /// Every object file in the vault.
+    func objectFiles() throws -> [String] {
+        let objects = path("vault/objects")
+        return try FileManager.default.subpathsOfDirectory(atPath: objects)
+            .filter { $0.count == 2 + 1 + 64 }
+            .map { objects + "/" + $0 }
+    }
+}
+
+/// Exit codes from docs/CLI.md.
+enum Exit {
+    static let ok: Int32 = 0, usage: Int32 = 2, authentication: Int32 = 3, accessDenied: Int32 = 4
+    static let integrity: Int32 = 5, notFound: Int32 = 6, conflict: Int32 = 7, io: Int32 = 8
+}
+
+/// Carries bytes out of a reader thread (the semaphore orders the accesses).
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Deterministic pseudo-random bytes.
+func pattern(_ count: Int, seed: UInt64 = 42) -> Data {
+    var state = seed
+    var bytes = [UInt8](repeating: 0, count: count)
+    for i in 0..<count {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        bytes[i] = UInt8(truncatingIfNeeded: state >> 56)
+    }
+    return Data(bytes)
+}
+
+/// Flips one byte of a file in place (the file may be read-only).
+func flipByte(in path: String, at offset: Int) throws {
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    bytes[offset] ^= 0x01
+    chmod(path, 0o644)
+    try bytes.write(to: URL(fileURLWithPath: path))
+    chmod(path, 0o444)
+}
