@@ -17,6 +17,7 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
+        .systemLibrary(name: "CPlatform"),
         .systemLibrary(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
@@ -26,6 +27,7 @@ let package = Package(
             dependencies: [
                 "CSodium",
                 "CSQLite",
+                "CPlatform",
             ]
         ),
         .executableTarget(

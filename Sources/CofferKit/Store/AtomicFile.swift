@@ -46,6 +46,13 @@ final class AtomicFile {
         try file.write(bytes, at: offset)
     }
 
+    /// Starts writing the data to disk in the background (see
+    /// ``POSIXFile/startWriteback()``); ``commit(overwrite:syncDirectory:)``
+    /// still fsyncs before the rename.
+    func startWriteback() {
+        file.startWriteback()
+    }
+
     /// Makes the file durable and moves it into place.
     /// - Parameters:
     ///   - overwrite: replace an existing destination; when false an existing

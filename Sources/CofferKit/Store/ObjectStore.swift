@@ -111,17 +111,42 @@ public final class ObjectStore: Sendable {
     ///   refers to them.
     @discardableResult
     func put(_ bytes: UnsafeRawBufferPointer, syncDirectory: Bool = true) throws -> ObjectID {
+        let staged = try stage(bytes)
+        try publish(staged, syncDirectory: syncDirectory)
+        return staged.id
+    }
+
+    /// An object written under a temporary name, its writeback started, not
+    /// yet durable or visible. Releasing it unpublished removes the file.
+    struct StagedObject {
+        /// The object's id.
+        let id: ObjectID
+        /// The temporary file, or nil if the object already existed.
+        fileprivate let file: AtomicFile?
+    }
+
+    /// First half of ``put(_:syncDirectory:)``: writes `bytes` to a temporary
+    /// file and starts its writeback without waiting. Writers of many objects
+    /// stage several before publishing the oldest, so that disk writes
+    /// overlap with encryption instead of waiting in fsync one by one.
+    func stage(_ bytes: UnsafeRawBufferPointer) throws -> StagedObject {
         let id = ObjectID.of(bytes)
-        let destination = path(of: id)
-        if FileSystem.exists(destination) { return id }
-        let file = try AtomicFile(destination: destination, mode: 0o444)
+        if FileSystem.exists(path(of: id)) { return StagedObject(id: id, file: nil) }
+        let file = try AtomicFile(destination: path(of: id), mode: 0o444)
         try file.write(bytes)
+        file.startWriteback()
+        return StagedObject(id: id, file: file)
+    }
+
+    /// Second half of ``put(_:syncDirectory:)``: fsyncs the staged file and
+    /// links it into place (temp → fsync → rename protocol).
+    func publish(_ staged: StagedObject, syncDirectory: Bool) throws {
+        guard let file = staged.file else { return }
         do {
             try file.commit(overwrite: false, syncDirectory: syncDirectory)
         } catch let error as FileError where error.code == EEXIST {
             file.abandon()  // a concurrent writer stored the same bytes
         }
-        return id
     }
 
     /// Stores `bytes` and returns their id (see ``put(_:syncDirectory:)``).

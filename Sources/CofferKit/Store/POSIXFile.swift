@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #else
@@ -87,6 +88,14 @@ final class POSIXFile: @unchecked Sendable {
             let n = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
             if n >= 0 { done += n } else if errno != EINTR { throw FileError("write", path: path) }
         }
+    }
+
+    /// Asks the kernel to start writing the file's dirty pages now, without
+    /// waiting (Linux `sync_file_range`; a no-op elsewhere). A later
+    /// ``sync()`` then finds most of the work done. Purely a hint: errors
+    /// are left for `sync()` to report.
+    func startWriteback() {
+        _ = coffer_start_writeback(descriptor)
     }
 
     /// Flushes data and metadata to stable storage.

@@ -23,6 +23,9 @@ struct ContentStream {
         let size: UInt64
     }
 
+    /// Segment objects written ahead of their fsync (64 MiB at the standard geometry).
+    static let stagedObjects = 16
+
     /// Reads `source` to its end and stores it encrypted under `key`.
     /// All objects are durable (file and directory fsynced) when this returns.
     func seal(from source: POSIXFile, key: DataKey, documentID: DocumentID, generation: UInt32) throws -> Sealed {
@@ -35,22 +38,30 @@ struct ContentStream {
         let store = self.store
         var segments: [ObjectID] = []
         var total: UInt64 = 0
+        // Objects written but not yet fsynced: their writeback runs in the
+        // background while later segments are encrypted; the oldest is
+        // published once more than `Self.stagedObjects` are pending (which
+        // also bounds open descriptors).
+        var staged: [ObjectStore.StagedObject] = []
         try OrderedPipeline.run(
             width: width, window: width,
             next: { try reader.next() },
-            process: { job -> (ObjectID, Int) in
+            process: { job -> (ObjectStore.StagedObject, Int) in
                 defer { plaintextPool.give(job.buffer, used: job.count) }
                 let sealed = sealedPool.take()
                 defer { sealedPool.give(sealed, used: 0) }
                 let size = cipher.sealedSize(plaintextCount: job.count)
                 let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<size])
                 cipher.seal(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), index: job.index, isLast: job.isLast, into: output)
-                return (try store.put(UnsafeRawBufferPointer(output), syncDirectory: false), job.count)
+                return (try store.stage(UnsafeRawBufferPointer(output)), job.count)
             },
-            consume: { id, count in
-                segments.append(id)
+            consume: { object, count in
+                segments.append(object.id)
                 total += UInt64(count)
+                staged.append(object)
+                if staged.count > Self.stagedObjects { try store.publish(staged.removeFirst(), syncDirectory: false) }
             })
+        for object in staged { try store.publish(object, syncDirectory: false) }
         try store.syncDirectories(of: segments)
         let manifest = Manifest(
             documentID: documentID, generation: generation, geometry: geometry, salt: salt, commitment: key.commitment, segments: segments)

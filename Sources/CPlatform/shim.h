@@ -1,0 +1,24 @@
+#ifndef COFFER_CPLATFORM_SHIM_H
+#define COFFER_CPLATFORM_SHIM_H
+
+/* Operating-system calls that Swift's Glibc module does not expose
+ * (they need _GNU_SOURCE, which the prebuilt module was not built with). */
+
+#ifdef __linux__
+#include <stdint.h>
+
+/* sync_file_range(2), with glibc's prototype. */
+extern int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags);
+
+/* Starts writeback of a file's dirty pages without waiting for it. */
+static inline int coffer_start_writeback(int fd) {
+    return sync_file_range(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */);
+}
+#else
+static inline int coffer_start_writeback(int fd) {
+    (void)fd;
+    return 0;
+}
+#endif
+
+#endif
