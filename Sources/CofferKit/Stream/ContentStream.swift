@@ -44,7 +44,7 @@ struct ContentStream {
         // also bounds open descriptors).
         var staged: [ObjectStore.StagedObject] = []
         try OrderedPipeline.run(
-            width: width, window: width,
+            width: width, window: 4 * width,  // results are small ids; buffers are bounded by width
             next: { try reader.next() },
             process: { job -> (ObjectStore.StagedObject, Int) in
                 defer { plaintextPool.give(job.buffer, used: job.count) }
