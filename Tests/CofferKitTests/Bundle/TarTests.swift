@@ -145,7 +145,17 @@ struct TarTests {
             for (label, bytes) in Damage.bitFlips(of: Array(archive[headerStart..<(headerStart + 512)])) {
                 var damaged = archive
                 damaged.replaceSubrange(headerStart..<(headerStart + 512), with: bytes)
-                expectFailure(.integrity, "header at \(headerStart) \(label)") { _ = try Self.read(damaged) }
+                // Either the checksum catches it, or the flip was in a byte
+                // tar ignores (a checksum's leading zero or trailing space)
+                // and the archive means exactly the same.
+                if let entries = try? Self.read(damaged) {
+                    let original = try Self.read(archive)
+                    #expect(entries.map(\.0) == original.map(\.0) && entries.map(\.1) == original.map(\.1), "header at \(headerStart) \(label)")
+                    let index = Int(label.split(separator: " ")[1])!
+                    #expect((148..<156).contains(index), "header at \(headerStart) \(label) accepted outside the checksum field")
+                } else {
+                    expectFailure(.integrity, "header at \(headerStart) \(label)") { _ = try Self.read(damaged) }
+                }
             }
         }
         // A pax header claiming more than the limit is refused before reading it.
