@@ -28,8 +28,12 @@ public enum AgeInputFormat: Sendable {
 ///   and rename only on success).
 public final class AgeDecryptor {
     private var reader: AgeBufferedReader
-    private let opener: AgePayloadOpener
+    private var opener: AgePayloadOpener
     private var used = false
+    /// For ``read(into:)``: the current chunk and how much of it was handed out.
+    private var buffers: AgeChunkBuffers?
+    private var chunkCount = 0
+    private var chunkOffset = 0
 
     /// Reads the header of an age file and finds its file key.
     /// - Parameters:
@@ -72,6 +76,34 @@ public final class AgeDecryptor {
         guard !used else { throw AgeError.invalidUse("the payload was already decrypted") }
         used = true
         try opener.decrypt(from: &reader, to: &sink)
+    }
+
+    /// Pulls plaintext: fills `buffer` with up to `buffer.count` bytes of
+    /// authenticated plaintext and returns the count, 0 at the end. The
+    /// alternative to ``decrypt(to:)`` for consumers that read (a tar reader).
+    /// - Throws: as ``decrypt(to:)``, when the chunk that fails is reached.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if buffers == nil {
+            guard !used else { throw AgeError.invalidUse("the payload was already decrypted") }
+            used = true
+            buffers = AgeChunkBuffers()
+        }
+        let buffers = buffers!
+        var filled = 0
+        while filled < buffer.count {
+            if chunkOffset == chunkCount {
+                guard let n = try opener.nextChunk(from: &reader, buffers: buffers) else { break }
+                chunkCount = n
+                chunkOffset = 0
+                continue
+            }
+            let take = min(buffer.count - filled, chunkCount - chunkOffset)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + take)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffers.plain[chunkOffset..<(chunkOffset + take)]))
+            chunkOffset += take
+            filled += take
+        }
+        return filled
     }
 
     /// Decrypts the payload, handing each plaintext block to `write`.

@@ -61,6 +61,10 @@ struct AgePayloadSealer {
 /// soon as it is authenticated (as age's `stream.Reader` does).
 struct AgePayloadOpener {
     private let key: SymmetricKey
+    private var counter: UInt64 = 0
+    /// The final chunk was returned; the input must end now.
+    private var finalReturned = false
+    private var finished = false
 
     /// An opener under `key`.
     init(key: SymmetricKey) {
@@ -68,51 +72,54 @@ struct AgePayloadOpener {
     }
 
     /// Decrypts every chunk from `reader` to `sink`.
-    ///
-    /// Reads one full sealed chunk at a time. A short read is the final
-    /// chunk; a full one is tried as non-final, then as final. After the
-    /// final chunk the input must end.
     /// - Throws: ``AgeError/payload(_:)``; the sink has then received the
     ///   plaintext of every chunk before the failing one (and, for trailing
     ///   data, of the final chunk too). Source and sink errors pass through.
-    func decrypt<Sink: AgeSink>(from reader: inout AgeBufferedReader, to sink: inout Sink) throws {
-        let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: AgePayload.sealedChunkByteCount, alignment: 16)
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: AgePayload.chunkByteCount, alignment: 16)
-        defer {
-            Sodium.wipe(plain)
-            plain.deallocate()
-            sealed.deallocate()
+    mutating func decrypt<Sink: AgeSink>(from reader: inout AgeBufferedReader, to sink: inout Sink) throws {
+        let buffers = AgeChunkBuffers()
+        while let n = try nextChunk(from: &reader, buffers: buffers) {
+            try sink.write(UnsafeRawBufferPointer(rebasing: buffers.plain[..<n]))
         }
-        var counter: UInt64 = 0
-        while true {
-            let n = try reader.readFull(into: sealed)
-            if n == 0 {
-                throw AgeError.payload(counter == 0
-                    ? "the payload has no chunk"
-                    : "the file is truncated: it ends after chunk \(counter) without a final chunk")
-            }
-            let input = UnsafeRawBufferPointer(rebasing: sealed[..<n])
-            let plainCount = max(0, n - AEAD.tagByteCount)
-            let output = UnsafeMutableRawBufferPointer(rebasing: plain[..<plainCount])
-            var last = n < AgePayload.sealedChunkByteCount
-            if last, counter > 0, n == AEAD.tagByteCount {
-                throw AgeError.payload("the final chunk is empty, which only an empty payload may have")
-            }
-            if !open(input, into: output, counter: counter, last: last) {
-                guard !last, open(input, into: output, counter: counter, last: true) else {
-                    throw AgeError.payload("chunk \(counter + 1) failed authentication: wrong key, or the data was changed or truncated")
-                }
-                last = true
-            }
-            try sink.write(UnsafeRawBufferPointer(output))
-            if last {
-                var probe: UInt8 = 0
-                let extra = try withUnsafeMutableBytes(of: &probe) { try reader.read(into: $0) }
-                guard extra == 0 else { throw AgeError.payload("data follows the final chunk") }
-                return
-            }
-            counter += 1
+    }
+
+    /// Decrypts the next chunk into `buffers.plain` and returns its length,
+    /// or nil once the final chunk was returned and the input has ended.
+    ///
+    /// Reads one full sealed chunk at a time. A short read is the final
+    /// chunk; a full one is tried as non-final, then as final.
+    /// - Throws: ``AgeError/payload(_:)`` (truncation, a failed chunk, data
+    ///   after the final chunk); source errors pass through.
+    mutating func nextChunk(from reader: inout AgeBufferedReader, buffers: AgeChunkBuffers) throws -> Int? {
+        guard !finished else { return nil }
+        if finalReturned {
+            var probe: UInt8 = 0
+            let extra = try withUnsafeMutableBytes(of: &probe) { try reader.read(into: $0) }
+            guard extra == 0 else { throw AgeError.payload("data follows the final chunk") }
+            finished = true
+            return nil
         }
+        let n = try reader.readFull(into: buffers.sealed)
+        if n == 0 {
+            throw AgeError.payload(counter == 0
+                ? "the payload has no chunk"
+                : "the file is truncated: it ends after chunk \(counter) without a final chunk")
+        }
+        let input = UnsafeRawBufferPointer(rebasing: buffers.sealed[..<n])
+        let plainCount = max(0, n - AEAD.tagByteCount)
+        let output = UnsafeMutableRawBufferPointer(rebasing: buffers.plain[..<plainCount])
+        var last = n < AgePayload.sealedChunkByteCount
+        if last, counter > 0, n == AEAD.tagByteCount {
+            throw AgeError.payload("the final chunk is empty, which only an empty payload may have")
+        }
+        if !open(input, into: output, counter: counter, last: last) {
+            guard !last, open(input, into: output, counter: counter, last: true) else {
+                throw AgeError.payload("chunk \(counter + 1) failed authentication: wrong key, or the data was changed or truncated")
+            }
+            last = true
+        }
+        finalReturned = last
+        counter += 1
+        return plainCount
     }
 
     /// Tries one chunk with the given flag; false on authentication failure.
@@ -126,5 +133,19 @@ struct AgePayloadOpener {
                 input, into: output, key: key, nonce: n,
                 associatedData: UnsafeRawBufferPointer(start: nil, count: 0), what: "age payload chunk")) != nil
         }
+    }
+}
+
+/// One sealed and one plaintext chunk buffer; the plaintext one is wiped on release.
+final class AgeChunkBuffers {
+    /// Room for one sealed chunk.
+    let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: AgePayload.sealedChunkByteCount, alignment: 16)
+    /// Room for one plaintext chunk.
+    let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: AgePayload.chunkByteCount, alignment: 16)
+
+    deinit {
+        Sodium.wipe(plain)
+        plain.deallocate()
+        sealed.deallocate()
     }
 }

@@ -143,8 +143,8 @@ final class Catalog {
                     "INSERT INTO wraps VALUES (?, ?, ?, ?, ?)",
                     [.text(doc), .integer(Int64(p.generation)), .text(wrap.role.description), .integer(Int64(wrap.roleVersion)), .blob(Array(wrap.wrapped))])
             }
-        case .documentOpened:
-            break
+        case .documentOpened, .partnerAdded, .bundleCreated:
+            break  // kept in the ledger only
         }
     }
 

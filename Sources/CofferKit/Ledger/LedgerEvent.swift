@@ -19,6 +19,10 @@ public enum LedgerEvent: Sendable, Equatable {
     case documentSealed(DocumentSealed)
     /// A document version was opened (read).
     case documentOpened(DocumentOpened)
+    /// An external partner's keys were recorded (administrators only).
+    case partnerAdded(PartnerAdded)
+    /// A transfer bundle was created: who sent what to whom, with hashes.
+    case bundleCreated(BundleCreated)
 
     /// The `action` string of the entry.
     public var action: String {
@@ -31,6 +35,8 @@ public enum LedgerEvent: Sendable, Equatable {
         case .roleKeyIssued: "role.key"
         case .documentSealed: "document.seal"
         case .documentOpened: "document.open"
+        case .partnerAdded: "partner.add"
+        case .bundleCreated: "bundle.create"
         }
     }
 
@@ -45,6 +51,8 @@ public enum LedgerEvent: Sendable, Equatable {
         case .roleKeyIssued(let p): try container.encode(p, forKey: .data)
         case .documentSealed(let p): try container.encode(p, forKey: .data)
         case .documentOpened(let p): try container.encode(p, forKey: .data)
+        case .partnerAdded(let p): try container.encode(p, forKey: .data)
+        case .bundleCreated(let p): try container.encode(p, forKey: .data)
         }
     }
 
@@ -59,6 +67,8 @@ public enum LedgerEvent: Sendable, Equatable {
         case "role.key": .roleKeyIssued(try container.decode(RoleKeyIssued.self, forKey: .data))
         case "document.seal": .documentSealed(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.open": .documentOpened(try container.decode(DocumentOpened.self, forKey: .data))
+        case "partner.add": .partnerAdded(try container.decode(PartnerAdded.self, forKey: .data))
+        case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }
     }
@@ -175,6 +185,48 @@ public struct DocumentOpened: Codable, Sendable, Equatable {
     public var generation: UInt32
     /// The role whose key opened it.
     public var via: RoleID
+}
+
+/// Payload of `partner.add`.
+public struct PartnerAdded: Codable, Sendable, Equatable {
+    /// The partner's name (unique in the vault).
+    public var name: String
+    /// Its age recipient (`age1…`).
+    public var recipient: String
+    /// Its minisign public key (base64 line), if it signs what it sends back.
+    public var minisignKey: String?
+}
+
+/// Payload of `bundle.create`.
+public struct BundleCreated: Codable, Sendable, Equatable {
+    /// The bundle id (also in its MANIFEST.json).
+    public var bundle: String
+    /// Recipients: partner names, `age1…` recipients, or `passphrase`.
+    public var recipients: [String]
+    /// When the bundle expires (RFC 3339), if it does.
+    public var expires: String?
+    /// The sender's note.
+    public var note: String?
+    /// The administrator who approved exporting documents above the vault's export limit.
+    public var approvedBy: String?
+    /// What went out.
+    public var files: [BundleFileRecord]
+}
+
+/// One file in a `bundle.create` entry.
+public struct BundleFileRecord: Codable, Sendable, Equatable {
+    /// The document it came from.
+    public var document: DocumentID
+    /// The document generation exported.
+    public var generation: UInt32
+    /// Its name in the bundle.
+    public var name: String
+    /// Its size in bytes.
+    public var size: UInt64
+    /// Its SHA-256 (hex), as in SHA256SUMS.
+    public var sha256: String
+    /// Its label.
+    public var label: String
 }
 
 /// Keys of an entry's JSON body.

@@ -108,6 +108,10 @@ public struct VaultState: Sendable {
     public private(set) var roles: [RoleID: Role] = [:]
     /// Documents by id.
     public private(set) var documents: [DocumentID: Document] = [:]
+    /// External partners by name.
+    public private(set) var partners: [String: PartnerAdded] = [:]
+    /// Every bundle created, in ledger order, with who sent it and when.
+    public private(set) var bundles: [(sender: String, time: Date, record: BundleCreated)] = []
     /// Entries applied so far.
     public private(set) var entryCount: Int64 = 0
     /// Hash of the last entry applied.
@@ -138,6 +142,18 @@ public struct VaultState: Sendable {
 
     /// The rank of a label (0 = lowest), or nil if unknown.
     public func rank(of label: String) -> Int? { labels.firstIndex(of: label) }
+
+    /// The highest label that may leave the vault in a bundle without an
+    /// administrator's approval: `secret` if the vault has it, else the
+    /// second-highest label.
+    public var exportLimit: String {
+        labels.contains("secret") ? "secret" : labels[max(0, labels.count - 2)]
+    }
+
+    /// Whether exporting a document labelled `label` needs an administrator's approval.
+    public func exportNeedsApproval(_ label: String) -> Bool {
+        (rank(of: label) ?? Int.max) > (rank(of: exportLimit) ?? 0)
+    }
 
     /// Applies one signature-checked entry, enforcing the authorisation rules.
     /// - Throws: ``LedgerError/unauthorized(sequence:reason:)`` naming the rule broken.
@@ -257,6 +273,29 @@ public struct VaultState: Sendable {
             guard let role = roles[p.via], role.members.contains(c.actor),
                   document.versions[p.generation]?.wraps[p.via] != nil
             else { throw deny("\(c.actor) opened \(p.document) through a role it does not hold") }
+
+        case .partnerAdded(let p):
+            guard actorIsAdmin else { throw deny("only an administrator may add partners") }
+            guard partners[p.name] == nil else { throw deny("partner \(p.name) exists already") }
+            guard (try? AgeX25519Recipient(p.recipient)) != nil else { throw deny("partner \(p.name) has no valid age recipient") }
+            partners[p.name] = p
+
+        case .bundleCreated(let p):
+            guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
+            guard !p.files.isEmpty, !p.recipients.isEmpty else { throw deny("a bundle has files and recipients") }
+            if let approver = p.approvedBy {
+                guard admins.contains(approver), approver == c.actor else { throw deny("export approval must come from the administrator who signs the entry") }
+            }
+            for file in p.files {
+                guard let document = documents[file.document], document.versions[file.generation] != nil else {
+                    throw deny("bundle \(p.bundle) exports unknown document \(file.document)")
+                }
+                guard file.label == document.label else { throw deny("bundle \(p.bundle) records the wrong label for \(file.document)") }
+                if exportNeedsApproval(document.label), p.approvedBy == nil {
+                    throw deny("document \(file.document) is labelled \(document.label), above the export limit \(exportLimit), and was exported without approval")
+                }
+            }
+            bundles.append((c.actor, c.time, p))
         }
         entryCount = seq + 1
         head = entry.hash
