@@ -12,7 +12,10 @@ struct Coffer: ParsableCommand {
         abstract: "An encrypted document vault: seal, share, rotate, audit.",
         discussion: "Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong passphrase or identity, 4 access denied, 5 integrity failure, 6 not found, 7 would overwrite, 8 I/O error. See docs/CLI.md.",
         version: "0.1.0",
-        subcommands: [IdentityCommand.self, Init.self, Seal.self, Open.self, List.self, Verify.self]
+        subcommands: [
+            IdentityCommand.self, Init.self, Seal.self, Open.self, List.self, Verify.self,
+            AgeCommand.self, Sign.self, VerifySignature.self,
+        ]
     )
 
     /// Parses, runs, and maps every error to its documented exit code.

@@ -65,8 +65,7 @@ extension Coffer.IdentityCommand {
             let identity = try self.identity.load()
             let shown = ShownIdentity(identity.publicIdentity, name: identity.name)
             if minisign {
-                print("untrusted comment: minisign public key \(shown.minisignKeyID)")
-                print(shown.minisign)
+                print(String(decoding: identity.publicIdentity.minisignKey.fileContents, as: UTF8.self), terminator: "")
             } else if output.json {
                 try JSONOutput.print(shown)
             } else {
@@ -91,8 +90,8 @@ struct ShownIdentity: Encodable {
         identity = p.description
         age = p.ageRecipient
         minisign = p.minisignPublicKey
-        // minisign prints the key id as the little-endian 64-bit number in upper-case hex.
-        minisignKeyID = Hex.encode(p.minisignKeyID.reversed()).uppercased()
+        // As minisign prints it: the little-endian 64-bit number in upper-case hex.
+        minisignKeyID = p.minisignKey.keyID.description
     }
 
     func printText() {

@@ -58,14 +58,20 @@ final class CLIHarness {
     /// shell `ulimit -f` (in KiB) to the process.
     @discardableResult
     func run(_ arguments: [String], stdin: Data? = nil, fileSizeLimitKiB: Int? = nil, environment extra: [String: String] = [:]) throws -> Result {
-        let process = Process()
         if let limit = fileSizeLimitKiB {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -f \(limit) && exec \"$0\" \"$@\"", Self.binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = arguments
+            return try execute(
+                "/bin/sh", ["-c", "ulimit -f \(limit) && exec \"$0\" \"$@\"", Self.binary] + arguments, stdin: stdin, environment: extra)
         }
+        return try execute(Self.binary, arguments, stdin: stdin, environment: extra)
+    }
+
+    /// Runs any program (the stock age, minisign, script) in the scratch
+    /// directory with the harness's environment plus `extra`.
+    @discardableResult
+    func execute(_ executable: String, _ arguments: [String], stdin: Data? = nil, environment extra: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         process.environment = environment.merging(extra) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: root)
         let input = Pipe(), output = Pipe(), errors = Pipe()
@@ -100,6 +106,17 @@ final class CLIHarness {
         #expect(result.status == 0, "coffer \(arguments.joined(separator: " ")): \(result.stderr)", sourceLocation: sourceLocation)
         if result.status != 0 { throw HarnessError("coffer \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)") }
         return result
+    }
+
+    /// Creates an unencrypted identity at `$COFFER_IDENTITY`.
+    /// - Returns: its public identity (`coffer1…`).
+    @discardableResult
+    func newIdentity(name: String = "alice") throws -> String {
+        let created = try ok(["identity", "new", "--out", environment["COFFER_IDENTITY"]!, "--name", name, "--no-passphrase", "--json"])
+        guard let shown = try created.json() as? [String: Any], let identity = shown["identity"] as? String else {
+            throw HarnessError("identity new --json printed no identity")
+        }
+        return identity
     }
 
     /// Creates an unencrypted identity and a vault.

@@ -1,0 +1,109 @@
+/// Recipients and identities as the `age` command line takes them, plus
+/// Coffer's own keys: a Coffer identity's X25519 key is an age identity, and
+/// its public identity (`coffer1…`) names the matching age recipient.
+extension AgeX25519Recipient {
+    /// The largest recipients file read, as age: 16 MiB.
+    public static let maxRecipientsFileByteCount = 16 << 20
+    /// The longest line of a recipients file, as age (and sshd): 8 KiB.
+    static let maxRecipientsLineByteCount = 8 << 10
+
+    /// Parses a recipient as given to `-r`: an age X25519 recipient
+    /// (`age1…`) or a Coffer public identity (`coffer1…`), whose X25519 key
+    /// is its age recipient.
+    /// - Throws: ``AgeError/invalidRecipient(_:)`` saying what is wrong.
+    public init(recipientOrPublicIdentity text: String) throws {
+        if text.lowercased().hasPrefix(PublicIdentity.hrp + "1") {
+            do {
+                self = try PublicIdentity(text).ageX25519Recipient
+            } catch let error as IdentityError {
+                throw AgeError.invalidRecipient(error.description)
+            }
+        } else {
+            try self.init(text)
+        }
+    }
+
+    /// Parses a recipients file as age does: one recipient per line (LF or
+    /// CRLF); empty lines and lines starting with `#` are skipped. Each line
+    /// is an `age1…` recipient or a `coffer1…` public identity.
+    /// - Parameter contents: the file's bytes, at most 16 MiB.
+    /// - Returns: the recipients, in file order (at least one).
+    /// - Throws: ``AgeError/invalidRecipient(_:)`` naming the first bad line
+    ///   by number (never its content, which may be confidential), or if the
+    ///   file holds no recipient.
+    public static func parseRecipientsFile(_ contents: [UInt8]) throws -> [AgeX25519Recipient] {
+        guard contents.count <= maxRecipientsFileByteCount else {
+            throw AgeError.invalidRecipient("the recipients file is larger than 16 MiB")
+        }
+        var recipients: [AgeX25519Recipient] = []
+        for (index, var line) in contents.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            if line.last == 0x0D { line = line.dropLast() }
+            if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+            guard line.count <= maxRecipientsLineByteCount else {
+                throw AgeError.invalidRecipient("line \(index + 1) of the recipients file is longer than 8 KiB")
+            }
+            guard let text = String(validating: line, as: UTF8.self),
+                  let recipient = try? AgeX25519Recipient(recipientOrPublicIdentity: text)
+            else {
+                throw AgeError.invalidRecipient(
+                    "line \(index + 1) of the recipients file is not an age1… recipient or a coffer1… public identity")
+            }
+            recipients.append(recipient)
+        }
+        guard !recipients.isEmpty else { throw AgeError.invalidRecipient("the recipients file holds no recipient") }
+        return recipients
+    }
+}
+
+extension AgeX25519Identity {
+    /// The largest identity file read.
+    public static let maxIdentityFileByteCount = 1024 * 1024
+
+    /// Parses a file given to `-i`: an age identity file (`AGE-SECRET-KEY-1…`
+    /// lines, as `age-keygen` writes), or a Coffer identity file, whose X25519
+    /// key is the age identity (its recipient is the identity's `age1…`).
+    /// - Parameters:
+    ///   - contents: the file's bytes, in locked memory.
+    ///   - path: for error messages.
+    ///   - passphrase: called only for an encrypted Coffer identity file.
+    /// - Returns: the identities, in file order (at least one).
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` for a bad age identity
+    ///   file; ``IdentityError`` for a bad Coffer identity file or passphrase.
+    public static func parseIdentities(
+        fileContents contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes
+    ) throws -> [AgeX25519Identity] {
+        guard contents.count <= maxIdentityFileByteCount else {
+            throw AgeError.invalidIdentity("\(path) is larger than 1 MiB")
+        }
+        let isCofferIdentity = contents.withUnsafeBytes { bytes in
+            bytes.split(separator: 0x0A).contains { line in
+                (line.last == 0x0D ? line.dropLast() : line).elementsEqual(IdentityFile.beginLine.utf8)
+            }
+        }
+        guard isCofferIdentity else {
+            do {
+                return try parseIdentityFile(contents)
+            } catch AgeError.invalidIdentity(let why) {
+                throw AgeError.invalidIdentity("\(path): \(why)")
+            }
+        }
+        var bytes = contents.withUnsafeBytes { Array($0) }
+        defer { Sodium.wipe(&bytes) }
+        return [try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity]
+    }
+}
+
+extension Identity {
+    /// The identity's X25519 key as an age identity: it opens files
+    /// encrypted to ``PublicIdentity/ageRecipient``.
+    public var ageIdentity: AgeX25519Identity {
+        AgeX25519Identity(secretKey: agreementSecretKey)
+    }
+}
+
+extension PublicIdentity {
+    /// The identity's X25519 key as an age recipient (``ageRecipient`` parsed).
+    public var ageX25519Recipient: AgeX25519Recipient {
+        AgeX25519Recipient(publicKey: agreementKey)
+    }
+}

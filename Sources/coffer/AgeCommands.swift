@@ -1,0 +1,152 @@
+import ArgumentParser
+import CofferKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Coffer {
+    /// `coffer age encrypt|decrypt`.
+    struct AgeCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "age",
+            abstract: "Encrypt and decrypt files in the age v1 format, interoperable with the age tool.",
+            subcommands: [Encrypt.self, Decrypt.self])
+    }
+}
+
+/// Input, output and overwrite options shared by `age encrypt` and `age decrypt`.
+struct AgeStreamOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("The file to read (default, or -: standard input).", valueName: "input"))
+    var input: String?
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file, atomically (default, or -: standard output).", valueName: "file"))
+    var output: String?
+
+    @Flag(name: .long, help: "Replace an existing output file.")
+    var force = false
+
+    /// Where to read.
+    var source: InputSource {
+        input == nil || input == "-" ? .standardInput : .file(path: input!)
+    }
+
+    /// Where to write.
+    var target: OutputTarget {
+        output == nil || output == "-" ? .standardOutput : .file(path: output!, overwrite: force)
+    }
+}
+
+/// Reads the passphrase for age's scrypt recipient with the usual sources
+/// (`--passphrase-file`, `COFFER_PASSPHRASE`, a terminal prompt).
+enum AgePassphrase {
+    static func read(file: String?, confirm: Bool) throws -> SecureBytes {
+        do {
+            return try Passphrase.read(file: file, prompt: "Passphrase: ", confirm: confirm, path: "")
+        } catch IdentityError.passphraseRequired {
+            throw AgeError.invalidUse("-p needs a passphrase: run in a terminal, or pass --passphrase-file FILE, or set COFFER_PASSPHRASE")
+        }
+    }
+}
+
+extension Coffer.AgeCommand {
+    /// `coffer age encrypt`.
+    struct Encrypt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Encrypt to age recipients or a passphrase, streaming in constant memory.",
+            discussion: "Recipients are age1… keys or coffer1… public identities (their age recipient). Files decrypt with `age -d`.")
+
+        @OptionGroup var stream: AgeStreamOptions
+
+        @Option(name: [.customShort("r"), .customLong("recipient")], help: ArgumentHelp("Encrypt to this age1… recipient or coffer1… public identity (repeatable).", valueName: "recipient"))
+        var recipients: [String] = []
+
+        @Option(name: [.customShort("R"), .customLong("recipients-file")], help: ArgumentHelp("Encrypt to every recipient in this file: one per line, # comments (repeatable).", valueName: "file"))
+        var recipientsFiles: [String] = []
+
+        @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Encrypt to a passphrase (scrypt) instead of recipients.")
+        var passphrase = false
+
+        @Option(name: .long, help: ArgumentHelp("With -p, read the passphrase from the first line of this file.", valueName: "file"))
+        var passphraseFile: String?
+
+        @Flag(name: [.customShort("a"), .customLong("armor")], help: "Write ASCII armor (PEM) instead of binary.")
+        var armor = false
+
+        func validate() throws {
+            if passphrase, !(recipients.isEmpty && recipientsFiles.isEmpty) {
+                throw ValidationError("-p cannot be combined with -r or -R: a passphrase must be the only recipient")
+            }
+            if !passphrase, recipients.isEmpty, recipientsFiles.isEmpty {
+                throw ValidationError("give at least one recipient (-r or -R), or -p for a passphrase")
+            }
+            if !armor, stream.target == .standardOutput, isatty(STDOUT_FILENO) == 1 {
+                throw ValidationError("refusing to write binary age output to a terminal; pass -a (armor) or -o FILE")
+            }
+        }
+
+        func run() throws {
+            try stream.target.checkAvailable()
+            var parsed = try recipients.map { AgeRecipient.x25519(try AgeX25519Recipient(recipientOrPublicIdentity: $0)) }
+            for file in recipientsFiles {
+                let contents = try IdentityLoader.readSmallFile(file, limit: AgeX25519Recipient.maxRecipientsFileByteCount)
+                do {
+                    parsed += try AgeX25519Recipient.parseRecipientsFile(contents).map(AgeRecipient.x25519)
+                } catch AgeError.invalidRecipient(let why) {
+                    throw AgeError.invalidRecipient("\(file): \(why)")
+                }
+            }
+            if passphrase { parsed = [.scrypt(passphrase: try AgePassphrase.read(file: passphraseFile, confirm: true))] }
+            try Age.encryptStream(from: stream.source, to: stream.target, recipients: parsed, armored: armor)
+        }
+    }
+
+    /// `coffer age decrypt`.
+    struct Decrypt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decrypt an age file (binary or armored), streaming in constant memory.",
+            discussion: """
+                Without -i or -p, your Coffer identity is used (the --identity rule of every command). \
+                To a file (-o), nothing appears unless every chunk authenticated; to standard output, \
+                chunks are written as they authenticate and a later failure exits 5.
+                """)
+
+        @OptionGroup var stream: AgeStreamOptions
+
+        @Option(name: [.customShort("i"), .customLong("identity")], help: ArgumentHelp("An age identity file (AGE-SECRET-KEY-1…) or a Coffer identity file (repeatable).", valueName: "file"))
+        var identities: [String] = []
+
+        @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Decrypt a passphrase-encrypted file.")
+        var passphrase = false
+
+        @Option(name: .long, help: ArgumentHelp("Read the passphrase (-p, or of an encrypted Coffer identity) from the first line of this file.", valueName: "file"))
+        var passphraseFile: String?
+
+        func validate() throws {
+            if passphrase, !identities.isEmpty {
+                throw ValidationError("-p cannot be combined with -i: a passphrase-encrypted file has no other recipient")
+            }
+        }
+
+        func run() throws {
+            try stream.target.checkAvailable()
+            let keys: [AgeIdentity]
+            if passphrase {
+                keys = [.scrypt(passphrase: try AgePassphrase.read(file: passphraseFile, confirm: false))]
+            } else if identities.isEmpty {
+                let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)
+                keys = [.x25519(identity.ageIdentity)]
+            } else {
+                keys = try identities.flatMap { path in try loadIdentities(path).map(AgeIdentity.x25519) }
+            }
+            try Age.decryptStream(from: stream.source, to: stream.target, identities: keys)
+        }
+
+        private func loadIdentities(_ path: String) throws -> [AgeX25519Identity] {
+            var bytes = try IdentityLoader.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
+            defer { Passphrase.wipe(&bytes) }
+            return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: path) {
+                try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+
+/// `coffer age encrypt|decrypt` against the stock age 1.1.1, both ways, at
+/// the 64 KiB chunk boundaries, plus exit codes and output-file safety.
+@Suite("coffer age with the stock age", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/age")))
+struct AgeCommandTests {
+    static let age = "/usr/bin/age"
+    static let sizes = [0, 1, 65535, 65536, 65537, 131072]
+
+    /// A harness with an unencrypted Coffer identity and an age-keygen key.
+    struct Setup {
+        let cli: CLIHarness
+        /// The age-keygen identity file and its recipient.
+        let keyFile: String
+        let recipient: String
+        /// The Coffer identity's public identity (`coffer1…`).
+        let cofferIdentity: String
+
+        init() throws {
+            cli = try CLIHarness()
+            cofferIdentity = try cli.newIdentity()
+            keyFile = cli.path("key.txt")
+            let keygen = try cli.execute("/usr/bin/age-keygen", ["-o", keyFile])
+            guard keygen.status == 0 else { throw HarnessError("age-keygen: \(keygen.stderr)") }
+            recipient = String(try #require(keygen.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        /// Reads a file in the scratch directory.
+        func read(_ path: String) throws -> Data {
+            try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+
+        /// Runs the stock age on a pseudo-terminal (it reads passphrases only
+        /// from one), typing `passphrase` at each of `prompts` prompts.
+        func ageOnTerminal(_ arguments: [String], passphrase: String, prompts: Int) throws -> CLIHarness.Result {
+            let command = ([AgeCommandTests.age] + arguments).joined(separator: " ")
+            let typed = Data(String(repeating: passphrase + "\n", count: prompts).utf8)
+            return try cli.execute("/usr/bin/script", ["-qec", command, "/dev/null"], stdin: typed, environment: ["TERM": "dumb"])
+        }
+    }
+
+    @Test("age -r (two recipients) encrypts, coffer age decrypt -i opens it", arguments: sizes, [false, true])
+    func ageToCoffer(_ size: Int, _ armored: Bool) throws {
+        let s = try Setup()
+        let plaintext = pattern(size, seed: UInt64(size) &+ 1)
+        let plain = try s.cli.write("plain", plaintext)
+        let other = try s.cli.execute("/usr/bin/age-keygen", ["-o", s.cli.path("other.txt")])
+        let otherRecipient = String(other.stderr.split(separator: " ").last ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let encrypted = s.cli.path("file.age")
+        let made = try s.cli.execute(Self.age, ["-r", otherRecipient, "-r", s.recipient] + (armored ? ["-a"] : []) + ["-o", encrypted, plain])
+        #expect(made.status == 0, "\(made.stderr)")
+        // From a path to a file, and from standard input to standard output.
+        try s.cli.ok(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), encrypted])
+        #expect(try s.read(s.cli.path("out")) == plaintext)
+        let piped = try s.cli.ok(["age", "decrypt", "-i", s.keyFile], stdin: try s.read(encrypted))
+        #expect(piped.stdout == plaintext)
+    }
+
+    @Test("coffer age encrypt to age1…, coffer1… and a recipients file; age -d and coffer both open it", arguments: sizes, [false, true])
+    func cofferToAge(_ size: Int, _ armored: Bool) throws {
+        let s = try Setup()
+        let plaintext = pattern(size, seed: UInt64(size) &+ 2)
+        try s.cli.write("recipients.txt", Data("# the partner\n\n\(s.recipient)\n".utf8))
+        let encrypted = s.cli.path("file.age")
+        try s.cli.ok(["age", "encrypt", "-r", s.cofferIdentity, "-R", s.cli.path("recipients.txt"), "-o", encrypted] + (armored ? ["-a"] : []),
+                     stdin: plaintext)
+        let file = try s.read(encrypted)
+        #expect(file.starts(with: Data((armored ? "-----BEGIN AGE ENCRYPTED FILE-----\n" : "age-encryption.org/v1\n").utf8)))
+        let opened = try s.cli.execute(Self.age, ["-d", "-i", s.keyFile, encrypted])
+        #expect(opened.status == 0, "\(opened.stderr)")
+        #expect(opened.stdout == plaintext)
+        // The Coffer identity (the default one) opens the same file.
+        #expect(try s.cli.ok(["age", "decrypt", encrypted]).stdout == plaintext)
+        #expect(try s.cli.ok(["age", "decrypt", "-i", s.cli.path("home/identity.txt"), encrypted]).stdout == plaintext)
+    }
+
+    @Test("age -p encrypts on a terminal, coffer age decrypt -p opens it", arguments: [false, true])
+    func agePassphraseToCoffer(_ armored: Bool) throws {
+        let s = try Setup()
+        let plaintext = pattern(65537, seed: 3)
+        let plain = try s.cli.write("plain", plaintext)
+        let encrypted = s.cli.path("file.age")
+        let made = try s.ageOnTerminal(["-p"] + (armored ? ["-a"] : []) + ["-o", encrypted, plain], passphrase: "correct horse", prompts: 2)
+        #expect(made.status == 0, "\(made.text) \(made.stderr)")
+        try s.cli.write("pass", Data("correct horse\n".utf8))
+        #expect(try s.cli.ok(["age", "decrypt", "-p", "--passphrase-file", s.cli.path("pass"), encrypted]).stdout == plaintext)
+        let wrong = try s.cli.run(["age", "decrypt", "-p", encrypted], environment: ["COFFER_PASSPHRASE": "wrong horse"])
+        #expect(wrong.status == Exit.authentication, "\(wrong.stderr)")
+        #expect(wrong.stdout.isEmpty)
+    }
+
+    @Test("coffer age encrypt -p, age -d opens it on a terminal")
+    func cofferPassphraseToAge() throws {
+        let s = try Setup()
+        let plaintext = pattern(131072, seed: 4)
+        let encrypted = s.cli.path("file.age")
+        let made = try s.cli.run(["age", "encrypt", "-p", "-a", "-o", encrypted], stdin: plaintext, environment: ["COFFER_PASSPHRASE": "battery staple"])
+        #expect(made.status == Exit.ok, "\(made.stderr)")
+        let out = s.cli.path("out")
+        let opened = try s.ageOnTerminal(["-d", "-o", out, encrypted], passphrase: "battery staple", prompts: 1)
+        #expect(opened.status == 0, "\(opened.text) \(opened.stderr)")
+        #expect(try s.read(out) == plaintext)
+    }
+
+    @Test("a flipped or cut byte exits 5 and leaves no output file; standard output gets only authenticated chunks")
+    func tampering() throws {
+        let s = try Setup()
+        let plaintext = pattern(131072, seed: 5)
+        let encrypted = s.cli.path("file.age")
+        try s.cli.ok(["age", "encrypt", "-r", s.recipient, "-o", encrypted], stdin: plaintext)
+        let file = try s.read(encrypted)
+        let macLine = try #require(file.range(of: Data("\n--- ".utf8))).upperBound
+        var cases: [(String, Data)] = [("truncated", file.dropLast(100)), ("cut in the header", file.prefix(macLine))]
+        for (label, offset) in [("payload", file.count - 5), ("first chunk", file.count - 70_000), ("header MAC", macLine + 3)] {
+            var damaged = file
+            damaged[offset] ^= 0x04
+            cases.append((label, damaged))
+        }
+        for (label, bytes) in cases {
+            let input = try s.cli.write("damaged.age", bytes)
+            let result = try s.cli.run(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), input])
+            #expect(result.status == Exit.integrity, "\(label): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: s.cli.path("out")), "\(label)")
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: s.cli.root).filter { $0.hasPrefix(".coffer-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        // The last chunk changed: standard output received exactly the first, authenticated one.
+        var lastChunk = file
+        lastChunk[file.count - 5] ^= 0x04
+        let streamed = try s.cli.run(["age", "decrypt", "-i", s.keyFile], stdin: lastChunk)
+        #expect(streamed.status == Exit.integrity)
+        #expect(streamed.stdout == plaintext.prefix(65536))
+        // Armored, a changed base64 character is caught the same way.
+        try s.cli.ok(["age", "encrypt", "-a", "-r", s.recipient, "-o", s.cli.path("armored.age")], stdin: plaintext)
+        var armored = try s.read(s.cli.path("armored.age"))
+        let index = armored.count - 200
+        armored[index] = armored[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        let result = try s.cli.run(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out")], stdin: armored)
+        #expect(result.status == Exit.integrity, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.cli.path("out")))
+    }
+
+    @Test("wrong keys exit 3, bad usage 2, existing outputs 7, missing inputs 6")
+    func exitCodes() throws {
+        let s = try Setup()
+        let encrypted = s.cli.path("file.age")
+        try s.cli.ok(["age", "encrypt", "-r", s.recipient, "-o", encrypted], stdin: Data("secret\n".utf8))
+        // Not for this key: the Coffer identity, another age key.
+        let wrong = try s.cli.run(["age", "decrypt", "-o", s.cli.path("out"), encrypted])
+        #expect(wrong.status == Exit.authentication, "\(wrong.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.cli.path("out")))
+        // Usage.
+        for arguments in [
+            ["age", "encrypt"],
+            ["age", "encrypt", "-p", "-r", s.recipient],
+            ["age", "encrypt", "-r", "age1notarecipient"],
+            ["age", "encrypt", "-r", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"],
+            ["age", "decrypt", "-p", "-i", s.keyFile, encrypted],
+            ["age", "decrypt", "-i", s.cli.path("recipients.txt"), encrypted],
+        ] {
+            try s.cli.write("recipients.txt", Data("# x\n".utf8))
+            let result = try s.cli.run(arguments, stdin: Data("x".utf8))
+            #expect(result.status == Exit.usage, "\(arguments): \(result.stderr)")
+        }
+        try s.cli.write("bad-recipients.txt", Data("\(s.recipient)\nAGE-SECRET-KEY-1NOTARECIPIENT\n".utf8))
+        let badFile = try s.cli.run(["age", "encrypt", "-R", s.cli.path("bad-recipients.txt")], stdin: Data("x".utf8))
+        #expect(badFile.status == Exit.usage)
+        #expect(badFile.stderr.contains("line 2") && !badFile.stderr.contains("NOTARECIPIENT"), "\(badFile.stderr)")
+        // -p without any passphrase source does not prompt: it fails.
+        let noPassphrase = try s.cli.run(["age", "encrypt", "-p", "-o", s.cli.path("p.age")], stdin: Data("x".utf8))
+        #expect(noPassphrase.status == Exit.usage)
+        #expect(noPassphrase.stderr.contains("--passphrase-file"), "\(noPassphrase.stderr)")
+        // Not an age file at all.
+        #expect(try s.cli.run(["age", "decrypt", "-i", s.keyFile], stdin: Data("hello\n".utf8)).status == Exit.integrity)
+        // Existing outputs are kept unless --force.
+        try s.cli.write("out", Data("precious".utf8))
+        let kept = try s.cli.run(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), encrypted])
+        #expect(kept.status == Exit.conflict)
+        #expect(kept.stderr.contains("--force"))
+        #expect(try s.read(s.cli.path("out")) == Data("precious".utf8))
+        #expect(try s.cli.run(["age", "encrypt", "-r", s.recipient, "-o", s.cli.path("out")], stdin: Data("x".utf8)).status == Exit.conflict)
+        try s.cli.ok(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), "--force", encrypted])
+        #expect(try s.read(s.cli.path("out")) == Data("secret\n".utf8))
+        // Missing files.
+        #expect(try s.cli.run(["age", "decrypt", "-i", s.keyFile, s.cli.path("missing.age")]).status == Exit.notFound)
+        #expect(try s.cli.run(["age", "decrypt", "-i", s.cli.path("missing.txt"), encrypted]).status == Exit.notFound)
+        #expect(try s.cli.run(["age", "decrypt", encrypted], environment: ["COFFER_IDENTITY": s.cli.path("none")]).status == Exit.notFound)
+    }
+}
