@@ -112,41 +112,50 @@ extension Coffer.AgeCommand {
 
         @OptionGroup var stream: AgeStreamOptions
 
-        @Option(name: [.customShort("i"), .customLong("identity")], help: ArgumentHelp("An age identity file (AGE-SECRET-KEY-1…) or a Coffer identity file (repeatable).", valueName: "file"))
-        var identities: [String] = []
-
-        @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Decrypt a passphrase-encrypted file.")
-        var passphrase = false
-
-        @Option(name: .long, help: ArgumentHelp("Read the passphrase (-p, or of an encrypted Coffer identity) from the first line of this file.", valueName: "file"))
-        var passphraseFile: String?
-
-        func validate() throws {
-            if passphrase, !identities.isEmpty {
-                throw ValidationError("-p cannot be combined with -i: a passphrase-encrypted file has no other recipient")
-            }
-        }
+        @OptionGroup var keys: AgeIdentityOptions
 
         func run() throws {
             try stream.target.checkAvailable()
-            let keys: [AgeIdentity]
-            if passphrase {
-                keys = [.scrypt(passphrase: try AgePassphrase.read(file: passphraseFile, confirm: false))]
-            } else if identities.isEmpty {
-                let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)
-                keys = [.x25519(identity.ageIdentity)]
-            } else {
-                keys = try identities.flatMap { path in try loadIdentities(path).map(AgeIdentity.x25519) }
-            }
-            try Age.decryptStream(from: stream.source, to: stream.target, identities: keys)
+            try Age.decryptStream(from: stream.source, to: stream.target, identities: try keys.identities())
         }
+    }
+}
 
-        private func loadIdentities(_ path: String) throws -> [AgeX25519Identity] {
-            var bytes = try IdentityLoader.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
-            defer { Passphrase.wipe(&bytes) }
-            return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: path) {
-                try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
-            }
+/// How a command that decrypts age files finds its keys: `-i` files (age
+/// or Coffer identity files), `-p` for a passphrase, else your Coffer identity.
+struct AgeIdentityOptions: ParsableArguments {
+    @Option(name: [.customShort("i"), .customLong("identity")], help: ArgumentHelp("An age identity file (AGE-SECRET-KEY-1…) or a Coffer identity file (repeatable).", valueName: "file"))
+    var identityFiles: [String] = []
+
+    @Flag(name: [.customShort("p"), .customLong("passphrase")], help: "Decrypt a passphrase-encrypted file.")
+    var passphrase = false
+
+    @Option(name: .long, help: ArgumentHelp("Read the passphrase (-p, or of an encrypted Coffer identity) from the first line of this file.", valueName: "file"))
+    var passphraseFile: String?
+
+    func validate() throws {
+        if passphrase, !identityFiles.isEmpty {
+            throw ValidationError("-p cannot be combined with -i: a passphrase-encrypted file has no other recipient")
+        }
+    }
+
+    /// The keys to try, in order.
+    func identities() throws -> [AgeIdentity] {
+        if passphrase {
+            return [.scrypt(passphrase: try AgePassphrase.read(file: passphraseFile, confirm: false))]
+        }
+        if identityFiles.isEmpty {
+            let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)
+            return [.x25519(identity.ageIdentity)]
+        }
+        return try identityFiles.flatMap { path in try load(path).map(AgeIdentity.x25519) }
+    }
+
+    private func load(_ path: String) throws -> [AgeX25519Identity] {
+        var bytes = try IdentityLoader.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
+        defer { Passphrase.wipe(&bytes) }
+        return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: path) {
+            try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }
     }
 }

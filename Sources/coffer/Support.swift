@@ -111,7 +111,8 @@ enum Passphrase {
     /// - Parameters:
     ///   - confirm: ask twice (creation) when prompting.
     ///   - path: the identity file, for error messages.
-    static func read(file: String?, prompt: String, confirm: Bool, path: String) throws -> SecureBytes {
+    ///   - allowEnvironment: whether `$COFFER_PASSPHRASE` may supply it.
+    static func read(file: String?, prompt: String, confirm: Bool, path: String, allowEnvironment: Bool = true) throws -> SecureBytes {
         if let file {
             var bytes = try IdentityLoader.readSmallFile(file, limit: 4096)
             defer { wipe(&bytes) }
@@ -119,7 +120,7 @@ enum Passphrase {
             if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
             return try nonEmpty(bytes)
         }
-        if let env = Paths.environment["COFFER_PASSPHRASE"] {
+        if allowEnvironment, let env = Paths.environment["COFFER_PASSPHRASE"] {
             var bytes = Array(env.utf8)
             defer { wipe(&bytes) }
             // Child processes need not inherit it.

@@ -114,23 +114,30 @@ extension Vault {
         if case .file(let path, let overwrite) = destination, !overwrite, FileSystem.exists(path) {
             throw VaultError.outputExists(path: path)
         }
-        let (key, via) = try dataKey(of: document, version: version)
-        let manifest = try readManifest(version)
-        let stream = ContentStream(store: objects)
-        let size: UInt64
+        let via: RoleID
         switch destination {
         case .standardOutput:
             let out = POSIXFile.standardOutput
-            size = try stream.open(manifest, key: key) { try out.write($0) }
+            via = try decrypt(document, summary: summary) { try out.write($0) }
         case .file(let path, let overwrite):
             let file = try AtomicFile(destination: path, mode: 0o600)
-            size = try stream.open(manifest, key: key) { try file.write($0) }
-            try checkSize(size, summary)
+            via = try decrypt(document, summary: summary) { try file.write($0) }
             try file.commit(overwrite: overwrite)
         }
-        try checkSize(size, summary)
         try commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] }
         return summary
+    }
+
+    /// Decrypts the current version of `document` into `sink` (authenticated
+    /// plaintext only, in order) and checks its size against the metadata.
+    /// Records nothing: callers record the read (`open`) or the export (bundles).
+    /// - Returns: the role whose key opened it.
+    func decrypt(_ document: VaultState.Document, summary: DocumentSummary, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> RoleID {
+        let version = document.current
+        let (key, via) = try dataKey(of: document, version: version)
+        let size = try ContentStream(store: objects).open(try readManifest(version), key: key, sink: sink)
+        try checkSize(size, summary)
+        return via
     }
 
     private func checkSize(_ size: UInt64, _ summary: DocumentSummary) throws {

@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+
+/// Transfer bundles end to end: the real coffer binary makes them, and the
+/// stock age, tar, sha256sum and minisign open and check them.
+@Suite("Transfer bundles")
+struct BundleTests {
+    /// Sizes around the 64 KiB age chunk boundary.
+    static let sizes = [0, 1, 65535, 65536, 65537, 131072]
+
+    /// A vault with one document per size (`docs/size-N.bin`), a partner
+    /// `acme` (age-keygen identity `acme.txt`), and the sender's minisign key `sender.pub`.
+    static func setUp() throws -> CLIHarness {
+        let cli = try CLIHarness()
+        try cli.initVault(name: "sender")
+        for size in sizes { try cli.write("docs/size-\(size).bin", pattern(size, seed: UInt64(size))) }
+        try cli.ok(["seal", cli.path("docs")])
+        for partner in ["acme", "globex"] {
+            try cli.execute("/usr/bin/age-keygen", ["-o", cli.path("\(partner).txt")])
+            let recipient = try cli.execute("/usr/bin/age-keygen", ["-y", cli.path("\(partner).txt")]).text
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try cli.ok(["partner", "add", partner, recipient])
+        }
+        try cli.write("sender.pub", try cli.ok(["identity", "show", "--minisign"]).stdout)
+        return cli
+    }
+
+    static func shell(_ cli: CLIHarness, _ script: String) throws -> CLIHarness.Result {
+        try cli.execute("/bin/sh", ["-c", "cd '\(cli.root)' && " + script])
+    }
+
+    static var documentNames: [String] { sizes.map { "docs/size-\($0).bin" } }
+
+    @Test("partners open a bundle with stock age, tar, sha256sum and minisign")
+    func stockTools() throws {
+        let cli = try Self.setUp()
+        let created = try #require(try cli.ok(["bundle", "create"] + Self.documentNames
+            + ["--to", "acme", "--to", "globex", "--expires", "30d", "--note", "for review", "-o", cli.path("out.age"), "--json"]).json() as? [String: Any])
+        #expect((created["files"] as? [Any])?.count == Self.sizes.count)
+        #expect(created["recipients"] as? [String] == ["acme", "globex"])
+        for partner in ["acme", "globex"] {
+            let extract = try Self.shell(cli, "mkdir \(partner) && age -d -i \(partner).txt out.age | tar -x -C \(partner)")
+            #expect(extract.status == 0, "\(extract.stderr)")
+            for size in Self.sizes {
+                #expect(FileManager.default.contents(atPath: cli.path("\(partner)/docs/size-\(size).bin")) == pattern(size, seed: UInt64(size)))
+            }
+            let sums = try Self.shell(cli, "cd \(partner) && sha256sum -c SHA256SUMS")
+            #expect(sums.status == 0, "\(sums.text) \(sums.stderr)")
+            #expect(sums.text.components(separatedBy: ": OK").count - 1 == Self.sizes.count)
+            let signature = try Self.shell(cli, "cd \(partner) && minisign -Vm MANIFEST.json -p ../sender.pub")
+            #expect(signature.status == 0, "\(signature.stderr)")
+            #expect(signature.text.contains("coffer bundle"), "\(signature.text)")
+        }
+        let manifest = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: cli.path("acme/MANIFEST.json")))) as? [String: Any])
+        #expect(manifest["note"] as? String == "for review")
+        #expect((manifest["sender"] as? [String: Any])?["name"] as? String == "sender")
+        // Keyless inspection sees two X25519 recipients and nothing else.
+        let inspected = try #require(try cli.ok(["bundle", "inspect", cli.path("out.age"), "--json"]).json() as? [String: Any])
+        #expect(inspected["recipients"] as? [String] == ["X25519", "X25519"])
+        #expect(try cli.run(["verify"]).status == Exit.ok)
+    }
+
+    @Test("coffer bundle open checks everything and writes only when all checks pass")
+    func openWithCoffer() throws {
+        let cli = try Self.setUp()
+        try cli.ok(["bundle", "create"] + Self.documentNames + ["--to", "acme", "--armor", "-o", cli.path("out.age")])
+        #expect(try String(contentsOfFile: cli.path("out.age"), encoding: .utf8).hasPrefix("-----BEGIN AGE ENCRYPTED FILE-----"))
+        let opened = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")])
+        #expect(opened.status == Exit.ok, "\(opened.stderr)")
+        for size in Self.sizes {
+            #expect(FileManager.default.contents(atPath: cli.path("opened/docs/size-\(size).bin")) == pattern(size, seed: UInt64(size)))
+        }
+        #expect(FileManager.default.fileExists(atPath: cli.path("opened/MANIFEST.json.minisig")))
+        // The wrong partner key, the wrong sender key: refused, nothing written.
+        let wrongKey = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("globex.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("x1")])
+        #expect(wrongKey.status == Exit.authentication, "\(wrongKey.stderr)")
+        try cli.execute("/usr/bin/minisign", ["-G", "-W", "-p", cli.path("other.pub"), "-s", cli.path("other.key")])
+        let wrongSender = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("other.pub"), "-o", cli.path("x2")])
+        #expect(wrongSender.status == Exit.integrity, "\(wrongSender.stderr)")
+        for dir in ["x1", "x2"] { #expect(!FileManager.default.fileExists(atPath: cli.path(dir))) }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: cli.root).filter { $0.hasPrefix(".coffer") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("a tampered bundle is refused with the integrity code and leaves nothing")
+    func tampered() throws {
+        let cli = try Self.setUp()
+        try cli.ok(["bundle", "create"] + Self.documentNames + ["--to", "acme", "-o", cli.path("out.age")])
+        let original = try Data(contentsOf: URL(fileURLWithPath: cli.path("out.age")))
+        // Header MAC, the first payload chunk, the middle, the last bytes.
+        let header = original.range(of: Data("\n---".utf8))!.lowerBound
+        for offset in [header + 8, header + 80, original.count / 2, original.count - 1] {
+            var damaged = original
+            damaged[offset] ^= 0x01
+            try cli.write("damaged.age", damaged)
+            let result = try cli.run(["bundle", "open", cli.path("damaged.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("out-\(offset)")])
+            #expect(result.status == Exit.integrity, "offset \(offset): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: cli.path("out-\(offset)")))
+        }
+        // Cut short.
+        try cli.write("short.age", original.prefix(original.count - 100))
+        #expect(try cli.run(["bundle", "open", cli.path("short.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("short")]).status == Exit.integrity)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: cli.root).filter { $0.hasPrefix(".coffer") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test("expired bundles are refused unless --allow-expired; passphrase bundles open with -p")
+    func expiryAndPassphrase() throws {
+        let cli = try Self.setUp()
+        try cli.ok(["bundle", "create", "docs/size-1.bin", "--to", "acme", "--expires", "2020-01-01T00:00:00Z", "-o", cli.path("old.age")])
+        let expired = try cli.run(["bundle", "open", cli.path("old.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("old")])
+        #expect(expired.status == Exit.integrity)
+        #expect(expired.stderr.contains("expired"), "\(expired.stderr)")
+        try cli.ok(["bundle", "open", cli.path("old.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("old"), "--allow-expired"])
+
+        try cli.write("bundle-pass", Data("correct horse\n".utf8))
+        try cli.ok(["bundle", "create", "docs/size-65537.bin", "--passphrase", "--bundle-passphrase-file", cli.path("bundle-pass"), "-o", cli.path("pass.age")])
+        let opened = try cli.run(["bundle", "open", cli.path("pass.age"), "-p", "--passphrase-file", cli.path("bundle-pass"), "--from", cli.path("sender.pub"), "-o", cli.path("pass")])
+        #expect(opened.status == Exit.ok, "\(opened.stderr)")
+        #expect(FileManager.default.contents(atPath: cli.path("pass/docs/size-65537.bin")) == pattern(65537, seed: 65537))
+        #expect(try cli.ok(["bundle", "inspect", cli.path("pass.age")]).text.contains("scrypt"))
+    }
+
+    @Test("export above the limit needs --approve, and every bundle is traceable")
+    func policyAndTrace() throws {
+        let cli = try Self.setUp()
+        try cli.write("plan.txt", Data("the crown jewels\n".utf8))
+        try cli.ok(["seal", cli.path("plan.txt"), "--label", "trade-secret"])
+        let refused = try cli.run(["bundle", "create", "plan.txt", "--to", "acme", "-o", cli.path("plan.age")])
+        #expect(refused.status == Exit.accessDenied, "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.path("plan.age")))
+        try cli.ok(["bundle", "create", "plan.txt", "--to", "acme", "--approve", "--note", "approved by legal", "-o", cli.path("plan.age")])
+        try cli.ok(["bundle", "create", "plan.txt", "docs/size-1.bin", "--to", "globex", "--approve", "-o", cli.path("plan2.age")])
+        // A leaked copy of the file: which bundles held it?
+        let traced = try #require(try cli.ok(["bundle", "trace", cli.path("plan.txt"), "--json"]).json() as? [[String: Any]])
+        #expect(traced.count == 2)
+        #expect(traced.map { $0["recipients"] as? [String] ?? [] } == [["acme"], ["globex"]])
+        let hash = try cli.execute("/usr/bin/sha256sum", [cli.path("docs/size-1.bin")]).text.prefix(64)
+        let byHash = try #require(try cli.ok(["bundle", "trace", String(hash), "--json"]).json() as? [[String: Any]])
+        #expect(byHash.count == 1)
+        #expect(byHash.first?["name"] as? String == "docs/size-1.bin")
+        #expect(try cli.ok(["bundle", "trace", String(repeating: "0", count: 64), "--json"]).json() as? [Any] != nil)
+        #expect(try cli.run(["verify"]).status == Exit.ok)
+    }
+
+    @Test("unsafe paths inside a bundle are refused", arguments: ["../evil", "/etc/evil", "link"])
+    func unsafePaths(name: String) throws {
+        let cli = try Self.setUp()
+        // A hostile sender builds the tar by hand and encrypts it to the partner.
+        let recipient = try cli.execute("/usr/bin/age-keygen", ["-y", cli.path("acme.txt")]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let script = """
+            import io, sys, tarfile
+            with tarfile.open(sys.argv[1], 'w') as t:
+                i = tarfile.TarInfo(sys.argv[2])
+                if sys.argv[2] == 'link':
+                    i.type = tarfile.SYMTYPE; i.linkname = '/etc/passwd'; t.addfile(i)
+                else:
+                    i.size = 4; t.addfile(i, io.BytesIO(b'evil'))
+            """
+        let made = try cli.execute("/usr/bin/env", ["python3", "-c", script, cli.path("evil.tar"), name])
+        #expect(made.status == 0, "\(made.stderr)")
+        try cli.execute("/usr/bin/age", ["-r", recipient, "-o", cli.path("evil.age"), cli.path("evil.tar")])
+        let result = try cli.run(["bundle", "open", cli.path("evil.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("out")])
+        #expect(result.status == Exit.integrity, "\(result.stderr)")
+        #expect(result.stderr.contains("refusing"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.path("out")))
+        #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
+    }
+}
