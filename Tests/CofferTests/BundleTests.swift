@@ -72,6 +72,10 @@ struct BundleTests {
             #expect(FileManager.default.contents(atPath: cli.path("opened/docs/size-\(size).bin")) == pattern(size, seed: UInt64(size)))
         }
         #expect(FileManager.default.fileExists(atPath: cli.path("opened/MANIFEST.json.minisig")))
+        // A trailing slash names the same new folder; an existing folder is refused (usage).
+        try cli.ok(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened2") + "/"])
+        #expect(FileManager.default.fileExists(atPath: cli.path("opened2/docs/size-1.bin")))
+        #expect(try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")]).status == Exit.usage)
         // The wrong partner key, the wrong sender key: refused, nothing written.
         let wrongKey = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("globex.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("x1")])
         #expect(wrongKey.status == Exit.authentication, "\(wrongKey.stderr)")

@@ -1,5 +1,9 @@
-/// Streaming age encryption to a sink, in constant memory (one 64 KiB chunk
-/// of plaintext and its ciphertext) whatever the size.
+import Dispatch
+
+/// Streaming age encryption to a sink, in constant memory (a batch of
+/// 64 KiB chunks of plaintext and its ciphertext, 4 MiB in all) whatever
+/// the size. The chunks of a batch are sealed on all cores at once: STREAM
+/// chunks are independent once their counters are known.
 ///
 /// ```swift
 /// let encryptor = try AgeEncryptor(recipients: [.x25519(recipient)], sink: fileSink)
@@ -20,6 +24,10 @@ public final class AgeEncryptor<Sink: AgeSink> {
     private let ciphertext: UnsafeMutableRawBufferPointer
     private var buffered = 0
     private var state = State.open
+
+    /// Chunks sealed together (2 MiB of plaintext).
+    static var batchChunkCount: Int { 32 }
+    private static var batchByteCount: Int { batchChunkCount * AgePayload.chunkByteCount }
 
     private enum State {
         case open, finished, failed
@@ -42,8 +50,8 @@ public final class AgeEncryptor<Sink: AgeSink> {
         let mac = AgeHeaderMAC.compute(fileKey: fileKey, authenticatedBytes: authenticated)
         let nonce = Sodium.randomBytes(AgePayload.nonceByteCount)
         sealer = AgePayloadSealer(key: AgePayload.key(fileKey: fileKey, nonce: nonce))
-        plaintext = .allocate(byteCount: AgePayload.chunkByteCount, alignment: 16)
-        ciphertext = .allocate(byteCount: AgePayload.sealedChunkByteCount, alignment: 16)
+        plaintext = .allocate(byteCount: Self.batchByteCount, alignment: 16)
+        ciphertext = .allocate(byteCount: Self.batchChunkCount * AgePayload.sealedChunkByteCount, alignment: 16)
         do {
             try emit(AgeHeader.encode(authenticatedBytes: authenticated, mac: mac) + nonce)
         } catch {
@@ -58,19 +66,19 @@ public final class AgeEncryptor<Sink: AgeSink> {
         ciphertext.deallocate()
     }
 
-    /// Encrypts more plaintext. Full chunks are sealed and written as soon
-    /// as more data follows them.
+    /// Encrypts more plaintext. A full batch of chunks is sealed and written
+    /// as soon as more data follows it.
     /// - Throws: ``AgeError/invalidUse(_:)`` after ``finish()`` or an earlier
     ///   failure; errors of the sink.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try checkOpen()
         var offset = 0
         while offset < bytes.count {
-            if buffered == AgePayload.chunkByteCount {
-                // More data follows, so the buffered chunk is not the last one.
+            if buffered == Self.batchByteCount {
+                // More data follows, so the buffered chunks are not the last ones.
                 try sealBuffered(last: false)
             }
-            let take = min(AgePayload.chunkByteCount - buffered, bytes.count - offset)
+            let take = min(Self.batchByteCount - buffered, bytes.count - offset)
             (plaintext.baseAddress! + buffered).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
             buffered += take
             offset += take
@@ -110,9 +118,26 @@ public final class AgeEncryptor<Sink: AgeSink> {
         }
     }
 
+    /// Seals the buffered chunks, in parallel; with `last`, the final chunk
+    /// is the (possibly short or empty) last one of the buffer.
     private func sealBuffered(last: Bool) throws {
-        let output = UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<(buffered + AEAD.tagByteCount)])
-        sealer.seal(UnsafeRawBufferPointer(rebasing: plaintext[..<buffered]), last: last, into: output)
+        let chunk = AgePayload.chunkByteCount
+        let count = last ? max(1, (buffered + chunk - 1) / chunk) : buffered / chunk
+        let first = sealer.reserve(count, endingWithLast: last)
+        let sealer = self.sealer
+        // Each iteration touches its own chunk of both buffers only.
+        let buffers = BatchBuffers(plaintext: UnsafeRawBufferPointer(plaintext), ciphertext: ciphertext)
+        let filled = buffered
+        let seal = { @Sendable (i: Int) in
+            let start = i * chunk
+            let end = min(start + chunk, filled)
+            let outStart = i * AgePayload.sealedChunkByteCount
+            sealer.seal(
+                UnsafeRawBufferPointer(rebasing: buffers.plaintext[start..<end]), counter: first + UInt64(i), last: last && i == count - 1,
+                into: UnsafeMutableRawBufferPointer(rebasing: buffers.ciphertext[outStart..<(outStart + end - start + AEAD.tagByteCount)]))
+        }
+        if count > 1 { DispatchQueue.concurrentPerform(iterations: count, execute: seal) } else { seal(0) }
+        let output = UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<(filled + count * AEAD.tagByteCount)])
         buffered = 0
         do {
             try emit(UnsafeRawBufferPointer(output))
@@ -135,4 +160,10 @@ public final class AgeEncryptor<Sink: AgeSink> {
             try sink.write(bytes)
         }
     }
+}
+
+/// The encryptor's batch buffers, shared with the threads that seal disjoint chunks of them.
+private struct BatchBuffers: @unchecked Sendable {
+    let plaintext: UnsafeRawBufferPointer
+    let ciphertext: UnsafeMutableRawBufferPointer
 }

@@ -46,14 +46,28 @@ struct AgePayloadSealer {
 
     /// Seals the next chunk into `output` (`chunk.count + 16` bytes).
     mutating func seal(_ chunk: UnsafeRawBufferPointer, last: Bool, into output: UnsafeMutableRawBufferPointer) {
+        let counter = reserve(1, endingWithLast: last)
+        seal(chunk, counter: counter, last: last, into: output)
+    }
+
+    /// Claims the counters of the next `count` chunks (the last of them
+    /// final if `endingWithLast`) and returns the first; the chunks may
+    /// then be sealed in any order, on any thread.
+    mutating func reserve(_ count: Int, endingWithLast last: Bool) -> UInt64 {
         precondition(!finished, "no chunk after the final one")
+        let first = counter
+        counter += UInt64(count)
+        finished = last
+        return first
+    }
+
+    /// Seals one chunk whose counter was reserved.
+    func seal(_ chunk: UnsafeRawBufferPointer, counter: UInt64, last: Bool, into output: UnsafeMutableRawBufferPointer) {
         precondition(chunk.count <= AgePayload.chunkByteCount && (last || chunk.count == AgePayload.chunkByteCount))
         let nonce = AgePayload.chunkNonce(counter: counter, last: last)
         nonce.withUnsafeBytes { n in
             AEAD.chaCha20Poly1305.seal(chunk, into: output, key: key, nonce: n, associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
         }
-        counter += 1
-        finished = last
     }
 }
 

@@ -48,7 +48,14 @@ public enum BundleOpener {
         _ path: String, identities: [AgeIdentity], sender: MinisignPublicKey, destination: String,
         allowExpired: Bool = false, now: Date = Date()
     ) throws -> BundleManifest {
-        guard !FileSystem.exists(destination) else { throw OutputError.exists(path: destination) }
+        var destination = destination
+        while destination.count > 1, destination.hasSuffix("/") { destination.removeLast() }
+        guard !FileSystem.exists(destination) else {
+            throw BundleError.invalidRequest("\(destination) exists; bundle open creates a new folder, so choose one that does not exist")
+        }
+        guard FileSystem.isDirectory(FileSystem.directoryName(of: destination)) else {
+            throw BundleError.invalidRequest("the folder that would hold \(destination) does not exist")
+        }
         let decryptor = try AgeDecryptor(source: POSIXFileSource(file: try POSIXFile.openForReading(path)), identities: identities)
         let staging = StagingDirectory(beside: destination)
         try staging.create()
@@ -116,7 +123,7 @@ private final class StagingDirectory {
     }
 
     func create() throws {
-        try FileSystem.createDirectories(path, mode: 0o700)
+        guard mkdir(path, 0o700) == 0 else { throw FileError("mkdir", path: path) }
     }
 
     /// Writes one entry (0600), hashing it on the way.

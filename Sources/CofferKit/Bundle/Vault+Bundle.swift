@@ -38,7 +38,7 @@ public struct BundleTrace: Codable, Sendable, Equatable {
     public let name: String
     /// The document it came from.
     public let document: DocumentID
-    /// Who sent it (fingerprint and display name).
+    /// Who sent it (fingerprint).
     public let sender: String
     /// The sender's display name.
     public let senderName: String
@@ -177,6 +177,9 @@ extension Vault {
                 try TarPath.check(name)
             } catch {
                 throw BundleError.invalidRequest("document name \(name.debugDescription) cannot be a bundle path: \(error)")
+            }
+            guard !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw BundleError.invalidRequest("document name \(name.debugDescription) has a control character, which SHA256SUMS cannot hold")
             }
             guard !reserved.contains(name) else { throw BundleError.invalidRequest("a document named \(name) would clash with the bundle's own \(name)") }
             guard seen.insert(name).inserted else { throw BundleError.invalidRequest("two documents are named \(name); a bundle needs distinct names") }
