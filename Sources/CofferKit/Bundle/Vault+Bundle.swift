@@ -117,13 +117,18 @@ extension Vault {
         var records: [BundleFileRecord] = []
         for (document, summary) in documents {
             try tar.beginFile(name: summary.name, size: summary.size, mode: 0o644, modified: modified)
-            var hash = SHA256()
-            _ = try decrypt(document, summary: summary) { bytes in
-                hash.update(bytes)
-                try tar.write(bytes)
+            let hasher = BackgroundHasher()
+            do {
+                _ = try decrypt(document, summary: summary) { bytes in
+                    hasher.update(bytes)
+                    try tar.write(bytes)
+                }
+            } catch {
+                _ = hasher.finalize()  // stop its thread
+                throw error
             }
+            let sha256 = Hex.encode(hasher.finalize())
             try tar.endFile()
-            let sha256 = Hex.encode(hash.finalize())
             files.append(BundleManifest.File(name: summary.name, size: summary.size, sha256: sha256))
             records.append(BundleFileRecord(
                 document: document.id, generation: document.current.generation, name: summary.name,
