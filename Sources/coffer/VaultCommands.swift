@@ -14,18 +14,24 @@ extension Coffer {
         @Option(name: .long, parsing: .upToNextOption, help: ArgumentHelp("Classification labels, lowest first (default: public internal confidential secret trade-secret).", valueName: "label"))
         var labels: [String] = []
 
+        @Option(name: .long, help: ArgumentHelp("The highest label that bundles may carry without an administrator's --approve (default: secret, or the second-highest label).", valueName: "label"))
+        var exportLimit: String?
+
         func run() throws {
             let path = try vault.vaultPath()
             let identity = try vault.loadIdentity()
             let created = try Vault.create(
-                at: path, creator: identity, labels: labels.isEmpty ? Vault.defaultLabels : labels, stateDirectory: Paths.stateDirectory)
-            let summary = InitSummary(vault: path, id: created.state.vaultID.description, administrator: identity.fingerprint, labels: created.state.labels)
+                at: path, creator: identity, labels: labels.isEmpty ? Vault.defaultLabels : labels, exportLimit: exportLimit,
+                stateDirectory: Paths.stateDirectory)
+            let summary = InitSummary(
+                vault: path, id: created.state.vaultID.description, administrator: identity.fingerprint, labels: created.state.labels,
+                exportLimit: created.state.exportLimit)
             if output.json {
                 try JSONOutput.print(summary)
             } else {
                 print("created vault \(summary.id) in \(path)")
                 print("administrator: \(identity.name) (\(identity.fingerprint))")
-                print("labels: \(summary.labels.joined(separator: " < "))")
+                print("labels: \(summary.labels.joined(separator: " < ")); bundles above \(summary.exportLimit) need --approve")
             }
         }
 
@@ -34,6 +40,7 @@ extension Coffer {
             let id: String
             let administrator: String
             let labels: [String]
+            let exportLimit: String
         }
     }
 

@@ -148,6 +148,21 @@ struct BundleTests {
         #expect(try cli.run(["verify"]).status == Exit.ok)
     }
 
+    @Test("the export limit chosen at init is enforced")
+    func chosenExportLimit() throws {
+        let cli = try CLIHarness()
+        try cli.ok(["identity", "new", "--out", cli.environment["COFFER_IDENTITY"]!, "--name", "sender", "--no-passphrase"])
+        let created = try #require(try cli.ok(["init", "--export-limit", "internal", "--json"]).json() as? [String: Any])
+        #expect(created["exportLimit"] as? String == "internal")
+        try cli.write("memo.txt", Data("memo".utf8))
+        try cli.ok(["seal", cli.path("memo.txt"), "--label", "confidential"])
+        try cli.execute("/usr/bin/age-keygen", ["-o", cli.path("p.txt")])
+        let recipient = try cli.execute("/usr/bin/age-keygen", ["-y", cli.path("p.txt")]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["bundle", "create", "memo.txt", "--to", recipient, "-o", cli.path("m.age")]).status == Exit.accessDenied)
+        try cli.ok(["bundle", "create", "memo.txt", "--to", recipient, "--approve", "-o", cli.path("m.age")])
+        #expect(try cli.run(["init", "--vault", cli.path("v2"), "--export-limit", "nonsense"]).status == Exit.usage)
+    }
+
     @Test("unsafe paths inside a bundle are refused", arguments: ["../evil", "/etc/evil", "link"])
     func unsafePaths(name: String) throws {
         let cli = try Self.setUp()

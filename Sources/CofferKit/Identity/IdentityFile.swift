@@ -144,8 +144,9 @@ public enum IdentityFile {
         guard let text = String(validating: contents, as: UTF8.self) else {
             throw IdentityError.malformedIdentityFile(path: path, reason: "not UTF-8 text")
         }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
+        // Split on scalars: as Characters, "\r\n" is one grapheme and would never match "\n".
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            String(String.UnicodeScalarView(line.last == "\r" ? line.dropLast() : line[...]))
         }
         guard let begin = lines.firstIndex(of: beginLine),
               let end = lines[begin...].firstIndex(of: endLine)

@@ -84,6 +84,9 @@ public struct VaultCreated: Codable, Sendable, Equatable {
     public var labels: [String]
     /// BLAKE2b-256 (hex) of the signed vault descriptor file's body.
     public var descriptor: String
+    /// The highest label that may be exported without an administrator's
+    /// approval; absent means the default (`secret`, or the second-highest label).
+    public var exportLimit: String?
 }
 
 /// Payload of `identity.add`.

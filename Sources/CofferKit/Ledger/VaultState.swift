@@ -144,11 +144,14 @@ public struct VaultState: Sendable {
     public func rank(of label: String) -> Int? { labels.firstIndex(of: label) }
 
     /// The highest label that may leave the vault in a bundle without an
-    /// administrator's approval: `secret` if the vault has it, else the
-    /// second-highest label.
+    /// administrator's approval: set at `init`, else `secret` if the vault
+    /// has it, else the second-highest label.
     public var exportLimit: String {
-        labels.contains("secret") ? "secret" : labels[max(0, labels.count - 2)]
+        chosenExportLimit ?? (labels.contains("secret") ? "secret" : labels[max(0, labels.count - 2)])
     }
+
+    /// The export limit chosen at creation, if any.
+    private var chosenExportLimit: String?
 
     /// Whether exporting a document labelled `label` needs an administrator's approval.
     public func exportNeedsApproval(_ label: String) -> Bool {
@@ -170,6 +173,10 @@ public struct VaultState: Sendable {
             guard creator.fingerprint == c.actor else { throw deny("vault.create must be signed by the creator") }
             guard !p.labels.isEmpty, Set(p.labels).count == p.labels.count else { throw deny("labels must be non-empty and distinct") }
             labels = p.labels
+            if let limit = p.exportLimit {
+                guard labels.contains(limit) else { throw deny("export limit \(limit) is not one of the labels") }
+                chosenExportLimit = limit
+            }
             identities[c.actor] = Member(identity: creator, name: p.name)
             admins.insert(c.actor)
 

@@ -41,12 +41,18 @@ public final class Vault {
     /// creator becomes the first administrator; the vault gets its `admin`
     /// role and the creator's personal role, each with a first key version.
     /// - Parameters:
+    ///   - labels: classification labels, lowest first.
+    ///   - exportLimit: the highest label that may leave in a bundle without
+    ///     an administrator's approval (nil: `secret`, or the second-highest label).
     ///   - stateDirectory: where this identity remembers ledger heads (nil: nowhere).
-    /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``FileError``, ``DatabaseError``.
-    public static func create(at path: String, creator: Identity, labels: [String] = defaultLabels, stateDirectory: String?) throws -> Vault {
+    /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``VaultError/unknownLabel(_:known:)``, ``FileError``, ``DatabaseError``.
+    public static func create(
+        at path: String, creator: Identity, labels: [String] = defaultLabels, exportLimit: String? = nil, stateDirectory: String?
+    ) throws -> Vault {
         guard !labels.isEmpty, Set(labels).count == labels.count, labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
             throw VaultError.unknownLabel(labels.joined(separator: ","), known: ["non-empty, distinct labels of at most 64 bytes"])
         }
+        if let exportLimit, !labels.contains(exportLimit) { throw VaultError.unknownLabel(exportLimit, known: labels) }
         if FileSystem.exists(path) {
             guard FileSystem.isDirectory(path), try FileSystem.contents(of: path).isEmpty else {
                 throw VaultError.directoryNotEmpty(path: path)
@@ -69,7 +75,8 @@ public final class Vault {
             pending.append(entry)
         }
         try record(.vaultCreated(VaultCreated(
-            creator: creator.publicIdentity.description, name: creator.name, labels: labels, descriptor: descriptor.bodyHash)))
+            creator: creator.publicIdentity.description, name: creator.name, labels: labels, descriptor: descriptor.bodyHash,
+            exportLimit: exportLimit)))
         let adminRole = RoleID.random()
         let adminKey = RoleKey.generate()
         try record(.roleCreated(RoleCreated(role: adminRole, name: "admin", kind: .admin, clearance: labels.last!)))

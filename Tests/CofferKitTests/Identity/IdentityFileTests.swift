@@ -179,3 +179,11 @@ struct IdentityFileTests {
         expectFailure(.usage) { _ = try PublicIdentity(text + "q") }
     }
 }
+
+extension IdentityFileTests {
+    @Test("CRLF line endings are accepted")
+    func crlf() throws {
+        let text = String(decoding: Self.plain, as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(try Self.decode(Array(text.utf8)).fingerprint == Self.alice.fingerprint)
+    }
+}
