@@ -7,6 +7,14 @@
 #ifdef __linux__
 #include <stdint.h>
 
+/* syncfs(2), with glibc's prototype: flushes the file system holding fd. */
+extern int syncfs(int fd);
+
+/* Flushes every dirty page of the file system holding fd (0 on success). */
+static inline int coffer_sync_filesystem(int fd) {
+    return syncfs(fd);
+}
+
 /* sync_file_range(2), with glibc's prototype. */
 extern int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags);
 
@@ -15,8 +23,15 @@ static inline int coffer_start_writeback(int fd) {
     return sync_file_range(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 #else
+#include <unistd.h>
 static inline int coffer_start_writeback(int fd) {
     (void)fd;
+    return 0;
+}
+
+static inline int coffer_sync_filesystem(int fd) {
+    (void)fd;
+    sync();
     return 0;
 }
 #endif

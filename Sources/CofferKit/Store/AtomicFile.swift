@@ -59,8 +59,9 @@ final class AtomicFile {
     ///     destination is a ``FileError`` with `EEXIST`, and nothing changes.
     ///   - syncDirectory: fsync the directory now; pass false only when the
     ///     caller fsyncs it itself before relying on the file.
-    func commit(overwrite: Bool, syncDirectory: Bool = true) throws {
-        try file.sync()
+    ///   - dataSynced: the caller already made the data durable (``POSIXFile/syncFileSystem()``).
+    func commit(overwrite: Bool, syncDirectory: Bool = true, dataSynced: Bool = false) throws {
+        if !dataSynced { try file.sync() }
         if overwrite {
             try FileSystem.rename(temporaryPath, to: destination)
         } else {

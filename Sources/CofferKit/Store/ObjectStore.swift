@@ -141,9 +141,22 @@ public final class ObjectStore: Sendable {
     /// Second half of ``put(_:syncDirectory:)``: fsyncs the staged file and
     /// links it into place (temp → fsync → rename protocol).
     func publish(_ staged: StagedObject, syncDirectory: Bool) throws {
+        try link(staged, dataSynced: false, syncDirectory: syncDirectory)
+    }
+
+    /// Publishes many staged objects with one `syncfs` instead of one fsync
+    /// each (the same temp → durable → rename order); directories are left
+    /// for ``syncDirectories(of:)``.
+    func publish(_ staged: [StagedObject]) throws {
+        guard staged.contains(where: { $0.file != nil }) else { return }
+        try POSIXFile.openDirectory(root).syncFileSystem()
+        for object in staged { try link(object, dataSynced: true, syncDirectory: false) }
+    }
+
+    private func link(_ staged: StagedObject, dataSynced: Bool, syncDirectory: Bool) throws {
         guard let file = staged.file else { return }
         do {
-            try file.commit(overwrite: false, syncDirectory: syncDirectory)
+            try file.commit(overwrite: false, syncDirectory: syncDirectory, dataSynced: dataSynced)
         } catch let error as FileError where error.code == EEXIST {
             file.abandon()  // a concurrent writer stored the same bytes
         }

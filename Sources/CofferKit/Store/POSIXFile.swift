@@ -98,6 +98,14 @@ final class POSIXFile: @unchecked Sendable {
         _ = coffer_start_writeback(descriptor)
     }
 
+    /// Flushes every dirty page of the file system holding this file (Linux
+    /// `syncfs`): one call makes many files durable at once.
+    func syncFileSystem() throws {
+        while coffer_sync_filesystem(descriptor) != 0 {
+            if errno != EINTR { throw FileError("syncfs", path: path) }
+        }
+    }
+
     /// Flushes data and metadata to stable storage.
     func sync() throws {
         while fsync(descriptor) != 0 {

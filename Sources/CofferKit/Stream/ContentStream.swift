@@ -23,8 +23,10 @@ struct ContentStream {
         let size: UInt64
     }
 
-    /// Segment objects written ahead of their fsync (64 MiB at the standard geometry).
-    static let stagedObjects = 16
+    /// Segment objects written before they are made durable together with
+    /// one `syncfs` and renamed into place (512 MiB at the standard
+    /// geometry; also bounds the open descriptors).
+    static let stagedObjects = 128
 
     /// Reads `source` to its end and stores it encrypted under `key`.
     /// All objects are durable (file and directory fsynced) when this returns.
@@ -38,10 +40,9 @@ struct ContentStream {
         let store = self.store
         var segments: [ObjectID] = []
         var total: UInt64 = 0
-        // Objects written but not yet fsynced: their writeback runs in the
-        // background while later segments are encrypted; the oldest is
-        // published once more than `Self.stagedObjects` are pending (which
-        // also bounds open descriptors).
+        // Objects written but not yet durable: their writeback runs in the
+        // background while later segments are encrypted; every
+        // `Self.stagedObjects` they are synced together and published.
         var staged: [ObjectStore.StagedObject] = []
         try OrderedPipeline.run(
             width: width, window: 4 * width,  // results are small ids; buffers are bounded by width
@@ -59,9 +60,12 @@ struct ContentStream {
                 segments.append(object.id)
                 total += UInt64(count)
                 staged.append(object)
-                if staged.count > Self.stagedObjects { try store.publish(staged.removeFirst(), syncDirectory: false) }
+                if staged.count >= Self.stagedObjects {
+                    try store.publish(staged)
+                    staged.removeAll()
+                }
             })
-        for object in staged { try store.publish(object, syncDirectory: false) }
+        try store.publish(staged)
         try store.syncDirectories(of: segments)
         let manifest = Manifest(
             documentID: documentID, generation: generation, geometry: geometry, salt: salt, commitment: key.commitment, segments: segments)
