@@ -22,9 +22,12 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
+        // SHA-256 on the x86-64 SHA extensions (C, for the intrinsics).
+        .target(name: "CSHA256", publicHeadersPath: "include"),
         .target(
             name: "CofferKit",
             dependencies: [
+                "CSHA256",
                 "CSodium",
                 "CSQLite",
                 "CPlatform",
@@ -37,7 +40,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit"]),
+        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit", "CSodium"]),
         .testTarget(name: "CofferTests", dependencies: ["coffer", "CofferKit"]),
     ],
     swiftLanguageModes: [.v6]
