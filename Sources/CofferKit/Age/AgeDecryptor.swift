@@ -92,7 +92,7 @@ public final class AgeDecryptor {
         var filled = 0
         while filled < buffer.count {
             if chunkOffset == chunkCount {
-                guard let n = try opener.nextChunk(from: &reader, buffers: buffers) else { break }
+                guard let n = try opener.nextBatch(from: &reader, buffers: buffers) else { break }
                 chunkCount = n
                 chunkOffset = 0
                 continue

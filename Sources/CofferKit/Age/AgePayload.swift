@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The age payload: a 16-byte nonce, then the plaintext in 64 KiB chunks
 /// under ChaCha20-Poly1305 (the STREAM construction).
 ///
@@ -79,6 +81,8 @@ struct AgePayloadOpener {
     /// The final chunk was returned; the input must end now.
     private var finalReturned = false
     private var finished = false
+    /// A failure found in a batch, thrown once the chunks before it were returned.
+    private var pendingFailure: AgeError?
 
     /// An opener under `key`.
     init(key: SymmetricKey) {
@@ -91,19 +95,28 @@ struct AgePayloadOpener {
     ///   data, of the final chunk too). Source and sink errors pass through.
     mutating func decrypt<Sink: AgeSink>(from reader: inout AgeBufferedReader, to sink: inout Sink) throws {
         let buffers = AgeChunkBuffers()
-        while let n = try nextChunk(from: &reader, buffers: buffers) {
+        while let n = try nextBatch(from: &reader, buffers: buffers) {
             try sink.write(UnsafeRawBufferPointer(rebasing: buffers.plain[..<n]))
         }
     }
 
-    /// Decrypts the next chunk into `buffers.plain` and returns its length,
-    /// or nil once the final chunk was returned and the input has ended.
+    /// Decrypts the next batch of chunks into `buffers.plain` and returns
+    /// the plaintext length, or nil once the final chunk was returned and
+    /// the input has ended.
     ///
-    /// Reads one full sealed chunk at a time. A short read is the final
-    /// chunk; a full one is tried as non-final, then as final.
+    /// Reads up to ``AgeChunkBuffers/chunkCount`` sealed chunks. Every chunk
+    /// but the batch's last is followed by more data, so it is not final:
+    /// those are opened on all cores at once. The last one is opened alone:
+    /// a short chunk is final; a full one is tried as non-final, then as final.
     /// - Throws: ``AgeError/payload(_:)`` (truncation, a failed chunk, data
-    ///   after the final chunk); source errors pass through.
-    mutating func nextChunk(from reader: inout AgeBufferedReader, buffers: AgeChunkBuffers) throws -> Int? {
+    ///   after the final chunk), after returning the chunks before the
+    ///   failing one; source errors pass through.
+    mutating func nextBatch(from reader: inout AgeBufferedReader, buffers: AgeChunkBuffers) throws -> Int? {
+        if let pendingFailure {
+            self.pendingFailure = nil
+            finished = true
+            throw pendingFailure
+        }
         guard !finished else { return nil }
         if finalReturned {
             var probe: UInt8 = 0
@@ -118,22 +131,55 @@ struct AgePayloadOpener {
                 ? "the payload has no chunk"
                 : "the file is truncated: it ends after chunk \(counter) without a final chunk")
         }
-        let input = UnsafeRawBufferPointer(rebasing: buffers.sealed[..<n])
-        let plainCount = max(0, n - AEAD.tagByteCount)
-        let output = UnsafeMutableRawBufferPointer(rebasing: buffers.plain[..<plainCount])
-        var last = n < AgePayload.sealedChunkByteCount
-        if last, counter > 0, n == AEAD.tagByteCount {
-            throw AgeError.payload("the final chunk is empty, which only an empty payload may have")
+        let sealedSize = AgePayload.sealedChunkByteCount
+        let chunks = (n + sealedSize - 1) / sealedSize
+        // Chunks 0 ..< chunks - 1: full, followed by more data, not final.
+        let inner = chunks - 1
+        var firstFailure = inner
+        if inner > 0 {
+            let opened = InnerChunks(key: key, first: counter, sealed: UnsafeRawBufferPointer(buffers.sealed), plain: buffers.plain, count: inner)
+            firstFailure = opened.openAll()
         }
-        if !open(input, into: output, counter: counter, last: last) {
-            guard !last, open(input, into: output, counter: counter, last: true) else {
-                throw AgeError.payload("chunk \(counter + 1) failed authentication: wrong key, or the data was changed or truncated")
+        if firstFailure < inner {
+            // A full chunk that opens as final is released, as age does, and
+            // the data after it is the error.
+            let start = firstFailure * sealedSize
+            let plainStart = firstFailure * AgePayload.chunkByteCount
+            let isFinal = open(
+                UnsafeRawBufferPointer(rebasing: buffers.sealed[start..<(start + sealedSize)]),
+                into: UnsafeMutableRawBufferPointer(rebasing: buffers.plain[plainStart..<(plainStart + AgePayload.chunkByteCount)]),
+                counter: counter + UInt64(firstFailure), last: true)
+            pendingFailure = isFinal
+                ? AgeError.payload("data follows the final chunk")
+                : AgeError.payload("chunk \(counter + UInt64(firstFailure) + 1) failed authentication: wrong key, or the data was changed or truncated")
+            counter += UInt64(firstFailure)
+            return plainStart + (isFinal ? AgePayload.chunkByteCount : 0)
+        }
+        // The batch's last chunk.
+        let start = inner * sealedSize
+        let length = n - start
+        let input = UnsafeRawBufferPointer(rebasing: buffers.sealed[start..<n])
+        let plainCount = max(0, length - AEAD.tagByteCount)
+        let plainStart = inner * AgePayload.chunkByteCount
+        let output = UnsafeMutableRawBufferPointer(rebasing: buffers.plain[plainStart..<(plainStart + plainCount)])
+        let chunkCounter = counter + UInt64(inner)
+        var last = length < sealedSize
+        if last, chunkCounter > 0, length == AEAD.tagByteCount {
+            pendingFailure = AgeError.payload("the final chunk is empty, which only an empty payload may have")
+            counter = chunkCounter
+            return plainStart
+        }
+        if !open(input, into: output, counter: chunkCounter, last: last) {
+            guard !last, open(input, into: output, counter: chunkCounter, last: true) else {
+                pendingFailure = AgeError.payload("chunk \(chunkCounter + 1) failed authentication: wrong key, or the data was changed or truncated")
+                counter = chunkCounter
+                return plainStart
             }
             last = true
         }
         finalReturned = last
-        counter += 1
-        return plainCount
+        counter = chunkCounter + 1
+        return plainStart + plainCount
     }
 
     /// Tries one chunk with the given flag; false on authentication failure.
@@ -150,16 +196,54 @@ struct AgePayloadOpener {
     }
 }
 
-/// One sealed and one plaintext chunk buffer; the plaintext one is wiped on release.
+/// Buffers for one batch of chunks, sealed and plaintext (2 MiB of
+/// plaintext); the plaintext one is wiped on release.
 final class AgeChunkBuffers {
-    /// Room for one sealed chunk.
-    let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: AgePayload.sealedChunkByteCount, alignment: 16)
-    /// Room for one plaintext chunk.
-    let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: AgePayload.chunkByteCount, alignment: 16)
+    /// Chunks per batch.
+    static let chunkCount = 32
+    /// Room for a batch of sealed chunks.
+    let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkCount * AgePayload.sealedChunkByteCount, alignment: 16)
+    /// Room for a batch of plaintext chunks.
+    let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkCount * AgePayload.chunkByteCount, alignment: 16)
 
     deinit {
         Sodium.wipe(plain)
         plain.deallocate()
         sealed.deallocate()
     }
+}
+
+/// The non-final chunks of a batch, opened on all cores; each iteration
+/// touches its own chunk of both buffers only.
+private struct InnerChunks: @unchecked Sendable {
+    let key: SymmetricKey
+    let first: UInt64
+    let sealed: UnsafeRawBufferPointer
+    let plain: UnsafeMutableRawBufferPointer
+    let count: Int
+
+    /// Opens every chunk; returns the index of the first that failed, or `count`.
+    func openAll() -> Int {
+        let failures = UnsafeMutableBufferPointer<Bool>.allocate(capacity: count)
+        defer { failures.deallocate() }
+        failures.initialize(repeating: false)
+        let results = FailureFlags(flags: failures)
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            let input = UnsafeRawBufferPointer(rebasing: sealed[(i * AgePayload.sealedChunkByteCount)..<((i + 1) * AgePayload.sealedChunkByteCount)])
+            let output = UnsafeMutableRawBufferPointer(rebasing: plain[(i * AgePayload.chunkByteCount)..<((i + 1) * AgePayload.chunkByteCount)])
+            let nonce = AgePayload.chunkNonce(counter: first + UInt64(i), last: false)
+            let ok = nonce.withUnsafeBytes { n in
+                (try? AEAD.chaCha20Poly1305.open(
+                    input, into: output, key: key, nonce: n,
+                    associatedData: UnsafeRawBufferPointer(start: nil, count: 0), what: "age payload chunk")) != nil
+            }
+            results.flags[i] = !ok
+        }
+        return failures.firstIndex(of: true) ?? count
+    }
+}
+
+/// Per-chunk failure flags written from several threads (one index each).
+private struct FailureFlags: @unchecked Sendable {
+    let flags: UnsafeMutableBufferPointer<Bool>
 }
