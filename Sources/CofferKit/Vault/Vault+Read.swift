@@ -114,17 +114,21 @@ extension Vault {
         if case .file(let path, let overwrite) = destination, !overwrite, FileSystem.exists(path) {
             throw VaultError.outputExists(path: path)
         }
-        let via: RoleID
+        let (key, via) = try dataKey(of: document, version: version)
+        // The read is in the ledger before any plaintext leaves: before the
+        // stream starts, or before the file is renamed into place.
+        let record = { try self.commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] } }
         switch destination {
         case .standardOutput:
+            try record()
             let out = POSIXFile.standardOutput
-            via = try decrypt(document, summary: summary) { try out.write($0) }
+            try decrypt(document, summary: summary, key: key) { try out.write($0) }
         case .file(let path, let overwrite):
             let file = try AtomicFile(destination: path, mode: 0o600)
-            via = try decrypt(document, summary: summary) { try file.write($0) }
+            try decrypt(document, summary: summary, key: key) { try file.write($0) }
+            try record()
             try file.commit(overwrite: overwrite)
         }
-        try commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] }
         return summary
     }
 
@@ -133,11 +137,15 @@ extension Vault {
     /// Records nothing: callers record the read (`open`) or the export (bundles).
     /// - Returns: the role whose key opened it.
     func decrypt(_ document: VaultState.Document, summary: DocumentSummary, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> RoleID {
-        let version = document.current
-        let (key, via) = try dataKey(of: document, version: version)
-        let size = try ContentStream(store: objects).open(try readManifest(version), key: key, sink: sink)
-        try checkSize(size, summary)
+        let (key, via) = try dataKey(of: document, version: document.current)
+        try decrypt(document, summary: summary, key: key, sink: sink)
         return via
+    }
+
+    /// Decrypts the current version of `document` with its data key `key` into `sink`.
+    private func decrypt(_ document: VaultState.Document, summary: DocumentSummary, key: DataKey, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let size = try ContentStream(store: objects).open(try readManifest(document.current), key: key, sink: sink)
+        try checkSize(size, summary)
     }
 
     private func checkSize(_ size: UInt64, _ summary: DocumentSummary) throws {
