@@ -153,7 +153,7 @@ struct AgeIdentityOptions: ParsableArguments {
 
     private func load(_ path: String) throws -> [AgeX25519Identity] {
         var bytes = try IdentityLoader.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
-        defer { Passphrase.wipe(&bytes) }
+        defer { Sodium.wipe(&bytes) }
         return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: path) {
             try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }

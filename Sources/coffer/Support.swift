@@ -87,7 +87,7 @@ enum IdentityLoader {
         guard FileManager.default.fileExists(atPath: path) else { throw IdentityError.noIdentity(path: path) }
         // The file may hold an unencrypted seed: wipe the copy once decoded.
         var contents = try readSmallFile(path, limit: 64 * 1024)
-        defer { Passphrase.wipe(&contents) }
+        defer { Sodium.wipe(&contents) }
         return try IdentityFile.decode(contents, path: path) {
             try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }
@@ -115,24 +115,24 @@ enum Passphrase {
     static func read(file: String?, prompt: String, confirm: Bool, path: String, allowEnvironment: Bool = true) throws -> SecureBytes {
         if let file {
             var bytes = try IdentityLoader.readSmallFile(file, limit: 4096)
-            defer { wipe(&bytes) }
+            defer { Sodium.wipe(&bytes) }
             if let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) { bytes.removeSubrange(newline...) }
             if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
             return try nonEmpty(bytes)
         }
         if allowEnvironment, let env = Paths.environment["COFFER_PASSPHRASE"] {
             var bytes = Array(env.utf8)
-            defer { wipe(&bytes) }
+            defer { Sodium.wipe(&bytes) }
             // Child processes need not inherit it.
             unsetenv("COFFER_PASSPHRASE")
             return try nonEmpty(bytes)
         }
         guard isatty(0) == 1 else { throw IdentityError.passphraseRequired(path: path) }
         var first = try prompted(prompt)
-        defer { wipe(&first) }
+        defer { Sodium.wipe(&first) }
         if confirm {
             var second = try prompted("Repeat passphrase: ")
-            defer { wipe(&second) }
+            defer { Sodium.wipe(&second) }
             guard first == second else { throw IdentityError.badPassphrase("the two passphrases differ") }
         }
         return try nonEmpty(first)
@@ -141,12 +141,6 @@ enum Passphrase {
     private static func nonEmpty(_ bytes: [UInt8]) throws -> SecureBytes {
         guard !bytes.isEmpty else { throw IdentityError.badPassphrase("the passphrase is empty") }
         return SecureBytes.copying(bytes)
-    }
-
-    /// Zeroes and empties a byte array holding a secret.
-    static func wipe(_ bytes: inout [UInt8]) {
-        for i in bytes.indices { bytes[i] = 0 }
-        bytes.removeAll()
     }
 
     /// Reads one line from the terminal with echo off.

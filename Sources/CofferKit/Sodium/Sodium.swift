@@ -4,7 +4,7 @@ import CSodium
 ///
 /// This folder (`Sodium/`) holds the only files that import `CSodium`; the rest
 /// of CofferKit works with the typed wrappers defined here.
-enum Sodium {
+public enum Sodium {
     private static let initialised: Bool = sodium_init() >= 0
 
     /// Initialises libsodium once. A failure is a broken invariant of the
@@ -48,7 +48,7 @@ enum Sodium {
 
     /// Wipes an ordinary array in place (for transient copies that had to leave
     /// locked memory, such as a passphrase read from a file).
-    static func wipe(_ bytes: inout [UInt8]) {
+    public static func wipe(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { wipe($0) }
     }
 }
