@@ -91,43 +91,33 @@ extension Vault {
         throw VaultError.documentNotFound(query)
     }
 
-    /// Where `open` writes.
-    public enum Destination {
-        /// Standard output: authenticated frames stream out as they are
-        /// checked; a later failure leaves earlier output written and throws.
-        case standardOutput
-        /// A file, written under a temporary name beside it and renamed into
-        /// place only after the last frame authenticated.
-        case file(path: String, overwrite: Bool)
-    }
-
     /// Decrypts a document to `destination` and records the read in the ledger.
+    /// Standard output receives authenticated frames as they are checked (a
+    /// later failure leaves earlier output written and throws); a file is
+    /// written under a temporary name and renamed into place only after the
+    /// last frame authenticated (see ``OutputTarget``).
     /// - Returns: the document opened.
-    /// - Throws: ``VaultError/outputExists(path:)`` (nothing written),
+    /// - Throws: ``OutputError/exists(path:)`` (nothing written),
     ///   ``VaultError/integrity(_:)`` (tampering; no file is left behind),
     ///   ``VaultError/accessDenied(document:)``.
     @discardableResult
-    public func open(_ query: String, to destination: Destination) throws -> DocumentSummary {
+    public func open(_ query: String, to destination: OutputTarget) throws -> DocumentSummary {
         let summary = try resolve(query)
         let document = state.documents[summary.id]!
         let version = document.current
-        if case .file(let path, let overwrite) = destination, !overwrite, FileSystem.exists(path) {
-            throw VaultError.outputExists(path: path)
-        }
+        try destination.checkAvailable()
         let (key, via) = try dataKey(of: document, version: version)
         // The read is in the ledger before any plaintext leaves: before the
         // stream starts, or before the file is renamed into place.
         let record = { try self.commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] } }
-        switch destination {
-        case .standardOutput:
+        let writer = try OutputWriter(destination)
+        if case .standardOutput = destination {
             try record()
-            let out = POSIXFile.standardOutput
-            try decrypt(document, summary: summary, key: key) { try out.write($0) }
-        case .file(let path, let overwrite):
-            let file = try AtomicFile(destination: path, mode: 0o600)
-            try decrypt(document, summary: summary, key: key) { try file.write($0) }
+            try decrypt(document, summary: summary, key: key) { try writer.write($0) }
+        } else {
+            try decrypt(document, summary: summary, key: key) { try writer.write($0) }
             try record()
-            try file.commit(overwrite: overwrite)
+            try writer.commit()
         }
         return summary
     }

@@ -14,8 +14,6 @@ public enum VaultError: CofferFailure, Equatable {
     case integrity(String)
     /// The descriptor's signature or contents do not verify.
     case badDescriptor(String)
-    /// The output file exists and `--force` was not given.
-    case outputExists(path: String)
     /// A label that is not in the vault's list.
     case unknownLabel(String, known: [String])
     /// An input that cannot be sealed (not a regular file, changed while read).
@@ -28,7 +26,7 @@ public enum VaultError: CofferFailure, Equatable {
     public var kind: FailureKind {
         switch self {
         case .notAVault, .documentNotFound: .notFound
-        case .directoryNotEmpty, .outputExists: .conflict
+        case .directoryNotEmpty: .conflict
         case .ambiguous, .unknownLabel, .invalidRequest: .usage
         case .accessDenied: .accessDenied
         case .integrity, .badDescriptor, .replaced: .integrity
@@ -46,7 +44,6 @@ public enum VaultError: CofferFailure, Equatable {
         case .accessDenied(let doc): "access denied: your identity holds no key for document \(doc)"
         case .integrity(let detail): "integrity check failed: \(detail)"
         case .badDescriptor(let detail): "vault descriptor does not verify: \(detail)"
-        case .outputExists(let path): "\(path) exists; pass --force to overwrite it"
         case .unknownLabel(let label, let known): "unknown label \(label.debugDescription); this vault uses: \(known.joined(separator: ", "))"
         case .unsealableInput(let path, let reason): "cannot seal \(path): \(reason)"
         case .invalidRequest(let detail): detail
