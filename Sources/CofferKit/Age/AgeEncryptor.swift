@@ -20,14 +20,13 @@ public final class AgeEncryptor<Sink: AgeSink> {
 
     private var armor: AgeArmorEncoder?
     private var sealer: AgePayloadSealer
-    private let plaintext: UnsafeMutableRawBufferPointer
-    private let ciphertext: UnsafeMutableRawBufferPointer
+    /// One batch of plaintext chunks and their ciphertext (the buffers age decryption uses too).
+    private let buffers = AgeChunkBuffers()
     private var buffered = 0
     private var state = State.open
 
-    /// Chunks sealed together (2 MiB of plaintext).
-    static var batchChunkCount: Int { 32 }
-    private static var batchByteCount: Int { batchChunkCount * AgePayload.chunkByteCount }
+    /// Plaintext sealed together (2 MiB).
+    private static var batchByteCount: Int { AgeChunkBuffers.chunkCount * AgePayload.chunkByteCount }
 
     private enum State {
         case open, finished, failed
@@ -50,20 +49,12 @@ public final class AgeEncryptor<Sink: AgeSink> {
         let mac = AgeHeaderMAC.compute(fileKey: fileKey, authenticatedBytes: authenticated)
         let nonce = Sodium.randomBytes(AgePayload.nonceByteCount)
         sealer = AgePayloadSealer(key: AgePayload.key(fileKey: fileKey, nonce: nonce))
-        plaintext = .allocate(byteCount: Self.batchByteCount, alignment: 16)
-        ciphertext = .allocate(byteCount: Self.batchChunkCount * AgePayload.sealedChunkByteCount, alignment: 16)
         do {
             try emit(AgeHeader.encode(authenticatedBytes: authenticated, mac: mac) + nonce)
         } catch {
             state = .failed
             throw error
         }
-    }
-
-    deinit {
-        Sodium.wipe(plaintext)
-        plaintext.deallocate()
-        ciphertext.deallocate()
     }
 
     /// Encrypts more plaintext. A full batch of chunks is sealed and written
@@ -79,7 +70,7 @@ public final class AgeEncryptor<Sink: AgeSink> {
                 try sealBuffered(last: false)
             }
             let take = min(Self.batchByteCount - buffered, bytes.count - offset)
-            (plaintext.baseAddress! + buffered).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
+            (buffers.plain.baseAddress! + buffered).copyMemory(from: bytes.baseAddress! + offset, byteCount: take)
             buffered += take
             offset += take
         }
@@ -126,18 +117,18 @@ public final class AgeEncryptor<Sink: AgeSink> {
         let first = sealer.reserve(count, endingWithLast: last)
         let sealer = self.sealer
         // Each iteration touches its own chunk of both buffers only.
-        let buffers = BatchBuffers(plaintext: UnsafeRawBufferPointer(plaintext), ciphertext: ciphertext)
+        let buffers = self.buffers
         let filled = buffered
         let seal = { @Sendable (i: Int) in
             let start = i * chunk
             let end = min(start + chunk, filled)
             let outStart = i * AgePayload.sealedChunkByteCount
             sealer.seal(
-                UnsafeRawBufferPointer(rebasing: buffers.plaintext[start..<end]), counter: first + UInt64(i), last: last && i == count - 1,
-                into: UnsafeMutableRawBufferPointer(rebasing: buffers.ciphertext[outStart..<(outStart + end - start + AEAD.tagByteCount)]))
+                UnsafeRawBufferPointer(rebasing: buffers.plain[start..<end]), counter: first + UInt64(i), last: last && i == count - 1,
+                into: UnsafeMutableRawBufferPointer(rebasing: buffers.sealed[outStart..<(outStart + end - start + AEAD.tagByteCount)]))
         }
         if count > 1 { DispatchQueue.concurrentPerform(iterations: count, execute: seal) } else { seal(0) }
-        let output = UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<(filled + count * AEAD.tagByteCount)])
+        let output = UnsafeMutableRawBufferPointer(rebasing: buffers.sealed[..<(filled + count * AEAD.tagByteCount)])
         buffered = 0
         do {
             try emit(UnsafeRawBufferPointer(output))
@@ -160,10 +151,4 @@ public final class AgeEncryptor<Sink: AgeSink> {
             try sink.write(bytes)
         }
     }
-}
-
-/// The encryptor's batch buffers, shared with the threads that seal disjoint chunks of them.
-private struct BatchBuffers: @unchecked Sendable {
-    let plaintext: UnsafeRawBufferPointer
-    let ciphertext: UnsafeMutableRawBufferPointer
 }

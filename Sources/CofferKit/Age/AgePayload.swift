@@ -197,8 +197,9 @@ struct AgePayloadOpener {
 }
 
 /// Buffers for one batch of chunks, sealed and plaintext (2 MiB of
-/// plaintext); the plaintext one is wiped on release.
-final class AgeChunkBuffers {
+/// plaintext); the plaintext one is wiped on release. Shared with the
+/// threads that seal or open a batch, each touching its own chunks only.
+final class AgeChunkBuffers: @unchecked Sendable {
     /// Chunks per batch.
     static let chunkCount = 32
     /// Room for a batch of sealed chunks.
