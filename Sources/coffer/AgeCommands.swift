@@ -88,7 +88,7 @@ extension Coffer.AgeCommand {
             try stream.target.checkAvailable()
             var parsed = try recipients.map { AgeRecipient.x25519(try AgeX25519Recipient(recipientOrPublicIdentity: $0)) }
             for file in recipientsFiles {
-                let contents = try IdentityLoader.readSmallFile(file, limit: AgeX25519Recipient.maxRecipientsFileByteCount)
+                let contents = try FileSystem.readSmallFile(file, limit: AgeX25519Recipient.maxRecipientsFileByteCount)
                 do {
                     parsed += try AgeX25519Recipient.parseRecipientsFile(contents).map(AgeRecipient.x25519)
                 } catch AgeError.invalidRecipient(let why) {
@@ -152,7 +152,7 @@ struct AgeIdentityOptions: ParsableArguments {
     }
 
     private func load(_ path: String) throws -> [AgeX25519Identity] {
-        var bytes = try IdentityLoader.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
+        var bytes = try FileSystem.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
         defer { Sodium.wipe(&bytes) }
         return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: path) {
             try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)

@@ -136,7 +136,7 @@ extension Coffer.BundleCommand {
         func run() throws {
             let sender: MinisignPublicKey
             if FileManager.default.fileExists(atPath: from) {
-                sender = try MinisignPublicKey(fileContents: try IdentityLoader.readSmallFile(from, limit: 64 * 1024))
+                sender = try MinisignPublicKey(fileContents: try FileSystem.readSmallFile(from, limit: 64 * 1024))
             } else {
                 sender = try MinisignPublicKey(base64OrPublicIdentity: from)
             }

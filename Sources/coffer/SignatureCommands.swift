@@ -72,12 +72,12 @@ extension Coffer {
         func run() throws {
             let key: MinisignPublicKey
             if let publicKeyFile {
-                key = try MinisignPublicKey(fileContents: try IdentityLoader.readSmallFile(publicKeyFile, limit: 16 * 1024))
+                key = try MinisignPublicKey(fileContents: try FileSystem.readSmallFile(publicKeyFile, limit: 16 * 1024))
             } else {
                 key = try MinisignPublicKey(base64OrPublicIdentity: publicKey!)
             }
             let path = signatureFile ?? file + ".minisig"
-            let signature = try MinisignSignature(fileContents: try IdentityLoader.readSmallFile(path, limit: 64 * 1024))
+            let signature = try MinisignSignature(fileContents: try FileSystem.readSmallFile(path, limit: 64 * 1024))
             try signature.verify(.file(path: file), publicKey: key)
             let report = SignatureReport(file: file, signature: path, signature)
             if output.json {

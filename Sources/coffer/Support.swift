@@ -86,22 +86,13 @@ enum IdentityLoader {
     static func load(path: String, passphraseFile: String?) throws -> Identity {
         guard FileManager.default.fileExists(atPath: path) else { throw IdentityError.noIdentity(path: path) }
         // The file may hold an unencrypted seed: wipe the copy once decoded.
-        var contents = try readSmallFile(path, limit: 64 * 1024)
+        var contents = try FileSystem.readSmallFile(path, limit: 64 * 1024)
         defer { Sodium.wipe(&contents) }
         return try IdentityFile.decode(contents, path: path) {
             try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }
     }
 
-    /// Reads a small file whole.
-    static func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw FileError(operation: "open", path: path, code: errno)
-        }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: limit + 1) ?? Data()
-        return Array(data)
-    }
 }
 
 /// Passphrases: from a file, `$COFFER_PASSPHRASE`, or a terminal prompt
@@ -114,7 +105,7 @@ enum Passphrase {
     ///   - allowEnvironment: whether `$COFFER_PASSPHRASE` may supply it.
     static func read(file: String?, prompt: String, confirm: Bool, path: String, allowEnvironment: Bool = true) throws -> SecureBytes {
         if let file {
-            var bytes = try IdentityLoader.readSmallFile(file, limit: 4096)
+            var bytes = try FileSystem.readSmallFile(file, limit: 4096)
             defer { Sodium.wipe(&bytes) }
             if let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) { bytes.removeSubrange(newline...) }
             if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }

@@ -122,7 +122,20 @@ final class POSIXFile: @unchecked Sendable {
 }
 
 /// Path-level file system calls.
-enum FileSystem {
+public enum FileSystem {
+    /// Reads a small file whole: at most `limit + 1` bytes, so that a caller
+    /// can tell a file over its limit from one at it.
+    /// - Throws: ``FileError`` (`ENOENT` for a missing file).
+    public static func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
+        let file = try POSIXFile.openForReading(path)
+        // A regular file's size bounds the buffer; pipes and /proc files report 0.
+        let size = Int(try file.status().st_size)
+        var bytes = [UInt8](repeating: 0, count: size > 0 ? min(limit + 1, size + 1) : limit + 1)
+        let count = try bytes.withUnsafeMutableBytes { try file.read(into: $0) }
+        bytes.removeLast(bytes.count - count)
+        return bytes
+    }
+
     /// Whether something exists at `path` (without following a final symlink).
     static func exists(_ path: String) -> Bool {
         var st = stat()

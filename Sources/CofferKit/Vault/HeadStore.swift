@@ -90,14 +90,10 @@ struct HeadStore {
 
     /// A small text file's contents without surrounding whitespace; nil if it does not exist.
     private static func readSmall(_ path: String) throws -> String? {
-        let file: POSIXFile
         do {
-            file = try POSIXFile.openForReading(path)
+            return String(decoding: try FileSystem.readSmallFile(path, limit: 255), as: UTF8.self).trimmingWhitespace()
         } catch let error as FileError where error.kind == .notFound {
             return nil
         }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
-        return String(decoding: buffer[..<count], as: UTF8.self).trimmingWhitespace()
     }
 }

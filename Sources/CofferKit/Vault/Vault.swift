@@ -142,10 +142,7 @@ public final class Vault {
     static func openStorage(at path: String) throws -> (VaultDescriptor, Catalog) {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
-        let file = try POSIXFile.openForReading(descriptorPath)
-        var bytes = [UInt8](repeating: 0, count: VaultDescriptor.maximumSize + 1)
-        let count = try bytes.withUnsafeMutableBytes { try file.read(into: $0) }
-        let descriptor = try VaultDescriptor.parse(Array(bytes[..<count]))
+        let descriptor = try VaultDescriptor.parse(try FileSystem.readSmallFile(descriptorPath, limit: VaultDescriptor.maximumSize))
         let catalog = try Catalog.open(at: catalogPath(path))
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw VaultError.integrity("the catalog belongs to another vault than the descriptor")
