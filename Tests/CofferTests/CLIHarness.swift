@@ -125,6 +125,23 @@ final class CLIHarness {
         try ok(["init"])
     }
 
+    /// Creates another person's unencrypted identity file; returns its path
+    /// (for `COFFER_IDENTITY`) and public identity (`coffer1…`).
+    func person(_ name: String) throws -> (file: String, publicIdentity: String) {
+        let file = path("home/\(name).txt")
+        let created = try ok(["identity", "new", "--out", file, "--name", name, "--no-passphrase", "--json"])
+        guard let shown = try created.json() as? [String: Any], let identity = shown["identity"] as? String else {
+            throw HarnessError("identity new --json printed no identity")
+        }
+        return (file, identity)
+    }
+
+    /// Runs a command as the person whose identity file is `identityFile`.
+    @discardableResult
+    func run(as identityFile: String, _ arguments: [String]) throws -> Result {
+        try run(arguments, environment: ["COFFER_IDENTITY": identityFile])
+    }
+
     /// Writes a file inside the scratch directory.
     @discardableResult
     func write(_ relative: String, _ data: Data) throws -> String {

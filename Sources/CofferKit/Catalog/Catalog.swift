@@ -13,7 +13,7 @@ import Foundation
 /// uses the state replayed from the verified ledger, and ``rowsDisagreeing(with:)``
 /// reports any row the ledger does not vouch for (or vouches for but is absent).
 final class Catalog {
-    static let schemaVersion = 1
+    static let schemaVersion = 2
     let database: SQLiteDatabase
 
     private init(database: SQLiteDatabase) {
@@ -48,7 +48,7 @@ final class Catalog {
     private static let schema = """
         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE ledger(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL);
-        CREATE TABLE identities(fingerprint TEXT PRIMARY KEY, public TEXT NOT NULL, name TEXT NOT NULL, admin INTEGER NOT NULL);
+        CREATE TABLE identities(fingerprint TEXT PRIMARY KEY, public TEXT NOT NULL, name TEXT NOT NULL, admin INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE roles(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, clearance TEXT NOT NULL, current_version INTEGER NOT NULL);
         CREATE TABLE role_members(role TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(role, member));
         CREATE TABLE role_keys(role TEXT NOT NULL, version INTEGER NOT NULL, public_key BLOB NOT NULL, admin_wrap BLOB, admin_version INTEGER, PRIMARY KEY(role, version));
@@ -101,14 +101,23 @@ final class Catalog {
         switch c.event {
         case .vaultCreated(let p):
             let creator = try PublicIdentity(p.creator)
-            try database.run("INSERT INTO identities VALUES (?, ?, ?, 1)", [.text(creator.fingerprint), .text(p.creator), .text(p.name)])
+            try database.run("INSERT INTO identities VALUES (?, ?, ?, 1, 0)", [.text(creator.fingerprint), .text(p.creator), .text(p.name)])
         case .identityAdded(let p):
             let identity = try PublicIdentity(p.identity)
-            try database.run("INSERT INTO identities VALUES (?, ?, ?, 0)", [.text(identity.fingerprint), .text(p.identity), .text(p.name)])
+            try database.run("INSERT INTO identities VALUES (?, ?, ?, 0, 0)", [.text(identity.fingerprint), .text(p.identity), .text(p.name)])
         case .adminAdded(let p):
             try database.run("UPDATE identities SET admin = 1 WHERE fingerprint = ?", [.text(p.member)])
-            try database.run(
-                "INSERT INTO role_members SELECT id, ? FROM roles WHERE kind = 'admin'", [.text(p.member)])
+            try database.run("INSERT INTO role_members SELECT id, ? FROM roles WHERE kind = 'admin'", [.text(p.member)])
+            if let seal = p.seal {
+                try database.run(
+                    "INSERT INTO role_seals SELECT id, current_version, ?, ? FROM roles WHERE kind = 'admin'", [.text(p.member), .blob(Array(seal))])
+            }
+        case .adminRemoved(let p):
+            try database.run("UPDATE identities SET admin = 0 WHERE fingerprint = ?", [.text(p.member)])
+            try database.run("DELETE FROM role_members WHERE member = ? AND role IN (SELECT id FROM roles WHERE kind = 'admin')", [.text(p.member)])
+        case .identityRevoked(let p):
+            try database.run("UPDATE identities SET admin = 0, revoked = 1 WHERE fingerprint = ?", [.text(p.member)])
+            try database.run("DELETE FROM role_members WHERE member = ?", [.text(p.member)])
         case .roleCreated(let p):
             try database.run("INSERT INTO roles VALUES (?, ?, ?, ?, 0)", [.text(p.role.description), .text(p.name), .text(p.kind.rawValue), .text(p.clearance)])
             if p.kind == .admin {
@@ -116,6 +125,13 @@ final class Catalog {
             }
         case .roleMemberAdded(let p):
             try database.run("INSERT INTO role_members VALUES (?, ?)", [.text(p.role.description), .text(p.member)])
+            if let seal = p.seal {
+                try database.run(
+                    "INSERT INTO role_seals SELECT id, current_version, ?, ? FROM roles WHERE id = ?",
+                    [.text(p.member), .blob(Array(seal)), .text(p.role.description)])
+            }
+        case .roleMemberRemoved(let p):
+            try database.run("DELETE FROM role_members WHERE role = ? AND member = ?", [.text(p.role.description), .text(p.member)])
         case .roleKeyIssued(let p):
             try database.run(
                 "INSERT INTO role_keys VALUES (?, ?, ?, ?, ?)",
@@ -125,12 +141,36 @@ final class Catalog {
                 try database.run("INSERT INTO role_seals VALUES (?, ?, ?, ?)", [.text(p.role.description), .integer(Int64(p.version)), .text(member), .blob(Array(sealed))])
             }
             try database.run("UPDATE roles SET current_version = ? WHERE id = ?", [.integer(Int64(p.version)), .text(p.role.description)])
-        case .documentSealed(let p):
+        case .roleRewrapped(let p):
+            for record in try PackedWrap.unpack(p.records) {
+                try database.run(
+                    "UPDATE wraps SET role_version = ?, wrapped = ? WHERE document = ? AND generation = ? AND role = ?",
+                    [.integer(Int64(p.version)), .blob(record.wrapped), .text(record.document.description), .integer(Int64(record.generation)),
+                     .text(p.role.description)])
+            }
+        case .documentsShared(let p):
+            for record in try PackedWrap.unpack(p.records) {
+                try insertWrap(document: record.document, generation: record.generation, role: p.role, version: p.version, wrapped: record.wrapped)
+            }
+        case .adminRewrapped(let p):
+            for wrap in p.wraps {
+                try database.run(
+                    "UPDATE role_keys SET admin_wrap = ?, admin_version = ? WHERE role = ? AND version = ?",
+                    [.blob(Array(wrap.wrapped)), .integer(Int64(p.adminVersion)), .text(wrap.role.description), .integer(Int64(wrap.version))])
+            }
+        case .roleKeysRetired(let p):
+            for table in ["role_keys", "role_seals"] {
+                try database.run("DELETE FROM \(table) WHERE role = ? AND version < ?", [.text(p.role.description), .integer(Int64(p.before))])
+            }
+        case .documentSealed(let p), .documentRekeyed(let p):
             let doc = p.document.description
             if p.generation == 1 {
                 try database.run("INSERT INTO documents VALUES (?, ?, ?, 1)", [.text(doc), .text(c.actor), .text(p.label)])
             } else {
                 try database.run("UPDATE documents SET current_generation = ?, label = ? WHERE id = ?", [.integer(Int64(p.generation)), .text(p.label), .text(doc)])
+                // The old generation's data key and objects are no longer referenced.
+                try database.run("DELETE FROM wraps WHERE document = ?", [.text(doc)])
+                try database.run("DELETE FROM version_objects WHERE document = ?", [.text(doc)])
             }
             try database.run(
                 "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -139,13 +179,27 @@ final class Catalog {
                 try database.run("INSERT OR IGNORE INTO version_objects VALUES (?, ?, ?)", [.text(object), .text(doc), .integer(Int64(p.generation))])
             }
             for wrap in p.wraps {
-                try database.run(
-                    "INSERT INTO wraps VALUES (?, ?, ?, ?, ?)",
-                    [.text(doc), .integer(Int64(p.generation)), .text(wrap.role.description), .integer(Int64(wrap.roleVersion)), .blob(Array(wrap.wrapped))])
+                try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
+            }
+        case .documentsUnshared(let p):
+            for document in p.documents {
+                try database.run("DELETE FROM wraps WHERE document = ? AND role = ?", [.text(document.description), .text(p.role.description)])
+            }
+        case .documentRelabeled(let p):
+            try database.run("UPDATE documents SET label = ? WHERE id = ?", [.text(p.label), .text(p.document.description)])
+            try database.run("DELETE FROM wraps WHERE document = ?", [.text(p.document.description)])
+            for wrap in p.wraps {
+                try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
             }
         case .documentOpened, .partnerAdded, .bundleCreated:
             break  // kept in the ledger only
         }
+    }
+
+    private func insertWrap(document: DocumentID, generation: UInt32, role: RoleID, version: UInt32, wrapped: [UInt8]) throws {
+        try database.run(
+            "INSERT INTO wraps VALUES (?, ?, ?, ?, ?)",
+            [.text(document.description), .integer(Int64(generation)), .text(role.description), .integer(Int64(version)), .blob(wrapped)])
     }
 
     // MARK: Cross-check
@@ -194,7 +248,8 @@ final class Catalog {
 
     private func expectedRows(_ s: VaultState) -> [(String, String, [[SQLValue]])] {
         let identities = s.identities.map { fp, m in
-            [SQLValue.text(fp), .text(m.identity.description), .text(m.name), .integer(s.admins.contains(fp) ? 1 : 0)]
+            [SQLValue.text(fp), .text(m.identity.description), .text(m.name), .integer(s.admins.contains(fp) ? 1 : 0),
+             .integer(s.revoked.contains(fp) ? 1 : 0)]
         }
         let roles = s.roles.values.map { r in
             [SQLValue.text(r.id.description), .text(r.name), .text(r.kind.rawValue), .text(r.clearance), .integer(Int64(r.currentVersion))]
@@ -218,20 +273,19 @@ final class Catalog {
                  .text(Timestamp.format(v.sealedAt)), .text(v.sealedBy), .integer(v.sequence)]
             }
         }
+        // Only current versions reference objects and hold wraps; a re-key retires the older ones.
         let objects = s.documents.values.flatMap { d in
-            d.versions.values.flatMap { v in
-                Set([v.manifest] + v.segments).map { [SQLValue.text($0.description), .text(d.id.description), .integer(Int64(v.generation))] }
+            Set([d.current.manifest] + d.current.segments).map {
+                [SQLValue.text($0.description), .text(d.id.description), .integer(Int64(d.currentGeneration))]
             }
         }
         let wraps = s.documents.values.flatMap { d in
-            d.versions.values.flatMap { v in
-                v.wraps.map { role, w in
-                    [SQLValue.text(d.id.description), .integer(Int64(v.generation)), .text(role.description), .integer(Int64(w.roleVersion)), .blob(w.wrapped)]
-                }
+            d.current.wraps.map { role, w in
+                [SQLValue.text(d.id.description), .integer(Int64(d.currentGeneration)), .text(role.description), .integer(Int64(w.roleVersion)), .blob(w.wrapped)]
             }
         }
         return [
-            ("identities", "fingerprint, public, name, admin", identities),
+            ("identities", "fingerprint, public, name, admin, revoked", identities),
             ("roles", "id, name, kind, clearance, current_version", roles),
             ("role_members", "role, member", members),
             ("role_keys", "role, version, public_key, admin_wrap, admin_version", keys),

@@ -58,7 +58,32 @@ final class SQLiteDatabase: @unchecked Sendable {
         sqlite3_busy_timeout(handle, 30_000)
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    /// Prepared statements by SQL text, reused: a rotation runs the same
+    /// update a hundred thousand times.
+    private var statements: [String: OpaquePointer] = [:]
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    /// A prepared statement for `sql`: the cached one, unless a caller up
+    /// the stack is still stepping it (then a fresh one). `release` resets it.
+    private func prepare(_ sql: String) throws -> (statement: OpaquePointer?, release: () -> Void) {
+        if let cached = statements.removeValue(forKey: sql) {
+            return (cached, { self.recycle(cached, sql: sql) })
+        }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK else { throw error(rc) }
+        return (statement, { self.recycle(statement, sql: sql) })
+    }
+
+    private func recycle(_ statement: OpaquePointer?, sql: String) {
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        if statements[sql] == nil, let statement { statements[sql] = statement } else { sqlite3_finalize(statement) }
+    }
 
     private func error(_ rc: Int32) -> DatabaseError {
         DatabaseError(code: rc, message: String(cString: sqlite3_errmsg(handle)), path: path)
@@ -84,10 +109,9 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Runs a query and calls `body` for each row, without holding them all.
     func forEachRow(_ sql: String, _ parameters: [SQLValue] = [], _ body: ([SQLValue]) throws -> Void) throws {
-        var statement: OpaquePointer?
-        var rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
-        guard rc == SQLITE_OK else { throw error(rc) }
-        defer { sqlite3_finalize(statement) }
+        let (statement, release) = try prepare(sql)
+        defer { release() }
+        var rc: Int32
         for (index, value) in parameters.enumerated() {
             let position = Int32(index + 1)
             switch value {

@@ -154,20 +154,3 @@ enum LedgerJSON {
         return d
     }
 }
-
-/// RFC 3339 timestamps in UTC with second precision.
-public enum Timestamp {
-    /// Formats a date as `2026-11-29T08:30:00Z`.
-    public static func format(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date)
-    }
-
-    /// Parses what ``format(_:)`` writes.
-    public static func parse(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: text)
-    }
-}

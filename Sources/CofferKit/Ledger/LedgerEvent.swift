@@ -7,16 +7,36 @@ public enum LedgerEvent: Sendable, Equatable {
     case vaultCreated(VaultCreated)
     /// An identity became known to the vault (administrators only).
     case identityAdded(IdentityAdded)
-    /// An identity became an administrator (administrators only).
+    /// An identity became an administrator, with the admin key sealed to it (administrators only).
     case adminAdded(MemberChange)
+    /// An administrator stepped down; the admin role's key is rotated in the same commit.
+    case adminRemoved(MemberChange)
+    /// An identity was revoked: out of every role and of admin, for good.
+    case identityRevoked(IdentityRevoked)
     /// A role was created (administrators only).
     case roleCreated(RoleCreated)
-    /// An identity joined a role (administrators only).
+    /// An identity joined a role, with the role's current key sealed to it (administrators only).
     case roleMemberAdded(RoleMemberChange)
+    /// An identity left a role; the role's key is rotated in the same commit.
+    case roleMemberRemoved(RoleMemberChange)
     /// A new key version of a role, sealed to its members and wrapped for `admin`.
     case roleKeyIssued(RoleKeyIssued)
+    /// Data keys wrapped under older versions of a role, rewrapped under its current one.
+    case roleRewrapped(WrapBatch)
+    /// Role keys rewrapped under the current admin key (after the admin role rotated).
+    case adminRewrapped(AdminRewrap)
+    /// Older key versions of a role destroyed: nothing is wrapped under them any more.
+    case roleKeysRetired(RoleKeysRetired)
     /// A document version was sealed, with its wrapped data keys.
     case documentSealed(DocumentSealed)
+    /// A document was re-keyed: a new generation, content re-encrypted under a new data key.
+    case documentRekeyed(DocumentSealed)
+    /// Documents' data keys wrapped for another role.
+    case documentsShared(WrapBatch)
+    /// Documents' wraps for a role removed.
+    case documentsUnshared(DocumentsUnshared)
+    /// A document moved to another label, its wraps rebound to it.
+    case documentRelabeled(DocumentRelabeled)
     /// A document version was opened (read).
     case documentOpened(DocumentOpened)
     /// An external partner's keys were recorded (administrators only).
@@ -30,10 +50,20 @@ public enum LedgerEvent: Sendable, Equatable {
         case .vaultCreated: "vault.create"
         case .identityAdded: "identity.add"
         case .adminAdded: "admin.add"
+        case .adminRemoved: "admin.remove"
+        case .identityRevoked: "identity.revoke"
         case .roleCreated: "role.create"
         case .roleMemberAdded: "role.member.add"
+        case .roleMemberRemoved: "role.member.remove"
         case .roleKeyIssued: "role.key"
+        case .roleRewrapped: "role.rewrap"
+        case .adminRewrapped: "admin.rewrap"
+        case .roleKeysRetired: "role.key.retire"
         case .documentSealed: "document.seal"
+        case .documentRekeyed: "document.rekey"
+        case .documentsShared: "document.share"
+        case .documentsUnshared: "document.unshare"
+        case .documentRelabeled: "document.relabel"
         case .documentOpened: "document.open"
         case .partnerAdded: "partner.add"
         case .bundleCreated: "bundle.create"
@@ -45,11 +75,17 @@ public enum LedgerEvent: Sendable, Equatable {
         switch self {
         case .vaultCreated(let p): try container.encode(p, forKey: .data)
         case .identityAdded(let p): try container.encode(p, forKey: .data)
-        case .adminAdded(let p): try container.encode(p, forKey: .data)
+        case .adminAdded(let p), .adminRemoved(let p): try container.encode(p, forKey: .data)
+        case .identityRevoked(let p): try container.encode(p, forKey: .data)
         case .roleCreated(let p): try container.encode(p, forKey: .data)
-        case .roleMemberAdded(let p): try container.encode(p, forKey: .data)
+        case .roleMemberAdded(let p), .roleMemberRemoved(let p): try container.encode(p, forKey: .data)
         case .roleKeyIssued(let p): try container.encode(p, forKey: .data)
-        case .documentSealed(let p): try container.encode(p, forKey: .data)
+        case .roleRewrapped(let p), .documentsShared(let p): try container.encode(p, forKey: .data)
+        case .adminRewrapped(let p): try container.encode(p, forKey: .data)
+        case .roleKeysRetired(let p): try container.encode(p, forKey: .data)
+        case .documentSealed(let p), .documentRekeyed(let p): try container.encode(p, forKey: .data)
+        case .documentsUnshared(let p): try container.encode(p, forKey: .data)
+        case .documentRelabeled(let p): try container.encode(p, forKey: .data)
         case .documentOpened(let p): try container.encode(p, forKey: .data)
         case .partnerAdded(let p): try container.encode(p, forKey: .data)
         case .bundleCreated(let p): try container.encode(p, forKey: .data)
@@ -62,10 +98,20 @@ public enum LedgerEvent: Sendable, Equatable {
         case "vault.create": .vaultCreated(try container.decode(VaultCreated.self, forKey: .data))
         case "identity.add": .identityAdded(try container.decode(IdentityAdded.self, forKey: .data))
         case "admin.add": .adminAdded(try container.decode(MemberChange.self, forKey: .data))
+        case "admin.remove": .adminRemoved(try container.decode(MemberChange.self, forKey: .data))
+        case "identity.revoke": .identityRevoked(try container.decode(IdentityRevoked.self, forKey: .data))
         case "role.create": .roleCreated(try container.decode(RoleCreated.self, forKey: .data))
         case "role.member.add": .roleMemberAdded(try container.decode(RoleMemberChange.self, forKey: .data))
+        case "role.member.remove": .roleMemberRemoved(try container.decode(RoleMemberChange.self, forKey: .data))
         case "role.key": .roleKeyIssued(try container.decode(RoleKeyIssued.self, forKey: .data))
+        case "role.rewrap": .roleRewrapped(try container.decode(WrapBatch.self, forKey: .data))
+        case "admin.rewrap": .adminRewrapped(try container.decode(AdminRewrap.self, forKey: .data))
+        case "role.key.retire": .roleKeysRetired(try container.decode(RoleKeysRetired.self, forKey: .data))
         case "document.seal": .documentSealed(try container.decode(DocumentSealed.self, forKey: .data))
+        case "document.rekey": .documentRekeyed(try container.decode(DocumentSealed.self, forKey: .data))
+        case "document.share": .documentsShared(try container.decode(WrapBatch.self, forKey: .data))
+        case "document.unshare": .documentsUnshared(try container.decode(DocumentsUnshared.self, forKey: .data))
+        case "document.relabel": .documentRelabeled(try container.decode(DocumentRelabeled.self, forKey: .data))
         case "document.open": .documentOpened(try container.decode(DocumentOpened.self, forKey: .data))
         case "partner.add": .partnerAdded(try container.decode(PartnerAdded.self, forKey: .data))
         case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
@@ -97,10 +143,12 @@ public struct IdentityAdded: Codable, Sendable, Equatable {
     public var name: String
 }
 
-/// Payload of `admin.add`.
+/// Payload of `admin.add` and `admin.remove`.
 public struct MemberChange: Codable, Sendable, Equatable {
     /// The fingerprint of the identity concerned.
     public var member: String
+    /// `admin.add`: the admin role's current key sealed (`crypto_box_seal`) to the new administrator.
+    public var seal: Data?
 }
 
 /// Payload of `role.create`.
@@ -125,12 +173,15 @@ public enum RoleKind: String, Codable, Sendable {
     case shared
 }
 
-/// Payload of `role.member.add`.
+/// Payload of `role.member.add` and `role.member.remove`.
 public struct RoleMemberChange: Codable, Sendable, Equatable {
     /// The role.
     public var role: RoleID
     /// The member's fingerprint.
     public var member: String
+    /// `role.member.add`: the role's current key sealed to the new member
+    /// (absent only before the role's first key).
+    public var seal: Data?
 }
 
 /// Payload of `role.key`.

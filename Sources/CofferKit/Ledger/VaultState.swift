@@ -47,6 +47,18 @@ public struct VaultState: Sendable {
         public var versions: [UInt32: KeyVersion]
         /// The newest key version (0 before the first key).
         public var currentVersion: UInt32
+        /// A member left and no new key was issued yet: nothing may be
+        /// wrapped for the role until it is.
+        public var rotationDue = false
+
+        /// Whether versions older than the current one still exist (a
+        /// rotation whose rewraps are not finished).
+        public var hasOlderVersions: Bool { versions.keys.contains { $0 < currentVersion } }
+
+        /// Whether the role may read documents labelled with `rank`.
+        func clears(rank: Int, in state: VaultState) -> Bool {
+            (state.rank(of: clearance) ?? -1) >= rank
+        }
     }
 
     /// One wrapped data key.
@@ -91,6 +103,8 @@ public struct VaultState: Sendable {
         public var versions: [UInt32: Version]
         /// The newest generation.
         public var currentGeneration: UInt32
+        /// Roles lost access and the content still waits to be re-keyed.
+        public var rekeyDue = false
 
         /// The current version.
         public var current: Version { versions[currentGeneration]! }
@@ -104,6 +118,8 @@ public struct VaultState: Sendable {
     public private(set) var identities: [String: Member] = [:]
     /// Administrator fingerprints.
     public private(set) var admins: Set<String> = []
+    /// Revoked identities' fingerprints: they hold nothing and may do nothing.
+    public private(set) var revoked: Set<String> = []
     /// Roles by id.
     public private(set) var roles: [RoleID: Role] = [:]
     /// Documents by id.
@@ -116,6 +132,11 @@ public struct VaultState: Sendable {
     public private(set) var entryCount: Int64 = 0
     /// Hash of the last entry applied.
     public private(set) var head: [UInt8] = LedgerEntry.genesis
+    /// How many current document wraps each role key version holds (what
+    /// a rotation must rewrap before the version can be destroyed).
+    public private(set) var wrapCounts: [RoleID: [UInt32: Int]] = [:]
+    private var adminRoleID: RoleID?
+    private var personalRoleIDs: [String: RoleID] = [:]
 
     /// An empty state for `vaultID`.
     init(vaultID: VaultID) {
@@ -123,11 +144,16 @@ public struct VaultState: Sendable {
     }
 
     /// The admin role.
-    public var adminRole: Role? { roles.values.first { $0.kind == .admin } }
+    public var adminRole: Role? { adminRoleID.flatMap { roles[$0] } }
 
-    /// The personal role of `fingerprint`.
+    /// The personal role of `fingerprint` (it keeps existing, memberless, after a revocation).
     public func personalRole(of fingerprint: String) -> Role? {
-        roles.values.first { $0.kind == .personal && $0.members == [fingerprint] }
+        personalRoleIDs[fingerprint].flatMap { roles[$0] }
+    }
+
+    /// How many documents' current versions are wrapped for `role`.
+    public func documentCount(of role: RoleID) -> Int {
+        wrapCounts[role]?.values.reduce(0, +) ?? 0
     }
 
     /// The role called `name`.
@@ -164,7 +190,11 @@ public struct VaultState: Sendable {
         let c = entry.contents
         let seq = entry.sequence
         func deny(_ reason: String) -> LedgerError { .unauthorized(sequence: seq, reason: reason) }
+        guard !revoked.contains(c.actor) else { throw deny("\(c.actor) was revoked and may do nothing") }
         let actorIsAdmin = admins.contains(c.actor)
+        func requireAdmin(_ what: String) throws {
+            guard actorIsAdmin else { throw deny("only an administrator may \(what)") }
+        }
 
         switch c.event {
         case .vaultCreated(let p):
@@ -181,42 +211,86 @@ public struct VaultState: Sendable {
             admins.insert(c.actor)
 
         case .identityAdded(let p):
-            guard actorIsAdmin else { throw deny("only an administrator may add identities") }
+            try requireAdmin("add identities")
             let identity = try PublicIdentity(p.identity)
             guard identities[identity.fingerprint] == nil else { throw deny("identity \(identity.fingerprint) is already known") }
             identities[identity.fingerprint] = Member(identity: identity, name: p.name)
 
         case .adminAdded(let p):
-            guard actorIsAdmin else { throw deny("only an administrator may add administrators") }
-            guard identities[p.member] != nil else { throw deny("unknown identity \(p.member)") }
+            try requireAdmin("add administrators")
+            try requireActive(p.member, deny)
             guard !admins.contains(p.member) else { throw deny("\(p.member) is already an administrator") }
+            guard let admin = adminRole else { throw deny("the vault has no admin role") }
+            try addMember(p.member, seal: p.seal, to: admin.id, deny)
             admins.insert(p.member)
-            if let admin = adminRole { roles[admin.id]?.members.insert(p.member) }
+
+        case .adminRemoved(let p):
+            try requireAdmin("remove administrators")
+            guard admins.contains(p.member) else { throw deny("\(p.member) is not an administrator") }
+            guard admins.count > 1 else { throw deny("the last administrator cannot be removed") }
+            admins.remove(p.member)
+            if let admin = adminRoleID { removeMember(p.member, from: admin) }
+
+        case .identityRevoked(let p):
+            try requireAdmin("revoke identities")
+            try requireActive(p.member, deny)
+            if admins.contains(p.member) {
+                guard admins.count > 1 else { throw deny("the last administrator cannot be revoked") }
+            }
+            let held = Set(roles.values.filter { $0.members.contains(p.member) }.map(\.id))
+            if p.rekey {
+                let readsAll = admins.contains(p.member)
+                for (id, document) in documents where readsAll || !held.isDisjoint(with: document.current.wraps.keys) {
+                    documents[id]?.rekeyDue = true
+                }
+            }
+            admins.remove(p.member)
+            for role in held { removeMember(p.member, from: role) }
+            revoked.insert(p.member)
 
         case .roleCreated(let p):
-            guard actorIsAdmin else { throw deny("only an administrator may create roles") }
+            try requireAdmin("create roles")
             guard roles[p.role] == nil, role(named: p.name) == nil else { throw deny("role \(p.name) exists already") }
             guard rank(of: p.clearance) != nil else { throw deny("unknown clearance label \(p.clearance)") }
-            if p.kind == .admin {
-                guard adminRole == nil else { throw deny("there is already an admin role") }
+            var members: Set<String> = []
+            switch p.kind {
+            case .admin:
+                guard adminRoleID == nil else { throw deny("there is already an admin role") }
+                adminRoleID = p.role
+                members = admins
+            case .personal:
+                let owner = String(p.name.dropFirst())
+                guard p.name.hasPrefix("@"), identities[owner] != nil, personalRoleIDs[owner] == nil else {
+                    throw deny("a personal role is named @ and the fingerprint of a known identity without one")
+                }
+                guard p.clearance == labels.last else { throw deny("a personal role is cleared for every label") }
+                personalRoleIDs[owner] = p.role
+            case .shared:
+                guard !p.name.hasPrefix("@"), p.name != "admin" else { throw deny("role names @… and admin are reserved") }
             }
-            let members = p.kind == .admin ? admins : []
             roles[p.role] = Role(id: p.role, name: p.name, kind: p.kind, clearance: p.clearance, members: members, versions: [:], currentVersion: 0)
 
         case .roleMemberAdded(let p):
-            guard actorIsAdmin else { throw deny("only an administrator may change role membership") }
-            guard var role = roles[p.role] else { throw deny("unknown role \(p.role)") }
-            guard identities[p.member] != nil else { throw deny("unknown identity \(p.member)") }
+            try requireAdmin("change role membership")
+            guard let role = roles[p.role] else { throw deny("unknown role \(p.role)") }
+            try requireActive(p.member, deny)
             guard role.kind != .admin else { throw deny("administrators join the admin role with admin.add") }
-            guard !role.members.contains(p.member) else { throw deny("\(p.member) is already a member of \(role.name)") }
             if role.kind == .personal {
-                guard role.members.isEmpty, role.name == "@" + p.member else { throw deny("a personal role belongs to one identity") }
+                guard role.members.isEmpty, role.currentVersion == 0, role.name == "@" + p.member else {
+                    throw deny("a personal role belongs to one identity")
+                }
             }
-            role.members.insert(p.member)
-            roles[p.role] = role
+            try addMember(p.member, seal: p.seal, to: p.role, deny)
+
+        case .roleMemberRemoved(let p):
+            try requireAdmin("change role membership")
+            guard let role = roles[p.role] else { throw deny("unknown role \(p.role)") }
+            guard role.kind == .shared else { throw deny("members leave admin with admin.remove and personal roles only by revocation") }
+            guard role.members.contains(p.member) else { throw deny("\(p.member) is not a member of \(role.name)") }
+            removeMember(p.member, from: p.role)
 
         case .roleKeyIssued(let p):
-            guard actorIsAdmin else { throw deny("only an administrator may issue role keys") }
+            try requireAdmin("issue role keys")
             guard var role = roles[p.role] else { throw deny("unknown role \(p.role)") }
             guard p.version == role.currentVersion + 1 else { throw deny("role key version \(p.version) does not follow \(role.currentVersion)") }
             guard Set(p.seals.keys) == role.members else {
@@ -228,49 +302,112 @@ public struct VaultState: Sendable {
                 guard p.adminWrap == nil else { throw deny("the admin role key is not wrapped for itself") }
             } else {
                 guard let wrap = p.adminWrap, let adminVersion = p.adminVersion, let admin = adminRole,
-                      adminVersion == admin.currentVersion
+                      adminVersion == admin.currentVersion, !admin.rotationDue
                 else { throw deny("role key for \(role.name) must be wrapped under the current admin key") }
                 adminWrap = (Array(wrap), adminVersion)
             }
             role.versions[p.version] = KeyVersion(
                 publicKey: Array(p.publicKey), seals: p.seals.mapValues { Array($0) }, adminWrap: adminWrap)
             role.currentVersion = p.version
+            role.rotationDue = false
             roles[p.role] = role
+
+        case .roleRewrapped(let p):
+            try requireAdmin("rewrap data keys")
+            let role = try wrappableRole(p.role, version: p.version, deny)
+            let records = try unpackedNonEmpty(p.records, deny)
+            for record in records {
+                let document = try currentDocument(record.document, generation: record.generation, deny)
+                guard let old = document.current.wraps[role.id], old.roleVersion < p.version else {
+                    throw deny("document \(record.document) has no wrap for \(role.name) under an older key")
+                }
+                setWrap(Wrap(roleVersion: p.version, wrapped: record.wrapped), document: record.document, role: role.id)
+            }
+
+        case .adminRewrapped(let p):
+            try requireAdmin("rewrap role keys")
+            guard let admin = adminRole, p.adminVersion == admin.currentVersion, !admin.rotationDue else {
+                throw deny("role keys must be rewrapped under the current admin key")
+            }
+            guard !p.wraps.isEmpty else { throw deny("an admin.rewrap entry rewraps something") }
+            for wrap in p.wraps {
+                guard let role = roles[wrap.role], let version = role.versions[wrap.version], let old = version.adminWrap,
+                      old.adminVersion < p.adminVersion
+                else { throw deny("role \(wrap.role) v\(wrap.version) has no key wrapped under an older admin key") }
+                roles[wrap.role]?.versions[wrap.version] = KeyVersion(
+                    publicKey: version.publicKey, seals: version.seals, adminWrap: (Array(wrap.wrapped), p.adminVersion))
+            }
+
+        case .roleKeysRetired(let p):
+            try requireAdmin("retire role keys")
+            guard let role = roles[p.role], p.before == role.currentVersion, !role.rotationDue, role.hasOlderVersions else {
+                throw deny("only the versions before a role's settled current key can be retired")
+            }
+            guard (wrapCounts[p.role] ?? [:]).allSatisfy({ $0.key >= p.before || $0.value == 0 }) else {
+                throw deny("data keys are still wrapped under the versions of \(role.name) being retired")
+            }
+            if role.kind == .admin {
+                let stale = roles.values.contains { other in
+                    other.versions.values.contains { ($0.adminWrap?.adminVersion ?? p.before) < p.before }
+                }
+                guard !stale else { throw deny("role keys are still wrapped under the admin versions being retired") }
+            }
+            roles[p.role]?.versions = role.versions.filter { $0.key >= p.before }
+            wrapCounts[p.role] = wrapCounts[p.role]?.filter { $0.key >= p.before }
 
         case .documentSealed(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
-            guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
-            let manifest = try ObjectID(hex: p.manifest)
-            let segments = try p.segments.map { try ObjectID(hex: $0) }
-            var document: Document
-            if let existing = documents[p.document] {
-                guard actorIsAdmin || existing.owner == c.actor else { throw deny("only the owner or an administrator may re-key") }
-                guard p.generation == existing.currentGeneration + 1 else { throw deny("generation does not follow") }
-                document = existing
-            } else {
-                guard p.generation == 1 else { throw deny("a new document starts at generation 1") }
-                document = Document(id: p.document, owner: c.actor, label: p.label, versions: [:], currentGeneration: 0)
+            guard documents[p.document] == nil else { throw deny("document \(p.document) exists; a new version is a document.rekey") }
+            guard p.generation == 1 else { throw deny("a new document starts at generation 1") }
+            guard let personal = personalRoleIDs[c.actor], let admin = adminRoleID else { throw deny("the sealer has no personal role") }
+            let document = Document(id: p.document, owner: c.actor, label: p.label, versions: [:], currentGeneration: 0)
+            try addVersion(p, to: document, expectedRoles: [personal, admin], time: c.time, actor: c.actor, sequence: seq, deny)
+
+        case .documentRekeyed(let p):
+            guard let document = documents[p.document] else { throw deny("re-key of unknown document \(p.document)") }
+            guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may re-key") }
+            guard p.generation == document.currentGeneration + 1 else { throw deny("generation does not follow") }
+            guard p.label == document.label else { throw deny("a re-key keeps the document's label") }
+            try addVersion(p, to: document, expectedRoles: Set(document.current.wraps.keys), time: c.time, actor: c.actor, sequence: seq, deny)
+
+        case .documentsShared(let p):
+            let role = try wrappableRole(p.role, version: p.version, deny)
+            guard role.kind != .admin else { throw deny("every document is already wrapped for admin") }
+            guard role.kind != .personal || !role.members.isEmpty else { throw deny("\(role.name) belongs to a revoked identity") }
+            for record in try unpackedNonEmpty(p.records, deny) {
+                let document = try currentDocument(record.document, generation: record.generation, deny)
+                guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may share \(document.id)") }
+                guard role.clears(rank: rank(of: document.label) ?? Int.max, in: self) else {
+                    throw deny("\(role.name) (cleared for \(role.clearance)) may not read \(document.id), labelled \(document.label)")
+                }
+                guard document.current.wraps[role.id] == nil else { throw deny("\(document.id) is already shared with \(role.name)") }
+                setWrap(Wrap(roleVersion: p.version, wrapped: record.wrapped), document: document.id, role: role.id)
             }
-            guard let personal = personalRole(of: document.owner), let admin = adminRole else {
-                throw deny("the owner has no personal role")
+
+        case .documentsUnshared(let p):
+            guard let role = roles[p.role] else { throw deny("unknown role \(p.role)") }
+            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.unshare names distinct documents") }
+            for id in p.documents {
+                guard let document = documents[id] else { throw deny("unshare of unknown document \(id)") }
+                guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may unshare \(id)") }
+                guard role.kind == .shared || (role.kind == .personal && personalRoleIDs[document.owner] != role.id) else {
+                    throw deny("a document stays wrapped for its owner and for admin")
+                }
+                guard document.current.wraps[role.id] != nil else { throw deny("\(id) is not shared with \(role.name)") }
+                removeWrap(document: id, role: role.id)
+                if p.rekey { documents[id]?.rekeyDue = true }
             }
-            guard p.commitment.count == 32 else { throw deny("key commitment is not 32 bytes") }
-            var wraps: [RoleID: Wrap] = [:]
-            for record in p.wraps {
-                guard let role = roles[record.role] else { throw deny("wrap for unknown role \(record.role)") }
-                guard record.roleVersion == role.currentVersion else { throw deny("wrap for \(role.name) is not under its current key") }
-                guard wraps[record.role] == nil else { throw deny("two wraps for \(role.name)") }
-                wraps[record.role] = Wrap(roleVersion: record.roleVersion, wrapped: Array(record.wrapped))
-            }
-            guard Set(wraps.keys) == [personal.id, admin.id] else {
-                throw deny("a sealed document is wrapped for its owner's personal role and admin, and nothing else")
-            }
-            document.label = p.label
-            document.versions[p.generation] = Version(
-                generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),
-                commitment: Array(p.commitment), wraps: wraps, sealedAt: c.time, sealedBy: c.actor, sequence: seq)
-            document.currentGeneration = p.generation
-            documents[p.document] = document
+
+        case .documentRelabeled(let p):
+            try requireAdmin("relabel documents")
+            let document = try currentDocument(p.document, generation: p.generation, deny)
+            guard let newRank = rank(of: p.label), p.label != document.label else { throw deny("relabel to an unknown or the same label") }
+            let kept = Set(document.current.wraps.keys.filter { roles[$0]?.clears(rank: newRank, in: self) ?? false })
+            let wraps = try checkedWraps(p.wraps, document: p.document, expectedRoles: kept, deny)
+            for role in document.current.wraps.keys { removeWrap(document: p.document, role: role) }
+            documents[p.document]?.label = p.label
+            for (role, wrap) in wraps { setWrap(wrap, document: p.document, role: role) }
+            if p.rekey { documents[p.document]?.rekeyDue = true }
 
         case .documentOpened(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
@@ -282,7 +419,7 @@ public struct VaultState: Sendable {
             else { throw deny("\(c.actor) opened \(p.document) through a role it does not hold") }
 
         case .partnerAdded(let p):
-            guard actorIsAdmin else { throw deny("only an administrator may add partners") }
+            try requireAdmin("add partners")
             guard partners[p.name] == nil else { throw deny("partner \(p.name) exists already") }
             guard (try? AgeX25519Recipient(p.recipient)) != nil else { throw deny("partner \(p.name) has no valid age recipient") }
             partners[p.name] = p
@@ -306,5 +443,115 @@ public struct VaultState: Sendable {
         }
         entryCount = seq + 1
         head = entry.hash
+    }
+
+    // MARK: Rules shared by several events
+
+    private func requireActive(_ member: String, _ deny: (String) -> LedgerError) throws {
+        guard identities[member] != nil else { throw deny("unknown identity \(member)") }
+        guard !revoked.contains(member) else { throw deny("\(member) was revoked") }
+    }
+
+    /// A role whose current, settled key is `version`: what new wraps must be under.
+    private func wrappableRole(_ id: RoleID, version: UInt32, _ deny: (String) -> LedgerError) throws -> Role {
+        guard let role = roles[id] else { throw deny("unknown role \(id)") }
+        guard !role.rotationDue else { throw deny("\(role.name) lost a member and needs a new key before anything is wrapped for it") }
+        guard version == role.currentVersion, version > 0 else { throw deny("wraps for \(role.name) must be under its current key") }
+        return role
+    }
+
+    private func currentDocument(_ id: DocumentID, generation: UInt32, _ deny: (String) -> LedgerError) throws -> Document {
+        guard let document = documents[id] else { throw deny("unknown document \(id)") }
+        guard generation == document.currentGeneration else { throw deny("\(id) generation \(generation) is not the current one") }
+        return document
+    }
+
+    private func unpackedNonEmpty(_ records: Data, _ deny: (String) -> LedgerError) throws -> [PackedWrap] {
+        let unpacked = try PackedWrap.unpack(records)
+        guard !unpacked.isEmpty else { throw deny("a wrap batch holds at least one wrap") }
+        return unpacked
+    }
+
+    /// Checks wrap records: exactly `expectedRoles`, each under its role's current settled key.
+    private func checkedWraps(_ records: [WrapRecord], document: DocumentID, expectedRoles: Set<RoleID>, _ deny: (String) -> LedgerError) throws -> [RoleID: Wrap] {
+        var wraps: [RoleID: Wrap] = [:]
+        for record in records {
+            let role = try wrappableRole(record.role, version: record.roleVersion, deny)
+            guard wraps[record.role] == nil else { throw deny("two wraps for \(role.name)") }
+            wraps[record.role] = Wrap(roleVersion: record.roleVersion, wrapped: Array(record.wrapped))
+        }
+        guard Set(wraps.keys) == expectedRoles else {
+            let names = expectedRoles.compactMap { roles[$0]?.name }.sorted().joined(separator: ", ")
+            throw deny("document \(document) must be wrapped for exactly: \(names)")
+        }
+        return wraps
+    }
+
+    /// Adds a sealed or re-keyed version; the previous version's wraps are
+    /// dropped (its data key is retired with it).
+    private mutating func addVersion(
+        _ p: DocumentSealed, to existing: Document, expectedRoles: Set<RoleID>, time: Date, actor: String, sequence: Int64,
+        _ deny: (String) -> LedgerError
+    ) throws {
+        guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
+        guard p.commitment.count == 32 else { throw deny("key commitment is not 32 bytes") }
+        let manifest = try ObjectID(hex: p.manifest)
+        let segments = try p.segments.map { try ObjectID(hex: $0) }
+        let wraps = try checkedWraps(p.wraps, document: p.document, expectedRoles: expectedRoles, deny)
+        var document = existing
+        if document.currentGeneration > 0 {
+            for role in document.current.wraps.keys { removeWrap(document: p.document, role: role) }
+            document = documents[p.document]!
+        }
+        document.versions[p.generation] = Version(
+            generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),
+            commitment: Array(p.commitment), wraps: [:], sealedAt: time, sealedBy: actor, sequence: sequence)
+        document.currentGeneration = p.generation
+        document.rekeyDue = false
+        documents[p.document] = document
+        for (role, wrap) in wraps { setWrap(wrap, document: p.document, role: role) }
+    }
+
+    private mutating func addMember(_ member: String, seal: Data?, to roleID: RoleID, _ deny: (String) -> LedgerError) throws {
+        guard var role = roles[roleID] else { throw deny("unknown role \(roleID)") }
+        guard !role.members.contains(member) else { throw deny("\(member) is already a member of \(role.name)") }
+        if role.currentVersion == 0 {
+            guard seal == nil else { throw deny("\(role.name) has no key to seal yet") }
+        } else {
+            guard !role.rotationDue, !role.hasOlderVersions else {
+                throw deny("\(role.name) is being rotated; members join once its rotation has finished")
+            }
+            guard let seal, seal.count == SymmetricKey.byteCount + X25519.sealedBoxOverhead else {
+                throw deny("\(member) joins \(role.name) with its current key sealed to it")
+            }
+            let current = role.versions[role.currentVersion]!
+            var seals = current.seals
+            seals[member] = Array(seal)
+            role.versions[role.currentVersion] = KeyVersion(publicKey: current.publicKey, seals: seals, adminWrap: current.adminWrap)
+        }
+        role.members.insert(member)
+        roles[roleID] = role
+    }
+
+    /// Removes a member; the role must get a new key before anything else is wrapped for it.
+    private mutating func removeMember(_ member: String, from roleID: RoleID) {
+        roles[roleID]?.members.remove(member)
+        roles[roleID]?.rotationDue = true
+    }
+
+    private mutating func setWrap(_ wrap: Wrap, document: DocumentID, role: RoleID) {
+        guard let generation = documents[document]?.currentGeneration else { return }
+        if let old = documents[document]?.versions[generation]?.wraps[role] {
+            wrapCounts[role, default: [:]][old.roleVersion, default: 0] -= 1
+        }
+        documents[document]?.versions[generation]?.wraps[role] = wrap
+        wrapCounts[role, default: [:]][wrap.roleVersion, default: 0] += 1
+    }
+
+    private mutating func removeWrap(document: DocumentID, role: RoleID) {
+        guard let generation = documents[document]?.currentGeneration,
+              let old = documents[document]?.versions[generation]?.wraps.removeValue(forKey: role)
+        else { return }
+        wrapCounts[role, default: [:]][old.roleVersion, default: 0] -= 1
     }
 }

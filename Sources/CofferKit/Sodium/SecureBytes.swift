@@ -1,8 +1,13 @@
 import CSodium
+import Foundation
 
-/// A fixed-size buffer of secret bytes in `sodium_malloc` memory: guarded
-/// by inaccessible pages, locked out of swap, excluded from core dumps where
-/// the platform allows, and wiped when released.
+/// A fixed-size buffer of secret bytes in `sodium_malloc` memory: locked
+/// out of swap, excluded from core dumps where the platform allows, and wiped
+/// when released. Buffers larger than ``SecureSlab/slotSize`` get their own
+/// allocation between inaccessible guard pages; keys and other small secrets
+/// share locked slabs (see ``SecureSlab``), because a rotation handles
+/// hundreds of thousands of data keys and a guarded allocation costs several
+/// system calls.
 ///
 /// The bytes are reachable only through ``withUnsafeBytes(_:)``. The type has
 /// no `description`, `Codable` or `Hashable` conformance on purpose. It is
@@ -16,16 +21,14 @@ public final class SecureBytes: @unchecked Sendable {
     /// buffer becomes visible to anyone else.
     init(count: Int, initialise: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         Sodium.ensureInitialised()
-        guard let raw = sodium_malloc(Swift.max(count, 1)) else {
-            preconditionFailure("sodium_malloc could not allocate \(count) bytes of locked memory")
-        }
+        let raw = count <= SecureSlab.slotSize ? SecureSlab.shared.allocate() : Self.guardedAllocation(count)
         // Fill before the stored properties are set: if `initialise` throws,
         // the object is then not fully initialised, so `deinit` does not run
         // and free the memory a second time.
         do {
             try initialise(UnsafeMutableRawBufferPointer(start: raw, count: count))
         } catch {
-            sodium_free(raw)
+            Self.release(raw, count: count)
             throw error
         }
         pointer = raw
@@ -50,7 +53,22 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     deinit {
-        sodium_free(pointer)  // wipes before unmapping
+        Self.release(pointer, count: count)
+    }
+
+    private static func guardedAllocation(_ count: Int) -> UnsafeMutableRawPointer {
+        guard let raw = sodium_malloc(count) else {
+            preconditionFailure("sodium_malloc could not allocate \(count) bytes of locked memory")
+        }
+        return raw
+    }
+
+    private static func release(_ pointer: UnsafeMutableRawPointer, count: Int) {
+        if count <= SecureSlab.slotSize {
+            SecureSlab.shared.free(pointer)  // wipes the slot
+        } else {
+            sodium_free(pointer)  // wipes before unmapping
+        }
     }
 
     /// Calls `body` with a read-only view of the secret bytes. Do not let the
@@ -67,5 +85,44 @@ public final class SecureBytes: @unchecked Sendable {
     /// Compares with public bytes in constant time.
     func constantTimeEquals(_ other: [UInt8]) -> Bool {
         withUnsafeBytes { a in other.withUnsafeBytes { b in Sodium.constantTimeEqual(a, b) } }
+    }
+}
+
+/// Locked memory for small secrets: slabs of `sodium_malloc` memory cut into
+/// fixed slots. A slot is wiped (`sodium_memzero`) when it is freed and
+/// handed out again; slabs are never returned, so the locked total is
+/// bounded by the most small secrets alive at once.
+final class SecureSlab: @unchecked Sendable {
+    /// The largest secret a slot holds.
+    static let slotSize = 64
+    /// Slots per slab (one slab is 64 KiB).
+    static let slotsPerSlab = 1024
+
+    /// The process-wide allocator.
+    static let shared = SecureSlab()
+
+    private let lock = NSLock()
+    private var freeSlots: [UnsafeMutableRawPointer] = []
+
+    /// A slot of `slotSize` bytes (contents unspecified; callers initialise it).
+    func allocate() -> UnsafeMutableRawPointer {
+        lock.lock()
+        defer { lock.unlock() }
+        if freeSlots.isEmpty {
+            guard let slab = sodium_malloc(Self.slotSize * Self.slotsPerSlab) else {
+                preconditionFailure("sodium_malloc could not allocate a slab of locked memory")
+            }
+            freeSlots.reserveCapacity(freeSlots.count + Self.slotsPerSlab)
+            for i in stride(from: Self.slotsPerSlab - 1, through: 0, by: -1) { freeSlots.append(slab + i * Self.slotSize) }
+        }
+        return freeSlots.removeLast()
+    }
+
+    /// Wipes a slot and makes it available again.
+    func free(_ slot: UnsafeMutableRawPointer) {
+        sodium_memzero(slot, Self.slotSize)
+        lock.lock()
+        freeSlots.append(slot)
+        lock.unlock()
     }
 }

@@ -102,18 +102,14 @@ public final class ObjectStore: Sendable {
         FileSystem.join(directory(of: id), id.description)
     }
 
-    /// Stores `bytes` and returns their id. Writing an object that exists is
-    /// a no-op. The file is fsynced before it is renamed into place.
-    ///
-    /// - Parameter syncDirectory: fsync the fan-out directory now. Callers
-    ///   that store many objects pass false and call
-    ///   ``syncDirectories(of:)`` once before committing anything that
-    ///   refers to them.
+    /// Stores `bytes` and returns their id, durably (file and directory
+    /// fsynced). Writing an object that exists is a no-op.
     @discardableResult
-    func put(_ bytes: UnsafeRawBufferPointer, syncDirectory: Bool = true) throws -> ObjectID {
-        let staged = try stage(bytes)
-        try publish(staged, syncDirectory: syncDirectory)
-        return staged.id
+    func put(_ bytes: [UInt8]) throws -> ObjectID {
+        let batch = PublishBatch(store: self)
+        let id = try bytes.withUnsafeBytes { try batch.add($0) }
+        try batch.finish()
+        return id
     }
 
     /// An object written under a temporary name, its writeback started, not
@@ -125,10 +121,10 @@ public final class ObjectStore: Sendable {
         fileprivate let file: AtomicFile?
     }
 
-    /// First half of ``put(_:syncDirectory:)``: writes `bytes` to a temporary
-    /// file and starts its writeback without waiting. Writers of many objects
-    /// stage several before publishing the oldest, so that disk writes
-    /// overlap with encryption instead of waiting in fsync one by one.
+    /// Writes `bytes` to a temporary file and starts its writeback without
+    /// waiting: disk writes overlap with encryption instead of waiting in
+    /// fsync one by one. ``PublishBatch`` makes staged objects durable and
+    /// visible.
     func stage(_ bytes: UnsafeRawBufferPointer) throws -> StagedObject {
         let id = ObjectID.of(bytes)
         if FileSystem.exists(path(of: id)) { return StagedObject(id: id, file: nil) }
@@ -138,39 +134,25 @@ public final class ObjectStore: Sendable {
         return StagedObject(id: id, file: file)
     }
 
-    /// Second half of ``put(_:syncDirectory:)``: fsyncs the staged file and
-    /// links it into place (temp → fsync → rename protocol).
-    func publish(_ staged: StagedObject, syncDirectory: Bool) throws {
-        try link(staged, dataSynced: false, syncDirectory: syncDirectory)
-    }
-
-    /// Publishes many staged objects with one `syncfs` instead of one fsync
-    /// each (the same temp → durable → rename order); directories are left
-    /// for ``syncDirectories(of:)``.
-    func publish(_ staged: [StagedObject]) throws {
+    /// Makes staged objects durable with one `syncfs` instead of one fsync
+    /// each, then links them into place (the same temp → durable → rename
+    /// order); directories are left to the caller.
+    fileprivate func publish(_ staged: [StagedObject]) throws {
         guard staged.contains(where: { $0.file != nil }) else { return }
         try POSIXFile.openDirectory(root).syncFileSystem()
-        for object in staged { try link(object, dataSynced: true, syncDirectory: false) }
-    }
-
-    private func link(_ staged: StagedObject, dataSynced: Bool, syncDirectory: Bool) throws {
-        guard let file = staged.file else { return }
-        do {
-            try file.commit(overwrite: false, syncDirectory: syncDirectory, dataSynced: dataSynced)
-        } catch let error as FileError where error.code == EEXIST {
-            file.abandon()  // a concurrent writer stored the same bytes
+        for object in staged {
+            guard let file = object.file else { continue }
+            do {
+                try file.commit(overwrite: false, syncDirectory: false, dataSynced: true)
+            } catch let error as FileError where error.code == EEXIST {
+                file.abandon()  // a concurrent writer stored the same bytes
+            }
         }
     }
 
-    /// Stores `bytes` and returns their id (see ``put(_:syncDirectory:)``).
-    @discardableResult
-    func put(_ bytes: [UInt8], syncDirectory: Bool = true) throws -> ObjectID {
-        try bytes.withUnsafeBytes { try put($0, syncDirectory: syncDirectory) }
-    }
-
-    /// Fsyncs the fan-out directories of `ids`, once each.
-    func syncDirectories(of ids: some Sequence<ObjectID>) throws {
-        for prefix in Set(ids.map { $0.bytes[0] }) {
+    /// Fsyncs the fan-out directories with these first bytes, once each.
+    fileprivate func syncDirectories(withPrefixes prefixes: Set<UInt8>) throws {
+        for prefix in prefixes {
             try FileSystem.syncDirectory(FileSystem.join(root, Hex.encode([prefix])))
         }
     }
@@ -216,5 +198,51 @@ public final class ObjectStore: Sendable {
             }
         }
         return ids
+    }
+}
+
+/// Objects being written for one commit: staged as they come, made durable
+/// together (one `syncfs` per ``ObjectStore/PublishBatch/limit`` objects,
+/// which also bounds open descriptors), and their directories fsynced once
+/// in ``finish()``. Nothing that refers to the objects may be committed
+/// before `finish` returns. Used from one thread at a time.
+final class PublishBatch {
+    /// Staged objects published together.
+    static let limit = 128
+
+    private let store: ObjectStore
+    private var staged: [ObjectStore.StagedObject] = []
+    private var directories: Set<UInt8> = []
+
+    /// An empty batch for `store`.
+    init(store: ObjectStore) {
+        self.store = store
+    }
+
+    /// Adds an object staged by ``ObjectStore/stage(_:)``.
+    func add(_ object: ObjectStore.StagedObject) throws {
+        staged.append(object)
+        directories.insert(object.id.bytes[0])
+        if staged.count >= Self.limit { try publishStaged() }
+    }
+
+    /// Stages `bytes` and adds them; returns their id.
+    @discardableResult
+    func add(_ bytes: UnsafeRawBufferPointer) throws -> ObjectID {
+        let object = try store.stage(bytes)
+        try add(object)
+        return object.id
+    }
+
+    /// Makes every object added so far durable and visible.
+    func finish() throws {
+        try publishStaged()
+        try store.syncDirectories(withPrefixes: directories)
+        directories.removeAll()
+    }
+
+    private func publishStaged() throws {
+        try store.publish(staged)
+        staged.removeAll()
     }
 }

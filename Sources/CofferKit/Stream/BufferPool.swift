@@ -44,6 +44,22 @@ final class BufferPool: @unchecked Sendable {
         self.bufferSize = bufferSize
     }
 
+    private nonisolated(unsafe) static var sharedPools: [Int: BufferPool] = [:]
+    private static let sharedLock = NSLock()
+
+    /// The process-wide pool of `bufferSize` buffers: streams sealed or
+    /// opened one after another (a batch of small documents) reuse the same
+    /// few buffers instead of mapping, wiping and unmapping their own. It
+    /// holds at most what the busiest stream had in flight at once.
+    static func shared(bufferSize: Int) -> BufferPool {
+        sharedLock.lock()
+        defer { sharedLock.unlock() }
+        if let pool = sharedPools[bufferSize] { return pool }
+        let pool = BufferPool(bufferSize: bufferSize)
+        sharedPools[bufferSize] = pool
+        return pool
+    }
+
     /// A buffer from the pool, or a new one.
     func take() -> PlaintextBuffer {
         lock.lock()

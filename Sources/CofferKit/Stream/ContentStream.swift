@@ -23,53 +23,49 @@ struct ContentStream {
         let size: UInt64
     }
 
-    /// Segment objects written before they are made durable together with
-    /// one `syncfs` and renamed into place (512 MiB at the standard
-    /// geometry; also bounds the open descriptors).
-    static let stagedObjects = 128
-
-    /// Reads `source` to its end and stores it encrypted under `key`.
-    /// All objects are durable (file and directory fsynced) when this returns.
-    func seal(from source: POSIXFile, key: DataKey, documentID: DocumentID, generation: UInt32) throws -> Sealed {
+    /// Reads `source` to its end and stores it encrypted under `key`, adding
+    /// the segments and the manifest to `batch`: they are durable once the
+    /// caller finishes the batch, which it must before committing anything
+    /// that refers to them. A stream that fits in one segment is sealed on
+    /// the calling thread (no worker threads for small documents).
+    func seal(from source: POSIXFile, key: DataKey, documentID: DocumentID, generation: UInt32, into batch: PublishBatch) throws -> Sealed {
         let salt = Sodium.randomBytes(StreamGeometry.saltByteCount)
         let cipher = SegmentCipher(contentKey: key.contentKey, salt: salt, documentID: documentID, generation: generation, geometry: geometry)
         let segmentSize = geometry.segmentPlaintextSize
-        let plaintextPool = BufferPool(bufferSize: segmentSize)
-        let sealedPool = BufferPool(bufferSize: cipher.sealedSize(plaintextCount: segmentSize))
+        let plaintextPool = BufferPool.shared(bufferSize: segmentSize)
+        let sealedPool = BufferPool.shared(bufferSize: cipher.sealedSize(plaintextCount: segmentSize))
         let reader = SegmentReader(source: source, segmentSize: segmentSize, pool: plaintextPool)
         let store = self.store
         var segments: [ObjectID] = []
         var total: UInt64 = 0
-        // Objects written but not yet durable: their writeback runs in the
-        // background while later segments are encrypted; every
-        // `Self.stagedObjects` they are synced together and published.
-        var staged: [ObjectStore.StagedObject] = []
-        try OrderedPipeline.run(
-            width: width, window: 4 * width,  // results are small ids; buffers are bounded by width
-            next: { try reader.next() },
-            process: { job -> (ObjectStore.StagedObject, Int) in
-                defer { plaintextPool.give(job.buffer, used: job.count) }
-                let sealed = sealedPool.take()
-                defer { sealedPool.give(sealed, used: 0) }
-                let size = cipher.sealedSize(plaintextCount: job.count)
-                let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<size])
-                cipher.seal(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), index: job.index, isLast: job.isLast, into: output)
-                return (try store.stage(UnsafeRawBufferPointer(output)), job.count)
-            },
-            consume: { object, count in
-                segments.append(object.id)
-                total += UInt64(count)
-                staged.append(object)
-                if staged.count >= Self.stagedObjects {
-                    try store.publish(staged)
-                    staged.removeAll()
-                }
-            })
-        try store.publish(staged)
-        try store.syncDirectories(of: segments)
+        let process = { (job: SegmentReader.Job) -> (ObjectStore.StagedObject, Int) in
+            defer { plaintextPool.give(job.buffer, used: job.count) }
+            let sealed = sealedPool.take()
+            defer { sealedPool.give(sealed, used: 0) }
+            let size = cipher.sealedSize(plaintextCount: job.count)
+            let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<size])
+            cipher.seal(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), index: job.index, isLast: job.isLast, into: output)
+            return (try store.stage(UnsafeRawBufferPointer(output)), job.count)
+        }
+        let consume = { (object: ObjectStore.StagedObject, count: Int) in
+            segments.append(object.id)
+            total += UInt64(count)
+            try batch.add(object)
+        }
+        // `reader` is never empty: an empty stream is one empty last segment.
+        let first = try reader.next()!
+        if first.isLast {
+            let (object, count) = try process(first)
+            try consume(object, count)
+        } else {
+            reader.unread(first)
+            try OrderedPipeline.run(
+                width: width, window: 4 * width,  // results are small ids; buffers are bounded by width
+                next: { try reader.next() }, process: process, consume: consume)
+        }
         let manifest = Manifest(
             documentID: documentID, generation: generation, geometry: geometry, salt: salt, commitment: key.commitment, segments: segments)
-        let manifestID = try store.put(manifest.encoded())
+        let manifestID = try manifest.encoded().withUnsafeBytes { try batch.add($0) }
         return Sealed(manifest: manifest, manifestID: manifestID, size: total)
     }
 
@@ -84,7 +80,7 @@ struct ContentStream {
         let cipher = SegmentCipher(
             contentKey: key.contentKey, salt: manifest.salt, documentID: manifest.documentID, generation: manifest.generation,
             geometry: manifest.geometry)
-        let pool = BufferPool(bufferSize: manifest.geometry.segmentPlaintextSize)
+        let pool = BufferPool.shared(bufferSize: manifest.geometry.segmentPlaintextSize)
         let segments = manifest.segments
         let store = self.store
         let counter = IndexCounter(limit: segments.count)
@@ -133,6 +129,7 @@ private final class SegmentReader: @unchecked Sendable {
     private var index = 0
     private var carry: UInt8?
     private var ended = false
+    private var unreadJob: Job?
 
     init(source: POSIXFile, segmentSize: Int, pool: BufferPool) {
         self.source = source
@@ -140,8 +137,17 @@ private final class SegmentReader: @unchecked Sendable {
         self.pool = pool
     }
 
+    /// Hands `job` (the last one read) out again on the next call.
+    func unread(_ job: Job) {
+        unreadJob = job
+    }
+
     /// Called by the pipeline under its lock.
     func next() throws -> Job? {
+        if let job = unreadJob {
+            unreadJob = nil
+            return job
+        }
         guard !ended else { return nil }
         let buffer = pool.take()
         var count = 0
@@ -172,5 +178,58 @@ private final class IndexCounter: @unchecked Sendable {
         guard value < limit else { return nil }
         defer { value += 1 }
         return value
+    }
+}
+
+extension ContentStream {
+    /// Re-encrypts the stream described by `manifest` under a new data key as
+    /// generation `generation`: each segment is opened with `oldKey` and
+    /// sealed again with `newKey` at the same index, on several threads;
+    /// plaintext exists only in memory. The new objects go into `batch`.
+    func reseal(_ manifest: Manifest, from oldKey: DataKey, to newKey: DataKey, generation: UInt32, into batch: PublishBatch) throws -> Sealed {
+        guard Sodium.constantTimeEqual(oldKey.commitment, manifest.commitment) else {
+            throw VaultError.integrity("document \(manifest.documentID): the data key does not match the manifest's key commitment")
+        }
+        let geometry = manifest.geometry
+        let oldCipher = SegmentCipher(
+            contentKey: oldKey.contentKey, salt: manifest.salt, documentID: manifest.documentID, generation: manifest.generation, geometry: geometry)
+        let salt = Sodium.randomBytes(StreamGeometry.saltByteCount)
+        let newCipher = SegmentCipher(contentKey: newKey.contentKey, salt: salt, documentID: manifest.documentID, generation: generation, geometry: geometry)
+        let plaintextPool = BufferPool.shared(bufferSize: geometry.segmentPlaintextSize)
+        let sealedPool = BufferPool.shared(bufferSize: newCipher.sealedSize(plaintextCount: geometry.segmentPlaintextSize))
+        let segments = manifest.segments
+        let store = self.store
+        let counter = IndexCounter(limit: segments.count)
+        var ids: [ObjectID] = []
+        var total: UInt64 = 0
+        try OrderedPipeline.run(
+            width: segments.count == 1 ? 1 : width, window: 4 * width,
+            next: { counter.next() },
+            process: { index -> (ObjectStore.StagedObject, Int) in
+                let isLast = index == segments.count - 1
+                let old = try store.read(segments[index])
+                let plaintext = plaintextPool.take()
+                var count = 0
+                defer { plaintextPool.give(plaintext, used: count) }
+                do {
+                    count = try old.withUnsafeBytes { try oldCipher.open($0, index: index, isLast: isLast, into: plaintext.bytes) }
+                } catch let error as CryptoError {
+                    throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
+                }
+                let sealed = sealedPool.take()
+                defer { sealedPool.give(sealed, used: 0) }
+                let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<newCipher.sealedSize(plaintextCount: count)])
+                newCipher.seal(UnsafeRawBufferPointer(rebasing: plaintext.bytes[0..<count]), index: index, isLast: isLast, into: output)
+                return (try store.stage(UnsafeRawBufferPointer(output)), count)
+            },
+            consume: { object, count in
+                ids.append(object.id)
+                total += UInt64(count)
+                try batch.add(object)
+            })
+        let resealed = Manifest(
+            documentID: manifest.documentID, generation: generation, geometry: geometry, salt: salt, commitment: newKey.commitment, segments: ids)
+        let manifestID = try resealed.encoded().withUnsafeBytes { try batch.add($0) }
+        return Sealed(manifest: resealed, manifestID: manifestID, size: total)
     }
 }

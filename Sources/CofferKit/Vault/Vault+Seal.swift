@@ -45,9 +45,12 @@ extension Vault {
         }
         var sealed: [SealedDocument] = []
         var batch: [PreparedDocument] = []
+        // The batch's objects become durable together, just before its commit.
+        let objectBatch = PublishBatch(store: objects)
         func flush() throws {
             guard !batch.isEmpty else { return }
             let prepared = batch
+            try objectBatch.finish()
             try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
             for p in prepared {
                 let doc = SealedDocument(id: p.id, name: p.metadata.name, size: p.metadata.size, label: p.label)
@@ -60,14 +63,14 @@ extension Vault {
             let documentName = name ?? input.name
             if input.path == "-" {
                 guard name != nil else { throw VaultError.invalidRequest("sealing standard input (-) needs a name (--name)") }
-                batch.append(try prepare(source: POSIXFile.standardInput, name: documentName, mode: nil, label: label, origin: "stream"))
+                batch.append(try prepare(source: POSIXFile.standardInput, name: documentName, mode: nil, label: label, origin: "stream", into: objectBatch))
             } else {
                 let file = try POSIXFile.openForReading(input.path)
                 let status = try file.status()
                 guard (status.st_mode & S_IFMT) == S_IFREG else {
                     throw VaultError.unsealableInput(path: input.path, reason: "not a regular file")
                 }
-                let prepared = try prepare(source: file, name: documentName, mode: UInt32(status.st_mode & 0o7777), label: label, origin: "file")
+                let prepared = try prepare(source: file, name: documentName, mode: UInt32(status.st_mode & 0o7777), label: label, origin: "file", into: objectBatch)
                 let after = try file.status()
                 guard after.st_size == status.st_size, after.st_mtim.tv_sec == status.st_mtim.tv_sec,
                       after.st_mtim.tv_nsec == status.st_mtim.tv_nsec, prepared.metadata.size == UInt64(status.st_size)
@@ -80,7 +83,7 @@ extension Vault {
         return sealed
     }
 
-    /// A document whose content is stored and durable but not yet committed.
+    /// A document whose content is stored (durable once its batch is finished) but not yet committed.
     struct PreparedDocument {
         let id: DocumentID
         let key: DataKey
@@ -89,10 +92,10 @@ extension Vault {
         let label: String
     }
 
-    private func prepare(source: POSIXFile, name: String, mode: UInt32?, label: String, origin: String) throws -> PreparedDocument {
+    private func prepare(source: POSIXFile, name: String, mode: UInt32?, label: String, origin: String, into batch: PublishBatch) throws -> PreparedDocument {
         let id = DocumentID.random()
         let key = DataKey.generate()
-        let sealed = try ContentStream(store: objects).seal(from: source, key: key, documentID: id, generation: 1)
+        let sealed = try ContentStream(store: objects).seal(from: source, key: key, documentID: id, generation: 1, into: batch)
         let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode)
         return PreparedDocument(id: id, key: key, sealed: sealed, metadata: metadata, label: label)
     }
@@ -104,15 +107,24 @@ extension Vault {
         guard let personal = state.personalRole(of: identity.fingerprint), let admin = state.adminRole else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
         }
-        let generation: UInt32 = 1
-        let metadata = try p.metadata.sealed(
-            with: p.key,
-            associatedData: DocumentMetadata.associatedData(vault: state.vaultID, document: p.id, generation: generation, manifest: p.sealed.manifestID))
-        let wraps = try [personal, admin].map { role in try wrapRecord(p.key, document: p.id, generation: generation, label: p.label, role: role) }
-        return .documentSealed(DocumentSealed(
-            document: p.id, generation: generation, manifest: p.sealed.manifestID.description,
-            segments: p.sealed.manifest.segments.map(\.description), label: p.label,
-            commitment: Data(p.sealed.manifest.commitment), metadata: Data(metadata), wraps: wraps))
+        return .documentSealed(try versionEvent(
+            document: p.id, generation: 1, key: p.key, sealed: p.sealed, metadata: p.metadata, label: p.label, roles: [personal, admin]))
+    }
+
+    /// The payload recording a new document version: its metadata sealed
+    /// under `key` and `key` wrapped for each of `roles` at its current version.
+    func versionEvent(
+        document: DocumentID, generation: UInt32, key: DataKey, sealed: ContentStream.Sealed, metadata: DocumentMetadata, label: String,
+        roles: [VaultState.Role]
+    ) throws -> DocumentSealed {
+        let sealedMetadata = try metadata.sealed(
+            with: key,
+            associatedData: DocumentMetadata.associatedData(vault: state.vaultID, document: document, generation: generation, manifest: sealed.manifestID))
+        let wraps = try roles.map { role in try wrapRecord(key, document: document, generation: generation, label: label, role: role) }
+        return DocumentSealed(
+            document: document, generation: generation, manifest: sealed.manifestID.description,
+            segments: sealed.manifest.segments.map(\.description), label: label,
+            commitment: Data(sealed.manifest.commitment), metadata: Data(sealedMetadata), wraps: wraps)
     }
 
     /// Wraps a data key for `role` at its current version: under the role key

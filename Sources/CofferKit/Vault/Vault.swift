@@ -129,6 +129,7 @@ public final class Vault {
         guard state.identities[identity.fingerprint] != nil else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
         }
+        guard !state.revoked.contains(identity.fingerprint) else { throw VaultError.revoked(fingerprint: identity.fingerprint) }
         // First meeting: pin the vault only once its ledger verified and admitted us.
         if !pinned { try heads?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
         let vault = Vault(
@@ -180,27 +181,64 @@ public final class Vault {
         try heads.remember(HeadStore.Head(sequence: state.entryCount - 1, hash: state.head), fingerprint: identity.fingerprint, vault: state.vaultID)
     }
 
-    /// Signs `events` as this identity and commits them, with `prepare`'s
-    /// extra writes, in one transaction. Entries another process appended
-    /// meanwhile are verified and applied first, and `events` is rebuilt from
-    /// that fresher state, so concurrent writers never fork the chain.
+    /// Signs `events` as this identity and commits them, with the index
+    /// rows they imply, in one transaction (see ``commit(building:)``).
     func commit(_ events: (VaultState) throws -> [LedgerEvent]) throws {
-        let now = Date()
-        try catalog.database.transaction {
-            var verifier = LedgerVerifier(state: state)
-            for entry in try catalog.ledgerEntries(from: state.entryCount) { try verifier.append(entry) }
-            state = verifier.state
-            var pending: [LedgerEntry] = []
-            for event in try events(state) {
-                let entry = try LedgerEntry.make(
-                    event: event, vault: state.vaultID, sequence: verifier.state.entryCount, previous: verifier.state.head,
-                    time: now, actor: identity)
-                try verifier.append(entry)
-                pending.append(entry)
+        try commit(building: { draft in
+            for event in try events(draft.state) { try draft.append(event) }
+        })
+    }
+
+    /// Commits the entries `build` appends to a draft, in one transaction.
+    /// Entries another process appended meanwhile are verified and applied
+    /// first, and `build` works from that fresher state, so concurrent
+    /// writers never fork the chain. Each appended event is verified and
+    /// applied at once, so later events are built from the state earlier
+    /// ones produce.
+    func commit(building build: (LedgerDraft) throws -> Void) throws {
+        do {
+            try catalog.database.transaction {
+                var verifier = LedgerVerifier(state: state)
+                for entry in try catalog.ledgerEntries(from: state.entryCount) { try verifier.append(entry) }
+                state = verifier.state
+                let draft = LedgerDraft(verifier: verifier, identity: identity, time: Date())
+                try build(draft)
+                try catalog.append(draft.entries)
+                state = draft.state
             }
-            try catalog.append(pending)
-            state = verifier.state
+        } catch {
+            // Keys generated for versions that were never committed must not shadow later ones.
+            roleKeyCache.removeAll()
+            throw error
         }
         try rememberHead()
+    }
+}
+
+/// Ledger entries being prepared for one commit: each event is signed,
+/// verified and applied as it is appended.
+final class LedgerDraft {
+    private var verifier: LedgerVerifier
+    private let identity: Identity
+    private let time: Date
+    /// The signed entries, in order.
+    private(set) var entries: [LedgerEntry] = []
+
+    init(verifier: LedgerVerifier, identity: Identity, time: Date) {
+        self.verifier = verifier
+        self.identity = identity
+        self.time = time
+    }
+
+    /// The state with every appended entry applied.
+    var state: VaultState { verifier.state }
+
+    /// Signs `event` as the next entry and applies it.
+    /// - Throws: ``LedgerError/unauthorized(sequence:reason:)`` if the ledger's rules refuse it.
+    func append(_ event: LedgerEvent) throws {
+        let entry = try LedgerEntry.make(
+            event: event, vault: state.vaultID, sequence: state.entryCount, previous: state.head, time: time, actor: identity)
+        try verifier.append(entry)
+        entries.append(entry)
     }
 }

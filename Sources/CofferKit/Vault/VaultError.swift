@@ -22,13 +22,21 @@ public enum VaultError: CofferFailure, Equatable {
     case replaced(path: String, expected: String, found: String)
     /// A request that cannot be carried out as asked (a usage error).
     case invalidRequest(String)
+    /// The identity may not do this (not an administrator, not the owner, not cleared).
+    case notPermitted(String)
+    /// No role, member or identity matches the query.
+    case notFound(String)
+    /// The request conflicts with the vault's state (a role that exists, a member already in).
+    case conflict(String)
+    /// The acting identity was revoked from this vault.
+    case revoked(fingerprint: String)
 
     public var kind: FailureKind {
         switch self {
-        case .notAVault, .documentNotFound: .notFound
-        case .directoryNotEmpty: .conflict
+        case .notAVault, .documentNotFound, .notFound: .notFound
+        case .directoryNotEmpty, .conflict: .conflict
         case .ambiguous, .unknownLabel, .invalidRequest: .usage
-        case .accessDenied: .accessDenied
+        case .accessDenied, .notPermitted, .revoked: .accessDenied
         case .integrity, .badDescriptor, .replaced: .integrity
         case .unsealableInput: .io
         }
@@ -46,7 +54,9 @@ public enum VaultError: CofferFailure, Equatable {
         case .badDescriptor(let detail): "vault descriptor does not verify: \(detail)"
         case .unknownLabel(let label, let known): "unknown label \(label.debugDescription); this vault uses: \(known.joined(separator: ", "))"
         case .unsealableInput(let path, let reason): "cannot seal \(path): \(reason)"
-        case .invalidRequest(let detail): detail
+        case .invalidRequest(let detail), .notFound(let detail), .conflict(let detail): detail
+        case .notPermitted(let detail): "not permitted: \(detail)"
+        case .revoked(let fingerprint): "identity \(fingerprint) was revoked from this vault; it can open and change nothing"
         case .replaced(let path, let expected, let found):
             "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify` and then remove the pin under the Coffer state directory"
         }

@@ -131,8 +131,10 @@ public enum VaultVerifier {
         if let state {
             let presentSet = Set(present)
             var referenced = Set<ObjectID>()
+            // Only current versions are live: a re-key leaves the older objects to `gc`.
             for document in state.documents.values.sorted(by: { $0.id < $1.id }) {
-                for version in document.versions.values.sorted(by: { $0.generation < $1.generation }) {
+                do {
+                    let version = document.current
                     referenced.insert(version.manifest)
                     referenced.formUnion(version.segments)
                     for id in [version.manifest] + version.segments where !presentSet.contains(id) {

@@ -25,8 +25,10 @@ struct ContentStreamTests {
         stream.geometry = geometry
         let key = DataKey.generate()
         let input = try scratch.write("input", plaintext)
+        let batch = PublishBatch(store: store)
         let result = try stream.seal(
-            from: try POSIXFile.openForReading(input), key: key, documentID: DocumentID.random(), generation: 1)
+            from: try POSIXFile.openForReading(input), key: key, documentID: DocumentID.random(), generation: 1, into: batch)
+        try batch.finish()
         return Sealed(scratch: scratch, stream: stream, key: key, plaintext: plaintext, result: result)
     }
 

@@ -1,0 +1,108 @@
+import Foundation
+
+/// Payload of `identity.revoke`.
+public struct IdentityRevoked: Codable, Sendable, Equatable {
+    /// The fingerprint of the revoked identity.
+    public var member: String
+    /// Whether every document the identity could read is to be re-keyed.
+    public var rekey: Bool
+}
+
+/// Payload of `role.rewrap` and `document.share`: data keys wrapped for one
+/// role key version, packed (see ``PackedWrap``) so that a rotation of a
+/// hundred thousand documents stays a few compact entries.
+public struct WrapBatch: Codable, Sendable, Equatable {
+    /// The role.
+    public var role: RoleID
+    /// The role key version every wrap is under.
+    public var version: UInt32
+    /// The packed wraps.
+    public var records: Data
+}
+
+/// One wrapped data key in a ``WrapBatch``: `document (16) ‖ generation
+/// (u32) ‖ wrap length (u16) ‖ wrap`, big-endian, concatenated.
+public struct PackedWrap: Sendable, Equatable {
+    /// The document.
+    public var document: DocumentID
+    /// Its generation.
+    public var generation: UInt32
+    /// The wrap (see `KeyWrap`).
+    public var wrapped: [UInt8]
+
+    /// Packs records.
+    static func pack(_ records: [PackedWrap]) -> Data {
+        var w = ByteWriter()
+        for record in records {
+            w.write(record.document.bytes)
+            w.write(record.generation)
+            w.write(UInt16(record.wrapped.count))
+            w.write(record.wrapped)
+        }
+        return Data(w.bytes)
+    }
+
+    /// Unpacks records. - Throws: ``FormatError`` for truncated or malformed bytes.
+    static func unpack(_ data: Data) throws -> [PackedWrap] {
+        var r = ByteReader(Array(data), what: "packed wraps")
+        var records: [PackedWrap] = []
+        while r.remaining > 0 {
+            let document = try DocumentID(bytes: try r.read(16))
+            let generation = try r.readUInt32()
+            let count = Int(try r.readUInt16())
+            records.append(PackedWrap(document: document, generation: generation, wrapped: try r.read(count)))
+        }
+        return records
+    }
+}
+
+/// Payload of `admin.rewrap`.
+public struct AdminRewrap: Codable, Sendable, Equatable {
+    /// The admin key version the role keys are now wrapped under (the current one).
+    public var adminVersion: UInt32
+    /// The rewrapped role keys.
+    public var wraps: [RoleKeyRewrap]
+}
+
+/// One role key version rewrapped for the administrators.
+public struct RoleKeyRewrap: Codable, Sendable, Equatable {
+    /// The role.
+    public var role: RoleID
+    /// Its key version.
+    public var version: UInt32
+    /// The key wrapped under the admin key (see `RoleKeyWrapContext`).
+    public var wrapped: Data
+}
+
+/// Payload of `role.key.retire`.
+public struct RoleKeysRetired: Codable, Sendable, Equatable {
+    /// The role.
+    public var role: RoleID
+    /// Every version below this one (the current one) is destroyed.
+    public var before: UInt32
+}
+
+/// Payload of `document.unshare`.
+public struct DocumentsUnshared: Codable, Sendable, Equatable {
+    /// The role losing access.
+    public var role: RoleID
+    /// The documents.
+    public var documents: [DocumentID]
+    /// Whether the documents are to be re-keyed (the role's members may have kept their data keys).
+    public var rekey: Bool
+}
+
+/// Payload of `document.relabel`.
+public struct DocumentRelabeled: Codable, Sendable, Equatable {
+    /// The document.
+    public var document: DocumentID
+    /// Its current generation.
+    public var generation: UInt32
+    /// The new label.
+    public var label: String
+    /// New wraps bound to the new label: one for every role that had the
+    /// document and is cleared for the new label.
+    public var wraps: [WrapRecord]
+    /// Whether the document is to be re-keyed because roles lost access.
+    public var rekey: Bool
+}

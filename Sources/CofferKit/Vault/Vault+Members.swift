@@ -1,0 +1,253 @@
+import Foundation
+
+/// One identity as role and access reports show it.
+public struct MemberSummary: Codable, Sendable, Equatable {
+    /// Its fingerprint.
+    public let fingerprint: String
+    /// Its display name.
+    public let name: String
+    /// Whether it is an administrator.
+    public let admin: Bool
+}
+
+/// A role as `coffer role list|show` reports it.
+public struct RoleSummary: Codable, Sendable, Equatable {
+    /// The role's id.
+    public let id: RoleID
+    /// Its name (`admin`, `@<fingerprint>` for a personal role, or a chosen name).
+    public let name: String
+    /// Admin, personal or shared.
+    public let kind: RoleKind
+    /// The highest label it may read.
+    public let clearance: String
+    /// Its members, by name.
+    public let members: [MemberSummary]
+    /// The current key version.
+    public let keyVersion: UInt32
+    /// Older key versions still alive: a rotation that has not finished
+    /// (run the same command again, or `coffer rotate role`).
+    public let olderKeyVersions: [UInt32]
+    /// How many documents are wrapped for it.
+    public let documents: Int
+}
+
+extension Vault {
+    /// Every role, sorted by name; personal roles only with `includePersonal`.
+    public func roleSummaries(includePersonal: Bool) -> [RoleSummary] {
+        state.roles.values.filter { includePersonal || $0.kind != .personal }.map(summary(of:)).sorted { $0.name < $1.name }
+    }
+
+    /// The role called `name`.
+    /// - Throws: ``VaultError/notFound(_:)``.
+    public func roleSummary(named name: String) throws -> RoleSummary {
+        summary(of: try role(named: name))
+    }
+
+    /// Creates a shared role with its first key (sealed to nobody yet,
+    /// wrapped for `admin`). Administrators only.
+    /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/conflict(_:)``, ``VaultError/unknownLabel(_:known:)``.
+    @discardableResult
+    public func createRole(named name: String, clearance: String?) throws -> RoleSummary {
+        try requireAdministrator("create roles")
+        guard !name.isEmpty, name.utf8.count <= 64, !name.hasPrefix("@"), name != "admin",
+              name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
+        else {
+            throw VaultError.invalidRequest("a role name is 1 to 64 letters, digits, '-', '_' or '.', and not admin or @…")
+        }
+        guard state.role(named: name) == nil else { throw VaultError.conflict("role \(name) exists already") }
+        let clearance = clearance ?? defaultLabel
+        guard state.labels.contains(clearance) else { throw VaultError.unknownLabel(clearance, known: state.labels) }
+        let id = RoleID.random()
+        try commit(building: { draft in
+            try draft.append(.roleCreated(RoleCreated(role: id, name: name, kind: .shared, clearance: clearance)))
+            try draft.append(try self.newKeyEvent(for: draft.state.roles[id]!, in: draft.state))
+        })
+        return try roleSummary(named: name)
+    }
+
+    /// Adds `identity` to a shared role and seals the role's current key to
+    /// it. An identity new to the vault is registered first (with its own
+    /// personal role). An unfinished rotation of the role is finished
+    /// first, so the newcomer never needs an older key.
+    /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/notFound(_:)``, ``VaultError/conflict(_:)``.
+    @discardableResult
+    public func addMember(_ identity: PublicIdentity, name: String?, toRole roleName: String) throws -> RoleSummary {
+        try requireAdministrator("change role membership")
+        let role = try role(named: roleName)
+        guard role.kind == .shared else { throw VaultError.invalidRequest("members join admin with `coffer admin add`; personal roles have one member") }
+        try requireNotRevoked(identity.fingerprint)
+        guard !role.members.contains(identity.fingerprint) else { throw VaultError.conflict("\(identity.fingerprint) is already a member of \(roleName)") }
+        if role.rotationDue || role.hasOlderVersions { _ = try finishRotation(of: role.id, newKey: false, plan: false) }
+        try commit(building: { draft in
+            try self.register(identity, name: name, in: draft)
+            let current = draft.state.roles[role.id]!
+            let key = try self.roleKey(role.id, version: current.currentVersion).orThrow(role.name)
+            try draft.append(.roleMemberAdded(RoleMemberChange(
+                role: role.id, member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
+        })
+        return try roleSummary(named: roleName)
+    }
+
+    /// Removes a member from a shared role and rotates the role in the same
+    /// command (see ``rotateRole(named:plan:)``).
+    /// - Parameter member: a public identity, fingerprint (or a prefix of at least 8 digits) or unique name.
+    public func removeMember(_ member: String, fromRole roleName: String, plan: Bool) throws -> RotationReport {
+        try requireAdministrator("change role membership")
+        let role = try role(named: roleName)
+        guard role.kind == .shared else { throw VaultError.invalidRequest("administrators leave with `coffer admin remove`; personal roles end with `coffer revoke`") }
+        let fingerprint = try resolveMember(member)
+        var report = RotationReport(planned: plan)
+        if role.members.contains(fingerprint) {
+            report.removed.append(RotationReport.Removal(member: fingerprint, role: role.name))
+            if !plan {
+                try commit(building: { draft in
+                    try draft.append(.roleMemberRemoved(RoleMemberChange(role: role.id, member: fingerprint, seal: nil)))
+                    try draft.append(try self.newKeyEvent(for: draft.state.roles[role.id]!, in: draft.state))
+                })
+            }
+        } else if !role.rotationDue && !role.hasOlderVersions {
+            throw VaultError.notFound("\(fingerprint) is not a member of \(role.name)")
+        }
+        // A removal in the plan means a new key; afterwards the rotation only has to finish.
+        report.roles.append(try finishRotation(of: role.id, newKey: plan && !report.removed.isEmpty, plan: plan))
+        return report
+    }
+
+    /// Makes `identity` an administrator and seals the admin key to it.
+    /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/conflict(_:)``.
+    public func addAdministrator(_ identity: PublicIdentity, name: String?) throws {
+        try requireAdministrator("add administrators")
+        try requireNotRevoked(identity.fingerprint)
+        guard !state.admins.contains(identity.fingerprint) else { throw VaultError.conflict("\(identity.fingerprint) is already an administrator") }
+        guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
+        if admin.rotationDue || admin.hasOlderVersions { _ = try finishRotation(of: admin.id, newKey: false, plan: false) }
+        try commit(building: { draft in
+            try self.register(identity, name: name, in: draft)
+            let current = draft.state.adminRole!
+            let key = try self.roleKey(current.id, version: current.currentVersion).orThrow("admin")
+            try draft.append(.adminAdded(MemberChange(
+                member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
+        })
+    }
+
+    /// Removes an administrator (never the last one) and rotates the admin role.
+    public func removeAdministrator(_ member: String, plan: Bool) throws -> RotationReport {
+        try requireAdministrator("remove administrators")
+        let fingerprint = try resolveMember(member)
+        guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
+        var report = RotationReport(planned: plan)
+        if state.admins.contains(fingerprint) {
+            guard state.admins.count > 1 else { throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be removed") }
+            report.removed.append(RotationReport.Removal(member: fingerprint, role: admin.name))
+            if !plan {
+                try commit(building: { draft in
+                    try draft.append(.adminRemoved(MemberChange(member: fingerprint, seal: nil)))
+                    try draft.append(try self.newKeyEvent(for: draft.state.adminRole!, in: draft.state))
+                })
+            }
+        } else if !admin.rotationDue && !admin.hasOlderVersions {
+            throw VaultError.notFound("\(fingerprint) is not an administrator")
+        }
+        report.roles.append(try finishRotation(of: admin.id, newKey: plan && !report.removed.isEmpty, plan: plan))
+        return report
+    }
+
+    /// The fingerprint of a known identity, from its public identity
+    /// (`coffer1…`), its fingerprint, a unique prefix of at least 8 digits,
+    /// or its unique display name.
+    /// - Throws: ``VaultError/notFound(_:)``, ``VaultError/ambiguous(_:matches:)``.
+    public func resolveMember(_ query: String) throws -> String {
+        if let identity = try? PublicIdentity(query) {
+            guard state.identities[identity.fingerprint] != nil else { throw VaultError.notFound("\(identity.fingerprint) is not known to this vault") }
+            return identity.fingerprint
+        }
+        let lower = query.lowercased()
+        var matches = state.identities.keys.filter { $0 == lower || (lower.utf8.count >= 8 && $0.hasPrefix(lower)) }
+        if matches.isEmpty { matches = state.identities.filter { $0.value.name == query }.map(\.key) }
+        guard !matches.isEmpty else { throw VaultError.notFound("no identity in this vault matches \(query.debugDescription)") }
+        guard matches.count == 1 else { throw VaultError.ambiguous(query, matches: matches.sorted()) }
+        return matches[0]
+    }
+
+    // MARK: Shared helpers
+
+    /// The role called `name`. - Throws: ``VaultError/notFound(_:)``.
+    func role(named name: String) throws -> VaultState.Role {
+        guard let role = state.role(named: name) else {
+            let known = state.roles.values.filter { $0.kind != .personal }.map(\.name).sorted().joined(separator: ", ")
+            throw VaultError.notFound("no role named \(name.debugDescription); roles: \(known)")
+        }
+        return role
+    }
+
+    func requireAdministrator(_ action: String) throws {
+        guard state.admins.contains(identity.fingerprint) else { throw VaultError.notPermitted("only an administrator may \(action)") }
+    }
+
+    private func requireNotRevoked(_ fingerprint: String) throws {
+        guard !state.revoked.contains(fingerprint) else { throw VaultError.conflict("\(fingerprint) was revoked and cannot come back") }
+    }
+
+    /// Appends what makes `identity` known to the vault, unless it is:
+    /// `identity.add`, then its personal role with a first key.
+    private func register(_ identity: PublicIdentity, name: String?, in draft: LedgerDraft) throws {
+        guard draft.state.identities[identity.fingerprint] == nil else { return }
+        let name = name ?? String(identity.fingerprint.prefix(12))
+        guard !name.isEmpty, name.utf8.count <= 256 else { throw IdentityError.invalidName("a name is 1 to 256 bytes") }
+        try draft.append(.identityAdded(IdentityAdded(identity: identity.description, name: name)))
+        let admin = draft.state.adminRole!
+        let adminKey = try roleKey(admin.id, version: admin.currentVersion).orThrow("admin")
+        for event in Self.personalRoleEvents(
+            for: identity, state: draft.state, adminKey: adminKey, adminVersion: admin.currentVersion, labels: draft.state.labels)
+        {
+            try draft.append(event)
+        }
+    }
+
+    /// A `role.key` event for the next version of `role`: a fresh key sealed
+    /// to its members in `state` and wrapped under the current admin key
+    /// (which this identity must hold). The key is remembered for the rest
+    /// of this session so later entries of the same commit can use it.
+    func newKeyEvent(for role: VaultState.Role, in state: VaultState) throws -> LedgerEvent {
+        let key = RoleKey.generate()
+        let version = role.currentVersion + 1
+        var seals: [String: Data] = [:]
+        for member in role.members {
+            guard let identity = state.identities[member]?.identity else { throw VaultError.integrity("member \(member) of \(role.name) is unknown") }
+            seals[member] = Data(X25519.seal(key.key.bytes, to: identity.agreementKey))
+        }
+        var adminWrap: Data?
+        var adminVersion: UInt32?
+        if role.kind != .admin {
+            guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
+            let adminKey = try roleKey(admin.id, version: admin.currentVersion).orThrow("admin")
+            adminWrap = Data(key.wrapped(
+                under: adminKey,
+                context: RoleKeyWrapContext(vaultID: state.vaultID, roleID: role.id, roleVersion: version, adminVersion: admin.currentVersion)))
+            adminVersion = admin.currentVersion
+        }
+        roleKeyCache[role.id, default: [:]][version] = key
+        return .roleKeyIssued(RoleKeyIssued(
+            role: role.id, version: version, publicKey: Data(key.publicKey), seals: seals, adminWrap: adminWrap, adminVersion: adminVersion))
+    }
+
+    private func summary(of role: VaultState.Role) -> RoleSummary {
+        RoleSummary(
+            id: role.id, name: role.name, kind: role.kind, clearance: role.clearance,
+            members: role.members.map(memberSummary).sorted { ($0.name, $0.fingerprint) < ($1.name, $1.fingerprint) },
+            keyVersion: role.currentVersion, olderKeyVersions: role.versions.keys.filter { $0 < role.currentVersion }.sorted(),
+            documents: state.documentCount(of: role.id))
+    }
+
+    func memberSummary(_ fingerprint: String) -> MemberSummary {
+        MemberSummary(fingerprint: fingerprint, name: state.identities[fingerprint]?.name ?? "", admin: state.admins.contains(fingerprint))
+    }
+}
+
+extension Optional where Wrapped == RoleKey {
+    /// The key, or an integrity error naming the role whose key this identity should hold but cannot obtain.
+    func orThrow(_ role: String) throws -> RoleKey {
+        guard let self else { throw VaultError.integrity("you should hold the key of role \(role) but it cannot be obtained from the ledger") }
+        return self
+    }
+}

@@ -1,0 +1,266 @@
+import Foundation
+
+/// What a rotation, removal, revocation or re-key did, or with `--plan`
+/// would do.
+public struct RotationReport: Codable, Sendable, Equatable {
+    /// One membership ended.
+    public struct Removal: Codable, Sendable, Equatable {
+        /// The member's fingerprint.
+        public let member: String
+        /// The role it left.
+        public let role: String
+    }
+
+    /// What happened to one role's keys.
+    public struct RoleRotation: Codable, Sendable, Equatable {
+        /// The role's name.
+        public let role: String
+        /// Whether a new key version was (or would be) issued.
+        public var newKey: Bool
+        /// The key version data keys end up under.
+        public var keyVersion: UInt32
+        /// Data keys rewrapped under it.
+        public var rewrapped = 0
+        /// Role keys rewrapped for the administrators (admin role only).
+        public var roleKeysRewrapped = 0
+        /// Older key versions destroyed.
+        public var retired: [UInt32] = []
+    }
+
+    /// True if nothing was changed (`--plan`).
+    public var planned: Bool
+    /// Memberships ended.
+    public var removed: [Removal] = []
+    /// Roles rotated.
+    public var roles: [RoleRotation] = []
+    /// Documents re-keyed (content re-encrypted under new data keys).
+    public var rekeyed: [DocumentID] = []
+    /// Wall-clock seconds.
+    public var seconds: Double = 0
+
+    /// An empty report.
+    public init(planned: Bool) {
+        self.planned = planned
+    }
+
+    /// Data keys rewrapped across all roles.
+    public var totalRewrapped: Int { roles.reduce(0) { $0 + $1.rewrapped } }
+}
+
+extension Vault {
+    /// Wraps in one `role.rewrap` entry and transaction (about 2.5 MB of
+    /// ledger per entry); `COFFER_REWRAP_BATCH_SIZE` changes it (smaller
+    /// entries, more commits).
+    static var rewrapBatchSize: Int {
+        ProcessInfo.processInfo.environment["COFFER_REWRAP_BATCH_SIZE"].flatMap(Int.init).map { Swift.max(1, $0) } ?? 20_000
+    }
+    /// Documents re-keyed per commit.
+    static let rekeyBatchSize = 64
+
+    /// Rotates a role: a new key version sealed to its current members (and
+    /// wrapped for `admin`), every data key under an older version rewrapped
+    /// under it, then the older versions destroyed. No content is read or
+    /// written. If an earlier rotation of the role was interrupted, this
+    /// finishes it instead of starting another.
+    public func rotateRole(named name: String, plan: Bool) throws -> RotationReport {
+        try requireAdministrator("rotate role keys")
+        let started = Date()
+        let role = try role(named: name)
+        var report = RotationReport(planned: plan)
+        report.roles.append(try finishRotation(of: role.id, newKey: !role.hasOlderVersions, plan: plan))
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Brings a role to a single, settled key version: issues a new key when
+    /// `newKey` is true or a removal left the role due one, rewraps every
+    /// data key (and, for `admin`, every role key) still under an older
+    /// version, and retires the older versions. Every step is its own
+    /// commit, so an interrupted run leaves a consistent vault and the next
+    /// run continues where it stopped.
+    func finishRotation(of roleID: RoleID, newKey: Bool, plan: Bool) throws -> RotationReport.RoleRotation {
+        guard let role = state.roles[roleID] else { throw VaultError.notFound("unknown role \(roleID)") }
+        let issue = newKey || role.rotationDue
+        var result = RotationReport.RoleRotation(role: role.name, newKey: issue, keyVersion: role.currentVersion + (issue ? 1 : 0))
+        if plan {
+            result.rewrapped = state.documents.values.filter { document in
+                guard let wrap = document.current.wraps[roleID] else { return false }
+                return issue || wrap.roleVersion < role.currentVersion
+            }.count
+            result.retired = Array(role.versions.keys.filter { $0 < result.keyVersion }).sorted()
+            if role.kind == .admin { result.roleKeysRewrapped = staleAdminWraps(below: result.keyVersion).count }
+            return result
+        }
+        if issue {
+            try commit(building: { draft in try draft.append(try self.newKeyEvent(for: draft.state.roles[roleID]!, in: draft.state)) })
+        }
+        result.rewrapped = try rewrapDocuments(of: roleID)
+        if role.kind == .admin { result.roleKeysRewrapped = try rewrapRoleKeys() }
+        let settled = state.roles[roleID]!
+        result.retired = settled.versions.keys.filter { $0 < settled.currentVersion }.sorted()
+        if !result.retired.isEmpty {
+            try commit { _ in [.roleKeysRetired(RoleKeysRetired(role: roleID, before: settled.currentVersion))] }
+        }
+        return result
+    }
+
+    /// Rewraps every data key wrapped for `roleID` under an older version,
+    /// in batches of ``rewrapBatchSize`` (one entry and transaction each),
+    /// unwrapping and wrapping on every core.
+    private func rewrapDocuments(of roleID: RoleID) throws -> Int {
+        let role = state.roles[roleID]!
+        let version = role.currentVersion
+        let newKey = try roleKey(roleID, version: version).orThrow(role.name)
+        let stale = state.documents.values.filter { ($0.current.wraps[roleID]?.roleVersion ?? version) < version }.sorted { $0.id < $1.id }
+        var oldKeys: [UInt32: RoleKey] = [:]
+        for old in Set(stale.compactMap { $0.current.wraps[roleID]?.roleVersion }) {
+            oldKeys[old] = try roleKey(roleID, version: old).orThrow("\(role.name) v\(old)")
+        }
+        let keys = oldKeys
+        let vaultID = state.vaultID
+        let roleName = role.name
+        var done = 0
+        for start in stride(from: 0, to: stale.count, by: Self.rewrapBatchSize) {
+            let batch = Array(stale[start..<min(start + Self.rewrapBatchSize, stale.count)])
+            let records = try ParallelMap.run(batch) { document -> PackedWrap in
+                let current = document.current
+                let old = current.wraps[roleID]!
+                var context = DataKeyWrapContext(
+                    vaultID: vaultID, documentID: document.id, generation: current.generation, roleID: roleID, roleVersion: old.roleVersion,
+                    label: document.label)
+                let dataKey = try DataKey.unwrap(old.wrapped, with: keys[old.roleVersion]!, context: context)
+                guard Sodium.constantTimeEqual(dataKey.commitment, current.commitment) else {
+                    throw VaultError.integrity("document \(document.id): the data key wrapped for \(roleName) does not match its commitment")
+                }
+                context.roleVersion = version
+                return PackedWrap(document: document.id, generation: current.generation, wrapped: dataKey.wrapped(under: newKey, context: context))
+            }
+            try commit { _ in [.roleRewrapped(WrapBatch(role: roleID, version: role.currentVersion, records: PackedWrap.pack(records)))] }
+            done += records.count
+        }
+        return done
+    }
+
+    /// The role key versions whose copy for the administrators is under an admin version below `adminVersion`.
+    private func staleAdminWraps(below adminVersion: UInt32) -> [(role: VaultState.Role, version: UInt32)] {
+        state.roles.values.flatMap { role in
+            role.versions.compactMap { version, key in
+                (key.adminWrap?.adminVersion ?? adminVersion) < adminVersion ? (role, version) : nil
+            }
+        }.sorted { ($0.role.id, $0.version) < ($1.role.id, $1.version) }
+    }
+
+    /// After the admin role rotated: rewraps every role key the
+    /// administrators hold under the new admin key, in one entry.
+    private func rewrapRoleKeys() throws -> Int {
+        guard let admin = state.adminRole else { return 0 }
+        let adminKey = try roleKey(admin.id, version: admin.currentVersion).orThrow("admin")
+        let stale = staleAdminWraps(below: admin.currentVersion)
+        guard !stale.isEmpty else { return 0 }
+        let wraps = try stale.map { role, version -> RoleKeyRewrap in
+            let key = try roleKey(role.id, version: version).orThrow("\(role.name) v\(version)")
+            let context = RoleKeyWrapContext(vaultID: state.vaultID, roleID: role.id, roleVersion: version, adminVersion: admin.currentVersion)
+            return RoleKeyRewrap(role: role.id, version: version, wrapped: Data(key.wrapped(under: adminKey, context: context)))
+        }
+        try commit { _ in [.adminRewrapped(AdminRewrap(adminVersion: admin.currentVersion, wraps: wraps))] }
+        return wraps.count
+    }
+
+    /// Re-keys documents: a new data key, the content re-encrypted segment
+    /// by segment (plaintext only in memory), new wraps for every role that
+    /// had the document; the old generation's objects are left unreferenced
+    /// for `gc`. Owners re-key their own documents; administrators any.
+    /// - Parameter queries: ids, unique id prefixes or exact names.
+    public func rekey(_ queries: [String], plan: Bool) throws -> RotationReport {
+        let started = Date()
+        let documents = try queries.map { try state.documents[resolve($0).id]! }
+        var report = RotationReport(planned: plan)
+        report.rekeyed = try rekey(documents.map(\.id), plan: plan)
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Re-keys the documents with these ids (see ``rekey(_:plan:)``).
+    func rekey(_ ids: [DocumentID], plan: Bool) throws -> [DocumentID] {
+        let admin = state.admins.contains(identity.fingerprint)
+        for id in ids where !admin && state.documents[id]?.owner != identity.fingerprint {
+            throw VaultError.notPermitted("only the owner or an administrator may re-key document \(id)")
+        }
+        guard !plan else { return ids }
+        for start in stride(from: 0, to: ids.count, by: Self.rekeyBatchSize) {
+            let batch = PublishBatch(store: objects)
+            var prepared: [(DocumentID, DataKey, ContentStream.Sealed, DocumentMetadata)] = []
+            for id in ids[start..<min(start + Self.rekeyBatchSize, ids.count)] {
+                let document = state.documents[id]!
+                let version = document.current
+                let (oldKey, _) = try dataKey(of: document, version: version)
+                let metadata = try metadata(of: document, version: version, key: oldKey)
+                let newKey = DataKey.generate()
+                let sealed = try ContentStream(store: objects).reseal(
+                    try readManifest(version), from: oldKey, to: newKey, generation: version.generation + 1, into: batch)
+                prepared.append((id, newKey, sealed, metadata))
+            }
+            try batch.finish()
+            try commit(building: { draft in
+                for (id, key, sealed, metadata) in prepared {
+                    let document = draft.state.documents[id]!
+                    let roles = document.current.wraps.keys.sorted().map { draft.state.roles[$0]! }
+                    try draft.append(.documentRekeyed(try self.versionEvent(
+                        document: id, generation: document.currentGeneration + 1, key: key, sealed: sealed, metadata: metadata,
+                        label: document.label, roles: roles)))
+                }
+            })
+        }
+        return ids
+    }
+
+    /// Revokes an identity: out of every role and of admin in one commit
+    /// that also issues every role it held a new key; then every data key
+    /// and role key under the old versions is rewrapped and the old
+    /// versions destroyed; with `rekey`, every document it could read is
+    /// re-keyed. Running it again finishes an interrupted revocation.
+    public func revoke(_ member: String, rekey: Bool, plan: Bool) throws -> RotationReport {
+        try requireAdministrator("revoke identities")
+        let started = Date()
+        let fingerprint = try resolveMember(member)
+        guard fingerprint != identity.fingerprint else { throw VaultError.invalidRequest("you cannot revoke yourself; ask another administrator") }
+        var report = RotationReport(planned: plan)
+        var rotating: [RoleID]
+        if !state.revoked.contains(fingerprint) {
+            if state.admins.contains(fingerprint), state.admins.count == 1 {
+                throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be revoked")
+            }
+            let held = state.roles(of: fingerprint)
+            report.removed = held.map { RotationReport.Removal(member: fingerprint, role: $0.name) }
+            rotating = held.map(\.id)
+            if plan {
+                let readsAll = state.admins.contains(fingerprint)
+                report.rekeyed = rekey ? state.documents.values.filter { readsAll || !Set(held.map(\.id)).isDisjoint(with: $0.current.wraps.keys) }.map(\.id).sorted() : []
+            } else {
+                try commit(building: { draft in
+                    try draft.append(.identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)))
+                    // The admin key first: the other roles' new keys are wrapped under it.
+                    for role in draft.state.roles.values.filter(\.rotationDue).sorted(by: Self.adminFirst) {
+                        try draft.append(try self.newKeyEvent(for: role, in: draft.state))
+                    }
+                })
+            }
+        } else {
+            rotating = []
+        }
+        rotating += state.roles.values.filter { $0.rotationDue || $0.hasOlderVersions }.map(\.id)
+        for id in Set(rotating).sorted(by: { Self.adminFirst(state.roles[$0]!, state.roles[$1]!) }) {
+            report.roles.append(try finishRotation(of: id, newKey: plan && report.removed.contains { $0.role == state.roles[id]!.name }, plan: plan))
+        }
+        if !plan {
+            let due = state.documents.values.filter(\.rekeyDue).map(\.id).sorted()
+            report.rekeyed = try self.rekey(due, plan: false)
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    private static func adminFirst(_ a: VaultState.Role, _ b: VaultState.Role) -> Bool {
+        a.kind == .admin && b.kind != .admin || (a.kind == .admin) == (b.kind == .admin) && a.name < b.name
+    }
+}

@@ -1,0 +1,200 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+
+extension Coffer {
+    /// `coffer role`.
+    struct RoleCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "role", abstract: "Create roles and change their members (administrators); list and show them.",
+            discussion: "Removing a member rotates the role in the same command. See docs/ROTATION.md.",
+            subcommands: [Create.self, Add.self, Remove.self, List.self, Show.self])
+    }
+
+    /// `coffer admin`.
+    struct AdminCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "admin", abstract: "Add or remove administrators (the last one is never removable).",
+            subcommands: [Add.self, Remove.self])
+    }
+}
+
+/// The public identity and display name of someone joining a role or admin.
+struct NewMemberOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("Their public identity (coffer1…, from `coffer identity show`).", valueName: "public-identity"))
+    var publicIdentity: String
+
+    @Option(name: .long, help: "Display name, if the identity is new to the vault (default: its fingerprint's start).")
+    var name: String?
+
+    func identity() throws -> PublicIdentity { try PublicIdentity(publicIdentity) }
+}
+
+/// `--plan`: print what a rotation would change and touch nothing.
+struct PlanOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print what would change and touch nothing.")
+    var plan = false
+}
+
+extension Coffer.RoleCommand {
+    /// `coffer role create`.
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a shared role with its first key.")
+
+        @Argument(help: "The role's name.")
+        var name: String
+
+        @Option(name: .long, help: ArgumentHelp("The highest label the role may read (default: internal).", valueName: "label"))
+        var clearance: String?
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try RoleOutput.print(try vault.openVault().createRole(named: name, clearance: clearance), json: output.json)
+        }
+    }
+
+    /// `coffer role add`.
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a member to a role and seal the role's current key to them.")
+
+        @Argument(help: "The role.")
+        var role: String
+
+        @OptionGroup var member: NewMemberOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try RoleOutput.print(try vault.openVault().addMember(try member.identity(), name: member.name, toRole: role), json: output.json)
+        }
+    }
+
+    /// `coffer role remove`.
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a member from a role, and rotate the role in the same command.")
+
+        @Argument(help: "The role.")
+        var role: String
+
+        @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
+        var member: String
+
+        @OptionGroup var plan: PlanOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try RotationOutput.print(try vault.openVault().removeMember(member, fromRole: role, plan: plan.plan), json: output.json)
+        }
+    }
+
+    /// `coffer role list`.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List roles: members, clearance, key version, documents.")
+
+        @Flag(name: .long, help: "Include every identity's personal role.")
+        var all = false
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let roles = try vault.openVault().roleSummaries(includePersonal: all)
+            if output.json { return try JSONOutput.print(roles) }
+            for role in roles {
+                let pending = role.olderKeyVersions.isEmpty ? "" : "  (rotation unfinished)"
+                print("\(role.name.rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) cleared for \(role.clearance.rightPadded(12)) key v\(role.keyVersion)  \(role.members.count) members  \(role.documents) documents\(pending)")
+            }
+        }
+    }
+
+    /// `coffer role show`.
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a role's members, clearance, key version and document count.")
+
+        @Argument(help: "The role.")
+        var role: String
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try RoleOutput.print(try vault.openVault().roleSummary(named: role), json: output.json)
+        }
+    }
+}
+
+extension Coffer.AdminCommand {
+    /// `coffer admin add`.
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make an identity an administrator and seal the admin key to it.")
+
+        @OptionGroup var member: NewMemberOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let vault = try self.vault.openVault()
+            try vault.addAdministrator(try member.identity(), name: member.name)
+            try RoleOutput.print(try vault.roleSummary(named: "admin"), json: output.json)
+        }
+    }
+
+    /// `coffer admin remove`.
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an administrator and rotate the admin role.")
+
+        @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
+        var member: String
+
+        @OptionGroup var plan: PlanOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try RotationOutput.print(try vault.openVault().removeAdministrator(member, plan: plan.plan), json: output.json)
+        }
+    }
+}
+
+/// Prints a role for people or as JSON.
+enum RoleOutput {
+    static func print(_ role: RoleSummary, json: Bool) throws {
+        if json { return try JSONOutput.print(role) }
+        Swift.print("role \(role.name) (\(role.kind.rawValue), id \(role.id))")
+        Swift.print("  clearance: \(role.clearance)")
+        Swift.print("  key version: \(role.keyVersion)\(role.olderKeyVersions.isEmpty ? "" : "; older versions \(role.olderKeyVersions.map(String.init).joined(separator: ", ")) still alive: run `coffer rotate role \(role.name)` to finish")")
+        Swift.print("  documents: \(role.documents)")
+        Swift.print("  members: \(role.members.isEmpty ? "none" : "")")
+        for member in role.members { Swift.print("    \(member.name)  \(member.fingerprint)\(member.admin ? "  (administrator)" : "")") }
+    }
+}
+
+/// Prints a rotation report for people or as JSON.
+enum RotationOutput {
+    static func print(_ report: RotationReport, json: Bool) throws {
+        if json { return try JSONOutput.print(report) }
+        let verb = report.planned ? "would" : "did"
+        if report.planned { Swift.print("plan (nothing changed):") }
+        for removal in report.removed { Swift.print("  \(verb) remove \(removal.member) from \(removal.role)") }
+        for role in report.roles {
+            var line = "  role \(role.role): "
+            line += role.newKey ? "\(verb) issue key v\(role.keyVersion)" : "key v\(role.keyVersion)"
+            line += ", rewrap \(role.rewrapped) data keys"
+            if role.roleKeysRewrapped > 0 { line += ", rewrap \(role.roleKeysRewrapped) role keys" }
+            if !role.retired.isEmpty { line += ", destroy v\(role.retired.map(String.init).joined(separator: ", v"))" }
+            Swift.print(line)
+        }
+        if !report.rekeyed.isEmpty { Swift.print("  \(verb) re-key \(report.rekeyed.count) documents") }
+        if !report.planned { Swift.print(String(format: "  %.2f s", report.seconds)) }
+    }
+}
+
+extension String {
+    /// Pads with spaces on the right to at least `width` characters.
+    func rightPadded(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+
+extension Coffer {
+    /// `coffer rotate`.
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rotate a role's key (rewrap only) or re-key documents (re-encrypt).",
+            discussion: "Interrupted rotations are finished by running the same command again. See docs/ROTATION.md.",
+            subcommands: [RoleKey.self, Document.self])
+
+        /// `coffer rotate role`.
+        struct RoleKey: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "role",
+                abstract: "New key version for a role: data keys rewrapped, old versions destroyed, no content touched.")
+
+            @Argument(help: "The role.")
+            var role: String
+
+            @OptionGroup var plan: PlanOptions
+            @OptionGroup var vault: VaultOptions
+            @OptionGroup var output: OutputOptions
+
+            func run() throws {
+                try RotationOutput.print(try vault.openVault().rotateRole(named: role, plan: plan.plan), json: output.json)
+            }
+        }
+
+        /// `coffer rotate doc`.
+        struct Document: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "doc",
+                abstract: "Re-key documents: new data keys, content re-encrypted, every role's access kept.")
+
+            @Argument(help: ArgumentHelp("Document ids, id prefixes or exact names.", valueName: "doc"))
+            var documents: [String]
+
+            @OptionGroup var plan: PlanOptions
+            @OptionGroup var vault: VaultOptions
+            @OptionGroup var output: OutputOptions
+
+            func run() throws {
+                try RotationOutput.print(try vault.openVault().rekey(documents, plan: plan.plan), json: output.json)
+            }
+        }
+    }
+
+    /// `coffer revoke`.
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a person from every role and from admin, and rotate every role they held.",
+            discussion: "With --rekey, every document they could read is also re-encrypted. Running it again finishes an interrupted revocation.")
+
+        @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
+        var member: String
+
+        @Flag(name: .long, help: "Also re-key every document they could read.")
+        var rekey = false
+
+        @OptionGroup var plan: PlanOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try RotationOutput.print(try vault.openVault().revoke(member, rekey: rekey, plan: plan.plan), json: output.json)
+        }
+    }
+}

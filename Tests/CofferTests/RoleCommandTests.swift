@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// Roles, sharing, rotation and revocation through the real binary, with
+/// each person's own identity file.
+@Suite("Role commands")
+struct RoleCommandTests {
+    @Test("create, add, share, access, remove: JSON reports and exit codes")
+    func roleLifecycle() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        try cli.write("plan.txt", Data("the plan\n".utf8))
+        try cli.ok(["seal", cli.path("plan.txt"), "--label", "confidential"])
+
+        let created = try #require(try cli.ok(["role", "create", "eng", "--clearance", "confidential", "--json"]).json() as? [String: Any])
+        #expect(created["keyVersion"] as? Int == 1 && created["clearance"] as? String == "confidential")
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        #expect(try cli.run(["role", "add", "eng", bob.publicIdentity]).status == Exit.conflict)
+        #expect(try cli.run(as: bob.file, ["open", "plan.txt", "-o", "-"]).status == Exit.notFound)
+        try cli.ok(["share", "plan.txt", "--role", "eng"])
+        #expect(try cli.run(as: bob.file, ["open", "plan.txt", "-o", "-"]).stdout == Data("the plan\n".utf8))
+
+        let access = try #require(try cli.ok(["access", "plan.txt", "--json"]).json() as? [String: Any])
+        let readers = try #require(access["readers"] as? [[String: Any]])
+        #expect(Set(readers.compactMap { ($0["member"] as? [String: Any])?["name"] as? String }) == ["alice", "bob"])
+        let shown = try #require(try cli.ok(["role", "show", "eng", "--json"]).json() as? [String: Any])
+        #expect(shown["documents"] as? Int == 1 && (shown["members"] as? [Any])?.count == 1)
+        let listed = try #require(try cli.ok(["role", "list", "--json"]).json() as? [[String: Any]])
+        #expect(listed.compactMap { $0["name"] as? String } == ["admin", "eng"])
+
+        // Non-administrators change nothing; unknown roles are not found.
+        #expect(try cli.run(as: bob.file, ["role", "create", "x"]).status == Exit.accessDenied)
+        #expect(try cli.run(["role", "show", "nope"]).status == Exit.notFound)
+        try cli.write("secret.txt", Data("s".utf8))
+        try cli.ok(["seal", cli.path("secret.txt"), "--label", "secret"])
+        #expect(try cli.run(["share", "secret.txt", "--role", "eng"]).status == Exit.accessDenied)
+
+        let planned = try #require(try cli.ok(["role", "remove", "eng", "bob", "--plan", "--json"]).json() as? [String: Any])
+        #expect(planned["planned"] as? Bool == true)
+        #expect(try cli.run(as: bob.file, ["open", "plan.txt", "-o", "-"]).status == Exit.ok)
+        let removed = try #require(try cli.ok(["role", "remove", "eng", "bob", "--json"]).json() as? [String: Any])
+        let rotation = try #require((removed["roles"] as? [[String: Any]])?.first)
+        #expect(rotation["keyVersion"] as? Int == 2 && rotation["rewrapped"] as? Int == 1 && rotation["retired"] as? [Int] == [1])
+        #expect(try cli.run(as: bob.file, ["open", "plan.txt", "-o", "-"]).status == Exit.notFound)
+        #expect(try cli.run(["admin", "remove", "alice"]).status == Exit.conflict)
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+    }
+
+    @Test("after revoke, the revoked identity opens nothing sealed before or after, even its own")
+    func revokeEndToEnd() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob"), carol = try cli.person("carol")
+        try cli.ok(["role", "create", "eng"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        try cli.ok(["role", "add", "eng", carol.publicIdentity, "--name", "carol"])
+        try cli.write("before.txt", Data("before\n".utf8))
+        try cli.ok(["seal", cli.path("before.txt")])
+        try cli.ok(["share", "before.txt", "--role", "eng"])
+        try cli.write("bobs.txt", Data("bob's own\n".utf8))
+        #expect(try cli.run(as: bob.file, ["seal", cli.path("bobs.txt")]).status == Exit.ok)
+        #expect(try cli.run(as: bob.file, ["open", "before.txt", "-o", "-"]).status == Exit.ok)
+
+        let revoked = try #require(try cli.ok(["revoke", "bob", "--rekey", "--json"]).json() as? [String: Any])
+        #expect((revoked["rekeyed"] as? [Any])?.count == 2)
+        try cli.write("after.txt", Data("after\n".utf8))
+        try cli.ok(["seal", cli.path("after.txt")])
+        try cli.ok(["share", "after.txt", "--role", "eng"])
+
+        for command in [["ls"], ["open", "before.txt", "-o", "-"], ["open", "after.txt", "-o", "-"], ["open", "bobs.txt", "-o", "-"], ["seal", cli.path("after.txt")]] {
+            let result = try cli.run(as: bob.file, command)
+            #expect(result.status == Exit.accessDenied, "\(command): \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+        // Everyone still entitled reads on.
+        #expect(try cli.run(as: carol.file, ["open", "before.txt", "-o", "-"]).stdout == Data("before\n".utf8))
+        #expect(try cli.run(as: carol.file, ["open", "after.txt", "-o", "-"]).stdout == Data("after\n".utf8))
+        #expect(try cli.ok(["open", "bobs.txt", "-o", "-"]).stdout == Data("bob's own\n".utf8))
+        #expect(try cli.run(["role", "add", "eng", bob.publicIdentity]).status == Exit.conflict)
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+    }
+
+    @Test("unshare re-keys by default; --no-rekey only removes the wrap")
+    func unshare() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        try cli.ok(["role", "create", "eng"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        for name in ["a.txt", "b.txt"] {
+            try cli.write(name, Data(name.utf8))
+            try cli.ok(["seal", cli.path(name)])
+            try cli.ok(["share", name, "--role", "eng"])
+        }
+        let rekeyed = try #require(try cli.ok(["unshare", "a.txt", "--role", "eng", "--json"]).json() as? [String: Any])
+        #expect((rekeyed["rekeyed"] as? [Any])?.count == 1)
+        let kept = try #require(try cli.ok(["unshare", "b.txt", "--role", "eng", "--no-rekey", "--json"]).json() as? [String: Any])
+        #expect((kept["rekeyed"] as? [Any])?.isEmpty == true)
+        let access = try #require(try cli.ok(["access", "a.txt", "--json"]).json() as? [String: Any])
+        #expect(access["generation"] as? Int == 2)
+        for name in ["a.txt", "b.txt"] {
+            #expect(try cli.run(as: bob.file, ["open", name, "-o", "-"]).status == Exit.notFound)
+            #expect(try cli.ok(["open", name, "-o", "-"]).stdout == Data(name.utf8))
+        }
+        let rotated = try #require(try cli.ok(["rotate", "doc", "b.txt", "--json"]).json() as? [String: Any])
+        #expect((rotated["rekeyed"] as? [Any])?.count == 1)
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+    }
+}
