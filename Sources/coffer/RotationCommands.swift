@@ -34,15 +34,14 @@ extension Coffer {
                 commandName: "doc",
                 abstract: "Re-key documents: new data keys, content re-encrypted, every role's access kept.")
 
-            @Argument(help: ArgumentHelp("Document ids, id prefixes or exact names.", valueName: "doc"))
-            var documents: [String]
+            @OptionGroup var documents: DocumentArguments
 
             @OptionGroup var plan: PlanOptions
             @OptionGroup var vault: VaultOptions
             @OptionGroup var output: OutputOptions
 
             func run() throws {
-                try RotationOutput.print(try vault.openVault().rekey(documents, plan: plan.plan), json: output.json)
+                try RotationOutput.print(try vault.openVault().rekey(try documents.all(), plan: plan.plan), json: output.json)
             }
         }
     }

@@ -8,8 +8,7 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             abstract: "Wrap documents' keys for a role (owner or administrator; the role must be cleared for each label).")
 
-        @Argument(help: ArgumentHelp("Document ids, id prefixes or exact names.", valueName: "doc"))
-        var documents: [String]
+        @OptionGroup var documents: DocumentArguments
 
         @Option(name: .long, help: "The role to share with.")
         var role: String
@@ -18,7 +17,7 @@ extension Coffer {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let report = try vault.openVault().share(documents, withRole: role)
+            let report = try vault.openVault().share(try documents.all(), withRole: role)
             try SharingOutput.print(report, verb: "shared with \(role)", json: output.json)
         }
     }
@@ -28,8 +27,7 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             abstract: "Remove a role's access to documents and re-key them (the role's members may have kept the keys).")
 
-        @Argument(help: ArgumentHelp("Document ids, id prefixes or exact names.", valueName: "doc"))
-        var documents: [String]
+        @OptionGroup var documents: DocumentArguments
 
         @Option(name: .long, help: "The role losing access.")
         var role: String
@@ -41,7 +39,7 @@ extension Coffer {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let report = try vault.openVault().unshare(documents, fromRole: role, rekey: !noRekey)
+            let report = try vault.openVault().unshare(try documents.all(), fromRole: role, rekey: !noRekey)
             try SharingOutput.print(report, verb: "unshared from \(role)", json: output.json)
         }
     }

@@ -233,3 +233,35 @@ func formatSize(_ bytes: UInt64) -> String {
     }
     return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
 }
+
+/// Documents named on the command line and/or listed in a file, one per
+/// line (`--documents-from FILE`, `-` for standard input): ids, id
+/// prefixes or exact names. Scripts pass thousands of ids this way.
+struct DocumentArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp("Document ids, id prefixes or exact names.", valueName: "doc"))
+    var documents: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Also read documents from this file, one per line (- for standard input).", valueName: "file"))
+    var documentsFrom: String?
+
+    /// The list file is at most this large (about a million ids).
+    static let listLimit = 64 << 20
+
+    func validate() throws {
+        if documents.isEmpty && documentsFrom == nil { throw ValidationError("name at least one document, or give --documents-from") }
+    }
+
+    /// Every document named, in order.
+    func all() throws -> [String] {
+        guard let documentsFrom else { return documents }
+        let bytes = documentsFrom == "-"
+            ? try FileSystem.readSmallFile("/dev/stdin", limit: Self.listLimit)
+            : try FileSystem.readSmallFile(documentsFrom, limit: Self.listLimit)
+        guard bytes.count <= Self.listLimit else {
+            throw VaultError.invalidRequest("the document list \(documentsFrom == "-" ? "on standard input" : documentsFrom) is larger than 64 MiB")
+        }
+        let listed = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return documents + listed
+    }
+}

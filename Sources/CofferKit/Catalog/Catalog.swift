@@ -71,20 +71,41 @@ final class Catalog {
         try database.query("SELECT count(*) FROM ledger").first?.first?.integer ?? 0
     }
 
-    /// Entries with `seq >= from`, in order, parsed but not verified. The
-    /// stored `hash` column (an index for readers of the raw table) must
-    /// equal the hash recomputed from the body and signature.
+    /// Entries with `seq >= from`, in order, parsed but not verified (see ``forEachLedgerEntry(from:_:)``).
     func ledgerEntries(from: Int64 = 0) throws -> [LedgerEntry] {
         var entries: [LedgerEntry] = []
-        try database.forEachRow("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)]) { row in
-            guard let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob, let hash = row[3].blob else {
-                throw LedgerError.malformed(sequence: row[0].integer ?? -1, reason: "row has wrong column types")
-            }
-            let entry = try LedgerEntry(sequence: seq, body: body, signature: signature)
-            guard entry.hash == hash else { throw LedgerError.malformed(sequence: seq, reason: "the stored hash column does not match the entry") }
-            entries.append(entry)
-        }
+        try forEachLedgerEntry(from: from) { entries.append($0) }
         return entries
+    }
+
+    /// The entry at `seq`, parsed but not verified, if the ledger has one.
+    func ledgerEntry(at seq: Int64) throws -> LedgerEntry? {
+        guard let row = try database.query("SELECT seq, body, signature, hash FROM ledger WHERE seq = ?", [.integer(seq)]).first else { return nil }
+        return try Self.entry(from: row)
+    }
+
+    /// Parses a `seq, body, signature, hash` row and checks its stored hash.
+    private static func entry(from row: [SQLValue]) throws -> LedgerEntry {
+        guard row.count == 4, let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob, let hash = row[3].blob else {
+            throw LedgerError.malformed(sequence: row.first?.integer ?? -1, reason: "row has wrong column types")
+        }
+        let entry = try LedgerEntry(sequence: seq, body: body, signature: signature)
+        guard entry.hash == hash else { throw LedgerError.malformed(sequence: seq, reason: "the stored hash column does not match the entry") }
+        return entry
+    }
+
+    /// Calls `body` with each entry with `seq >= from`, in order, parsed
+    /// but not verified, without holding them all: rows are read in order
+    /// and parsed on every core while `body` runs on the calling thread.
+    /// The stored `hash` column (an index for readers of the raw table)
+    /// must equal the hash recomputed from the body and signature.
+    func forEachLedgerEntry(from: Int64 = 0, _ body: (LedgerEntry) throws -> Void) throws {
+        let cursor = try database.rows("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)])
+        try OrderedPipeline.run(
+            width: ProcessInfo.processInfo.activeProcessorCount, window: 256,
+            next: { try cursor.next() },
+            process: { try Self.entry(from: $0) },
+            consume: body)
     }
 
     /// Appends entries and indexes what they establish. Call inside a transaction.
@@ -268,7 +289,7 @@ final class Catalog {
             [SQLValue.text(d.id.description), .text(d.owner), .text(d.label), .integer(Int64(d.currentGeneration))]
         }
         let versions = s.documents.values.flatMap { d in
-            d.versions.values.map { v in
+            ([d.current] + d.older).map { v in
                 [SQLValue.text(d.id.description), .integer(Int64(v.generation)), .text(v.manifest.description), .blob(v.metadata),
                  .text(Timestamp.format(v.sealedAt)), .text(v.sealedBy), .integer(v.sequence)]
             }

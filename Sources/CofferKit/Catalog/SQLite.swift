@@ -85,7 +85,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         if statements[sql] == nil, let statement { statements[sql] = statement } else { sqlite3_finalize(statement) }
     }
 
-    private func error(_ rc: Int32) -> DatabaseError {
+    fileprivate func error(_ rc: Int32) -> DatabaseError {
         DatabaseError(code: rc, message: String(cString: sqlite3_errmsg(handle)), path: path)
     }
 
@@ -109,11 +109,18 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Runs a query and calls `body` for each row, without holding them all.
     func forEachRow(_ sql: String, _ parameters: [SQLValue] = [], _ body: ([SQLValue]) throws -> Void) throws {
+        let cursor = try rows(sql, parameters)
+        while let row = try cursor.next() { try body(row) }
+    }
+
+    /// Starts a query whose rows are read one `next()` at a time (for a
+    /// reader on another thread than the consumer; one thread at a time).
+    func rows(_ sql: String, _ parameters: [SQLValue] = []) throws -> RowCursor {
         let (statement, release) = try prepare(sql)
-        defer { release() }
-        var rc: Int32
+        let cursor = RowCursor(database: self, statement: statement, release: release)
         for (index, value) in parameters.enumerated() {
             let position = Int32(index + 1)
+            let rc: Int32
             switch value {
             case .null: rc = sqlite3_bind_null(statement, position)
             case .integer(let v): rc = sqlite3_bind_int64(statement, position, v)
@@ -123,10 +130,33 @@ final class SQLiteDatabase: @unchecked Sendable {
             }
             guard rc == SQLITE_OK else { throw error(rc) }
         }
-        while true {
-            rc = sqlite3_step(statement)
-            if rc == SQLITE_DONE { return }
-            guard rc == SQLITE_ROW else { throw error(rc) }
+        return cursor
+    }
+
+    /// The rows of one query, stepped on demand; the statement is reset when the cursor is released.
+    final class RowCursor: @unchecked Sendable {
+        private let database: SQLiteDatabase
+        private let statement: OpaquePointer?
+        private let release: () -> Void
+        private var done = false
+
+        fileprivate init(database: SQLiteDatabase, statement: OpaquePointer?, release: @escaping () -> Void) {
+            self.database = database
+            self.statement = statement
+            self.release = release
+        }
+
+        deinit { release() }
+
+        /// The next row, or nil after the last.
+        func next() throws -> [SQLValue]? {
+            guard !done else { return nil }
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE {
+                done = true
+                return nil
+            }
+            guard rc == SQLITE_ROW else { throw database.error(rc) }
             let columns = sqlite3_column_count(statement)
             var row: [SQLValue] = []
             row.reserveCapacity(Int(columns))
@@ -145,7 +175,7 @@ final class SQLiteDatabase: @unchecked Sendable {
                 default: row.append(.null)
                 }
             }
-            try body(row)
+            return row
         }
     }
 

@@ -28,29 +28,18 @@ public enum FormatError: CofferFailure, Equatable {
     }
 }
 
-/// Reads big-endian fields from a byte buffer, throwing ``FormatError/truncated(_:)``
-/// instead of reading past the end.
-struct ByteReader {
-    private let bytes: [UInt8]
-    private(set) var offset = 0
-    private let what: String
-
-    /// Starts at the beginning of `bytes`; `what` names the structure in errors.
-    init(_ bytes: [UInt8], what: String) {
-        self.bytes = bytes
-        self.what = what
-    }
-
+/// A sequential reader of big-endian fields that throws
+/// ``FormatError/truncated(_:)`` instead of reading past its end.
+protocol BinaryReading {
     /// Bytes not yet read.
-    var remaining: Int { bytes.count - offset }
-
+    var remaining: Int { get }
+    /// Names the structure in errors.
+    var what: String { get }
     /// The next `count` bytes.
-    mutating func read(_ count: Int) throws -> [UInt8] {
-        guard count >= 0, count <= remaining else { throw FormatError.truncated(what) }
-        defer { offset += count }
-        return Array(bytes[offset..<(offset + count)])
-    }
+    mutating func read(_ count: Int) throws -> [UInt8]
+}
 
+extension BinaryReading {
     /// One byte.
     mutating func readUInt8() throws -> UInt8 { try read(1)[0] }
 
@@ -76,6 +65,27 @@ struct ByteReader {
     /// Checks that nothing is left.
     func expectEnd() throws {
         guard remaining == 0 else { throw FormatError.trailingData(what) }
+    }
+}
+
+/// Reads big-endian fields from a byte buffer.
+struct ByteReader: BinaryReading {
+    private let bytes: [UInt8]
+    private(set) var offset = 0
+    let what: String
+
+    /// Starts at the beginning of `bytes`; `what` names the structure in errors.
+    init(_ bytes: [UInt8], what: String) {
+        self.bytes = bytes
+        self.what = what
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func read(_ count: Int) throws -> [UInt8] {
+        guard count >= 0, count <= remaining else { throw FormatError.truncated(what) }
+        defer { offset += count }
+        return Array(bytes[offset..<(offset + count)])
     }
 }
 

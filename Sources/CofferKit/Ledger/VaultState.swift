@@ -69,6 +69,44 @@ public struct VaultState: Sendable {
         public let wrapped: [UInt8]
     }
 
+    /// A version's wrapped data keys by role: a handful per document, kept
+    /// in one small array (a dictionary per document would cost more than
+    /// the wraps themselves in a vault of a hundred thousand documents).
+    public struct WrapSet: Sendable, Equatable, Sequence {
+        private(set) var entries: [(key: RoleID, value: Wrap)] = []
+
+        /// No wraps.
+        public init() {}
+
+        /// The wrap for `role`, if any.
+        public subscript(role: RoleID) -> Wrap? {
+            get { entries.first { $0.key == role }?.value }
+            set {
+                if let index = entries.firstIndex(where: { $0.key == role }) {
+                    if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+                } else if let newValue {
+                    entries.append((role, newValue))
+                }
+            }
+        }
+
+        /// The roles with a wrap.
+        public var keys: [RoleID] { entries.map(\.key) }
+
+        /// Removes and returns the wrap for `role`.
+        @discardableResult
+        public mutating func removeValue(forKey role: RoleID) -> Wrap? {
+            defer { self[role] = nil }
+            return self[role]
+        }
+
+        public func makeIterator() -> IndexingIterator<[(key: RoleID, value: Wrap)]> { entries.makeIterator() }
+
+        public static func == (a: WrapSet, b: WrapSet) -> Bool {
+            a.entries.count == b.entries.count && a.entries.allSatisfy { b[$0.key] == $0.value }
+        }
+    }
+
     /// One sealed version of a document.
     public struct Version: Sendable, Equatable {
         /// The key generation.
@@ -79,64 +117,151 @@ public struct VaultState: Sendable {
         public let segments: [ObjectID]
         /// Encrypted name, size and type.
         public let metadata: [UInt8]
-        /// The data key's commitment.
-        public let commitment: [UInt8]
-        /// Wrapped data keys by role.
-        public var wraps: [RoleID: Wrap]
+        // The 32-byte commitment, inline.
+        private let commitmentHigh: Bytes16
+        private let commitmentLow: Bytes16
+        /// Wrapped data keys by role (only the current version has any).
+        public var wraps: WrapSet
         /// When it was sealed.
         public let sealedAt: Date
         /// Who sealed it (fingerprint).
         public let sealedBy: String
         /// The ledger entry that sealed it.
         public let sequence: Int64
+
+        /// A version; `commitment` must be 32 bytes (the ledger rules check it first).
+        init(
+            generation: UInt32, manifest: ObjectID, segments: [ObjectID], metadata: [UInt8], commitment: [UInt8], wraps: WrapSet,
+            sealedAt: Date, sealedBy: String, sequence: Int64
+        ) {
+            self.generation = generation
+            self.manifest = manifest
+            self.segments = segments
+            self.metadata = metadata
+            commitmentHigh = Bytes16(commitment)
+            commitmentLow = Bytes16(Array(commitment[16..<32]))
+            self.wraps = wraps
+            self.sealedAt = sealedAt
+            self.sealedBy = sealedBy
+            self.sequence = sequence
+        }
+
+        /// The data key's commitment.
+        public var commitment: [UInt8] { commitmentHigh.bytes + commitmentLow.bytes }
     }
 
-    /// A document.
+    /// A document. Its fields live in one copy-on-write object, so a
+    /// dictionary of a hundred thousand documents holds one pointer per
+    /// entry instead of each document's fields inline in every bucket
+    /// (most of the state's memory, before this).
     public struct Document: Sendable, Equatable {
-        /// Its id.
-        public let id: DocumentID
-        /// The identity that first sealed it.
-        public let owner: String
-        /// Its classification label.
-        public var label: String
-        /// Its versions by generation.
-        public var versions: [UInt32: Version]
-        /// The newest generation.
-        public var currentGeneration: UInt32
-        /// Roles lost access and the content still waits to be re-keyed.
-        public var rekeyDue = false
+        private final class Storage: @unchecked Sendable {
+            // Mutated only through `unique()`, i.e. when no other value shares it.
+            let id: DocumentID
+            let owner: String
+            var label: String
+            var current: Version
+            var older: [Version]
+            var rekeyDue: Bool
 
+            init(id: DocumentID, owner: String, label: String, current: Version, older: [Version], rekeyDue: Bool) {
+                self.id = id
+                self.owner = owner
+                self.label = label
+                self.current = current
+                self.older = older
+                self.rekeyDue = rekeyDue
+            }
+
+            func copy() -> Storage {
+                Storage(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
+            }
+        }
+
+        private var storage: Storage
+
+        init(id: DocumentID, owner: String, label: String, current: Version, older: [Version] = [], rekeyDue: Bool = false) {
+            storage = Storage(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
+        }
+
+        private mutating func unique() -> Storage {
+            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+            return storage
+        }
+
+        /// Its id.
+        public var id: DocumentID { storage.id }
+        /// The identity that first sealed it.
+        public var owner: String { storage.owner }
+        /// Its classification label.
+        public var label: String {
+            get { storage.label }
+            set { unique().label = newValue }
+        }
         /// The current version.
-        public var current: Version { versions[currentGeneration]! }
+        public var current: Version {
+            get { storage.current }
+            _modify {
+                let s = unique()
+                yield &s.current
+            }
+        }
+        /// Earlier versions, re-keyed away (oldest first): history, without wraps.
+        public var older: [Version] {
+            get { storage.older }
+            _modify {
+                let s = unique()
+                yield &s.older
+            }
+        }
+        /// Roles lost access and the content still waits to be re-keyed.
+        public var rekeyDue: Bool {
+            get { storage.rekeyDue }
+            set { unique().rekeyDue = newValue }
+        }
+
+        /// The newest generation.
+        public var currentGeneration: UInt32 { current.generation }
+
+        /// The version of `generation`, if it exists.
+        public func version(_ generation: UInt32) -> Version? {
+            generation == current.generation ? current : older.first { $0.generation == generation }
+        }
+
+        public static func == (a: Document, b: Document) -> Bool {
+            a.storage === b.storage
+                || (a.id == b.id && a.owner == b.owner && a.label == b.label && a.current == b.current && a.older == b.older
+                    && a.rekeyDue == b.rekeyDue)
+        }
     }
 
     /// The vault's id.
     public let vaultID: VaultID
     /// Labels, lowest first.
-    public private(set) var labels: [String] = []
+    public internal(set) var labels: [String] = []
     /// Known identities by fingerprint.
-    public private(set) var identities: [String: Member] = [:]
+    public internal(set) var identities: [String: Member] = [:]
     /// Administrator fingerprints.
-    public private(set) var admins: Set<String> = []
+    public internal(set) var admins: Set<String> = []
     /// Revoked identities' fingerprints: they hold nothing and may do nothing.
-    public private(set) var revoked: Set<String> = []
+    public internal(set) var revoked: Set<String> = []
     /// Roles by id.
-    public private(set) var roles: [RoleID: Role] = [:]
+    public internal(set) var roles: [RoleID: Role] = [:]
     /// Documents by id.
-    public private(set) var documents: [DocumentID: Document] = [:]
+    public internal(set) var documents: [DocumentID: Document] = [:]
     /// External partners by name.
-    public private(set) var partners: [String: PartnerAdded] = [:]
+    public internal(set) var partners: [String: PartnerAdded] = [:]
     /// Every bundle created, in ledger order, with who sent it and when.
-    public private(set) var bundles: [(sender: String, time: Date, record: BundleCreated)] = []
+    public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated)] = []
     /// Entries applied so far.
-    public private(set) var entryCount: Int64 = 0
+    public internal(set) var entryCount: Int64 = 0
     /// Hash of the last entry applied.
-    public private(set) var head: [UInt8] = LedgerEntry.genesis
+    public internal(set) var head: [UInt8] = LedgerEntry.genesis
     /// How many current document wraps each role key version holds (what
     /// a rotation must rewrap before the version can be destroyed).
-    public private(set) var wrapCounts: [RoleID: [UInt32: Int]] = [:]
-    private var adminRoleID: RoleID?
-    private var personalRoleIDs: [String: RoleID] = [:]
+    public internal(set) var wrapCounts: [RoleID: [UInt32: Int]] = [:]
+    var adminRoleID: RoleID?
+    var personalRoleIDs: [String: RoleID] = [:]
 
     /// An empty state for `vaultID`.
     init(vaultID: VaultID) {
@@ -177,7 +302,7 @@ public struct VaultState: Sendable {
     }
 
     /// The export limit chosen at creation, if any.
-    private var chosenExportLimit: String?
+    var chosenExportLimit: String?
 
     /// Whether exporting a document labelled `label` needs an administrator's approval.
     public func exportNeedsApproval(_ label: String) -> Bool {
@@ -230,6 +355,7 @@ public struct VaultState: Sendable {
             guard admins.count > 1 else { throw deny("the last administrator cannot be removed") }
             admins.remove(p.member)
             if let admin = adminRoleID { removeMember(p.member, from: admin) }
+            markEveryRoleRotationDue()
 
         case .identityRevoked(let p):
             try requireAdmin("revoke identities")
@@ -244,7 +370,8 @@ public struct VaultState: Sendable {
                     documents[id]?.rekeyDue = true
                 }
             }
-            admins.remove(p.member)
+            // An administrator could unwrap every role's key: all of them rotate.
+            if admins.remove(p.member) != nil { markEveryRoleRotationDue() }
             for role in held { removeMember(p.member, from: role) }
             revoked.insert(p.member)
 
@@ -360,8 +487,7 @@ public struct VaultState: Sendable {
             guard documents[p.document] == nil else { throw deny("document \(p.document) exists; a new version is a document.rekey") }
             guard p.generation == 1 else { throw deny("a new document starts at generation 1") }
             guard let personal = personalRoleIDs[c.actor], let admin = adminRoleID else { throw deny("the sealer has no personal role") }
-            let document = Document(id: p.document, owner: c.actor, label: p.label, versions: [:], currentGeneration: 0)
-            try addVersion(p, to: document, expectedRoles: [personal, admin], time: c.time, actor: c.actor, sequence: seq, deny)
+            try addVersion(p, to: nil, expectedRoles: [personal, admin], time: c.time, actor: c.actor, sequence: seq, deny)
 
         case .documentRekeyed(let p):
             guard let document = documents[p.document] else { throw deny("re-key of unknown document \(p.document)") }
@@ -411,11 +537,10 @@ public struct VaultState: Sendable {
 
         case .documentOpened(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
-            guard let document = documents[p.document], document.versions[p.generation] != nil else {
+            guard let document = documents[p.document], let version = document.version(p.generation) else {
                 throw deny("open of unknown document \(p.document)")
             }
-            guard let role = roles[p.via], role.members.contains(c.actor),
-                  document.versions[p.generation]?.wraps[p.via] != nil
+            guard let role = roles[p.via], role.members.contains(c.actor), version.wraps[p.via] != nil
             else { throw deny("\(c.actor) opened \(p.document) through a role it does not hold") }
 
         case .partnerAdded(let p):
@@ -431,7 +556,7 @@ public struct VaultState: Sendable {
                 guard admins.contains(approver), approver == c.actor else { throw deny("export approval must come from the administrator who signs the entry") }
             }
             for file in p.files {
-                guard let document = documents[file.document], document.versions[file.generation] != nil else {
+                guard let document = documents[file.document], document.version(file.generation) != nil else {
                     throw deny("bundle \(p.bundle) exports unknown document \(file.document)")
                 }
                 guard file.label == document.label else { throw deny("bundle \(p.bundle) records the wrong label for \(file.document)") }
@@ -446,6 +571,12 @@ public struct VaultState: Sendable {
     }
 
     // MARK: Rules shared by several events
+
+    /// The stored copy of a known fingerprint, so a hundred thousand
+    /// documents by one owner share one string instead of holding a copy each.
+    func canonical(_ fingerprint: String) -> String {
+        identities.index(forKey: fingerprint).map { identities.keys[$0] } ?? fingerprint
+    }
 
     private func requireActive(_ member: String, _ deny: (String) -> LedgerError) throws {
         guard identities[member] != nil else { throw deny("unknown identity \(member)") }
@@ -487,10 +618,11 @@ public struct VaultState: Sendable {
         return wraps
     }
 
-    /// Adds a sealed or re-keyed version; the previous version's wraps are
-    /// dropped (its data key is retired with it).
+    /// Adds a sealed version (`existing` nil: a new document) or a re-keyed
+    /// one; the previous version's wraps are dropped (its data key is
+    /// retired with it) and it is kept as history.
     private mutating func addVersion(
-        _ p: DocumentSealed, to existing: Document, expectedRoles: Set<RoleID>, time: Date, actor: String, sequence: Int64,
+        _ p: DocumentSealed, to existing: Document?, expectedRoles: Set<RoleID>, time: Date, actor: String, sequence: Int64,
         _ deny: (String) -> LedgerError
     ) throws {
         guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
@@ -498,17 +630,19 @@ public struct VaultState: Sendable {
         let manifest = try ObjectID(hex: p.manifest)
         let segments = try p.segments.map { try ObjectID(hex: $0) }
         let wraps = try checkedWraps(p.wraps, document: p.document, expectedRoles: expectedRoles, deny)
-        var document = existing
-        if document.currentGeneration > 0 {
+        let version = Version(
+            generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),
+            commitment: Array(p.commitment), wraps: WrapSet(), sealedAt: time, sealedBy: canonical(actor), sequence: sequence)
+        if var document = existing {
             for role in document.current.wraps.keys { removeWrap(document: p.document, role: role) }
             document = documents[p.document]!
+            document.older.append(document.current)
+            document.current = version
+            document.rekeyDue = false
+            documents[p.document] = document
+        } else {
+            documents[p.document] = Document(id: p.document, owner: canonical(actor), label: p.label, current: version)
         }
-        document.versions[p.generation] = Version(
-            generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),
-            commitment: Array(p.commitment), wraps: [:], sealedAt: time, sealedBy: actor, sequence: sequence)
-        document.currentGeneration = p.generation
-        document.rekeyDue = false
-        documents[p.document] = document
         for (role, wrap) in wraps { setWrap(wrap, document: p.document, role: role) }
     }
 
@@ -533,6 +667,12 @@ public struct VaultState: Sendable {
         roles[roleID] = role
     }
 
+    /// After an administrator leaves: every role key was within its reach
+    /// (through the admin wraps), so every role needs a new key.
+    private mutating func markEveryRoleRotationDue() {
+        for id in roles.keys { roles[id]?.rotationDue = true }
+    }
+
     /// Removes a member; the role must get a new key before anything else is wrapped for it.
     private mutating func removeMember(_ member: String, from roleID: RoleID) {
         roles[roleID]?.members.remove(member)
@@ -540,18 +680,15 @@ public struct VaultState: Sendable {
     }
 
     private mutating func setWrap(_ wrap: Wrap, document: DocumentID, role: RoleID) {
-        guard let generation = documents[document]?.currentGeneration else { return }
-        if let old = documents[document]?.versions[generation]?.wraps[role] {
-            wrapCounts[role, default: [:]][old.roleVersion, default: 0] -= 1
-        }
-        documents[document]?.versions[generation]?.wraps[role] = wrap
+        // No local copy of the document: it would make the in-place update below copy its storage.
+        guard documents[document] != nil else { return }
+        if let old = documents[document]?.current.wraps[role] { wrapCounts[role, default: [:]][old.roleVersion, default: 0] -= 1 }
+        documents[document]?.current.wraps[role] = wrap
         wrapCounts[role, default: [:]][wrap.roleVersion, default: 0] += 1
     }
 
     private mutating func removeWrap(document: DocumentID, role: RoleID) {
-        guard let generation = documents[document]?.currentGeneration,
-              let old = documents[document]?.versions[generation]?.wraps.removeValue(forKey: role)
-        else { return }
+        guard let old = documents[document]?.current.wraps.removeValue(forKey: role) else { return }
         wrapCounts[role, default: [:]][old.roleVersion, default: 0] -= 1
     }
 }

@@ -9,13 +9,14 @@ import Darwin
 public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Digest length.
     public static let byteCount = 32
-    /// The 32 digest bytes.
-    public let bytes: [UInt8]
+    // The digest inline, as two 16-byte halves (no heap allocation per id).
+    private let first: Bytes16
+    private let second: Bytes16
 
     /// Wraps a digest. - Throws: ``FormatError`` if the length is wrong.
     init(bytes: [UInt8]) throws {
         guard bytes.count == Self.byteCount else { throw FormatError.malformed("object id", "must be 32 bytes") }
-        self.bytes = bytes
+        self.init(unchecked: bytes)
     }
 
     /// Parses 64 hex digits.
@@ -24,7 +25,7 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
         guard hex.utf8.count == 64, hex == hex.lowercased(), let bytes = Hex.decode(hex) else {
             throw FormatError.malformed("object id", "expected 64 lower-case hex digits")
         }
-        self.bytes = bytes
+        self.init(unchecked: bytes)
     }
 
     /// The id of `bytes`.
@@ -32,12 +33,21 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
         ObjectID(unchecked: Blake2b.hash(bytes))
     }
 
-    private init(unchecked bytes: [UInt8]) { self.bytes = bytes }
+    private init(unchecked bytes: [UInt8]) {
+        first = Bytes16(bytes)
+        second = Bytes16(Array(bytes[16..<32]))
+    }
+
+    /// The 32 digest bytes.
+    public var bytes: [UInt8] { first.bytes + second.bytes }
+
+    /// The first byte (the fan-out directory).
+    var leadingByte: UInt8 { UInt8(truncatingIfNeeded: first.high >> 56) }
 
     /// 64 hex digits.
     public var description: String { Hex.encode(bytes) }
 
-    public static func < (a: ObjectID, b: ObjectID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public static func < (a: ObjectID, b: ObjectID) -> Bool { (a.first, a.second) < (b.first, b.second) }
 }
 
 /// Failures of the object store.
@@ -94,7 +104,7 @@ public final class ObjectStore: Sendable {
 
     /// The fan-out directory of an object.
     func directory(of id: ObjectID) -> String {
-        FileSystem.join(root, Hex.encode(id.bytes.prefix(1)))
+        FileSystem.join(root, Hex.encode([id.leadingByte]))
     }
 
     /// The path of an object.
@@ -222,7 +232,7 @@ final class PublishBatch {
     /// Adds an object staged by ``ObjectStore/stage(_:)``.
     func add(_ object: ObjectStore.StagedObject) throws {
         staged.append(object)
-        directories.insert(object.id.bytes[0])
+        directories.insert(object.id.leadingByte)
         if staged.count >= Self.limit { try publishStaged() }
     }
 

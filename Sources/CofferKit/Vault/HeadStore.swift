@@ -5,6 +5,9 @@
 ///   vault whose ledger no longer contains that head (rolled back to an older
 ///   copy, or forked) is reported instead of trusted, and entries up to it
 ///   need no second signature check, since their hashes chain to it;
+/// - a checkpoint of the vault state it verified (`<fingerprint>/<vault
+///   id>.state`, see ``StateCheckpoint``), from which the next open replays
+///   only newer entries;
 /// - which vault it met at each directory (`<fingerprint>/paths/<hash of the
 ///   canonical path>`): a different vault swapped in at a known path (one an
 ///   attacker administers, say) is reported instead of used.
@@ -21,6 +24,28 @@ struct HeadStore {
 
     private func headPath(fingerprint: String, vault: VaultID) -> String {
         FileSystem.join(FileSystem.join(directory, fingerprint), vault.description + ".head")
+    }
+
+    private func checkpointPath(fingerprint: String, vault: VaultID) -> String {
+        FileSystem.join(FileSystem.join(directory, fingerprint), vault.description + ".state")
+    }
+
+    /// The state `identity` checkpointed for `vault`, if it saved one that
+    /// still authenticates (a damaged or foreign file is ignored: the
+    /// ledger is then replayed from the start, which is always correct).
+    func checkpoint(of identity: Identity, vault: VaultID) -> VaultState? {
+        let path = checkpointPath(fingerprint: identity.fingerprint, vault: vault)
+        guard let state = try? StateCheckpoint.read(at: path, key: StateCheckpoint.key(of: identity)), state.vaultID == vault else {
+            return nil
+        }
+        return state
+    }
+
+    /// Saves `state` as `identity`'s checkpoint of its vault (mode 0600, atomically).
+    func saveCheckpoint(_ state: VaultState, of identity: Identity) throws {
+        let file = checkpointPath(fingerprint: identity.fingerprint, vault: state.vaultID)
+        try FileSystem.createDirectories(FileSystem.directoryName(of: file))
+        try AtomicFile.write(StateCheckpoint.encode(state, key: StateCheckpoint.key(of: identity)), to: file, overwrite: true)
     }
 
     private func pinPath(fingerprint: String, vaultPath: String) -> String {

@@ -96,21 +96,13 @@ extension Vault {
         let role = try role(named: roleName)
         guard role.kind == .shared else { throw VaultError.invalidRequest("administrators leave with `coffer admin remove`; personal roles end with `coffer revoke`") }
         let fingerprint = try resolveMember(member)
-        var report = RotationReport(planned: plan)
-        if role.members.contains(fingerprint) {
-            report.removed.append(RotationReport.Removal(member: fingerprint, role: role.name))
-            if !plan {
-                try commit(building: { draft in
-                    try draft.append(.roleMemberRemoved(RoleMemberChange(role: role.id, member: fingerprint, seal: nil)))
-                    try draft.append(try self.newKeyEvent(for: draft.state.roles[role.id]!, in: draft.state))
-                })
-            }
-        } else if !role.rotationDue && !role.hasOlderVersions {
+        guard role.members.contains(fingerprint) || role.rotationDue || role.hasOlderVersions else {
             throw VaultError.notFound("\(fingerprint) is not a member of \(role.name)")
         }
-        // A removal in the plan means a new key; afterwards the rotation only has to finish.
-        report.roles.append(try finishRotation(of: role.id, newKey: plan && !report.removed.isEmpty, plan: plan))
-        return report
+        let removal = role.members.contains(fingerprint)
+            ? Removal(event: .roleMemberRemoved(RoleMemberChange(role: role.id, member: fingerprint, seal: nil)), member: fingerprint, roles: [role], due: [role.id])
+            : nil
+        return try removeAndRotate(removal, plan: plan)
     }
 
     /// Makes `identity` an administrator and seals the admin key to it.
@@ -130,26 +122,25 @@ extension Vault {
         })
     }
 
-    /// Removes an administrator (never the last one) and rotates the admin role.
+    /// Removes an administrator (never the last one, never oneself). Every
+    /// role rotates: an administrator could unwrap every role's key.
     public func removeAdministrator(_ member: String, plan: Bool) throws -> RotationReport {
         try requireAdministrator("remove administrators")
         let fingerprint = try resolveMember(member)
+        guard fingerprint != identity.fingerprint else {
+            throw VaultError.invalidRequest("you cannot remove yourself as an administrator; ask another administrator")
+        }
         guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
-        var report = RotationReport(planned: plan)
+        var removal: Removal?
         if state.admins.contains(fingerprint) {
             guard state.admins.count > 1 else { throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be removed") }
-            report.removed.append(RotationReport.Removal(member: fingerprint, role: admin.name))
-            if !plan {
-                try commit(building: { draft in
-                    try draft.append(.adminRemoved(MemberChange(member: fingerprint, seal: nil)))
-                    try draft.append(try self.newKeyEvent(for: draft.state.adminRole!, in: draft.state))
-                })
-            }
-        } else if !admin.rotationDue && !admin.hasOlderVersions {
+            removal = Removal(
+                event: .adminRemoved(MemberChange(member: fingerprint, seal: nil)), member: fingerprint, roles: [admin],
+                due: Set(state.roles.keys))
+        } else if !state.roles.values.contains(where: { $0.rotationDue || $0.hasOlderVersions }) {
             throw VaultError.notFound("\(fingerprint) is not an administrator")
         }
-        report.roles.append(try finishRotation(of: admin.id, newKey: plan && !report.removed.isEmpty, plan: plan))
-        return report
+        return try removeAndRotate(removal, plan: plan)
     }
 
     /// The fingerprint of a known identity, from its public identity
@@ -237,6 +228,55 @@ extension Vault {
             members: role.members.map(memberSummary).sorted { ($0.name, $0.fingerprint) < ($1.name, $1.fingerprint) },
             keyVersion: role.currentVersion, olderKeyVersions: role.versions.keys.filter { $0 < role.currentVersion }.sorted(),
             documents: state.documentCount(of: role.id))
+    }
+
+    /// A change that takes someone out of roles, with the roles it leaves needing a new key.
+    struct Removal {
+        /// The ledger event (`role.member.remove`, `admin.remove` or `identity.revoke`).
+        let event: LedgerEvent
+        /// Who leaves.
+        let member: String
+        /// The roles they leave.
+        let roles: [VaultState.Role]
+        /// The roles that need a new key afterwards.
+        let due: Set<RoleID>
+    }
+
+    /// Commits `removal` (if any) together with a new key for every role it
+    /// leaves due one (admin first: the others' new keys are wrapped under
+    /// it), then finishes every unfinished rotation in the vault. With
+    /// `plan`, reports the same and commits nothing.
+    func removeAndRotate(_ removal: Removal?, plan: Bool) throws -> RotationReport {
+        let started = Date()
+        var report = RotationReport(planned: plan)
+        report.removed = (removal?.roles ?? []).map { RotationReport.Removal(member: removal!.member, role: $0.name) }
+        var issued = Set<RoleID>()
+        if let removal {
+            if plan {
+                issued = removal.due
+            } else {
+                try commit(building: { draft in
+                    try draft.append(removal.event)
+                    for role in draft.state.roles.values.filter(\.rotationDue).sorted(by: Self.adminFirst) {
+                        try draft.append(try self.newKeyEvent(for: role, in: draft.state))
+                        issued.insert(role.id)
+                    }
+                })
+            }
+        }
+        let unfinished = state.roles.values.filter { issued.contains($0.id) || $0.rotationDue || $0.hasOlderVersions }
+        for role in unfinished.sorted(by: Self.adminFirst) {
+            var rotation = try finishRotation(of: role.id, newKey: plan && issued.contains(role.id), plan: plan)
+            rotation.newKey = rotation.newKey || issued.contains(role.id)
+            report.roles.append(rotation)
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Orders the admin role first, then by name.
+    static func adminFirst(_ a: VaultState.Role, _ b: VaultState.Role) -> Bool {
+        a.kind == .admin && b.kind != .admin || (a.kind == .admin) == (b.kind == .admin) && a.name < b.name
     }
 
     func memberSummary(_ fingerprint: String) -> MemberSummary {

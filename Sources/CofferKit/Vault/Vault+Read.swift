@@ -77,6 +77,10 @@ extension Vault {
     ///   ``VaultError/accessDenied(document:)`` for a document this identity cannot read.
     public func resolve(_ query: String) throws -> DocumentSummary {
         let lower = query.lowercased()
+        if let id = try? DocumentID(hex: lower), let document = state.documents[id] {
+            guard canRead(document) else { throw VaultError.accessDenied(document: document.id.description) }
+            return try summary(of: document)
+        }
         let byID = state.documents.values.filter {
             $0.id.description == lower || (lower.utf8.count >= 4 && lower.allSatisfy(\.isHexDigit) && $0.id.description.hasPrefix(lower))
         }

@@ -111,9 +111,16 @@ extension Vault {
         let role = state.roles[roleID]!
         let version = role.currentVersion
         let newKey = try roleKey(roleID, version: version).orThrow(role.name)
-        let stale = state.documents.values.filter { ($0.current.wraps[roleID]?.roleVersion ?? version) < version }.sorted { $0.id < $1.id }
+        // What each rewrap needs, not the documents themselves: holding them
+        // would keep every document's pre-rotation copy alive until the end.
+        let stale = state.documents.values.compactMap { document -> StaleWrap? in
+            guard let wrap = document.current.wraps[roleID], wrap.roleVersion < version else { return nil }
+            return StaleWrap(
+                document: document.id, generation: document.currentGeneration, label: document.label, commitment: document.current.commitment,
+                wrap: wrap)
+        }.sorted { $0.document < $1.document }
         var oldKeys: [UInt32: RoleKey] = [:]
-        for old in Set(stale.compactMap { $0.current.wraps[roleID]?.roleVersion }) {
+        for old in Set(stale.map(\.wrap.roleVersion)) {
             oldKeys[old] = try roleKey(roleID, version: old).orThrow("\(role.name) v\(old)")
         }
         let keys = oldKeys
@@ -122,23 +129,30 @@ extension Vault {
         var done = 0
         for start in stride(from: 0, to: stale.count, by: Self.rewrapBatchSize) {
             let batch = Array(stale[start..<min(start + Self.rewrapBatchSize, stale.count)])
-            let records = try ParallelMap.run(batch) { document -> PackedWrap in
-                let current = document.current
-                let old = current.wraps[roleID]!
+            let records = try ParallelMap.run(batch) { item -> PackedWrap in
                 var context = DataKeyWrapContext(
-                    vaultID: vaultID, documentID: document.id, generation: current.generation, roleID: roleID, roleVersion: old.roleVersion,
-                    label: document.label)
-                let dataKey = try DataKey.unwrap(old.wrapped, with: keys[old.roleVersion]!, context: context)
-                guard Sodium.constantTimeEqual(dataKey.commitment, current.commitment) else {
-                    throw VaultError.integrity("document \(document.id): the data key wrapped for \(roleName) does not match its commitment")
+                    vaultID: vaultID, documentID: item.document, generation: item.generation, roleID: roleID, roleVersion: item.wrap.roleVersion,
+                    label: item.label)
+                let dataKey = try DataKey.unwrap(item.wrap.wrapped, with: keys[item.wrap.roleVersion]!, context: context)
+                guard Sodium.constantTimeEqual(dataKey.commitment, item.commitment) else {
+                    throw VaultError.integrity("document \(item.document): the data key wrapped for \(roleName) does not match its commitment")
                 }
                 context.roleVersion = version
-                return PackedWrap(document: document.id, generation: current.generation, wrapped: dataKey.wrapped(under: newKey, context: context))
+                return PackedWrap(document: item.document, generation: item.generation, wrapped: dataKey.wrapped(under: newKey, context: context))
             }
             try commit { _ in [.roleRewrapped(WrapBatch(role: roleID, version: role.currentVersion, records: PackedWrap.pack(records)))] }
             done += records.count
         }
         return done
+    }
+
+    /// One data key wrapped under an older role key version.
+    private struct StaleWrap: Sendable {
+        let document: DocumentID
+        let generation: UInt32
+        let label: String
+        let commitment: [UInt8]
+        let wrap: VaultState.Wrap
     }
 
     /// The role key versions whose copy for the administrators is under an admin version below `adminVersion`.
@@ -173,15 +187,18 @@ extension Vault {
     /// - Parameter queries: ids, unique id prefixes or exact names.
     public func rekey(_ queries: [String], plan: Bool) throws -> RotationReport {
         let started = Date()
-        let documents = try queries.map { try state.documents[resolve($0).id]! }
+        guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
+        let ids = try queries.map { try resolve($0).id }
         var report = RotationReport(planned: plan)
-        report.rekeyed = try rekey(documents.map(\.id), plan: plan)
+        report.rekeyed = try rekey(ids, plan: plan)
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    /// Re-keys the documents with these ids (see ``rekey(_:plan:)``).
+    /// Re-keys the documents with these distinct ids (see ``rekey(_:plan:)``).
     func rekey(_ ids: [DocumentID], plan: Bool) throws -> [DocumentID] {
+        var seen = Set<DocumentID>()
+        let ids = ids.filter { seen.insert($0).inserted }  // a document named twice is re-keyed once
         let admin = state.admins.contains(identity.fingerprint)
         for id in ids where !admin && state.documents[id]?.owner != identity.fingerprint {
             throw VaultError.notPermitted("only the owner or an administrator may re-key document \(id)")
@@ -215,52 +232,34 @@ extension Vault {
     }
 
     /// Revokes an identity: out of every role and of admin in one commit
-    /// that also issues every role it held a new key; then every data key
-    /// and role key under the old versions is rewrapped and the old
-    /// versions destroyed; with `rekey`, every document it could read is
-    /// re-keyed. Running it again finishes an interrupted revocation.
+    /// that also issues every role it held a new key (every role, if it was
+    /// an administrator); then every data key and role key under the old
+    /// versions is rewrapped and the old versions destroyed; with `rekey`,
+    /// every document it could read is re-keyed. Running it again finishes
+    /// an interrupted revocation.
     public func revoke(_ member: String, rekey: Bool, plan: Bool) throws -> RotationReport {
         try requireAdministrator("revoke identities")
         let started = Date()
         let fingerprint = try resolveMember(member)
         guard fingerprint != identity.fingerprint else { throw VaultError.invalidRequest("you cannot revoke yourself; ask another administrator") }
-        var report = RotationReport(planned: plan)
-        var rotating: [RoleID]
+        var removal: Removal?
+        var readable: [DocumentID] = []
         if !state.revoked.contains(fingerprint) {
-            if state.admins.contains(fingerprint), state.admins.count == 1 {
+            let wasAdmin = state.admins.contains(fingerprint)
+            if wasAdmin, state.admins.count == 1 {
                 throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be revoked")
             }
             let held = state.roles(of: fingerprint)
-            report.removed = held.map { RotationReport.Removal(member: fingerprint, role: $0.name) }
-            rotating = held.map(\.id)
-            if plan {
-                let readsAll = state.admins.contains(fingerprint)
-                report.rekeyed = rekey ? state.documents.values.filter { readsAll || !Set(held.map(\.id)).isDisjoint(with: $0.current.wraps.keys) }.map(\.id).sorted() : []
-            } else {
-                try commit(building: { draft in
-                    try draft.append(.identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)))
-                    // The admin key first: the other roles' new keys are wrapped under it.
-                    for role in draft.state.roles.values.filter(\.rotationDue).sorted(by: Self.adminFirst) {
-                        try draft.append(try self.newKeyEvent(for: role, in: draft.state))
-                    }
-                })
-            }
-        } else {
-            rotating = []
+            let heldIDs = Set(held.map(\.id))
+            removal = Removal(
+                event: .identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)), member: fingerprint, roles: held,
+                due: wasAdmin ? Set(state.roles.keys) : heldIDs)
+            readable = state.documents.values.filter { wasAdmin || !heldIDs.isDisjoint(with: $0.current.wraps.keys) }.map(\.id)
         }
-        rotating += state.roles.values.filter { $0.rotationDue || $0.hasOlderVersions }.map(\.id)
-        for id in Set(rotating).sorted(by: { Self.adminFirst(state.roles[$0]!, state.roles[$1]!) }) {
-            report.roles.append(try finishRotation(of: id, newKey: plan && report.removed.contains { $0.role == state.roles[id]!.name }, plan: plan))
-        }
-        if !plan {
-            let due = state.documents.values.filter(\.rekeyDue).map(\.id).sorted()
-            report.rekeyed = try self.rekey(due, plan: false)
-        }
+        var report = try removeAndRotate(removal, plan: plan)
+        let due = Set(state.documents.values.filter(\.rekeyDue).map(\.id))
+        report.rekeyed = try self.rekey(Array(plan && rekey ? due.union(readable) : due).sorted(), plan: plan)
         report.seconds = Date().timeIntervalSince(started)
         return report
-    }
-
-    private static func adminFirst(_ a: VaultState.Role, _ b: VaultState.Role) -> Bool {
-        a.kind == .admin && b.kind != .admin || (a.kind == .admin) == (b.kind == .admin) && a.name < b.name
     }
 }

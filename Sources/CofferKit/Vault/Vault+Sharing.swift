@@ -87,8 +87,10 @@ extension Vault {
             records.append(PackedWrap(document: document.id, generation: document.currentGeneration, wrapped: Array(record.wrapped)))
             report.documents.append(document.id)
         }
-        if !records.isEmpty {
-            try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(records)))] }
+        // One entry and commit per batch, as for rewraps: bounded entries, bounded memory on replay.
+        for start in stride(from: 0, to: records.count, by: Self.rewrapBatchSize) {
+            let batch = Array(records[start..<min(start + Self.rewrapBatchSize, records.count)])
+            try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(batch)))] }
         }
         return report
     }
@@ -131,11 +133,13 @@ extension Vault {
         try requireAdministrator("relabel documents")
         guard let newRank = state.rank(of: label) else { throw VaultError.unknownLabel(label, known: state.labels) }
         let document = try resolveDocuments([query])[0]
-        var report = SharingReport(documents: [document.id])
+        var report = SharingReport()
         guard document.label != label else {
-            report.unchanged = [document.id]
+            // Already relabelled: finish a re-key an interrupted run left pending.
+            if document.rekeyDue && rekey { report.rekeyed = try self.rekey([document.id], plan: false) } else { report.unchanged = [document.id] }
             return report
         }
+        report.documents = [document.id]
         for roleID in document.current.wraps.keys where state.roles[roleID]!.rotationDue || state.roles[roleID]!.hasOlderVersions {
             _ = try finishRotation(of: roleID, newKey: false, plan: false)
         }

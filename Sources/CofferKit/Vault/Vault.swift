@@ -125,7 +125,12 @@ public final class Vault {
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         let pinned = try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) ?? true
         let remembered = try heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
-        let state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered)
+        let checkpoint = heads?.checkpoint(of: identity, vault: descriptor.vault)
+        var replayedBytes = 0
+        let state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: checkpoint) { replayedBytes += $0.body.count }
+        if let heads, StateCheckpoint.isDue(entries: state.entryCount - (checkpoint?.entryCount ?? 0), bytes: replayedBytes) {
+            try heads.saveCheckpoint(state, of: identity)
+        }
         guard state.identities[identity.fingerprint] != nil else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
         }
@@ -154,13 +159,35 @@ public final class Vault {
     /// Replays the ledger into a state, verifying every entry (signatures of
     /// entries at or before `trustedThrough` were checked on an earlier run and
     /// are skipped; their hash chain is still recomputed).
-    static func replay(catalog: Catalog, descriptor: VaultDescriptor, trustedThrough remembered: HeadStore.Head?) throws -> VaultState {
+    ///
+    /// From a `checkpoint` (a state this identity verified and saved), only
+    /// the entries after it are replayed: the entry the checkpoint ends with
+    /// must still be in the ledger with the same hash, or the vault was
+    /// rolled back or forked. Edits to entries before it are left to
+    /// `coffer verify`, which always replays everything.
+    static func replay(
+        catalog: Catalog, descriptor: VaultDescriptor, trustedThrough remembered: HeadStore.Head?, from checkpoint: VaultState? = nil,
+        replayed: (LedgerEntry) -> Void = { _ in }
+    ) throws -> VaultState {
         var verifier = LedgerVerifier(vaultID: descriptor.vault)
-        let entries = try catalog.ledgerEntries()
         var rememberedMatched = remembered == nil
-        for entry in entries {
+        if let checkpoint, checkpoint.entryCount > 0 {
+            let last = checkpoint.entryCount - 1
+            guard let entry = try catalog.ledgerEntry(at: last) else {
+                throw LedgerError.rolledBack(seenSequence: last, currentCount: try catalog.ledgerCount())
+            }
+            guard entry.hash == checkpoint.head else { throw LedgerError.forked(sequence: last) }
+            verifier = LedgerVerifier(state: checkpoint)
+            // The remembered head was checked when the checkpoint was made, if it is not newer.
+            if let remembered, remembered.sequence <= last { rememberedMatched = true }
+        }
+        var genesis: VaultCreated?
+        if checkpoint != nil, let first = try catalog.ledgerEntry(at: 0), case .vaultCreated(let created) = first.contents.event { genesis = created }
+        try catalog.forEachLedgerEntry(from: verifier.state.entryCount) { entry in
             let trusted = remembered.map { entry.sequence <= $0.sequence } ?? false
             try verifier.append(entry, checkSignature: !trusted)
+            replayed(entry)
+            if entry.sequence == 0, case .vaultCreated(let created) = entry.contents.event { genesis = created }
             if let remembered, entry.sequence == remembered.sequence {
                 guard verifier.state.head == remembered.hash else { throw LedgerError.forked(sequence: entry.sequence) }
                 rememberedMatched = true
@@ -170,8 +197,7 @@ public final class Vault {
             throw LedgerError.rolledBack(seenSequence: remembered.sequence, currentCount: verifier.state.entryCount)
         }
         guard verifier.state.entryCount > 0 else { throw LedgerError.missingGenesis }
-        guard case .vaultCreated(let genesis) = entries[0].contents.event, genesis.descriptor == descriptor.bodyHash,
-              genesis.creator == descriptor.creator
+        guard let genesis, genesis.descriptor == descriptor.bodyHash, genesis.creator == descriptor.creator
         else { throw VaultError.badDescriptor("it does not match the ledger's first entry") }
         return verifier.state
     }

@@ -48,7 +48,7 @@ public enum VaultError: CofferFailure, Equatable {
         case .directoryNotEmpty(let path): "\(path) exists and is not empty; choose a new directory for the vault"
         case .documentNotFound(let q): "no document you can read matches \(q.debugDescription); see `coffer ls`"
         case .ambiguous(let q, let matches):
-            "\(q.debugDescription) matches \(matches.count) documents (\(matches.prefix(5).joined(separator: ", "))); give more of the id"
+            "\(q.debugDescription) matches \(matches.count) (\(matches.prefix(5).joined(separator: ", "))); give more of the id"
         case .accessDenied(let doc): "access denied: your identity holds no key for document \(doc)"
         case .integrity(let detail): "integrity check failed: \(detail)"
         case .badDescriptor(let detail): "vault descriptor does not verify: \(detail)"

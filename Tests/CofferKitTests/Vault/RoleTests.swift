@@ -166,6 +166,35 @@ struct RoleTests {
         #expect(throws: VaultError.self) { try fixture.open(as: carol).createRole(named: "x", clearance: nil) }
     }
 
+    @Test("removing an administrator rotates every role: it could unwrap them all")
+    func adminRemovalRotatesEveryRole() throws {
+        let doc = try fixture.seal("d", [5])
+        let vault = try fixture.open()
+        try vault.addAdministrator(carol.publicIdentity, name: "carol")
+        try vault.createRole(named: "eng", clearance: nil)
+        try vault.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
+        _ = try vault.share([doc.id.description], withRole: "eng")
+        let before = try fixture.open().state.roles.mapValues(\.currentVersion)
+        #expect(throws: VaultError.self) { try fixture.open(as: carol).removeAdministrator("carol", plan: false) }
+        let report = try vault.removeAdministrator("carol", plan: false)
+        #expect(report.roles.count == before.count && report.roles.allSatisfy(\.newKey))
+        let after = try fixture.open().state
+        for (id, version) in before { #expect(after.roles[id]?.currentVersion == version + 1 && after.roles[id]?.hasOlderVersions == false) }
+        #expect(sealsHeld(by: carol.fingerprint, in: after) == ["@\(carol.fingerprint) v2"])
+        #expect(try fixture.read(doc.id.description, as: bob) == [5])
+        #expect(try fixture.verify(deep: true).isClean)
+    }
+
+    @Test("a document named twice in one re-key is re-keyed once")
+    func rekeyDuplicates() throws {
+        let doc = try fixture.seal("twice.txt", Array("twice".utf8))
+        let report = try fixture.open().rekey([doc.id.description, "twice.txt"], plan: false)
+        #expect(report.rekeyed == [doc.id])
+        #expect(try fixture.read("twice.txt") == Array("twice".utf8))
+        #expect(try fixture.open().state.documents[doc.id]?.currentGeneration == 2)
+        #expect(try fixture.verify(deep: true).isClean)
+    }
+
     @Test("an attacker's raw-SQL membership is never sealed a key, and verify names the row")
     func forgedMembership() throws {
         let mallory = Identity.generate(name: "mallory")
