@@ -193,11 +193,10 @@ extension Coffer.BundleCommand {
 enum ExpiryParser {
     static func parse(_ text: String) throws -> Date {
         if let date = Timestamp.parse(text) { return date }
-        let units: [Character: Double] = ["m": 60, "h": 3600, "d": 86400, "w": 7 * 86400]
-        guard let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count > 0, count <= 100_000 else {
+        guard let seconds = DurationParser.seconds(text), seconds > 0 else {
             throw ValidationError("--expires takes a duration like 30d, 12h or 2w, or an RFC 3339 date")
         }
-        return Date().addingTimeInterval(Double(count) * unit)
+        return Date().addingTimeInterval(seconds)
     }
 }
 

@@ -67,3 +67,29 @@ extension Coffer {
         }
     }
 }
+
+extension Coffer {
+    /// `coffer gc`.
+    struct Collect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gc",
+            abstract: "Delete objects no current document version references (after re-keys and interrupted seals); administrators.",
+            discussion: "Objects and temporary files younger than the grace period are kept, so a seal running meanwhile never loses an object.")
+
+        @Option(name: .long, help: ArgumentHelp("Keep unreferenced objects younger than this (e.g. 30m, 1h, 7d; default 1h).", valueName: "age"))
+        var grace = "1h"
+
+        @OptionGroup var plan: PlanOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard let seconds = DurationParser.seconds(grace) else { throw ValidationError("--grace takes a duration such as 30m, 1h or 7d") }
+            let report = try vault.openVault().collectGarbage(grace: seconds, plan: plan.plan)
+            if output.json { return try JSONOutput.print(report) }
+            let verb = report.planned ? "would delete" : "deleted"
+            print("\(verb) \(report.objectsRemoved) objects (\(formatSize(report.bytesFreed))) and \(report.temporaryFilesRemoved) temporary files")
+            print("kept \(report.objectsReferenced) referenced objects and \(report.objectsKeptRecent) unreferenced ones younger than \(grace)")
+        }
+    }
+}

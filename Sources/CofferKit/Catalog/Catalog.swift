@@ -212,7 +212,7 @@ final class Catalog {
             for wrap in p.wraps {
                 try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
             }
-        case .documentOpened, .partnerAdded, .bundleCreated:
+        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected:
             break  // kept in the ledger only
         }
     }

@@ -106,3 +106,13 @@ public struct DocumentRelabeled: Codable, Sendable, Equatable {
     /// Whether the document is to be re-keyed because roles lost access.
     public var rekey: Bool
 }
+
+/// Payload of `vault.gc`.
+public struct GarbageCollected: Codable, Sendable, Equatable {
+    /// Objects deleted.
+    public var objects: Int
+    /// Their bytes.
+    public var bytes: UInt64
+    /// Stray temporary files deleted.
+    public var temporaryFiles: Int
+}

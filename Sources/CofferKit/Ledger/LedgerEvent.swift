@@ -43,6 +43,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case partnerAdded(PartnerAdded)
     /// A transfer bundle was created: who sent what to whom, with hashes.
     case bundleCreated(BundleCreated)
+    /// Unreferenced objects were deleted (administrators only).
+    case garbageCollected(GarbageCollected)
 
     /// The `action` string of the entry.
     public var action: String {
@@ -67,6 +69,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .documentOpened: "document.open"
         case .partnerAdded: "partner.add"
         case .bundleCreated: "bundle.create"
+        case .garbageCollected: "vault.gc"
         }
     }
 
@@ -89,6 +92,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .documentOpened(let p): try container.encode(p, forKey: .data)
         case .partnerAdded(let p): try container.encode(p, forKey: .data)
         case .bundleCreated(let p): try container.encode(p, forKey: .data)
+        case .garbageCollected(let p): try container.encode(p, forKey: .data)
         }
     }
 
@@ -115,6 +119,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "document.open": .documentOpened(try container.decode(DocumentOpened.self, forKey: .data))
         case "partner.add": .partnerAdded(try container.decode(PartnerAdded.self, forKey: .data))
         case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
+        case "vault.gc": .garbageCollected(try container.decode(GarbageCollected.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }
     }

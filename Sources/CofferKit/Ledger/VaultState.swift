@@ -565,6 +565,9 @@ public struct VaultState: Sendable {
                 }
             }
             bundles.append((c.actor, c.time, p))
+
+        case .garbageCollected:
+            try requireAdmin("collect garbage")
         }
         entryCount = seq + 1
         head = entry.hash

@@ -198,6 +198,11 @@ public final class ObjectStore: Sendable {
         guard bytes.withUnsafeBytes(ObjectID.of) == id else { throw ObjectStoreError.corrupt(id) }
     }
 
+    /// Fsyncs every fan-out directory (after deletions).
+    func syncAllDirectories() throws {
+        try syncDirectories(withPrefixes: Set(0...255))
+    }
+
     /// Every object id present, in no particular order. Stray temporary files
     /// and foreign names are skipped.
     public func allObjectIDs() throws -> [ObjectID] {

@@ -14,7 +14,7 @@ public final class Vault {
     /// The signed descriptor.
     public let descriptor: VaultDescriptor
     /// The access structure established by the verified ledger.
-    public private(set) var state: VaultState
+    public internal(set) var state: VaultState
 
     let catalog: Catalog
     let objects: ObjectStore

@@ -182,11 +182,6 @@ public enum VaultVerifier {
     }
 
     private static func ledgerSubject(_ error: LedgerError) -> String {
-        switch error {
-        case .malformed(let s, _), .brokenChain(let s), .badSignature(let s), .unauthorized(let s, _), .wrongVault(let s), .forked(let s):
-            "entry \(s)"
-        case .rolledBack(let s, _): "entry \(s)"
-        case .missingGenesis: "entry 0"
-        }
+        "entry \(error.sequence ?? 0)"
     }
 }

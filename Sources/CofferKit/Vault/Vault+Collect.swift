@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Foundation
+
+/// What `coffer gc` removed, or with `--plan` would remove.
+public struct CollectionReport: Codable, Sendable, Equatable {
+    /// True if nothing was deleted.
+    public var planned: Bool
+    /// Objects no current document version references, deleted.
+    public var objectsRemoved = 0
+    /// Their bytes.
+    public var bytesFreed: UInt64 = 0
+    /// Unreferenced objects younger than the grace period, kept (a seal may be about to commit them).
+    public var objectsKeptRecent = 0
+    /// Temporary files left by interrupted writers, deleted.
+    public var temporaryFilesRemoved = 0
+    /// Objects still referenced.
+    public var objectsReferenced = 0
+    /// Wall-clock seconds.
+    public var seconds: Double = 0
+}
+
+extension Vault {
+    /// The default grace period: an unreferenced object younger than this
+    /// may belong to a seal, re-key or backup restore still running.
+    public static let defaultGracePeriod: TimeInterval = 3600
+
+    /// Deletes objects that no document's current version references
+    /// (superseded generations after a re-key, content of seals that were
+    /// interrupted before their commit) and stray temporary files, if they
+    /// are older than `grace`. Administrators only; recorded in the ledger.
+    ///
+    /// A concurrent seal is safe: its objects are written before its commit
+    /// and are younger than the grace period until long after it, and the
+    /// state is read again, after the listing, before anything is deleted.
+    public func collectGarbage(grace: TimeInterval = defaultGracePeriod, plan: Bool) throws -> CollectionReport {
+        try requireAdministrator("collect garbage")
+        let started = Date()
+        var report = CollectionReport(planned: plan)
+        let cutoff = started.addingTimeInterval(-grace).timeIntervalSince1970
+        var files: [(path: String, name: String, size: UInt64, isObject: Bool, recent: Bool)] = []
+        for fan in try FileSystem.contents(of: objects.root) where fan.utf8.count == 2 {
+            let directory = FileSystem.join(objects.root, fan)
+            for name in try FileSystem.contents(of: directory) {
+                let path = FileSystem.join(directory, name)
+                var st = stat()
+                guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                let isObject = name.hasPrefix(fan) && (try? ObjectID(hex: name)) != nil
+                guard isObject || name.hasPrefix(".coffer-") else { continue }  // never touch what Coffer did not write
+                files.append((path, name, UInt64(st.st_size), isObject, Double(st.st_mtim.tv_sec) >= cutoff))
+            }
+        }
+        // The state after the listing: anything committed meanwhile is referenced.
+        try refresh()
+        let referenced = Set(state.documents.values.flatMap { [$0.current.manifest] + $0.current.segments }.map(\.description))
+        report.objectsReferenced = referenced.count
+        for file in files where !(file.isObject && referenced.contains(file.name)) {
+            if file.recent {
+                if file.isObject { report.objectsKeptRecent += 1 }
+                continue
+            }
+            if file.isObject {
+                report.objectsRemoved += 1
+                report.bytesFreed += file.size
+            } else {
+                report.temporaryFilesRemoved += 1
+            }
+            if !plan { FileSystem.remove(file.path) }
+        }
+        if !plan {
+            try objects.syncAllDirectories()
+            let counts = report
+            try commit { _ in
+                [.garbageCollected(GarbageCollected(objects: counts.objectsRemoved, bytes: counts.bytesFreed, temporaryFiles: counts.temporaryFilesRemoved))]
+            }
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Applies entries other processes appended since this vault was opened.
+    func refresh() throws {
+        var verifier = LedgerVerifier(state: state)
+        try catalog.forEachLedgerEntry(from: state.entryCount) { try verifier.append($0) }
+        state = verifier.state
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+
+extension Coffer {
+    /// `coffer audit`.
+    struct AuditCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit", abstract: "The signed ledger as evidence: verify it, read it, export it, check an export.",
+            subcommands: [Verify.self, Log.self, Export.self, CheckExport.self])
+    }
+}
+
+/// `--since`/`--until`: an RFC 3339 time, or a duration ago (`7d`, `12h`).
+enum AuditTime {
+    static func parse(_ text: String, option: String) throws -> Date {
+        if let date = Timestamp.parse(text) { return date }
+        guard let seconds = DurationParser.seconds(text) else {
+            throw ValidationError("\(option) takes an RFC 3339 time (2026-11-29T08:00:00Z) or a duration ago (30m, 12h, 7d, 2w)")
+        }
+        return Date().addingTimeInterval(-seconds)
+    }
+}
+
+/// Prints a ledger verification and fails with exit 5 if an entry did not verify.
+enum AuditOutput {
+    static func print(_ verification: AuditVerification, json: Bool) throws {
+        if json {
+            try JSONOutput.print(verification)
+        } else if let failure = verification.failure {
+            Swift.print("\(verification.entries) entries verified; entry \(failure.sequence) is bad: \(failure.reason)")
+        } else {
+            Swift.print("ledger of vault \(verification.vault): \(verification.entries) entries verified (signatures, hash links, authorisation)")
+            Swift.print("head: \(verification.head)")
+        }
+        if let failure = verification.failure { throw VaultError.integrity(failure.reason) }
+    }
+}
+
+extension Coffer.AuditCommand {
+    /// `coffer audit verify`.
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay the ledger from its first entry without keys: signatures, hash links, and that every actor was authorised then.")
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try AuditOutput.print(try Audit.verify(vaultAt: try vault.vaultPath()), json: output.json)
+        }
+    }
+
+    /// `coffer audit log`.
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show verified ledger entries: a table, or JSON lines with --json.")
+
+        @Option(name: .long, help: ArgumentHelp("Entries at or after this time (RFC 3339, or a duration ago such as 7d).", valueName: "time"))
+        var since: String?
+
+        @Option(name: .long, help: ArgumentHelp("Entries before this time.", valueName: "time"))
+        var until: String?
+
+        @Option(name: .long, help: ArgumentHelp("Entries by this identity (fingerprint, 8+ digit prefix, name or coffer1…).", valueName: "id"))
+        var actor: String?
+
+        @Option(name: .long, help: ArgumentHelp("Entries about this document (its full id).", valueName: "doc"))
+        var doc: String?
+
+        @Option(name: .long, help: ArgumentHelp("Entries with this action (document.open) or action group (document).", valueName: "action"))
+        var action: String?
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let path = try vault.vaultPath()
+            var filter = AuditFilter()
+            filter.since = try since.map { try AuditTime.parse($0, option: "--since") }
+            filter.until = try until.map { try AuditTime.parse($0, option: "--until") }
+            filter.action = action
+            if let doc {
+                guard let id = try? DocumentID(hex: doc.lowercased()) else { throw ValidationError("--doc takes a document's full 32-digit id (see `coffer ls`)") }
+                filter.document = id
+            }
+            filter.actor = actor
+            let json = output.json
+            try Audit.log(vaultAt: path, filter: filter) { record in
+                if json {
+                    print(try record.jsonLine())
+                } else {
+                    let c = record.entry.contents
+                    let who = record.actorName.isEmpty ? String(c.actor.prefix(12)) : record.actorName
+                    print("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)")
+                }
+            }
+        }
+    }
+
+    /// `coffer audit export`.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the verified ledger, the descriptor and the public identities to a file that check-export verifies anywhere.")
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("The export file (- for standard output).", valueName: "file"))
+        var output: String
+
+        @Flag(name: .long, help: "Overwrite an existing file.")
+        var force = false
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var json: OutputOptions
+
+        func run() throws {
+            let target: OutputTarget = output == "-" ? .standardOutput : .file(path: output, overwrite: force)
+            let verification = try AuditExport.write(vaultAt: try vault.vaultPath(), to: target)
+            if json.json { return try JSONOutput.print(verification) }
+            if output != "-" { print("exported \(verification.entries) entries to \(output); head \(verification.head)") }
+        }
+    }
+
+    /// `coffer audit check-export`.
+    struct CheckExport: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check-export",
+            abstract: "Verify an audit export with no vault and no key: descriptor, every signature, hash link and authorisation.")
+
+        @Argument(help: ArgumentHelp("The export file.", valueName: "file"))
+        var file: String
+
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try AuditOutput.print(try AuditExport.check(file), json: output.json)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// `coffer audit` and `coffer gc` through the real binary.
+@Suite("Audit and gc commands")
+struct AuditCommandTests {
+    @Test("verify, log, export and check-export; a raw-SQL edit exits 5 naming the entry")
+    func audit() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("a.txt", Data("alpha\n".utf8))
+        try cli.ok(["seal", cli.path("a.txt")])
+        try cli.ok(["open", "a.txt", "-o", "-"])
+
+        let verified = try #require(try cli.ok(["audit", "verify", "--json"]).json() as? [String: Any])
+        #expect(verified["entries"] as? Int == 8 && verified["failure"] == nil)
+        let lines = try cli.ok(["audit", "log", "--json"]).text.split(separator: "\n")
+        #expect(lines.count == 8)
+        let opens = try cli.ok(["audit", "log", "--action", "document.open", "--actor", "alice", "--since", "1h"]).text
+        #expect(opens.split(separator: "\n").count == 1 && opens.contains("document.open"))
+        #expect(try cli.run(["audit", "log", "--since", "yesterday"]).status == Exit.usage)
+
+        try cli.ok(["audit", "export", "-o", cli.path("audit.jsonl")])
+        #expect(try cli.run(["audit", "export", "-o", cli.path("audit.jsonl")]).status == Exit.conflict)
+        let checked = try #require(try cli.ok(["audit", "check-export", cli.path("audit.jsonl"), "--json"]).json() as? [String: Any])
+        #expect(checked["head"] as? String == verified["head"] as? String)
+        var text = try String(contentsOfFile: cli.path("audit.jsonl"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"seq\":6,", with: "\"seq\":7,")
+        try text.write(toFile: cli.path("changed.jsonl"), atomically: false, encoding: .utf8)
+        let changed = try cli.run(["audit", "check-export", cli.path("changed.jsonl")])
+        #expect(changed.status == Exit.integrity && changed.stderr.contains("entry"))
+
+        let edit = try cli.execute("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            body = db.execute("SELECT body FROM ledger WHERE seq = 6").fetchone()[0]
+            db.execute("UPDATE ledger SET body = ? WHERE seq = 6", (body.replace(b'"generation":1', b'"generation":2'),))
+            db.commit()
+            """, cli.path("vault/catalog.sqlite")])
+        #expect(edit.status == 0)
+        let broken = try cli.run(["audit", "verify"])
+        #expect(broken.status == Exit.integrity && broken.text.contains("entry 6"))
+        #expect(try cli.run(["audit", "export", "-o", cli.path("after.jsonl")]).status == Exit.integrity)
+        #expect(!FileManager.default.fileExists(atPath: cli.path("after.jsonl")))
+    }
+
+    @Test("gc removes what a re-key left, and nothing a document needs")
+    func collect() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("a.txt", Data("alpha\n".utf8))
+        try cli.ok(["seal", cli.path("a.txt")])
+        try cli.ok(["rotate", "doc", "a.txt"])
+        let recent = try #require(try cli.ok(["gc", "--json"]).json() as? [String: Any])
+        #expect(recent["objectsRemoved"] as? Int == 0 && recent["objectsKeptRecent"] as? Int == 2)
+        let planned = try #require(try cli.ok(["gc", "--grace", "0m", "--plan", "--json"]).json() as? [String: Any])
+        #expect(planned["objectsRemoved"] as? Int == 2 && planned["planned"] as? Bool == true)
+        #expect(try cli.objectFiles().count == 4)
+        try cli.ok(["gc", "--grace", "0m"])
+        #expect(try cli.objectFiles().count == 2)
+        #expect(try cli.ok(["open", "a.txt", "-o", "-"]).stdout == Data("alpha\n".utf8))
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+        #expect(try cli.run(["gc", "--grace", "soon"]).status == Exit.usage)
+    }
+}
