@@ -47,7 +47,7 @@ extension Coffer.AuditCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try AuditOutput.print(try Audit.verify(vaultAt: try vault.vaultPath()), json: output.json)
+            try AuditOutput.print(try Audit.verify(vaultAt: try vault.vaultPath(), stateDirectory: Paths.stateDirectory), json: output.json)
         }
     }
 
@@ -111,6 +111,10 @@ extension Coffer.AuditCommand {
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var json: OutputOptions
+
+        func validate() throws {
+            if output == "-", json.json { throw ValidationError("--json would mix the summary into the export on standard output; write the export to a file") }
+        }
 
         func run() throws {
             let target: OutputTarget = output == "-" ? .standardOutput : .file(path: output, overwrite: force)

@@ -167,16 +167,23 @@ extension Coffer {
             if output.json {
                 try JSONOutput.print(report)
             } else {
-                let c = report.counts
-                print("ledger:   \(c.ledgerEntries) entries replayed (hash chain, signatures, authorisation)")
-                print("catalog:  \(c.catalogRows) rows compared with the ledger")
-                print("objects:  \(c.objectsHashed) hashed (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
-                if report.deep { print("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }
-                for f in report.findings { print("FINDING  \(f.check)  \(f.subject): \(f.message)") }
-                print(report.isClean ? "vault is consistent" : "\(report.findings.count) finding(s)")
+                VerifyOutput.print(report)
             }
             if !report.isClean { throw ExitCode(ExitStatus.code(for: .integrity)) }
         }
+    }
+}
+
+/// Prints a verification report for people.
+enum VerifyOutput {
+    static func print(_ report: VerificationReport) {
+        let c = report.counts
+        Swift.print("ledger:   \(c.ledgerEntries) entries replayed (hash chain, signatures, authorisation)")
+        Swift.print("catalog:  \(c.catalogRows) rows compared with the ledger")
+        Swift.print("objects:  \(c.objectsHashed) hashed (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
+        if report.deep { Swift.print("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }
+        for f in report.findings { Swift.print("FINDING  \(f.check)  \(f.subject): \(f.message)") }
+        Swift.print(report.isClean ? "vault is consistent" : "\(report.findings.count) finding(s)")
     }
 }
 

@@ -62,4 +62,30 @@ struct AuditCommandTests {
         #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
         #expect(try cli.run(["gc", "--grace", "soon"]).status == Exit.usage)
     }
+
+    @Test("backup create, list, verify and restore as a script runs them: JSON and exit codes")
+    func backup() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("a.txt", Data("alpha\n".utf8))
+        try cli.ok(["seal", cli.path("a.txt")])
+        let first = try #require(try cli.ok(["backup", "create", cli.path("dest"), "--json"]).json() as? [String: Any])
+        #expect(first["objectsCopied"] as? Int == 2)
+        let again = try #require(try cli.ok(["backup", "create", cli.path("dest"), "--json"]).json() as? [String: Any])
+        #expect(again["objectsCopied"] as? Int == 0)
+        #expect((try cli.ok(["backup", "list", cli.path("dest"), "--json"]).json() as? [Any])?.count == 2)
+        try cli.ok(["backup", "verify", cli.path("dest")])
+        #expect(try cli.run(["backup", "verify", cli.path("dest"), "--deep"]).status == Exit.ok)
+        #expect(try cli.run(["backup", "verify", cli.path("a.txt")]).status == Exit.notFound)
+
+        try cli.ok(["backup", "restore", cli.path("dest"), "--to", cli.path("restored")])
+        #expect(try cli.run(["verify", "--deep"], environment: ["COFFER_VAULT": cli.path("restored")]).status == Exit.ok)
+        #expect(try cli.run(["open", "a.txt", "-o", "-"], environment: ["COFFER_VAULT": cli.path("restored")]).stdout == Data("alpha\n".utf8))
+        #expect(try cli.run(["backup", "restore", cli.path("dest"), "--to", cli.path("restored")]).status == Exit.conflict)
+
+        let object = try #require(try FileManager.default.subpathsOfDirectory(atPath: cli.path("dest/objects")).first { $0.count == 67 })
+        try flipByte(in: cli.path("dest/objects/" + object), at: 5)
+        let broken = try cli.run(["backup", "verify", cli.path("dest"), "--json"])
+        #expect(broken.status == Exit.integrity && broken.text.contains("FINDING") == false && broken.text.contains("findings"))
+    }
 }

@@ -84,10 +84,26 @@ public struct AuditFilter: Sendable {
 public enum Audit {
     /// Replays the whole ledger of the vault at `path` (signatures, hash
     /// links, and that every actor was authorised at that point), without
-    /// any key, and reports the first bad entry.
-    public static func verify(vaultAt path: String) throws -> AuditVerification {
+    /// any key, and reports the first bad entry. Every ledger head
+    /// remembered in `stateDirectory` (by any identity) must still be in the
+    /// ledger: entries deleted from the end are a rollback.
+    public static func verify(vaultAt path: String, stateDirectory: String? = nil) throws -> AuditVerification {
         let (descriptor, catalog) = try Vault.openStorage(at: path)
-        return try verify(vault: descriptor.vault, descriptor: descriptor) { body in try catalog.forEachLedgerEntry(body) }
+        let remembered = try stateDirectory.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
+        return try verify(vault: descriptor.vault, descriptor: descriptor) { body in
+            var hashes: [Int64: [UInt8]] = [:]
+            let wanted = Set(remembered.map(\.head.sequence))
+            try catalog.forEachLedgerEntry { entry in
+                if wanted.contains(entry.sequence) { hashes[entry.sequence] = entry.hash }
+                try body(entry)
+            }
+            for (_, head) in remembered {
+                guard let hash = hashes[head.sequence] else {
+                    throw LedgerError.rolledBack(seenSequence: head.sequence, currentCount: Int64(try catalog.ledgerCount()))
+                }
+                guard hash == head.hash else { throw LedgerError.forked(sequence: head.sequence) }
+            }
+        }
     }
 
     /// Replays entries from `source`, stopping at the first bad one.

@@ -45,6 +45,7 @@ public enum AuditExport {
         let descriptorBytes = try FileSystem.readSmallFile(FileSystem.join(path, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize)
         var identities: [ExportedIdentity] = []
         try catalog.forEachLedgerEntry { entry in
+            guard entry.sequence < verification.entries else { return }  // appended after the verification
             switch entry.contents.event {
             case .vaultCreated(let p): identities.append(ExportedIdentity(identity: p.creator, name: p.name))
             case .identityAdded(let p): identities.append(ExportedIdentity(identity: p.identity, name: p.name))

@@ -136,6 +136,13 @@ public enum FileSystem {
         return bytes
     }
 
+    /// The size in bytes of the file at `path`.
+    static func size(of path: String) throws -> Int {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw FileError("stat", path: path) }
+        return Int(st.st_size)
+    }
+
     /// Whether something exists at `path` (without following a final symlink).
     static func exists(_ path: String) -> Bool {
         var st = stat()

@@ -57,6 +57,7 @@ extension Vault {
         try refresh()
         let referenced = Set(state.documents.values.flatMap { [$0.current.manifest] + $0.current.segments }.map(\.description))
         report.objectsReferenced = referenced.count
+        var doomed: [String] = []
         for file in files where !(file.isObject && referenced.contains(file.name)) {
             if file.recent {
                 if file.isObject { report.objectsKeptRecent += 1 }
@@ -68,14 +69,16 @@ extension Vault {
             } else {
                 report.temporaryFilesRemoved += 1
             }
-            if !plan { FileSystem.remove(file.path) }
+            doomed.append(file.path)
         }
-        if !plan {
-            try objects.syncAllDirectories()
+        if !plan && !doomed.isEmpty {
+            // Recorded before anything is deleted: a deletion never goes unrecorded.
             let counts = report
             try commit { _ in
                 [.garbageCollected(GarbageCollected(objects: counts.objectsRemoved, bytes: counts.bytesFreed, temporaryFiles: counts.temporaryFilesRemoved))]
             }
+            for path in doomed { FileSystem.remove(path) }
+            try objects.syncAllDirectories()
         }
         report.seconds = Date().timeIntervalSince(started)
         return report

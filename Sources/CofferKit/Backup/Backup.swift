@@ -1,0 +1,252 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Foundation
+
+/// A backup directory: one content-addressed object store shared by every
+/// snapshot (so each backup copies only the objects the destination lacks),
+/// and one folder per snapshot holding a consistent copy of the catalog, the
+/// vault descriptor and a manifest signed by the operator:
+///
+/// ```
+/// DEST/objects/ab/abcd…                     objects, as in the vault
+/// DEST/snapshots/<id>/catalog.sqlite        SQLite online backup of the catalog
+/// DEST/snapshots/<id>/coffer-vault          the vault descriptor
+/// DEST/snapshots/<id>/objects -> ../../objects
+/// DEST/snapshots/<id>/manifest.json         BackupManifest
+/// DEST/snapshots/<id>/manifest.sig          base64 Ed25519 signature
+/// ```
+///
+/// A snapshot folder is itself laid out as a vault, so `coffer verify`'s
+/// checks run on it unchanged, with no key.
+public struct BackupManifest: Codable, Sendable, Equatable {
+    /// `coffer-backup-v1`.
+    public let format: String
+    /// The snapshot id: creation time and 8 random hex digits (sorts by time).
+    public let id: String
+    /// The vault.
+    public let vault: VaultID
+    /// When the snapshot was taken (RFC 3339).
+    public let created: String
+    /// Ledger entries in the catalog snapshot.
+    public let entries: Int64
+    /// Hash of the snapshot's last ledger entry (hex).
+    public let head: String
+    /// Objects the snapshot references.
+    public let objects: Int
+    /// Their bytes.
+    public let objectBytes: UInt64
+    /// BLAKE2b-256 (hex) of `catalog.sqlite`.
+    public let catalog: String
+    /// The operator's public identity (`coffer1…`); it signs the manifest.
+    public let operatorIdentity: String
+
+    static let format = "coffer-backup-v1"
+    static let signaturePrefix = Array("coffer-backup-v1\0".utf8)
+}
+
+/// What `coffer backup create` did.
+public struct BackupReport: Codable, Sendable, Equatable {
+    /// The new snapshot.
+    public let snapshot: BackupManifest
+    /// Objects copied (the destination lacked them).
+    public let objectsCopied: Int
+    /// Their bytes.
+    public let bytesCopied: UInt64
+    /// Wall-clock seconds.
+    public let seconds: Double
+}
+
+/// Failures of backup commands.
+public enum BackupError: CofferFailure, Equatable {
+    /// DEST holds no snapshot (or not the one asked for).
+    case noSnapshot(String)
+    /// A snapshot's manifest or signature does not check.
+    case badManifest(String)
+
+    public var kind: FailureKind {
+        switch self {
+        case .noSnapshot: .notFound
+        case .badManifest: .integrity
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .noSnapshot(let detail): detail
+        case .badManifest(let detail): "backup manifest does not check: \(detail)"
+        }
+    }
+}
+
+extension Vault {
+    /// Backs the vault up into `destination` (created if needed): a
+    /// consistent catalog snapshot (SQLite's online backup, safe while
+    /// other commands write), then every object that snapshot references and
+    /// the destination lacks (each checked against its name before it is
+    /// copied, written durably), then the signed manifest last: a snapshot
+    /// without a manifest is an interrupted backup and is ignored.
+    public func backup(to destination: String) throws -> BackupReport {
+        let started = Date()
+        try FileSystem.createDirectories(destination)
+        let store = FileSystem.exists(FileSystem.join(destination, "objects"))
+            ? ObjectStore(root: FileSystem.join(destination, "objects"))
+            : try ObjectStore.create(at: FileSystem.join(destination, "objects"))
+        let id = Timestamp.format(started).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
+            + "-" + Hex.encode(Sodium.randomBytes(4))
+        let snapshots = FileSystem.join(destination, "snapshots")
+        try FileSystem.createDirectories(snapshots)
+        let folder = FileSystem.join(snapshots, id)
+        try FileSystem.createDirectories(folder)
+
+        let catalogCopy = FileSystem.join(folder, "catalog.sqlite")
+        try catalog.database.backup(to: catalogCopy)
+        try POSIXFile.openForReading(catalogCopy).sync()
+        try AtomicFile.write(
+            try FileSystem.readSmallFile(FileSystem.join(path, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
+            to: FileSystem.join(folder, VaultDescriptor.fileName), overwrite: false)
+        guard symlink("../../objects", FileSystem.join(folder, "objects")) == 0 else { throw FileError("symlink", path: folder) }
+
+        // What the snapshot references, from its own verified ledger.
+        let snapshotCatalog = try Catalog.open(at: catalogCopy)
+        let snapshotState = try Vault.replay(catalog: snapshotCatalog, descriptor: descriptor, trustedThrough: nil)
+        let referenced = Set(snapshotState.documents.values.flatMap { [$0.current.manifest] + $0.current.segments })
+        let batch = PublishBatch(store: store)
+        var copied = 0
+        var copiedBytes: UInt64 = 0
+        var totalBytes: UInt64 = 0
+        for object in referenced.sorted() {
+            if store.contains(object) {
+                totalBytes += UInt64(try FileSystem.size(of: store.path(of: object)))
+                continue
+            }
+            let bytes = try objects.read(object)
+            guard bytes.withUnsafeBytes(ObjectID.of) == object else { throw ObjectStoreError.corrupt(object) }
+            try bytes.withUnsafeBytes { _ = try batch.add($0) }
+            copied += 1
+            copiedBytes += UInt64(bytes.count)
+            totalBytes += UInt64(bytes.count)
+        }
+        try batch.finish()
+
+        let manifest = BackupManifest(
+            format: BackupManifest.format, id: id, vault: snapshotState.vaultID, created: Timestamp.format(started),
+            entries: snapshotState.entryCount, head: Hex.encode(snapshotState.head), objects: referenced.count, objectBytes: totalBytes,
+            catalog: try BackupStore.fileHash(catalogCopy), operatorIdentity: identity.publicIdentity.description)
+        let body = Array(try LedgerJSON.encoder.encode(manifest))
+        let signature = identity.sign(BackupManifest.signaturePrefix + body)
+        try AtomicFile.write(Array(Data(signature).base64EncodedString().utf8), to: FileSystem.join(folder, "manifest.sig"), overwrite: false)
+        try AtomicFile.write(body, to: FileSystem.join(folder, "manifest.json"), overwrite: false)
+        try FileSystem.syncDirectory(snapshots)
+        return BackupReport(snapshot: manifest, objectsCopied: copied, bytesCopied: copiedBytes, seconds: Date().timeIntervalSince(started))
+    }
+}
+
+/// Reading, checking and restoring the snapshots in a backup directory, with no key.
+public enum BackupStore {
+    /// Every complete snapshot (one with a manifest), oldest first. The
+    /// manifests are parsed, not checked (see ``verify(_:snapshot:identity:deep:)``).
+    public static func list(_ destination: String) throws -> [BackupManifest] {
+        let snapshots = FileSystem.join(destination, "snapshots")
+        guard FileSystem.isDirectory(snapshots) else { throw BackupError.noSnapshot("\(destination) holds no Coffer backup") }
+        return try FileSystem.contents(of: snapshots).sorted().compactMap { name in
+            let file = FileSystem.join(FileSystem.join(snapshots, name), "manifest.json")
+            guard FileSystem.exists(file) else { return nil }  // an interrupted backup
+            return try manifest(at: FileSystem.join(snapshots, name))
+        }
+    }
+
+    /// Checks one snapshot (the newest if `snapshot` is nil): the manifest's
+    /// signature by an identity the snapshot's ledger knows, the catalog's
+    /// hash, then everything `coffer verify` checks (every object hashes to
+    /// its name, every referenced object is present, the ledger's chain,
+    /// signatures and authorisation); with `deep`, `identity` also decrypts
+    /// every document it can read.
+    public static func verify(_ destination: String, snapshot: String?, identity: Identity?, deep: Bool) throws -> (BackupManifest, VerificationReport) {
+        let folder = try folder(of: destination, snapshot: snapshot)
+        let manifest = try manifest(at: folder)
+        let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
+        let signatureText = String(decoding: try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.sig"), limit: 1024), as: UTF8.self)
+        guard let signature = Data(base64Encoded: signatureText.trimmingCharacters(in: .whitespacesAndNewlines)),
+              let operatorIdentity = try? PublicIdentity(manifest.operatorIdentity),
+              Ed25519.isValid(signature: Array(signature), message: BackupManifest.signaturePrefix + body, publicKey: operatorIdentity.signingKey)
+        else { throw BackupError.badManifest("the signature does not verify with the operator's key") }
+        guard try fileHash(FileSystem.join(folder, "catalog.sqlite")) == manifest.catalog else {
+            throw BackupError.badManifest("catalog.sqlite is not the one the manifest names")
+        }
+        var report = try VaultVerifier.verify(at: folder, identity: deep ? identity : nil, stateDirectory: nil, deep: deep)
+        let (descriptor, catalog) = try Vault.openStorage(at: folder)
+        if let state = try? Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil) {
+            if state.identities[operatorIdentity.fingerprint] == nil {
+                report.add("backup", "manifest.json", "the operator \(operatorIdentity.fingerprint) is not an identity of this vault")
+            }
+            if state.entryCount != manifest.entries || Hex.encode(state.head) != manifest.head || state.vaultID != manifest.vault {
+                report.add("backup", "manifest.json", "the manifest's vault, entry count or head differs from the catalog snapshot")
+            }
+        }
+        return (manifest, report)
+    }
+
+    /// Restores a snapshot (the newest if `snapshot` is nil) into `directory`,
+    /// which must not exist or be empty: the descriptor, the catalog, and
+    /// every object the snapshot references (each checked, written durably).
+    /// The result is an ordinary vault.
+    public static func restore(_ destination: String, snapshot: String?, to directory: String) throws -> BackupManifest {
+        let folder = try folder(of: destination, snapshot: snapshot)
+        let manifest = try manifest(at: folder)
+        if FileSystem.exists(directory) {
+            guard FileSystem.isDirectory(directory), try FileSystem.contents(of: directory).isEmpty else {
+                throw VaultError.directoryNotEmpty(path: directory)
+            }
+        }
+        try FileSystem.createDirectories(directory)
+        let (descriptor, catalog) = try Vault.openStorage(at: folder)
+        let state = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
+        let source = ObjectStore(root: FileSystem.join(destination, "objects"))
+        let target = try ObjectStore.create(at: Vault.objectsPath(directory))
+        let batch = PublishBatch(store: target)
+        for object in Set(state.documents.values.flatMap { [$0.current.manifest] + $0.current.segments }).sorted() {
+            let bytes = try source.read(object)
+            guard bytes.withUnsafeBytes(ObjectID.of) == object else { throw ObjectStoreError.corrupt(object) }
+            try bytes.withUnsafeBytes { _ = try batch.add($0) }
+        }
+        try batch.finish()
+        try catalog.database.backup(to: Vault.catalogPath(directory))
+        try POSIXFile.openForReading(Vault.catalogPath(directory)).sync()
+        // The descriptor last: until it exists, the directory is not a vault.
+        try AtomicFile.write(
+            try FileSystem.readSmallFile(FileSystem.join(folder, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
+            to: FileSystem.join(directory, VaultDescriptor.fileName), overwrite: false)
+        return manifest
+    }
+
+    static func fileHash(_ path: String) throws -> String {
+        let file = try POSIXFile.openForReading(path)
+        let hasher = Blake2b()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
+            if count == 0 { break }
+            hasher.update(Array(buffer[0..<count]))
+        }
+        return Hex.encode(hasher.finalize())
+    }
+
+    private static func folder(of destination: String, snapshot: String?) throws -> String {
+        let all = try list(destination)
+        guard let chosen = snapshot.map({ id in all.first { $0.id == id } }) ?? all.last else {
+            throw BackupError.noSnapshot(snapshot.map { "\(destination) has no snapshot \($0); see `coffer backup list`" } ?? "\(destination) holds no complete snapshot")
+        }
+        return FileSystem.join(FileSystem.join(destination, "snapshots"), chosen.id)
+    }
+
+    private static func manifest(at folder: String) throws -> BackupManifest {
+        let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
+        guard let manifest = try? LedgerJSON.decoder.decode(BackupManifest.self, from: Data(body)), manifest.format == BackupManifest.format else {
+            throw BackupError.badManifest("\(folder)/manifest.json is not a Coffer backup manifest")
+        }
+        return manifest
+    }
+}

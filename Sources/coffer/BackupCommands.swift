@@ -1,0 +1,106 @@
+import ArgumentParser
+import CofferKit
+import Foundation
+
+extension Coffer {
+    /// `coffer backup`.
+    struct BackupCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "backup", abstract: "Incremental, signed, keyless-verifiable backups to a directory; restore.",
+            discussion: "See docs/BACKUPS.md for scheduling (systemd timer, cron) and alerting.",
+            subcommands: [Create.self, Verify.self, List.self, Restore.self])
+    }
+}
+
+extension Coffer.BackupCommand {
+    /// `coffer backup create`.
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the objects DEST lacks, a consistent catalog snapshot and a manifest you sign; safe while the vault is in use.")
+
+        @Argument(help: ArgumentHelp("The backup directory (created if needed).", valueName: "dest"))
+        var destination: String
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let report = try vault.openVault().backup(to: destination)
+            if output.json { return try JSONOutput.print(report) }
+            print("snapshot \(report.snapshot.id): \(report.snapshot.entries) ledger entries, \(report.snapshot.objects) objects (\(formatSize(report.snapshot.objectBytes)))")
+            print(String(format: "copied %d new objects (%@) in %.2f s", report.objectsCopied, formatSize(report.bytesCopied), report.seconds))
+        }
+    }
+
+    /// `coffer backup verify`.
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a snapshot without keys: manifest signature, catalog, ledger, every object; --deep also decrypts with your identity.")
+
+        @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
+        var destination: String
+
+        @Option(name: .long, help: ArgumentHelp("The snapshot (default: the newest).", valueName: "id"))
+        var at: String?
+
+        @Flag(name: .long, help: "Also decrypt every document your identity can read.")
+        var deep = false
+
+        @OptionGroup var identity: IdentityOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let (manifest, report) = try BackupStore.verify(destination, snapshot: at, identity: deep ? try identity.load() : nil, deep: deep)
+            if output.json {
+                try JSONOutput.print(BackupVerification(snapshot: manifest, report: report))
+            } else {
+                print("snapshot \(manifest.id) of vault \(manifest.vault), signed by \(manifest.operatorIdentity.prefix(24))…")
+                VerifyOutput.print(report)
+            }
+            if !report.isClean { throw ExitCode(ExitStatus.code(for: .integrity)) }
+        }
+
+        struct BackupVerification: Encodable {
+            let snapshot: BackupManifest
+            let report: VerificationReport
+        }
+    }
+
+    /// `coffer backup list`.
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the complete snapshots in a backup directory, oldest first.")
+
+        @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
+        var destination: String
+
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let snapshots = try BackupStore.list(destination)
+            if output.json { return try JSONOutput.print(snapshots) }
+            for s in snapshots { print("\(s.id)  \(s.created)  \(String(s.entries).leftPadded(8)) entries  \(String(s.objects).leftPadded(8)) objects  \(formatSize(s.objectBytes))") }
+        }
+    }
+
+    /// `coffer backup restore`.
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Restore a snapshot into a new vault directory.")
+
+        @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
+        var destination: String
+
+        @Option(name: .long, help: ArgumentHelp("The new vault directory (must not exist, or be empty).", valueName: "dir"))
+        var to: String
+
+        @Option(name: .long, help: ArgumentHelp("The snapshot (default: the newest).", valueName: "id"))
+        var at: String?
+
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let manifest = try BackupStore.restore(destination, snapshot: at, to: to)
+            if output.json { return try JSONOutput.print(manifest) }
+            print("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
+        }
+    }
+}
