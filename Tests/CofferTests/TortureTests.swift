@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+/// Crash torture and concurrency through the real binary.
+///
+/// Kills: `COFFER_TORTURE_KILLS` if set, else 200 for `COFFER_TEST_LEVEL=ci`
+/// and the default, 30 for `quick`, 1,000 for `full`.
+@Suite("Torture")
+struct TortureTests {
+    static var kills: Int {
+        let environment = ProcessInfo.processInfo.environment
+        if let count = environment["COFFER_TORTURE_KILLS"].flatMap(Int.init) { return count }
+        switch environment["COFFER_TEST_LEVEL"] {
+        case "quick": return 30
+        case "full": return 1_000
+        default: return 200
+        }
+    }
+
+    @Test("SIGKILL at random moments of seal, rotate, backup create and gc: the vault always verifies and every committed document opens")
+    func killEverything() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        try cli.ok(["role", "create", "eng"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        try cli.write("big.bin", pattern(6 << 20, seed: 3))
+        var expected: [String: Data] = [:]
+        for i in 0..<10 {
+            let content = Data("document \(i)\n".utf8)
+            try cli.write("docs/d\(i).txt", content)
+            expected["docs/d\(i).txt"] = content
+        }
+        try cli.ok(["seal", cli.path("docs")])
+        try cli.ok(["share"] + expected.keys.sorted() + ["--role", "eng"])
+        cli.environment["COFFER_REWRAP_BATCH_SIZE"] = "2"
+        let operations: [(name: String, arguments: (Int) -> [String])] = [
+            ("seal", { ["seal", cli.path("big.bin"), "--name", "big-\($0).bin"] }),
+            ("rotate", { _ in ["rotate", "role", "eng"] }),
+            ("backup", { _ in ["backup", "create", cli.path("backup")] }),
+            ("gc", { _ in ["gc", "--grace", "0m"] }),
+        ]
+        // How long each takes uninterrupted, so kills land inside it.
+        var durations: [String: UInt32] = [:]
+        for operation in operations {
+            let started = Date()
+            try cli.ok(operation.arguments(-1))
+            durations[operation.name] = UInt32(max(0.02, Date().timeIntervalSince(started)) * 1_000_000)
+        }
+        expected["big--1.bin"] = pattern(6 << 20, seed: 3)
+
+        var generator = SystemRandomNumberGenerator()
+        var interrupted = 0
+        for round in 0..<Self.kills {
+            let operation = operations[Int.random(in: 0..<operations.count, using: &generator)]
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLIHarness.binary)
+            process.arguments = operation.arguments(round)
+            process.environment = cli.environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 0...durations[operation.name]!, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .uncaughtSignal { interrupted += 1 }  // still running when killed
+
+            let verify = try cli.run(["verify"])
+            #expect(verify.status == Exit.ok, "round \(round) after \(operation.name): \(verify.text)")
+            // A few committed documents each round, as Bob (through the role) and as Alice.
+            for name in expected.keys.filter({ $0.hasPrefix("docs/") }).shuffled(using: &generator).prefix(2) {
+                #expect(try cli.run(as: bob.file, ["open", name, "-o", "-"]).stdout == expected[name], "round \(round): bob \(name)")
+            }
+            if verify.status != Exit.ok { break }
+        }
+        // Most kills landed while the command was running, not after it ended.
+        #expect(interrupted >= Self.kills / 2, "\(interrupted) of \(Self.kills) kills interrupted a running command")
+        // Everything committed opens; interrupted rotations and backups finish.
+        try cli.ok(["rotate", "role", "eng"])
+        try cli.ok(["backup", "create", cli.path("backup")])
+        try cli.ok(["backup", "verify", cli.path("backup")])
+        let listed = try #require(try cli.ok(["ls", "--json"]).json() as? [[String: Any]])
+        for name in listed.compactMap({ $0["name"] as? String }) {
+            let opened = try cli.run(["open", name, "-o", "-"])
+            #expect(opened.status == Exit.ok, "\(name): \(opened.stderr)")
+            if let content = expected[name] ?? (name.hasPrefix("big-") ? pattern(6 << 20, seed: 3) : nil) { #expect(opened.stdout == content, "\(name)") }
+        }
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+        #expect(try cli.run(["audit", "verify"]).status == Exit.ok)
+    }
+
+    @Test("several processes seal, open and back up one vault at once: nothing lost, nothing corrupt, no lock errors")
+    func concurrency() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        for i in 0..<4 { try cli.write("seed/s\(i).txt", Data("seed \(i)\n".utf8)) }
+        try cli.ok(["seal", cli.path("seed")])
+        var processes: [(Process, Pipe, String)] = []
+        func start(_ arguments: [String], _ label: String) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", arguments.joined(separator: " ")]
+            process.environment = cli.environment
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            processes.append((process, errors, label))
+        }
+        let coffer = CLIHarness.binary
+        for writer in 0..<3 {
+            for i in 0..<8 { try cli.write("w\(writer)/w\(writer)-f\(i).txt", Data("writer \(writer) file \(i)\n".utf8)) }
+            try start(["for i in 0 1 2 3 4 5 6 7; do", coffer, "seal", cli.path("w\(writer)/w\(writer)-f") + "$i.txt", "|| exit 1; done"], "sealer \(writer)")
+        }
+        try start(["for i in 1 2 3 4 5 6 7 8 9 10; do", coffer, "open seed/s1.txt -o - >/dev/null || exit 1; done"], "reader")
+        try start(["for i in 1 2 3; do", coffer, "backup create", cli.path("backup"), ">/dev/null || exit 1; done"], "backup")
+        for (process, errors, label) in processes {
+            let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(label): \(stderr)")
+            #expect(!stderr.contains("locked"), "\(label): \(stderr)")
+        }
+        let listed = try #require(try cli.ok(["ls", "--json"]).json() as? [[String: Any]])
+        #expect(listed.count == 4 + 24)
+        for writer in 0..<3 {
+            for i in 0..<8 {
+                #expect(try cli.run(["open", "w\(writer)-f\(i).txt", "-o", "-"]).stdout == Data("writer \(writer) file \(i)\n".utf8))
+            }
+        }
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+        #expect(try cli.run(["backup", "verify", cli.path("backup"), "--deep"]).status == Exit.ok)
+        #expect(try cli.run(["audit", "verify"]).status == Exit.ok)
+    }
+}
