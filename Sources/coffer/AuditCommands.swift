@@ -7,7 +7,7 @@ extension Coffer {
     struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit", abstract: "The signed ledger as evidence: verify it, read it, export it, check an export.",
-            subcommands: [Verify.self, Log.self, Export.self, CheckExport.self])
+            subcommands: [Verify.self, Log.self, Report.self, Export.self, CheckExport.self])
     }
 }
 
@@ -94,6 +94,48 @@ extension Coffer.AuditCommand {
                     let who = record.actorName.isEmpty ? String(c.actor.prefix(12)) : record.actorName
                     print("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)")
                 }
+            }
+        }
+    }
+
+    /// `coffer audit report`.
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report unusual access: open rates far above an identity's usual, first access to a label, bulk exports, attempts by revoked identities, overdue rotations.",
+            discussion: "Thresholds are the options below; docs/AUDIT.md explains each. Exits 0 whatever it finds; findings are in the output (`findings` with --json).")
+
+        @Option(name: .long, help: ArgumentHelp("Start of the window (RFC 3339, or a duration ago; default 7d).", valueName: "time"))
+        var since = "7d"
+
+        @Option(name: .long, help: ArgumentHelp("Flag an identity opening more than this many times its usual rate (default 5).", valueName: "x"))
+        var rateFactor: Double = 5
+
+        @Option(name: .long, help: ArgumentHelp("…and at least this many documents in the window (default 20).", valueName: "n"))
+        var minOpens = 20
+
+        @Option(name: .long, help: ArgumentHelp("Flag bundles of at least this many files (default 20; also any of 1 GiB or more).", valueName: "n"))
+        var bulkFiles = 20
+
+        @Option(name: .long, help: ArgumentHelp("Flag roles whose key is older than this (e.g. 90d; default: not checked).", valueName: "age"))
+        var maxKeyAge: String?
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            var policy = AuditPolicy(since: try AuditTime.parse(since, option: "--since"))
+            policy.rateFactor = rateFactor
+            policy.minimumOpens = minOpens
+            policy.bulkFiles = bulkFiles
+            if let maxKeyAge {
+                guard let seconds = DurationParser.seconds(maxKeyAge) else { throw ValidationError("--max-key-age takes a duration such as 90d") }
+                policy.maxKeyAge = seconds
+            }
+            let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy)
+            if output.json { return try JSONOutput.print(report) }
+            print("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
+            for f in report.findings {
+                print("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
             }
         }
     }

@@ -116,3 +116,9 @@ public struct GarbageCollected: Codable, Sendable, Equatable {
     /// Stray temporary files deleted.
     public var temporaryFiles: Int
 }
+
+/// Payload of `access.refused`.
+public struct AccessRefused: Codable, Sendable, Equatable {
+    /// What the identity tried to do.
+    public var attempted: String
+}

@@ -30,6 +30,11 @@ public struct AuditRecord: Sendable {
     public let entry: LedgerEntry
     /// The actor's display name in the vault.
     public let actorName: String
+    /// The vault state right after the entry.
+    let state: VaultState
+
+    /// A document's label right after the entry.
+    func label(of document: DocumentID) -> String? { state.documents[document]?.label }
 
     /// The entry as one JSON object: its signed body's fields, plus `hash`,
     /// `signature` (base64) and `actorName`.
@@ -135,7 +140,7 @@ public enum Audit {
             try verifier.append(entry)
             let name = verifier.state.identities[entry.contents.actor]?.name ?? ""
             guard filter.admits(entry, actorName: name) else { return }
-            try body(AuditRecord(entry: entry, actorName: name))
+            try body(AuditRecord(entry: entry, actorName: name, state: verifier.state))
         }
     }
 }

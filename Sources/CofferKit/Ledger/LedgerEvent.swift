@@ -45,6 +45,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case bundleCreated(BundleCreated)
     /// Unreferenced objects were deleted (administrators only).
     case garbageCollected(GarbageCollected)
+    /// A revoked identity tried to use the vault and was refused (signed by that identity).
+    case accessRefused(AccessRefused)
 
     /// The `action` string of the entry.
     public var action: String {
@@ -70,6 +72,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .partnerAdded: "partner.add"
         case .bundleCreated: "bundle.create"
         case .garbageCollected: "vault.gc"
+        case .accessRefused: "access.refused"
         }
     }
 
@@ -93,6 +96,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .partnerAdded(let p): try container.encode(p, forKey: .data)
         case .bundleCreated(let p): try container.encode(p, forKey: .data)
         case .garbageCollected(let p): try container.encode(p, forKey: .data)
+        case .accessRefused(let p): try container.encode(p, forKey: .data)
         }
     }
 
@@ -120,6 +124,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "partner.add": .partnerAdded(try container.decode(PartnerAdded.self, forKey: .data))
         case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
         case "vault.gc": .garbageCollected(try container.decode(GarbageCollected.self, forKey: .data))
+        case "access.refused": .accessRefused(try container.decode(AccessRefused.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }
     }

@@ -315,7 +315,12 @@ public struct VaultState: Sendable {
         let c = entry.contents
         let seq = entry.sequence
         func deny(_ reason: String) -> LedgerError { .unauthorized(sequence: seq, reason: reason) }
-        guard !revoked.contains(c.actor) else { throw deny("\(c.actor) was revoked and may do nothing") }
+        if case .accessRefused = c.event {
+            // The one entry a revoked identity may sign: the record of its own refused attempt.
+            guard revoked.contains(c.actor) else { throw deny("access.refused is recorded only for revoked identities") }
+        } else {
+            guard !revoked.contains(c.actor) else { throw deny("\(c.actor) was revoked and may do nothing") }
+        }
         let actorIsAdmin = admins.contains(c.actor)
         func requireAdmin(_ what: String) throws {
             guard actorIsAdmin else { throw deny("only an administrator may \(what)") }
@@ -568,6 +573,9 @@ public struct VaultState: Sendable {
 
         case .garbageCollected:
             try requireAdmin("collect garbage")
+
+        case .accessRefused:
+            break  // checked above
         }
         entryCount = seq + 1
         head = entry.hash

@@ -134,12 +134,17 @@ public final class Vault {
         guard state.identities[identity.fingerprint] != nil else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
         }
-        guard !state.revoked.contains(identity.fingerprint) else { throw VaultError.revoked(fingerprint: identity.fingerprint) }
+
         // First meeting: pin the vault only once its ledger verified and admitted us.
         if !pinned { try heads?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
         let vault = Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
             objects: ObjectStore(root: objectsPath(path)), heads: heads)
+        guard !state.revoked.contains(identity.fingerprint) else {
+            // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself.
+            try? vault.commit { _ in [.accessRefused(AccessRefused(attempted: "open the vault"))] }
+            throw VaultError.revoked(fingerprint: identity.fingerprint)
+        }
         try vault.rememberHead()
         return vault
     }

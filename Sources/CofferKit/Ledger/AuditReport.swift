@@ -1,0 +1,127 @@
+import Foundation
+
+/// What `coffer audit report` flags, and with which thresholds.
+public struct AuditPolicy: Codable, Sendable, Equatable {
+    /// The window reported on starts here (default: 7 days ago).
+    public var since: Date
+    /// An identity is flagged when it opened more than `rateFactor` times
+    /// its usual daily rate (over the history before the window) in the
+    /// window, scaled to the window's length…
+    public var rateFactor: Double = 5
+    /// …and at least this many documents (a quiet identity opening a few is not unusual).
+    public var minimumOpens = 20
+    /// A bundle with at least this many files is a bulk export…
+    public var bulkFiles = 20
+    /// …and so is one of at least this many bytes.
+    public var bulkBytes: UInt64 = 1 << 30
+    /// Roles whose current key is older than this are overdue for rotation (nil: not checked).
+    public var maxKeyAge: TimeInterval?
+
+    /// The default policy for a window starting at `since`.
+    public init(since: Date) {
+        self.since = since
+    }
+}
+
+/// One unusual event.
+public struct AuditFinding: Codable, Sendable, Equatable {
+    /// `open-rate`, `first-label-access`, `bulk-export`, `refused-after-revocation` or `rotation-overdue`.
+    public let kind: String
+    /// Who (fingerprint), when it concerns an identity.
+    public let actor: String?
+    /// Their display name.
+    public let actorName: String?
+    /// The entry that shows it (the latest one, for a rate).
+    public let sequence: Int64?
+    /// When (RFC 3339).
+    public let time: String?
+    /// What, in words.
+    public let detail: String
+}
+
+/// The unusual-access report (`coffer audit report`).
+public struct AuditReportResult: Codable, Sendable, Equatable {
+    /// The policy applied.
+    public let policy: AuditPolicy
+    /// Entries read.
+    public let entries: Int64
+    /// The findings, in ledger order (overdue rotations last).
+    public let findings: [AuditFinding]
+}
+
+extension Audit {
+    /// Reads the verified ledger of the vault at `path` and reports, for the
+    /// window from `policy.since`: identities opening far more documents than
+    /// their usual rate, an identity's first access to a label, bulk bundle
+    /// exports, attempts by revoked identities (their `access.refused`
+    /// entries), and, with `maxKeyAge`, roles whose key is overdue for rotation.
+    public static func report(vaultAt path: String, policy: AuditPolicy, now: Date = Date()) throws -> AuditReportResult {
+        var findings: [AuditFinding] = []
+        var labelsRead: [String: Set<String>] = [:]  // actor → labels opened before
+        var opensBefore: [String: Int] = [:]
+        var opensInWindow: [String: (count: Int, last: LedgerEntry)] = [:]
+        var firstTime: Date?
+        var keyIssued: [RoleID: Date] = [:]
+        var entries: Int64 = 0
+        var names: [String: String] = [:]
+        var state: VaultState?
+        try log(vaultAt: path, filter: AuditFilter()) { record in
+            let entry = record.entry
+            let c = entry.contents
+            entries += 1
+            firstTime = firstTime ?? c.time
+            names[c.actor] = record.actorName
+            let inWindow = c.time >= policy.since
+            func flag(_ kind: String, _ detail: String) {
+                findings.append(AuditFinding(
+                    kind: kind, actor: c.actor, actorName: record.actorName, sequence: entry.sequence, time: Timestamp.format(c.time), detail: detail))
+            }
+            switch c.event {
+            case .documentOpened(let p):
+                if inWindow {
+                    opensInWindow[c.actor] = ((opensInWindow[c.actor]?.count ?? 0) + 1, entry)
+                } else {
+                    opensBefore[c.actor, default: 0] += 1
+                }
+                if let label = record.label(of: p.document) {
+                    if inWindow, !(labelsRead[c.actor]?.contains(label) ?? false) {
+                        flag("first-label-access", "first time \(record.actorName.isEmpty ? c.actor : record.actorName) opened a document labelled \(label) (\(p.document))")
+                    }
+                    labelsRead[c.actor, default: []].insert(label)
+                }
+            case .bundleCreated(let p) where inWindow:
+                let bytes = p.files.reduce(UInt64(0)) { $0 + $1.size }
+                if p.files.count >= policy.bulkFiles || bytes >= policy.bulkBytes {
+                    flag("bulk-export", "bundle \(p.bundle) to \(p.recipients.joined(separator: ", ")): \(p.files.count) files, \(bytes) bytes")
+                }
+            case .accessRefused(let p) where inWindow:
+                flag("refused-after-revocation", "revoked identity tried to \(p.attempted)")
+            case .roleKeyIssued(let p):
+                keyIssued[p.role] = c.time
+            default:
+                break
+            }
+            state = record.state
+        }
+        let windowDays = max(1.0 / 24, now.timeIntervalSince(policy.since) / 86_400)
+        let historyDays = max(1.0, policy.since.timeIntervalSince(firstTime ?? policy.since) / 86_400)
+        for (actor, window) in opensInWindow.sorted(by: { $0.value.last.sequence < $1.value.last.sequence }) {
+            let usual = Double(opensBefore[actor] ?? 0) / historyDays * windowDays
+            guard window.count >= policy.minimumOpens, Double(window.count) > policy.rateFactor * usual else { continue }
+            findings.append(AuditFinding(
+                kind: "open-rate", actor: actor, actorName: names[actor], sequence: window.last.sequence,
+                time: Timestamp.format(window.last.contents.time),
+                detail: String(format: "%d documents opened since %@, against a usual %.1f for that long", window.count, Timestamp.format(policy.since), usual)))
+        }
+        if let maxKeyAge = policy.maxKeyAge, let state {
+            for role in state.roles.values.sorted(by: { $0.name < $1.name }) where !(role.kind == .personal && role.members.isEmpty) {
+                guard let issued = keyIssued[role.id], now.timeIntervalSince(issued) > maxKeyAge else { continue }
+                findings.append(AuditFinding(
+                    kind: "rotation-overdue", actor: nil, actorName: nil, sequence: nil, time: Timestamp.format(issued),
+                    detail: "role \(role.name): key v\(role.currentVersion) issued \(Timestamp.format(issued)), older than the policy allows"))
+            }
+        }
+        findings.sort { ($0.sequence ?? Int64.max) < ($1.sequence ?? Int64.max) }
+        return AuditReportResult(policy: policy, entries: entries, findings: findings)
+    }
+}
