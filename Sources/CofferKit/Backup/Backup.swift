@@ -24,7 +24,8 @@ import Foundation
 public struct BackupManifest: Codable, Sendable, Equatable {
     /// `coffer-backup-v1`.
     public let format: String
-    /// The snapshot id: creation time and 8 random hex digits (sorts by time).
+    /// The snapshot id: creation time to the microsecond and 8 random hex
+    /// digits (`20261129T023000.123456Z-1a2b3c4d`; sorts by time).
     public let id: String
     /// The vault.
     public let vault: VaultID
@@ -94,8 +95,10 @@ extension Vault {
         let store = FileSystem.exists(FileSystem.join(destination, "objects"))
             ? ObjectStore(root: FileSystem.join(destination, "objects"))
             : try ObjectStore.create(at: FileSystem.join(destination, "objects"))
-        let id = Timestamp.format(started).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
-            + "-" + Hex.encode(Sodium.randomBytes(4))
+        // Time to the microsecond, so ids sort in the order snapshots were taken.
+        let micros = Int((started.timeIntervalSince1970 - started.timeIntervalSince1970.rounded(.down)) * 1_000_000)
+        let id = Timestamp.format(started).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "").dropLast()
+            + String(format: ".%06dZ-", micros) + Hex.encode(Sodium.randomBytes(4))
         let snapshots = FileSystem.join(destination, "snapshots")
         try FileSystem.createDirectories(snapshots)
         let folder = FileSystem.join(snapshots, id)
