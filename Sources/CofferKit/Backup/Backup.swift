@@ -114,7 +114,8 @@ extension Vault {
 
         // What the snapshot references, from its own verified ledger.
         let snapshotCatalog = try Catalog.open(at: catalogCopy)
-        let snapshotState = try Vault.replay(catalog: snapshotCatalog, descriptor: descriptor, trustedThrough: nil)
+        // From the state this vault verified: only entries committed since are replayed.
+        let snapshotState = try Vault.replay(catalog: snapshotCatalog, descriptor: descriptor, trustedThrough: nil, from: state)
         let referenced = Set(snapshotState.documents.values.flatMap { [$0.current.manifest] + $0.current.segments })
         let batch = PublishBatch(store: store)
         var copied = 0
@@ -179,9 +180,9 @@ public enum BackupStore {
         guard try fileHash(FileSystem.join(folder, "catalog.sqlite")) == manifest.catalog else {
             throw BackupError.badManifest("catalog.sqlite is not the one the manifest names")
         }
-        var report = try VaultVerifier.verify(at: folder, identity: deep ? identity : nil, stateDirectory: nil, deep: deep)
-        let (descriptor, catalog) = try Vault.openStorage(at: folder)
-        if let state = try? Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil) {
+        var replayed: VaultState?
+        var report = try VaultVerifier.verify(at: folder, identity: deep ? identity : nil, stateDirectory: nil, deep: deep, replayed: &replayed)
+        if let state = replayed {
             if state.identities[operatorIdentity.fingerprint] == nil {
                 report.add("backup", "manifest.json", "the operator \(operatorIdentity.fingerprint) is not an identity of this vault")
             }

@@ -59,6 +59,13 @@ public enum VaultVerifier {
     /// - Returns: the report; the vault is clean if it has no findings.
     /// - Throws: only when the vault cannot be read at all (not a vault, unreadable catalog).
     public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool) throws -> VerificationReport {
+        var state: VaultState?
+        return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &state)
+    }
+
+    /// ``verify(at:identity:stateDirectory:deep:)``, also handing back the
+    /// state the ledger replay produced (nil if the ledger did not verify).
+    static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
         var report = VerificationReport()
         report.deep = deep
         let descriptor: VaultDescriptor
@@ -117,16 +124,22 @@ public enum VaultVerifier {
 
         // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
         let store = ObjectStore(root: Vault.objectsPath(path))
-        let present = try store.allObjectIDs()
-        for id in present {
+        let present = try store.allObjectIDs().sorted()
+        // Read and hashed on every core; findings are reported in id order.
+        let checked = try ParallelMap.run(present) { id -> (hashedBytes: Int?, problem: String?) in
             do {
                 let bytes = try store.read(id)
-                report.counts.objectsHashed += 1
-                report.counts.bytesHashed += UInt64(bytes.count)
-                if bytes.withUnsafeBytes(ObjectID.of) != id { throw ObjectStoreError.corrupt(id) }
+                return (bytes.count, bytes.withUnsafeBytes(ObjectID.of) == id ? nil : ObjectStoreError.corrupt(id).description)
             } catch let error as any CofferFailure {
-                report.add("object", id.description, error.description)
+                return (nil, error.description)
             }
+        }
+        for (id, result) in zip(present, checked) {
+            if let size = result.hashedBytes {
+                report.counts.objectsHashed += 1
+                report.counts.bytesHashed += UInt64(size)
+            }
+            if let problem = result.problem { report.add("object", id.description, problem) }
         }
         if let state {
             let presentSet = Set(present)
@@ -178,6 +191,7 @@ public enum VaultVerifier {
                 }
             }
         }
+        verifiedState = state
         return report
     }
 
