@@ -143,7 +143,7 @@ extension Coffer.AuditCommand {
     /// `coffer audit export`.
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the verified ledger, the descriptor and the public identities to a file that check-export verifies anywhere.")
+            abstract: "Write the verified ledger, the descriptor and the public identities, signed by you, to a file that check-export verifies anywhere.")
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The export file (- for standard output).", valueName: "file"))
         var output: String
@@ -160,7 +160,7 @@ extension Coffer.AuditCommand {
 
         func run() throws {
             let target: OutputTarget = output == "-" ? .standardOutput : .file(path: output, overwrite: force)
-            let verification = try AuditExport.write(vaultAt: try vault.vaultPath(), to: target)
+            let verification = try AuditExport.write(vaultAt: try vault.vaultPath(), to: target, signer: try vault.loadIdentity())
             if json.json { return try JSONOutput.print(verification) }
             if output != "-" { print("exported \(verification.entries) entries to \(output); head \(verification.head)") }
         }
@@ -175,10 +175,13 @@ extension Coffer.AuditCommand {
         @Argument(help: ArgumentHelp("The export file.", valueName: "file"))
         var file: String
 
+        @Option(name: .long, help: ArgumentHelp("Require this exporter (coffer1… public identity or fingerprint).", valueName: "id"))
+        var signer: String?
+
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try AuditOutput.print(try AuditExport.check(file), json: output.json)
+            try AuditOutput.print(try AuditExport.check(file, signer: signer), json: output.json)
         }
     }
 }

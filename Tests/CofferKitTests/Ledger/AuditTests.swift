@@ -63,9 +63,12 @@ struct AuditTests {
     @Test("an export checks with no vault; any change to it is caught")
     func export() throws {
         let file = fixture.scratch.join("audit.jsonl")
-        let exported = try AuditExport.write(vaultAt: fixture.path, to: .file(path: file, overwrite: false))
+        let exported = try AuditExport.write(vaultAt: fixture.path, to: .file(path: file, overwrite: false), signer: fixture.owner)
         let checked = try AuditExport.check(file)
         #expect(checked.isValid && checked == exported)
+        #expect(throws: IdentityError.self) {
+            try AuditExport.write(vaultAt: fixture.path, to: .file(path: fixture.scratch.join("x.jsonl"), overwrite: false), signer: Identity.generate(name: "outsider"))
+        }
         // Checked without the vault: remove it.
         try FileManager.default.removeItem(atPath: fixture.path)
         #expect(try AuditExport.check(file).isValid)
@@ -96,6 +99,15 @@ struct AuditTests {
         header[0] = header[0].replacingOccurrences(of: "\"entries\":9", with: "\"entries\":10")
         #expect(try check(header)?.failure != nil)
         #expect(try check([String(lines[0].prefix(40))]) == nil)
+        // Shortened with a header rewritten to match: the exporter's signature no longer matches.
+        var shortened = Array(lines.dropLast(3)) + [lines.last!]
+        shortened[0] = shortened[0].replacingOccurrences(of: "\"entries\":9", with: "\"entries\":7")
+            .replacingOccurrences(of: exported.head, with: try #require(try JSONSerialization.jsonObject(with: Data(lines[lines.count - 4].utf8)) as? [String: Any])["hash"] as! String)
+        #expect(try check(shortened)?.failure?.reason.contains("signature") == true)
+        #expect(try check(Array(lines.dropLast()))?.failure?.reason.contains("not signed") == true)
+        // The expected signer, or someone else.
+        #expect(try AuditExport.check(file, signer: fixture.owner.fingerprint).isValid)
+        #expect(try AuditExport.check(file, signer: Identity.generate(name: "x").fingerprint).isValid == false)
     }
 
     @Test("gc deletes superseded and orphaned objects past the grace period, and keeps everything referenced")
