@@ -101,6 +101,10 @@ final class Catalog {
     /// must equal the hash recomputed from the body and signature.
     func forEachLedgerEntry(from: Int64 = 0, _ body: (LedgerEntry) throws -> Void) throws {
         let cursor = try database.rows("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)])
+        // Closed here, on the connection's thread, once the workers have stopped
+        // (run waits for them): their last reference to the pipeline may be
+        // dropped later, on their own threads, while this thread uses the connection.
+        defer { cursor.close() }
         try OrderedPipeline.run(
             width: ProcessInfo.processInfo.activeProcessorCount, window: 256,
             next: { try cursor.next() },

@@ -110,6 +110,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Runs a query and calls `body` for each row, without holding them all.
     func forEachRow(_ sql: String, _ parameters: [SQLValue] = [], _ body: ([SQLValue]) throws -> Void) throws {
         let cursor = try rows(sql, parameters)
+        defer { cursor.close() }
         while let row = try cursor.next() { try body(row) }
     }
 
@@ -133,12 +134,16 @@ final class SQLiteDatabase: @unchecked Sendable {
         return cursor
     }
 
-    /// The rows of one query, stepped on demand; the statement is reset when the cursor is released.
+    /// The rows of one query, stepped on demand. ``close()`` resets the
+    /// statement and hands it back to the connection's cache; call it on the
+    /// connection's thread once no one steps the cursor any more (releasing
+    /// the last reference closes it too, but that may happen on any thread).
     final class RowCursor: @unchecked Sendable {
         private let database: SQLiteDatabase
         private let statement: OpaquePointer?
         private let release: () -> Void
         private var done = false
+        private var closed = false
 
         fileprivate init(database: SQLiteDatabase, statement: OpaquePointer?, release: @escaping () -> Void) {
             self.database = database
@@ -146,7 +151,15 @@ final class SQLiteDatabase: @unchecked Sendable {
             self.release = release
         }
 
-        deinit { release() }
+        deinit { close() }
+
+        /// Resets the statement and returns it to the cache; the cursor yields nothing afterwards.
+        func close() {
+            guard !closed else { return }
+            closed = true
+            done = true
+            release()
+        }
 
         /// The next row, or nil after the last.
         func next() throws -> [SQLValue]? {
