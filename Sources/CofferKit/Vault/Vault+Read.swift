@@ -76,23 +76,33 @@ extension Vault {
     /// - Throws: ``VaultError/documentNotFound(_:)``, ``VaultError/ambiguous(_:matches:)``,
     ///   ``VaultError/accessDenied(document:)`` for a document this identity cannot read.
     public func resolve(_ query: String) throws -> DocumentSummary {
+        let (document, named) = try document(matching: query)
+        return try named ?? summary(of: document)
+    }
+
+    /// The readable document `query` names (as for ``resolve(_:)``), and its
+    /// summary when finding it by name already decrypted it. An id or id
+    /// prefix is found without decrypting anything: commands that only need
+    /// the document (share, re-key) skip the metadata.
+    func document(matching query: String) throws -> (VaultState.Document, DocumentSummary?) {
         let lower = query.lowercased()
+        var byID: [VaultState.Document] = []
         if let id = try? DocumentID(hex: lower), let document = state.documents[id] {
-            guard canRead(document) else { throw VaultError.accessDenied(document: document.id.description) }
-            return try summary(of: document)
-        }
-        let byID = state.documents.values.filter {
-            $0.id.description == lower || (lower.utf8.count >= 4 && lower.allSatisfy(\.isHexDigit) && $0.id.description.hasPrefix(lower))
+            byID = [document]
+        } else {
+            byID = state.documents.values.filter {
+                lower.utf8.count >= 4 && lower.allSatisfy(\.isHexDigit) && $0.id.description.hasPrefix(lower)
+            }
         }
         if byID.count > 1 { throw VaultError.ambiguous(query, matches: byID.map(\.id.description).sorted()) }
         if let document = byID.first {
             guard canRead(document) else { throw VaultError.accessDenied(document: document.id.description) }
-            return try summary(of: document)
+            return (document, nil)
         }
         let named = list().documents.filter { $0.name == query }
-        if named.count == 1 { return named[0] }
         if named.count > 1 { throw VaultError.ambiguous(query, matches: named.map(\.id.description)) }
-        throw VaultError.documentNotFound(query)
+        guard let summary = named.first, let document = state.documents[summary.id] else { throw VaultError.documentNotFound(query) }
+        return (document, summary)
     }
 
     /// Decrypts a document to `destination` and records the read in the ledger.

@@ -181,7 +181,7 @@ extension Vault {
         guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
         var seen = Set<DocumentID>()
         return try queries.compactMap { query in
-            let id = try resolve(query).id
+            let id = try document(matching: query).0.id
             return seen.insert(id).inserted ? state.documents[id] : nil
         }
     }
