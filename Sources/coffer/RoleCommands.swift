@@ -30,6 +30,12 @@ struct NewMemberOptions: ParsableArguments {
     func identity() throws -> PublicIdentity { try PublicIdentity(publicIdentity) }
 }
 
+/// An identity already in the vault, as `role remove`, `admin remove` and `revoke` name it.
+struct MemberArgument: ParsableArguments {
+    @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
+    var query: String
+}
+
 /// `--plan`: print what a rotation would change and touch nothing.
 struct PlanOptions: ParsableArguments {
     @Flag(name: .long, help: "Print what would change and touch nothing.")
@@ -80,15 +86,14 @@ extension Coffer.RoleCommand {
         @Argument(help: "The role.")
         var role: String
 
-        @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
-        var member: String
+        @OptionGroup var member: MemberArgument
 
         @OptionGroup var plan: PlanOptions
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try RotationOutput.print(try vault.openVault().removeMember(member, fromRole: role, plan: plan.plan), json: output.json)
+            try RotationOutput.print(try vault.openVault().removeMember(member.query, fromRole: role, plan: plan.plan), json: output.json)
         }
     }
 
@@ -148,15 +153,14 @@ extension Coffer.AdminCommand {
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove an administrator and rotate the admin role.")
 
-        @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
-        var member: String
+        @OptionGroup var member: MemberArgument
 
         @OptionGroup var plan: PlanOptions
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try RotationOutput.print(try vault.openVault().removeAdministrator(member, plan: plan.plan), json: output.json)
+            try RotationOutput.print(try vault.openVault().removeAdministrator(member.query, plan: plan.plan), json: output.json)
         }
     }
 }

@@ -52,8 +52,7 @@ extension Coffer {
             abstract: "Remove a person from every role and from admin, and rotate every role they held.",
             discussion: "With --rekey, every document they could read is also re-encrypted. Running it again finishes an interrupted revocation.")
 
-        @Argument(help: ArgumentHelp("Public identity, fingerprint (or 8+ digit prefix) or unique name.", valueName: "member"))
-        var member: String
+        @OptionGroup var member: MemberArgument
 
         @Flag(name: .long, help: "Also re-key every document they could read.")
         var rekey = false
@@ -63,7 +62,7 @@ extension Coffer {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try RotationOutput.print(try vault.openVault().revoke(member, rekey: rekey, plan: plan.plan), json: output.json)
+            try RotationOutput.print(try vault.openVault().revoke(member.query, rekey: rekey, plan: plan.plan), json: output.json)
         }
     }
 }

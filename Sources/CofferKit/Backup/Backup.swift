@@ -106,7 +106,6 @@ extension Vault {
 
         let catalogCopy = FileSystem.join(folder, "catalog.sqlite")
         try catalog.database.backup(to: catalogCopy)
-        try POSIXFile.openForReading(catalogCopy).sync()
         try AtomicFile.write(
             try FileSystem.readSmallFile(FileSystem.join(path, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
             to: FileSystem.join(folder, VaultDescriptor.fileName), overwrite: false)
@@ -116,7 +115,7 @@ extension Vault {
         let snapshotCatalog = try Catalog.open(at: catalogCopy)
         // From the state this vault verified: only entries committed since are replayed.
         let snapshotState = try Vault.replay(catalog: snapshotCatalog, descriptor: descriptor, trustedThrough: nil, from: state)
-        let referenced = Set(snapshotState.documents.values.flatMap { [$0.current.manifest] + $0.current.segments })
+        let referenced = snapshotState.liveObjects
         let batch = PublishBatch(store: store)
         var copied = 0
         var copiedBytes: UInt64 = 0
@@ -126,8 +125,7 @@ extension Vault {
                 totalBytes += UInt64(try FileSystem.size(of: store.path(of: object)))
                 continue
             }
-            let bytes = try objects.read(object)
-            guard bytes.withUnsafeBytes(ObjectID.of) == object else { throw ObjectStoreError.corrupt(object) }
+            let bytes = try objects.readChecked(object)
             try bytes.withUnsafeBytes { _ = try batch.add($0) }
             copied += 1
             copiedBytes += UInt64(bytes.count)
@@ -211,14 +209,11 @@ public enum BackupStore {
         let source = ObjectStore(root: FileSystem.join(destination, "objects"))
         let target = try ObjectStore.create(at: Vault.objectsPath(directory))
         let batch = PublishBatch(store: target)
-        for object in Set(state.documents.values.flatMap { [$0.current.manifest] + $0.current.segments }).sorted() {
-            let bytes = try source.read(object)
-            guard bytes.withUnsafeBytes(ObjectID.of) == object else { throw ObjectStoreError.corrupt(object) }
-            try bytes.withUnsafeBytes { _ = try batch.add($0) }
+        for object in state.liveObjects.sorted() {
+            try source.readChecked(object).withUnsafeBytes { _ = try batch.add($0) }
         }
         try batch.finish()
         try catalog.database.backup(to: Vault.catalogPath(directory))
-        try POSIXFile.openForReading(Vault.catalogPath(directory)).sync()
         // The descriptor last: until it exists, the directory is not a vault.
         try AtomicFile.write(
             try FileSystem.readSmallFile(FileSystem.join(folder, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),

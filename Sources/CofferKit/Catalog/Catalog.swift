@@ -84,6 +84,17 @@ final class Catalog {
         return try Self.entry(from: row)
     }
 
+    /// Checks that the ledger still holds entry `seq` with hash `hash` (a
+    /// head this identity verified earlier).
+    /// - Throws: ``LedgerError/rolledBack(seenSequence:currentCount:)`` if the
+    ///   entry is gone, ``LedgerError/forked(sequence:)`` if it differs.
+    func requireEntry(at seq: Int64, hash: [UInt8]) throws {
+        guard let entry = try ledgerEntry(at: seq) else {
+            throw LedgerError.rolledBack(seenSequence: seq, currentCount: try ledgerCount())
+        }
+        guard entry.hash == hash else { throw LedgerError.forked(sequence: seq) }
+    }
+
     /// Parses a `seq, body, signature, hash` row and checks its stored hash.
     private static func entry(from row: [SQLValue]) throws -> LedgerEntry {
         guard row.count == 4, let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob, let hash = row[3].blob else {

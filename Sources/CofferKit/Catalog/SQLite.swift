@@ -208,7 +208,8 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// Copies this database into a new file with SQLite's online backup API
-    /// (a consistent snapshot even while other connections write).
+    /// (a consistent snapshot even while other connections write), and
+    /// fsyncs the copy.
     func backup(to destination: String) throws {
         let target = try SQLiteDatabase(path: destination, create: true)
         guard let backup = sqlite3_backup_init(target.handle, "main", handle, "main") else {
@@ -221,6 +222,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
         sqlite3_backup_finish(backup)
         guard rc == SQLITE_DONE else { throw target.error(rc) }
+        try POSIXFile.openForReading(destination).sync()
     }
 }
 

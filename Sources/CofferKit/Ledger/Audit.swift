@@ -79,8 +79,7 @@ public struct AuditFilter: Sendable {
 
     private static func matches(_ query: String, fingerprint: String, name: String) -> Bool {
         if let identity = try? PublicIdentity(query) { return identity.fingerprint == fingerprint }
-        let lower = query.lowercased()
-        return fingerprint == lower || (lower.utf8.count >= 8 && fingerprint.hasPrefix(lower)) || name == query
+        return VaultState.fingerprint(fingerprint, matches: query) || name == query
     }
 }
 
@@ -96,18 +95,8 @@ public enum Audit {
         let (descriptor, catalog) = try Vault.openStorage(at: path)
         let remembered = try stateDirectory.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
         return try verify(vault: descriptor.vault, descriptor: descriptor) { body in
-            var hashes: [Int64: [UInt8]] = [:]
-            let wanted = Set(remembered.map(\.head.sequence))
-            try catalog.forEachLedgerEntry { entry in
-                if wanted.contains(entry.sequence) { hashes[entry.sequence] = entry.hash }
-                try body(entry)
-            }
-            for (_, head) in remembered {
-                guard let hash = hashes[head.sequence] else {
-                    throw LedgerError.rolledBack(seenSequence: head.sequence, currentCount: Int64(try catalog.ledgerCount()))
-                }
-                guard hash == head.hash else { throw LedgerError.forked(sequence: head.sequence) }
-            }
+            try catalog.forEachLedgerEntry(body)
+            for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
         }
     }
 

@@ -30,6 +30,20 @@ public enum AuditExport {
     struct ExportedIdentity: Codable, Equatable {
         var identity: String
         var name: String
+
+        init(identity: String, name: String) {
+            self.identity = identity
+            self.name = name
+        }
+
+        /// The identity an entry registers (`vault.create`'s creator, or `identity.add`), if any.
+        init?(registeredBy event: LedgerEvent) {
+            switch event {
+            case .vaultCreated(let p): self.init(identity: p.creator, name: p.name)
+            case .identityAdded(let p): self.init(identity: p.identity, name: p.name)
+            default: return nil
+            }
+        }
     }
 
     struct Trailer: Codable {
@@ -60,11 +74,7 @@ public enum AuditExport {
         var identities: [ExportedIdentity] = []
         try catalog.forEachLedgerEntry { entry in
             guard entry.sequence < verification.entries else { return }  // appended after the verification
-            switch entry.contents.event {
-            case .vaultCreated(let p): identities.append(ExportedIdentity(identity: p.creator, name: p.name))
-            case .identityAdded(let p): identities.append(ExportedIdentity(identity: p.identity, name: p.name))
-            default: break
-            }
+            if let registered = ExportedIdentity(registeredBy: entry.contents.event) { identities.append(registered) }
         }
         guard identities.contains(where: { (try? PublicIdentity($0.identity))?.fingerprint == signer.fingerprint }) else {
             throw IdentityError.notInVault(fingerprint: signer.fingerprint)
@@ -135,11 +145,7 @@ public enum AuditExport {
                 guard Hex.encode(entry.hash) == parsed.hash else {
                     throw LedgerError.malformed(sequence: parsed.seq, reason: "the exported hash does not match the entry")
                 }
-                switch entry.contents.event {
-                case .vaultCreated(let p): identities.append(ExportedIdentity(identity: p.creator, name: p.name))
-                case .identityAdded(let p): identities.append(ExportedIdentity(identity: p.identity, name: p.name))
-                default: break
-                }
+                if let registered = ExportedIdentity(registeredBy: entry.contents.event) { identities.append(registered) }
                 try body(entry)
                 expected += 1
             }

@@ -51,8 +51,11 @@ public struct VaultState: Sendable {
         /// wrapped for the role until it is.
         public var rotationDue = false
 
-        /// Whether versions older than the current one still exist (a
-        /// rotation whose rewraps are not finished).
+        /// Versions older than the current one that still exist (a rotation
+        /// whose rewraps are not finished), oldest first.
+        public var olderVersions: [UInt32] { versions.keys.filter { $0 < currentVersion }.sorted() }
+
+        /// Whether versions older than the current one still exist.
         public var hasOlderVersions: Bool { versions.keys.contains { $0 < currentVersion } }
 
         /// Whether the role may read documents labelled with `rank`.
@@ -274,6 +277,19 @@ public struct VaultState: Sendable {
     /// The personal role of `fingerprint` (it keeps existing, memberless, after a revocation).
     public func personalRole(of fingerprint: String) -> Role? {
         personalRoleIDs[fingerprint].flatMap { roles[$0] }
+    }
+
+    /// Whether `query` names `fingerprint`: all of it, or a prefix of at
+    /// least 8 hex digits, in either case.
+    public static func fingerprint(_ fingerprint: String, matches query: String) -> Bool {
+        let lower = query.lowercased()
+        return fingerprint == lower || (lower.utf8.count >= 8 && fingerprint.hasPrefix(lower))
+    }
+
+    /// Every object a document's current version uses: what must be kept,
+    /// backed up and restored (older generations' objects are left to `gc`).
+    public var liveObjects: Set<ObjectID> {
+        Set(documents.values.flatMap { [$0.current.manifest] + $0.current.segments })
     }
 
     /// How many documents' current versions are wrapped for `role`.

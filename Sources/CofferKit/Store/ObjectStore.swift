@@ -194,8 +194,16 @@ public final class ObjectStore: Sendable {
     /// Re-hashes an object and compares it with its name.
     /// - Throws: ``ObjectStoreError`` if it is missing, oversized or corrupt.
     public func check(_ id: ObjectID) throws {
+        _ = try readChecked(id)
+    }
+
+    /// Reads a whole object and checks it against its name (for copies
+    /// that must not carry damage along: backups and restores).
+    /// - Throws: ``ObjectStoreError`` if it is missing, oversized or corrupt.
+    func readChecked(_ id: ObjectID) throws -> [UInt8] {
         let bytes = try read(id)
         guard bytes.withUnsafeBytes(ObjectID.of) == id else { throw ObjectStoreError.corrupt(id) }
+        return bytes
     }
 
     /// Fsyncs every fan-out directory (after deletions).

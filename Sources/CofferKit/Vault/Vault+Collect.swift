@@ -55,7 +55,7 @@ extension Vault {
         }
         // The state after the listing: anything committed meanwhile is referenced.
         try refresh()
-        let referenced = Set(state.documents.values.flatMap { [$0.current.manifest] + $0.current.segments }.map(\.description))
+        let referenced = Set(state.liveObjects.map(\.description))
         report.objectsReferenced = referenced.count
         var doomed: [String] = []
         for file in files where !(file.isObject && referenced.contains(file.name)) {
@@ -82,12 +82,5 @@ extension Vault {
         }
         report.seconds = Date().timeIntervalSince(started)
         return report
-    }
-
-    /// Applies entries other processes appended since this vault was opened.
-    func refresh() throws {
-        var verifier = LedgerVerifier(state: state)
-        try catalog.forEachLedgerEntry(from: state.entryCount) { try verifier.append($0) }
-        state = verifier.state
     }
 }

@@ -152,8 +152,7 @@ extension Vault {
             guard state.identities[identity.fingerprint] != nil else { throw VaultError.notFound("\(identity.fingerprint) is not known to this vault") }
             return identity.fingerprint
         }
-        let lower = query.lowercased()
-        var matches = state.identities.keys.filter { $0 == lower || (lower.utf8.count >= 8 && $0.hasPrefix(lower)) }
+        var matches = state.identities.keys.filter { VaultState.fingerprint($0, matches: query) }
         if matches.isEmpty { matches = state.identities.filter { $0.value.name == query }.map(\.key) }
         guard !matches.isEmpty else { throw VaultError.notFound("no identity in this vault matches \(query.debugDescription)") }
         guard matches.count == 1 else { throw VaultError.ambiguous(query, matches: matches.sorted()) }
@@ -226,7 +225,7 @@ extension Vault {
         RoleSummary(
             id: role.id, name: role.name, kind: role.kind, clearance: role.clearance,
             members: role.members.map(memberSummary).sorted { ($0.name, $0.fingerprint) < ($1.name, $1.fingerprint) },
-            keyVersion: role.currentVersion, olderKeyVersions: role.versions.keys.filter { $0 < role.currentVersion }.sorted(),
+            keyVersion: role.currentVersion, olderKeyVersions: role.olderVersions,
             documents: state.documentCount(of: role.id))
     }
 

@@ -97,7 +97,7 @@ extension Vault {
         result.rewrapped = try rewrapDocuments(of: roleID)
         if role.kind == .admin { result.roleKeysRewrapped = try rewrapRoleKeys() }
         let settled = state.roles[roleID]!
-        result.retired = settled.versions.keys.filter { $0 < settled.currentVersion }.sorted()
+        result.retired = settled.olderVersions
         if !result.retired.isEmpty {
             try commit { _ in [.roleKeysRetired(RoleKeysRetired(role: roleID, before: settled.currentVersion))] }
         }
@@ -188,7 +188,7 @@ extension Vault {
     public func rekey(_ queries: [String], plan: Bool) throws -> RotationReport {
         let started = Date()
         guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
-        let ids = try queries.map { try resolve($0).id }
+        let ids = try queries.map { try document(matching: $0).0.id }
         var report = RotationReport(planned: plan)
         report.rekeyed = try rekey(ids, plan: plan)
         report.seconds = Date().timeIntervalSince(started)

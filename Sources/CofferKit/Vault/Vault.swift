@@ -178,10 +178,7 @@ public final class Vault {
         var rememberedMatched = remembered == nil
         if let checkpoint, checkpoint.entryCount > 0 {
             let last = checkpoint.entryCount - 1
-            guard let entry = try catalog.ledgerEntry(at: last) else {
-                throw LedgerError.rolledBack(seenSequence: last, currentCount: try catalog.ledgerCount())
-            }
-            guard entry.hash == checkpoint.head else { throw LedgerError.forked(sequence: last) }
+            try catalog.requireEntry(at: last, hash: checkpoint.head)
             verifier = LedgerVerifier(state: checkpoint)
             // The remembered head was checked when the checkpoint was made, if it is not newer.
             if let remembered, remembered.sequence <= last { rememberedMatched = true }
@@ -212,6 +209,14 @@ public final class Vault {
         try heads.remember(HeadStore.Head(sequence: state.entryCount - 1, hash: state.head), fingerprint: identity.fingerprint, vault: state.vaultID)
     }
 
+    /// Verifies and applies entries other processes appended since this
+    /// vault was opened (or last refreshed).
+    func refresh() throws {
+        var verifier = LedgerVerifier(state: state)
+        try catalog.forEachLedgerEntry(from: state.entryCount) { try verifier.append($0) }
+        state = verifier.state
+    }
+
     /// Signs `events` as this identity and commits them, with the index
     /// rows they imply, in one transaction (see ``commit(building:)``).
     func commit(_ events: (VaultState) throws -> [LedgerEvent]) throws {
@@ -229,10 +234,8 @@ public final class Vault {
     func commit(building build: (LedgerDraft) throws -> Void) throws {
         do {
             try catalog.database.transaction {
-                var verifier = LedgerVerifier(state: state)
-                for entry in try catalog.ledgerEntries(from: state.entryCount) { try verifier.append(entry) }
-                state = verifier.state
-                let draft = LedgerDraft(verifier: verifier, identity: identity, time: Date())
+                try refresh()
+                let draft = LedgerDraft(verifier: LedgerVerifier(state: state), identity: identity, time: Date())
                 try build(draft)
                 try catalog.append(draft.entries)
                 state = draft.state

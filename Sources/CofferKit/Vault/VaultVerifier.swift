@@ -90,13 +90,7 @@ public enum VaultVerifier {
             try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
             // Re-check every signature: verify trusts nothing it has not checked now.
             let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
-            for (_, head) in remembered {
-                if replayed.entryCount <= head.sequence {
-                    throw LedgerError.rolledBack(seenSequence: head.sequence, currentCount: replayed.entryCount)
-                }
-                let entries = try catalog.ledgerEntries(from: head.sequence)
-                if entries.first?.hash != head.hash { throw LedgerError.forked(sequence: head.sequence) }
-            }
+            for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
             state = replayed
             report.counts.ledgerEntries = replayed.entryCount
         } catch let error as LedgerError {
