@@ -46,8 +46,11 @@ enum OrderedPipeline {
     private final class Shared<Job, Result>: @unchecked Sendable {
         private let condition = NSCondition()
         private let window: Int
-        private let next: () throws -> Job?
-        private let process: (Job) throws -> Result
+        /// The caller's closures, dropped by `finishAndWait` so that what they
+        /// capture (a database connection, a file) is released on the calling
+        /// thread before `run` returns, never later on a worker thread.
+        private var next: (() throws -> Job?)?
+        private var process: ((Job) throws -> Result)?
         private var nextIndex = 0
         private var consumed = 0
         private var inputEnded = false
@@ -75,7 +78,7 @@ enum OrderedPipeline {
             while true {
                 condition.lock()
                 while !stopping && !inputEnded && nextIndex - consumed >= window { condition.wait() }
-                if stopping || inputEnded { condition.unlock(); return }
+                guard !stopping, !inputEnded, let next, let process else { condition.unlock(); return }
                 let index = nextIndex
                 let job: Job?
                 do {
@@ -140,6 +143,8 @@ enum OrderedPipeline {
             condition.broadcast()
             while running > 0 { condition.wait() }
             results.removeAll()
+            next = nil
+            process = nil
             condition.unlock()
         }
     }
