@@ -104,45 +104,51 @@ extension Vault {
         let folder = FileSystem.join(snapshots, id)
         try FileSystem.createDirectories(folder)
 
+        // On two cores at once: the catalog snapshot (copied, hashed, made
+        // durable) and the survey of which objects the vault references now
+        // the destination already holds.
         let catalogCopy = FileSystem.join(folder, "catalog.sqlite")
-        try catalog.database.backup(to: catalogCopy)
+        let current = state.liveObjects
+        let (present, catalogHash) = try ParallelMap.both({ store.sizes(of: current) }) {
+            try catalog.database.backup(to: catalogCopy)
+            return try BackupStore.fileHash(catalogCopy, thenSync: true)
+        }
         try AtomicFile.write(
             try FileSystem.readSmallFile(FileSystem.join(path, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
             to: FileSystem.join(folder, VaultDescriptor.fileName), overwrite: false)
         guard symlink("../../objects", FileSystem.join(folder, "objects")) == 0 else { throw FileError("symlink", path: folder) }
 
-        // What the snapshot references, from its own verified ledger.
-        let snapshotCatalog = try Catalog.open(at: catalogCopy)
-        // From the state this vault verified: only entries committed since are replayed.
-        let snapshotState = try Vault.replay(catalog: snapshotCatalog, descriptor: descriptor, trustedThrough: nil, from: state)
-        let referenced = snapshotState.liveObjects
-        let batch = PublishBatch(store: store)
-        var copied = 0
-        var copiedBytes: UInt64 = 0
-        var totalBytes: UInt64 = 0
-        for object in referenced.sorted() {
-            if store.contains(object) {
-                totalBytes += UInt64(try FileSystem.size(of: store.path(of: object)))
-                continue
-            }
-            let bytes = try objects.readChecked(object)
-            try bytes.withUnsafeBytes { _ = try batch.add($0) }
-            copied += 1
-            copiedBytes += UInt64(bytes.count)
-            totalBytes += UInt64(bytes.count)
-        }
-        try batch.finish()
+        // What the snapshot references, from its own verified ledger: replayed
+        // from the state this vault verified, so only entries committed since
+        // (by other processes) are replayed, and only their new objects surveyed.
+        let snapshotState = try Vault.replay(catalog: try Catalog.open(at: catalogCopy), descriptor: descriptor, trustedThrough: nil, from: state)
+        let referenced = snapshotState.head == state.head ? current : snapshotState.liveObjects
+        let sizes = referenced == current ? present : present.merging(store.sizes(of: referenced.subtracting(current))) { a, _ in a }
+        let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, to: store)
 
         let manifest = BackupManifest(
             format: BackupManifest.format, id: id, vault: snapshotState.vaultID, created: Timestamp.format(started),
             entries: snapshotState.entryCount, head: Hex.encode(snapshotState.head), objects: referenced.count, objectBytes: totalBytes,
-            catalog: try BackupStore.fileHash(catalogCopy), operatorIdentity: identity.publicIdentity.description)
+            catalog: catalogHash, operatorIdentity: identity.publicIdentity.description)
         let body = Array(try LedgerJSON.encoder.encode(manifest))
         let signature = identity.sign(BackupManifest.signaturePrefix + body)
         try AtomicFile.write(Array(Data(signature).base64EncodedString().utf8), to: FileSystem.join(folder, "manifest.sig"), overwrite: false)
         try AtomicFile.write(body, to: FileSystem.join(folder, "manifest.json"), overwrite: false)
         try FileSystem.syncDirectory(snapshots)
         return BackupReport(snapshot: manifest, objectsCopied: copied, bytesCopied: copiedBytes, seconds: Date().timeIntervalSince(started))
+    }
+
+    /// Copies each of `objects` that `store` lacks (not in `present`, the
+    /// sizes of those it holds), checked against its name first, durably;
+    /// returns how many were copied, their bytes, and the bytes of all of
+    /// `objects`.
+    private func copyMissing(
+        _ objects: Set<ObjectID>, present: [ObjectID: Int], to store: ObjectStore
+    ) throws -> (copied: Int, copiedBytes: UInt64, totalBytes: UInt64) {
+        let missing = objects.filter { present[$0] == nil }.sorted()
+        let copiedBytes = try store.copy(missing, from: self.objects)
+        let totalBytes = objects.reduce(copiedBytes) { $0 + UInt64(present[$1] ?? 0) }
+        return (missing.count, copiedBytes, totalBytes)
     }
 }
 
@@ -207,13 +213,9 @@ public enum BackupStore {
         let (descriptor, catalog) = try Vault.openStorage(at: folder)
         let state = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
         let source = ObjectStore(root: FileSystem.join(destination, "objects"))
-        let target = try ObjectStore.create(at: Vault.objectsPath(directory))
-        let batch = PublishBatch(store: target)
-        for object in state.liveObjects.sorted() {
-            try source.readChecked(object).withUnsafeBytes { _ = try batch.add($0) }
-        }
-        try batch.finish()
+        _ = try ObjectStore.create(at: Vault.objectsPath(directory)).copy(state.liveObjects.sorted(), from: source)
         try catalog.database.backup(to: Vault.catalogPath(directory))
+        try POSIXFile.openForReading(Vault.catalogPath(directory)).sync()
         // The descriptor last: until it exists, the directory is not a vault.
         try AtomicFile.write(
             try FileSystem.readSmallFile(FileSystem.join(folder, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
@@ -221,15 +223,18 @@ public enum BackupStore {
         return manifest
     }
 
-    static func fileHash(_ path: String) throws -> String {
+    /// BLAKE2b-256 (hex) of a file; with `thenSync`, the file is also fsynced
+    /// (after hashing, so a writeback already under way overlaps the hashing).
+    static func fileHash(_ path: String, thenSync: Bool = false) throws -> String {
         let file = try POSIXFile.openForReading(path)
         let hasher = Blake2b()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
             if count == 0 { break }
-            hasher.update(Array(buffer[0..<count]))
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
+        if thenSync { try file.sync() }
         return Hex.encode(hasher.finalize())
     }
 

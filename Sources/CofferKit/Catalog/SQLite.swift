@@ -208,10 +208,14 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// Copies this database into a new file with SQLite's online backup API
-    /// (a consistent snapshot even while other connections write), and
-    /// fsyncs the copy.
+    /// (a consistent snapshot even while other connections write). The copy
+    /// is written with no journal and no syncs of its own, and its writeback
+    /// is started but not awaited: the caller fsyncs it (``POSIXFile/sync()``)
+    /// before anything refers to it. A new file that nobody reads until it
+    /// is complete and durable needs neither journal nor intermediate syncs.
     func backup(to destination: String) throws {
         let target = try SQLiteDatabase(path: destination, create: true)
+        try target.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")
         guard let backup = sqlite3_backup_init(target.handle, "main", handle, "main") else {
             throw target.error(sqlite3_errcode(target.handle))
         }
@@ -222,7 +226,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         } while rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED
         sqlite3_backup_finish(backup)
         guard rc == SQLITE_DONE else { throw target.error(rc) }
-        try POSIXFile.openForReading(destination).sync()
+        try POSIXFile.openForReading(destination).startWriteback()
     }
 }
 

@@ -35,13 +35,18 @@ protocol BinaryReading {
     var remaining: Int { get }
     /// Names the structure in errors.
     var what: String { get }
-    /// The next `count` bytes.
-    mutating func read(_ count: Int) throws -> [UInt8]
+    /// Consumes the next `count` bytes and lends them to `body` (valid only
+    /// during the call), without copying where the reader can avoid it.
+    /// - Throws: ``FormatError/truncated(_:)`` if fewer remain.
+    mutating func withNext<T>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T
 }
 
 extension BinaryReading {
+    /// The next `count` bytes.
+    mutating func read(_ count: Int) throws -> [UInt8] { try withNext(count) { Array($0) } }
+
     /// One byte.
-    mutating func readUInt8() throws -> UInt8 { try read(1)[0] }
+    mutating func readUInt8() throws -> UInt8 { try withNext(1) { $0[0] } }
 
     /// A big-endian 16-bit integer.
     mutating func readUInt16() throws -> UInt16 { UInt16(try readInteger(2)) }
@@ -53,7 +58,7 @@ extension BinaryReading {
     mutating func readUInt64() throws -> UInt64 { try readInteger(8) }
 
     private mutating func readInteger(_ width: Int) throws -> UInt64 {
-        try read(width).reduce(0) { $0 << 8 | UInt64($1) }
+        try withNext(width) { $0.reduce(0) { $0 << 8 | UInt64($1) } }
     }
 
     /// Checks that the next bytes are `magic`.
@@ -82,10 +87,10 @@ struct ByteReader: BinaryReading {
 
     var remaining: Int { bytes.count - offset }
 
-    mutating func read(_ count: Int) throws -> [UInt8] {
+    mutating func withNext<T>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         guard count >= 0, count <= remaining else { throw FormatError.truncated(what) }
         defer { offset += count }
-        return Array(bytes[offset..<(offset + count)])
+        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + count)])) }
     }
 }
 

@@ -288,9 +288,14 @@ private struct FileByteReader: BinaryReading {
 
     var remaining: Int { end - position + (buffer.count - bufferOffset) }
 
-    mutating func read(_ count: Int) throws -> [UInt8] {
+    mutating func withNext<T>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         guard count >= 0, count <= remaining else { throw FormatError.truncated(what) }
-        var out: [UInt8] = []
+        if bufferOffset == buffer.count && count > 0 { try refill() }
+        if count <= buffer.count - bufferOffset {  // within the buffer: lent in place
+            defer { bufferOffset += count }
+            return try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[bufferOffset..<(bufferOffset + count)])) }
+        }
+        var out: [UInt8] = []  // across a refill: gathered
         out.reserveCapacity(count)
         while out.count < count {
             if bufferOffset == buffer.count { try refill() }
@@ -298,7 +303,7 @@ private struct FileByteReader: BinaryReading {
             out.append(contentsOf: buffer[bufferOffset..<(bufferOffset + take)])
             bufferOffset += take
         }
-        return out
+        return try out.withUnsafeBytes(body)
     }
 
     private mutating func refill() throws {

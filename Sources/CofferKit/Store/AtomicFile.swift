@@ -16,7 +16,8 @@ final class AtomicFile {
     let destination: String
     /// The temporary path being written.
     let temporaryPath: String
-    private let file: POSIXFile
+    /// Open until ``finishWriting()``.
+    private var file: POSIXFile?
     private var finished = false
 
     /// Creates the temporary file (mode `mode`, exclusive) beside `destination`.
@@ -27,30 +28,40 @@ final class AtomicFile {
         file = try POSIXFile.createExclusive(temporaryPath, mode: mode)
     }
 
+    private var openFile: POSIXFile {
+        get throws {
+            guard let file else { throw FileError("write", path: temporaryPath, code: EBADF) }
+            return file
+        }
+    }
+
     deinit {
         if !finished { FileSystem.remove(temporaryPath) }
     }
 
     /// Appends bytes.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        try file.write(bytes)
+        try openFile.write(bytes)
     }
 
     /// Appends bytes.
     func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try file.write($0) }
+        try bytes.withUnsafeBytes { try openFile.write($0) }
     }
 
     /// Writes bytes at an offset (for writers that fill a file out of order).
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
-        try file.write(bytes, at: offset)
+        try openFile.write(bytes, at: offset)
     }
 
     /// Starts writing the data to disk in the background (see
-    /// ``POSIXFile/startWriteback()``); ``commit(overwrite:syncDirectory:)``
-    /// still fsyncs before the rename.
-    func startWriteback() {
-        file.startWriteback()
+    /// ``POSIXFile/startWriteback()``) and closes the descriptor, so that
+    /// thousands of files can wait for one `syncfs` without holding a
+    /// descriptor each. Nothing more can be written, and the file can only
+    /// be committed with `dataSynced: true`.
+    func finishWriting() {
+        file?.startWriteback()
+        file = nil
     }
 
     /// Makes the file durable and moves it into place.
@@ -61,7 +72,7 @@ final class AtomicFile {
     ///     caller fsyncs it itself before relying on the file.
     ///   - dataSynced: the caller already made the data durable (``POSIXFile/syncFileSystem()``).
     func commit(overwrite: Bool, syncDirectory: Bool = true, dataSynced: Bool = false) throws {
-        if !dataSynced { try file.sync() }
+        if !dataSynced { try openFile.sync() }
         if overwrite {
             try FileSystem.rename(temporaryPath, to: destination)
         } else {

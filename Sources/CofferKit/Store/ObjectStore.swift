@@ -3,6 +3,7 @@ import Glibc
 #else
 import Darwin
 #endif
+import Foundation
 
 /// The name of a stored object: the BLAKE2b-256 of its stored (encrypted)
 /// bytes, written as 64 lower-case hex digits.
@@ -46,6 +47,22 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     /// 64 hex digits.
     public var description: String { Hex.encode(bytes) }
+
+    /// Calls `body` with the 64 hex digits as a NUL-terminated C string,
+    /// without allocating: for surveying many objects with one system call each.
+    func withFileName<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { name in
+            let digits: StaticString = "0123456789abcdef"
+            for (index, word) in [first.high, first.low, second.high, second.low].enumerated() {
+                for nibble in 0..<16 {
+                    let value = Int((word >> UInt64(60 - 4 * nibble)) & 0xf)
+                    name[index * 16 + nibble] = CChar(bitPattern: digits.utf8Start[value])
+                }
+            }
+            name[64] = 0
+            return try body(UnsafePointer(name.baseAddress!))
+        }
+    }
 
     public static func < (a: ObjectID, b: ObjectID) -> Bool { (a.first, a.second) < (b.first, b.second) }
 }
@@ -129,6 +146,8 @@ public final class ObjectStore: Sendable {
         let id: ObjectID
         /// The temporary file, or nil if the object already existed.
         fileprivate let file: AtomicFile?
+        /// Bytes written (0 if the object already existed).
+        fileprivate let byteCount: Int
     }
 
     /// Writes `bytes` to a temporary file and starts its writeback without
@@ -137,11 +156,39 @@ public final class ObjectStore: Sendable {
     /// visible.
     func stage(_ bytes: UnsafeRawBufferPointer) throws -> StagedObject {
         let id = ObjectID.of(bytes)
-        if FileSystem.exists(path(of: id)) { return StagedObject(id: id, file: nil) }
+        if FileSystem.exists(path(of: id)) { return StagedObject(id: id, file: nil, byteCount: 0) }
+        return try stageNew(bytes, as: id)
+    }
+
+    /// Stages bytes the caller has just hashed to `id` and found absent (a
+    /// concurrent writer of the same object is still handled when published).
+    private func stageNew(_ bytes: UnsafeRawBufferPointer, as id: ObjectID) throws -> StagedObject {
         let file = try AtomicFile(destination: path(of: id), mode: 0o444)
         try file.write(bytes)
-        file.startWriteback()
-        return StagedObject(id: id, file: file)
+        file.finishWriting()
+        return StagedObject(id: id, file: file, byteCount: bytes.count)
+    }
+
+    /// Copies objects this store lacks from `source`, durably: each is read
+    /// and checked against its name on every core, then staged and
+    /// published in ``PublishBatch``es. Returns the bytes copied.
+    /// - Throws: ``ObjectStoreError`` for an object missing from or damaged
+    ///   in `source`. Nothing after it is published; objects before it may
+    ///   be, which is harmless in a content-addressed store.
+    func copy(_ ids: [ObjectID], from source: ObjectStore) throws -> UInt64 {
+        let batch = PublishBatch(store: self)
+        var remaining = ids.makeIterator()
+        var bytes: UInt64 = 0
+        try OrderedPipeline.run(
+            width: ProcessInfo.processInfo.activeProcessorCount, window: 8,
+            next: { remaining.next() },
+            process: { id in (id, try source.readChecked(id)) },
+            consume: { id, content in
+                try batch.add(try content.withUnsafeBytes { try self.stageNew($0, as: id) })
+                bytes += UInt64(content.count)
+            })
+        try batch.finish()
+        return bytes
     }
 
     /// Makes staged objects durable with one `syncfs` instead of one fsync
@@ -170,6 +217,27 @@ public final class ObjectStore: Sendable {
     /// Whether the object exists.
     public func contains(_ id: ObjectID) -> Bool {
         FileSystem.exists(path(of: id))
+    }
+
+    /// The size of each of `ids` that the store holds; absent ones are left
+    /// out. One `fstatat` per object, relative to its fan-out directory
+    /// (opened once per directory), so a store of many objects is surveyed
+    /// without a path lookup from the root for each.
+    func sizes(of ids: some Sequence<ObjectID>) -> [ObjectID: Int] {
+        var sizes: [ObjectID: Int] = [:]
+        sizes.reserveCapacity(ids.underestimatedCount)
+        var byDirectory: [UInt8: [ObjectID]] = [:]
+        for id in ids { byDirectory[id.leadingByte, default: []].append(id) }
+        for (prefix, members) in byDirectory {
+            let directory = open(FileSystem.join(root, Hex.encode([prefix])), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard directory >= 0 else { continue }  // no such fan-out directory: none of them is here
+            defer { close(directory) }
+            for id in members {
+                var st = stat()
+                if id.withFileName({ fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { sizes[id] = Int(st.st_size) }
+            }
+        }
+        return sizes
     }
 
     /// Reads a whole object, checking its size bound but not its hash (the
@@ -225,16 +293,19 @@ public final class ObjectStore: Sendable {
 }
 
 /// Objects being written for one commit: staged as they come, made durable
-/// together (one `syncfs` per ``ObjectStore/PublishBatch/limit`` objects,
-/// which also bounds open descriptors), and their directories fsynced once
-/// in ``finish()``. Nothing that refers to the objects may be committed
+/// together (one `syncfs` per ``objectLimit`` objects or ``byteLimit``
+/// bytes; staged files hold no descriptor), and their directories fsynced
+/// once in ``finish()``. Nothing that refers to the objects may be committed
 /// before `finish` returns. Used from one thread at a time.
 final class PublishBatch {
-    /// Staged objects published together.
-    static let limit = 128
+    /// At most this many staged objects wait for one `syncfs`...
+    static let objectLimit = 4096
+    /// ...or this many bytes (128 content segments).
+    static let byteLimit = 512 << 20
 
     private let store: ObjectStore
     private var staged: [ObjectStore.StagedObject] = []
+    private var stagedBytes = 0
     private var directories: Set<UInt8> = []
 
     /// An empty batch for `store`.
@@ -245,8 +316,9 @@ final class PublishBatch {
     /// Adds an object staged by ``ObjectStore/stage(_:)``.
     func add(_ object: ObjectStore.StagedObject) throws {
         staged.append(object)
+        stagedBytes += object.byteCount
         directories.insert(object.id.leadingByte)
-        if staged.count >= Self.limit { try publishStaged() }
+        if staged.count >= Self.objectLimit || stagedBytes >= Self.byteLimit { try publishStaged() }
     }
 
     /// Stages `bytes` and adds them; returns their id.
@@ -267,5 +339,6 @@ final class PublishBatch {
     private func publishStaged() throws {
         try store.publish(staged)
         staged.removeAll()
+        stagedBytes = 0
     }
 }

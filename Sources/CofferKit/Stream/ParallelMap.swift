@@ -17,6 +17,27 @@ enum ParallelMap {
         return try slots.all().flatMap { try $0.get() }
     }
 
+    /// Runs `background` on a thread of its own while `foreground` runs on
+    /// the calling thread, and returns both results once both are done (the
+    /// first error, `foreground`'s before `background`'s, is rethrown).
+    static func both<A: Sendable, B>(
+        _ background: @escaping @Sendable () throws -> A, _ foreground: () throws -> B
+    ) throws -> (A, B) {
+        let slot = ResultSlots<A>(count: 1)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            slot.set(0, Swift.Result { [try background()] })
+            done.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+        let foregroundResult = Swift.Result { try foreground() }
+        done.wait()
+        let b = try foregroundResult.get()
+        let a = try slot.all()[0].get()[0]
+        return (a, b)
+    }
+
     /// One result per worker, written once each under a lock.
     private final class ResultSlots<Value>: @unchecked Sendable {
         private let lock = NSLock()
