@@ -8,7 +8,7 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "backup", abstract: "Incremental, signed, keyless-verifiable backups to a directory; restore.",
             discussion: "See docs/BACKUPS.md for scheduling (systemd timer, cron) and alerting.",
-            subcommands: [Create.self, Verify.self, List.self, Restore.self])
+            subcommands: [Create.self, Verify.self, List.self, Restore.self, Prune.self])
     }
 }
 
@@ -101,6 +101,37 @@ extension Coffer.BackupCommand {
             let manifest = try BackupStore.restore(destination, snapshot: at, to: to)
             if output.json { return try JSONOutput.print(manifest) }
             print("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
+        }
+    }
+
+    /// `coffer backup prune`.
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep the newest snapshots; delete older ones and every object no kept snapshot references.",
+            discussion: "Waits for backups in progress to finish; no key needed. With --plan, only reports.")
+
+        @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
+        var destination: String
+
+        @Option(name: .long, help: ArgumentHelp("How many of the newest complete snapshots to keep (at least 1).", valueName: "n"))
+        var keep: Int
+
+        @Flag(name: .long, help: "Print what would be deleted; delete nothing.")
+        var plan = false
+
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard keep >= 1 else { throw ValidationError("--keep must be at least 1") }
+        }
+
+        func run() throws {
+            let report = try BackupStore.prune(destination, keep: keep, plan: plan)
+            if output.json { return try JSONOutput.print(report) }
+            let verb = plan ? "would remove" : "removed"
+            print("kept \(report.kept.count) snapshots (\(report.objectsKept) objects); \(verb) \(report.removed.count) snapshots, \(report.interruptedRemoved) interrupted")
+            for id in report.removed { print("  \(id)") }
+            print("\(verb) \(report.objectsRemoved) objects (\(formatSize(report.bytesFreed))) and \(report.temporaryFilesRemoved) temporary files")
         }
     }
 }

@@ -83,6 +83,15 @@ struct AuditCommandTests {
         #expect(try cli.run(["open", "a.txt", "-o", "-"], environment: ["COFFER_VAULT": cli.path("restored")]).stdout == Data("alpha\n".utf8))
         #expect(try cli.run(["backup", "restore", cli.path("dest"), "--to", cli.path("restored")]).status == Exit.conflict)
 
+        // Backups are in the ledger; prune keeps the newest, and refuses to keep none.
+        let logged = try cli.ok(["audit", "log", "--action", "vault.backup", "--json"]).text.split(separator: "\n")
+        #expect(logged.count == 2)
+        #expect(try cli.run(["backup", "prune", cli.path("dest"), "--keep", "0"]).status == Exit.usage)
+        let pruned = try #require(try cli.ok(["backup", "prune", cli.path("dest"), "--keep", "1", "--json"]).json() as? [String: Any])
+        #expect((pruned["removed"] as? [String])?.count == 1 && pruned["objectsRemoved"] as? Int == 0)
+        #expect((try cli.ok(["backup", "list", cli.path("dest"), "--json"]).json() as? [Any])?.count == 1)
+        #expect(try cli.run(["backup", "prune", cli.path("a.txt"), "--keep", "1"]).status == Exit.notFound)
+
         let object = try #require(try FileManager.default.subpathsOfDirectory(atPath: cli.path("dest/objects")).first { $0.count == 67 })
         try flipByte(in: cli.path("dest/objects/" + object), at: 5)
         let broken = try cli.run(["backup", "verify", cli.path("dest"), "--json"])

@@ -17,6 +17,7 @@ import Foundation
 /// DEST/snapshots/<id>/objects -> ../../objects
 /// DEST/snapshots/<id>/manifest.json         BackupManifest
 /// DEST/snapshots/<id>/manifest.sig          base64 Ed25519 signature
+/// DEST/lock                                 see ``BackupLock``
 /// ```
 ///
 /// A snapshot folder is itself laid out as a vault, so `coffer verify`'s
@@ -88,10 +89,13 @@ extension Vault {
     /// other commands write), then every object that snapshot references and
     /// the destination lacks (each checked against its name before it is
     /// copied, written durably), then the signed manifest last: a snapshot
-    /// without a manifest is an interrupted backup and is ignored.
+    /// without a manifest is an interrupted backup and is ignored. A
+    /// `vault.backup` ledger entry, committed first, is in the snapshot.
     public func backup(to destination: String) throws -> BackupReport {
         let started = Date()
         try FileSystem.createDirectories(destination)
+        let lock = try BackupLock(destination, exclusive: false)
+        defer { withExtendedLifetime(lock) {} }
         let store = FileSystem.exists(FileSystem.join(destination, "objects"))
             ? ObjectStore(root: FileSystem.join(destination, "objects"))
             : try ObjectStore.create(at: FileSystem.join(destination, "objects"))
@@ -103,6 +107,10 @@ extension Vault {
         try FileSystem.createDirectories(snapshots)
         let folder = FileSystem.join(snapshots, id)
         try FileSystem.createDirectories(folder)
+        // Recorded first, so that the snapshot holds its own record.
+        try commit { _ in
+            [.backupStarted(BackupStarted(snapshot: id, destination: URL(fileURLWithPath: destination).standardizedFileURL.path))]
+        }
 
         // On two cores at once: the catalog snapshot (copied, hashed, made
         // durable) and the survey of which objects the vault references now
@@ -157,8 +165,7 @@ public enum BackupStore {
     /// Every complete snapshot (one with a manifest), oldest first. The
     /// manifests are parsed, not checked (see ``verify(_:snapshot:identity:deep:)``).
     public static func list(_ destination: String) throws -> [BackupManifest] {
-        let snapshots = FileSystem.join(destination, "snapshots")
-        guard FileSystem.isDirectory(snapshots) else { throw BackupError.noSnapshot("\(destination) holds no Coffer backup") }
+        let snapshots = FileSystem.join(try existing(destination), "snapshots")
         return try FileSystem.contents(of: snapshots).sorted().compactMap { name in
             let file = FileSystem.join(FileSystem.join(snapshots, name), "manifest.json")
             guard FileSystem.exists(file) else { return nil }  // an interrupted backup
@@ -173,6 +180,8 @@ public enum BackupStore {
     /// signatures and authorisation); with `deep`, `identity` also decrypts
     /// every document it can read.
     public static func verify(_ destination: String, snapshot: String?, identity: Identity?, deep: Bool) throws -> (BackupManifest, VerificationReport) {
+        let lock = try BackupLock(try existing(destination), exclusive: false)
+        defer { withExtendedLifetime(lock) {} }
         let folder = try folder(of: destination, snapshot: snapshot)
         let manifest = try manifest(at: folder)
         let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
@@ -202,6 +211,8 @@ public enum BackupStore {
     /// every object the snapshot references (each checked, written durably).
     /// The result is an ordinary vault.
     public static func restore(_ destination: String, snapshot: String?, to directory: String) throws -> BackupManifest {
+        let lock = try BackupLock(try existing(destination), exclusive: false)
+        defer { withExtendedLifetime(lock) {} }
         let folder = try folder(of: destination, snapshot: snapshot)
         let manifest = try manifest(at: folder)
         if FileSystem.exists(directory) {
@@ -236,6 +247,14 @@ public enum BackupStore {
         }
         if thenSync { try file.sync() }
         return Hex.encode(hasher.finalize())
+    }
+
+    /// `destination`, if it holds a Coffer backup.
+    static func existing(_ destination: String) throws -> String {
+        guard FileSystem.isDirectory(FileSystem.join(destination, "snapshots")) else {
+            throw BackupError.noSnapshot("\(destination) holds no Coffer backup")
+        }
+        return destination
     }
 
     private static func folder(of destination: String, snapshot: String?) throws -> String {

@@ -227,7 +227,7 @@ final class Catalog {
             for wrap in p.wraps {
                 try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
             }
-        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .accessRefused:
+        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .accessRefused:
             break  // kept in the ledger only
         }
     }

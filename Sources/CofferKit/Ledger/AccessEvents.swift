@@ -117,6 +117,17 @@ public struct GarbageCollected: Codable, Sendable, Equatable {
     public var temporaryFiles: Int
 }
 
+/// Payload of `vault.backup`: a backup snapshot was started. The entry is
+/// committed before the catalog is copied, so the snapshot holds it, and a
+/// vault restored from its newest snapshot is at the head its operator last
+/// saw. (A backup that then fails leaves this entry without a snapshot.)
+public struct BackupStarted: Codable, Sendable, Equatable {
+    /// The snapshot id.
+    public var snapshot: String
+    /// The backup directory, as an absolute path on the operator's machine.
+    public var destination: String
+}
+
 /// Payload of `access.refused`.
 public struct AccessRefused: Codable, Sendable, Equatable {
     /// What the identity tried to do.

@@ -45,6 +45,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case bundleCreated(BundleCreated)
     /// Unreferenced objects were deleted (administrators only).
     case garbageCollected(GarbageCollected)
+    /// A backup snapshot was started (any identity of the vault).
+    case backupStarted(BackupStarted)
     /// A revoked identity tried to use the vault and was refused (signed by that identity).
     case accessRefused(AccessRefused)
 
@@ -72,6 +74,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .partnerAdded: "partner.add"
         case .bundleCreated: "bundle.create"
         case .garbageCollected: "vault.gc"
+        case .backupStarted: "vault.backup"
         case .accessRefused: "access.refused"
         }
     }
@@ -96,6 +99,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .partnerAdded(let p): try container.encode(p, forKey: .data)
         case .bundleCreated(let p): try container.encode(p, forKey: .data)
         case .garbageCollected(let p): try container.encode(p, forKey: .data)
+        case .backupStarted(let p): try container.encode(p, forKey: .data)
         case .accessRefused(let p): try container.encode(p, forKey: .data)
         }
     }
@@ -124,6 +128,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "partner.add": .partnerAdded(try container.decode(PartnerAdded.self, forKey: .data))
         case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
         case "vault.gc": .garbageCollected(try container.decode(GarbageCollected.self, forKey: .data))
+        case "vault.backup": .backupStarted(try container.decode(BackupStarted.self, forKey: .data))
         case "access.refused": .accessRefused(try container.decode(AccessRefused.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }

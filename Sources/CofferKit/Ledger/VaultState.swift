@@ -590,6 +590,9 @@ public struct VaultState: Sendable {
         case .garbageCollected:
             try requireAdmin("collect garbage")
 
+        case .backupStarted:
+            break  // any identity of the vault may back it up; the actor was checked above
+
         case .accessRefused:
             break  // checked above
         }

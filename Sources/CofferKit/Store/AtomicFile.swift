@@ -19,6 +19,12 @@ final class AtomicFile {
     /// Open until ``finishWriting()``.
     private var file: POSIXFile?
     private var finished = false
+    /// Bytes appended since writeback was last started.
+    private var unflushed = 0
+    /// Writeback is started after every this many bytes appended, so a big
+    /// file goes to disk while it is being produced and the fsync in
+    /// ``commit(overwrite:syncDirectory:dataSynced:)`` finds little left.
+    static let writebackInterval = 8 << 20
 
     /// Creates the temporary file (mode `mode`, exclusive) beside `destination`.
     init(destination: String, mode: mode_t = 0o600) throws {
@@ -41,12 +47,18 @@ final class AtomicFile {
 
     /// Appends bytes.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        try openFile.write(bytes)
+        let file = try openFile
+        try file.write(bytes)
+        unflushed += bytes.count
+        if unflushed >= Self.writebackInterval {
+            file.startWriteback()
+            unflushed = 0
+        }
     }
 
     /// Appends bytes.
     func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try openFile.write($0) }
+        try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Writes bytes at an offset (for writers that fill a file out of order).

@@ -292,6 +292,21 @@ public final class ObjectStore: Sendable {
     }
 }
 
+extension ObjectStore {
+    /// Paths of the temporary files interrupted writers left in the fan-out
+    /// directories (only names Coffer writes, `.coffer-…`).
+    func temporaryFiles() throws -> [String] {
+        var paths: [String] = []
+        for fan in try FileSystem.contents(of: root) where fan.utf8.count == 2 {
+            let directory = FileSystem.join(root, fan)
+            for name in try FileSystem.contents(of: directory) where name.hasPrefix(".coffer-") {
+                paths.append(FileSystem.join(directory, name))
+            }
+        }
+        return paths
+    }
+}
+
 /// Objects being written for one commit: staged as they come, made durable
 /// together (one `syncfs` per ``objectLimit`` objects or ``byteLimit``
 /// bytes; staged files hold no descriptor), and their directories fsynced

@@ -24,10 +24,15 @@ struct BackupTests {
     @Test("incremental backups copy only new objects; each snapshot verifies and restores")
     func roundTrip() throws {
         let first = try fixture.open().backup(to: destination)
-        #expect(first.objectsCopied == 4 && first.snapshot.objects == 4 && first.snapshot.entries == 8)
+        #expect(first.objectsCopied == 4 && first.snapshot.objects == 4 && first.snapshot.entries == 9)
+        // Each backup is recorded in the ledger before the catalog is copied: the snapshot holds its own record.
+        let record = try #require(try fixture.open().catalog.ledgerEntry(at: 8))
+        guard case .backupStarted(let recorded) = record.contents.event else { Issue.record("entry 8 is \(record.contents.event.action)"); return }
+        #expect(recorded.snapshot == first.snapshot.id && record.hash == Hex.decode(first.snapshot.head))
+        #expect(recorded.destination == URL(fileURLWithPath: destination).standardizedFileURL.path)
         try fixture.seal("c.txt", Array("gamma".utf8))
         let second = try fixture.open().backup(to: destination)
-        #expect(second.objectsCopied == 2 && second.snapshot.objects == 6)
+        #expect(second.objectsCopied == 2 && second.snapshot.objects == 6 && second.snapshot.entries == 11)
         #expect(try BackupStore.list(destination).map(\.id) == [first.snapshot.id, second.snapshot.id])
         for id in [first.snapshot.id, second.snapshot.id] {
             let (manifest, report) = try BackupStore.verify(destination, snapshot: id, identity: fixture.owner, deep: true)
@@ -63,7 +68,7 @@ struct BackupTests {
         #expect(throws: BackupError.self) { try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false) }
         try flip(folder + "/catalog.sqlite", at: 200)
         var manifest = try String(contentsOfFile: folder + "/manifest.json", encoding: .utf8)
-        manifest = manifest.replacingOccurrences(of: "\"entries\":8", with: "\"entries\":7")
+        manifest = manifest.replacingOccurrences(of: "\"entries\":9", with: "\"entries\":7")
         try manifest.write(toFile: folder + "/manifest.json", atomically: false, encoding: .utf8)
         #expect(throws: BackupError.self) { try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false) }
     }
@@ -85,6 +90,43 @@ struct BackupTests {
         let after = try fixture.open().backup(to: destination)
         #expect(after.snapshot.objects == 4 + 80)
         #expect(try BackupStore.verify(destination, snapshot: nil, identity: fixture.owner, deep: true).1.isClean)
+    }
+
+    @Test("prune keeps the newest snapshots whole, deletes older ones and the objects only they used; a damaged kept snapshot stops it")
+    func prune() throws {
+        let first = try fixture.open().backup(to: destination).snapshot
+        _ = try fixture.open().rekey(["b.bin"], plan: false)  // b.bin's old manifest and segment: now only in the first snapshot
+        let second = try fixture.open().backup(to: destination).snapshot
+        try fixture.seal("c.txt", Array("gamma".utf8))
+        let third = try fixture.open().backup(to: destination).snapshot
+        // Leftovers of interrupted backups: a snapshot folder without a manifest, a temporary object file.
+        try FileManager.default.createDirectory(atPath: destination + "/snapshots/20260101T000000.000000Z-00000000", withIntermediateDirectories: true)
+        let stray = destination + "/objects/00/.coffer-0123456789abcdef.tmp"
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: stray))
+        let objectsBefore = try objectCount()
+
+        let plan = try BackupStore.prune(destination, keep: 2, plan: true)
+        #expect(plan.planned && plan.removed == [first.id] && plan.kept == [second.id, third.id])
+        #expect(plan.objectsRemoved == 2 && plan.interruptedRemoved == 1 && plan.temporaryFilesRemoved == 1 && plan.bytesFreed > 100_000)
+        #expect(try BackupStore.list(destination).count == 3 && objectCount() == objectsBefore && FileSystem.exists(stray))
+
+        let done = try BackupStore.prune(destination, keep: 2, plan: false)
+        #expect(!done.planned && done.removed == [first.id] && done.objectsRemoved == 2 && done.objectsKept == third.objects)
+        #expect(try BackupStore.list(destination).map(\.id) == [second.id, third.id])
+        #expect(try objectCount() == objectsBefore - 2 && !FileSystem.exists(stray))
+        #expect(try FileSystem.contents(of: destination + "/snapshots").sorted() == [second.id, third.id])
+        for id in [second.id, third.id] {
+            #expect(try BackupStore.verify(destination, snapshot: id, identity: fixture.owner, deep: true).1.isClean)
+        }
+        // Pruning again changes nothing.
+        let again = try BackupStore.prune(destination, keep: 2, plan: false)
+        #expect(again.removed.isEmpty && again.objectsRemoved == 0)
+
+        // A kept snapshot whose ledger no longer replays: nothing is deleted.
+        let catalog = try SQLiteDatabase(path: destination + "/snapshots/\(third.id)/catalog.sqlite", create: false)
+        try catalog.run("DELETE FROM ledger WHERE seq = 3")
+        #expect(throws: (any Error).self) { try BackupStore.prune(destination, keep: 1, plan: false) }
+        #expect(try BackupStore.list(destination).map(\.id) == [second.id, third.id] && objectCount() == objectsBefore - 2)
     }
 
     private func flip(_ path: String, at offset: Int = 10) throws {

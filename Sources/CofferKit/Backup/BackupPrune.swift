@@ -1,0 +1,78 @@
+import Foundation
+
+/// What `coffer backup prune` removed, or with `--plan` would remove.
+public struct PruneReport: Codable, Sendable, Equatable {
+    /// True if nothing was deleted.
+    public var planned: Bool
+    /// The snapshots kept, oldest first.
+    public var kept: [String] = []
+    /// The snapshots removed, oldest first.
+    public var removed: [String] = []
+    /// Folders of interrupted backups (no manifest) removed.
+    public var interruptedRemoved = 0
+    /// Objects no kept snapshot references, deleted.
+    public var objectsRemoved = 0
+    /// Their bytes.
+    public var bytesFreed: UInt64 = 0
+    /// Temporary files left by interrupted backups, deleted.
+    public var temporaryFilesRemoved = 0
+    /// Objects the kept snapshots reference.
+    public var objectsKept = 0
+}
+
+extension BackupStore {
+    /// Keeps the newest `keep` complete snapshots and deletes the others,
+    /// the folders of interrupted backups, and every object and temporary
+    /// file in `DEST/objects` that no kept snapshot references.
+    ///
+    /// Holds the directory's exclusive lock, so no backup is writing. The
+    /// kept snapshots' references come from replaying each one's ledger
+    /// (chain, signatures, authorisation); if any of them fails, nothing is
+    /// deleted. Old manifests go first, objects last: an interruption at
+    /// any point leaves every kept snapshot whole, and the next prune
+    /// finishes the job.
+    /// - Throws: ``BackupError/noSnapshot(_:)``; a ledger or catalog error
+    ///   from a kept snapshot.
+    public static func prune(_ destination: String, keep: Int, plan: Bool) throws -> PruneReport {
+        precondition(keep >= 1, "prune keeps at least one snapshot")
+        let lock = try BackupLock(try existing(destination), exclusive: true)
+        defer { withExtendedLifetime(lock) {} }
+        let snapshots = FileSystem.join(destination, "snapshots")
+        let complete = try list(destination).map(\.id)
+        guard !complete.isEmpty else { throw BackupError.noSnapshot("\(destination) holds no complete snapshot") }
+        var report = PruneReport(planned: plan)
+        report.kept = Array(complete.suffix(keep))
+        report.removed = Array(complete.dropLast(keep))
+        let interrupted = try FileSystem.contents(of: snapshots).filter { !complete.contains($0) }.sorted()
+        report.interruptedRemoved = interrupted.count
+
+        var referenced = Set<ObjectID>()
+        for id in report.kept {
+            let (descriptor, catalog) = try Vault.openStorage(at: FileSystem.join(snapshots, id))
+            referenced.formUnion(try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil).liveObjects)
+        }
+        report.objectsKept = referenced.count
+        let store = ObjectStore(root: FileSystem.join(destination, "objects"))
+        let doomed = try store.allObjectIDs().filter { !referenced.contains($0) }
+        report.objectsRemoved = doomed.count
+        report.bytesFreed = store.sizes(of: doomed).values.reduce(0) { $0 + UInt64($1) }
+        let temporaryFiles = try store.temporaryFiles()
+        report.temporaryFilesRemoved = temporaryFiles.count
+        if plan { return report }
+
+        // Manifests first: from then on these are interrupted backups, which every command ignores.
+        for id in report.removed {
+            let folder = FileSystem.join(snapshots, id)
+            FileSystem.remove(FileSystem.join(folder, "manifest.json"))
+            try FileSystem.syncDirectory(folder)
+        }
+        for name in report.removed + interrupted {
+            try FileManager.default.removeItem(atPath: FileSystem.join(snapshots, name))
+        }
+        try FileSystem.syncDirectory(snapshots)
+        for id in doomed { FileSystem.remove(store.path(of: id)) }
+        for path in temporaryFiles { FileSystem.remove(path) }
+        try store.syncAllDirectories()
+        return report
+    }
+}
