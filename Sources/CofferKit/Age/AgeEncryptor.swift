@@ -1,9 +1,11 @@
 import Dispatch
+import Foundation
 
 /// Streaming age encryption to a sink, in constant memory (a batch of
-/// 64 KiB chunks of plaintext and its ciphertext, 4 MiB in all) whatever
-/// the size. The chunks of a batch are sealed on all cores at once: STREAM
-/// chunks are independent once their counters are known.
+/// 64 KiB chunks of plaintext and two of ciphertext, 6 MiB in all)
+/// whatever the size. The chunks of a batch are sealed on all cores at
+/// once (STREAM chunks are independent once their counters are known),
+/// while the previous batch is written to the sink on a thread of its own.
 ///
 /// ```swift
 /// let encryptor = try AgeEncryptor(recipients: [.x25519(recipient)], sink: fileSink)
@@ -22,6 +24,10 @@ public final class AgeEncryptor<Sink: AgeSink> {
     private var sealer: AgePayloadSealer
     /// One batch of plaintext chunks and their ciphertext (the buffers age decryption uses too).
     private let buffers = AgeChunkBuffers()
+    /// A second batch of ciphertext: one is written while the other is filled.
+    private let spare = UnsafeMutableRawBufferPointer.allocate(byteCount: AgeChunkBuffers.chunkCount * AgePayload.sealedChunkByteCount, alignment: 16)
+    private var batches = 0
+    private let writes = BackgroundWrite()
     private var buffered = 0
     private var state = State.open
 
@@ -57,6 +63,11 @@ public final class AgeEncryptor<Sink: AgeSink> {
         }
     }
 
+    deinit {
+        try? writes.wait()  // a write in flight holds a strong reference; this only waits out a failed one
+        spare.deallocate()
+    }
+
     /// Encrypts more plaintext. A full batch of chunks is sealed and written
     /// as soon as more data follows it.
     /// - Throws: ``AgeError/invalidUse(_:)`` after ``finish()`` or an earlier
@@ -90,6 +101,7 @@ public final class AgeEncryptor<Sink: AgeSink> {
         try checkOpen()
         try sealBuffered(last: true)
         do {
+            try writes.wait()
             if var armor {
                 try armor.finish(to: &sink)
                 self.armor = armor
@@ -116,22 +128,25 @@ public final class AgeEncryptor<Sink: AgeSink> {
         let count = last ? max(1, (buffered + chunk - 1) / chunk) : buffered / chunk
         let first = sealer.reserve(count, endingWithLast: last)
         let sealer = self.sealer
-        // Each iteration touches its own chunk of both buffers only.
-        let buffers = self.buffers
+        // Each iteration touches its own chunk of both buffers only. The
+        // ciphertext goes to the buffer not being written: the write of the
+        // batch before last has finished (``BackgroundWrite`` waits for it).
+        let target = SealTarget(plain: buffers.plain, sealed: batches % 2 == 0 ? buffers.sealed : spare)
+        batches += 1
         let filled = buffered
         let seal = { @Sendable (i: Int) in
             let start = i * chunk
             let end = min(start + chunk, filled)
             let outStart = i * AgePayload.sealedChunkByteCount
             sealer.seal(
-                UnsafeRawBufferPointer(rebasing: buffers.plain[start..<end]), counter: first + UInt64(i), last: last && i == count - 1,
-                into: UnsafeMutableRawBufferPointer(rebasing: buffers.sealed[outStart..<(outStart + end - start + AEAD.tagByteCount)]))
+                UnsafeRawBufferPointer(rebasing: target.plain[start..<end]), counter: first + UInt64(i), last: last && i == count - 1,
+                into: UnsafeMutableRawBufferPointer(rebasing: target.sealed[outStart..<(outStart + end - start + AEAD.tagByteCount)]))
         }
         if count > 1 { DispatchQueue.concurrentPerform(iterations: count, execute: seal) } else { seal(0) }
-        let output = UnsafeMutableRawBufferPointer(rebasing: buffers.sealed[..<(filled + count * AEAD.tagByteCount)])
+        let output = UnsafeRawBufferPointer(rebasing: target.sealed[..<(filled + count * AEAD.tagByteCount)])
         buffered = 0
         do {
-            try emit(UnsafeRawBufferPointer(output))
+            try writes.start { try self.emit(output) }
         } catch {
             state = .failed
             throw error
@@ -150,5 +165,45 @@ public final class AgeEncryptor<Sink: AgeSink> {
         } else {
             try sink.write(bytes)
         }
+    }
+}
+
+/// The plaintext batch and the ciphertext buffer it is sealed into; the
+/// sealing threads each touch their own chunk of both.
+private struct SealTarget: @unchecked Sendable {
+    let plain: UnsafeMutableRawBufferPointer
+    let sealed: UnsafeMutableRawBufferPointer
+}
+
+/// One write at a time on a serial queue of its own: ``start(_:)`` waits
+/// for the write in flight, then hands over the next, so a batch is
+/// written while the next one is sealed. The first error is kept and
+/// rethrown by every later call.
+private final class BackgroundWrite: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "coffer.age.write")
+    private let group = DispatchGroup()
+    private let lock = NSLock()
+    private var failure: (any Error)?
+
+    /// Waits for the write in flight; rethrows the first failure.
+    func wait() throws {
+        group.wait()
+        if let failure = lock.withLock({ failure }) { throw failure }
+    }
+
+    /// Waits for the write in flight, then starts `write`.
+    func start(_ write: @escaping () throws -> Void) throws {
+        try wait()
+        let job = Job(run: write)
+        group.enter()
+        queue.async {
+            do { try job.run() } catch { self.lock.withLock { if self.failure == nil { self.failure = error } } }
+            self.group.leave()
+        }
+    }
+
+    /// A write handed to the queue; the caller touches nothing it uses until ``wait()``.
+    private struct Job: @unchecked Sendable {
+        let run: () throws -> Void
     }
 }
