@@ -22,7 +22,25 @@ extern int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int 
 static inline int coffer_start_writeback(int fd) {
     return sync_file_range(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
+
+#include <fcntl.h>
+
+/* open(2) with O_TMPFILE: an unnamed regular file in `directory`, for
+ * writing; it disappears with its last descriptor unless linked into the
+ * directory. O_TMPFILE needs _GNU_SOURCE, so its value is spelled out
+ * (__O_TMPFILE is 020000000 on every architecture Swift runs on). Returns
+ * -1 with errno set, EOPNOTSUPP or EISDIR where the file system or kernel
+ * lacks it. */
+static inline int coffer_open_unnamed(const char *directory, unsigned int mode) {
+    return open(directory, 020000000 | O_DIRECTORY | O_WRONLY | O_CLOEXEC, mode);
+}
 #else
+static inline int coffer_open_unnamed(const char *directory, unsigned int mode) {
+    (void)directory;
+    (void)mode;
+    return -1;
+}
+
 #include <unistd.h>
 static inline int coffer_start_writeback(int fd) {
     (void)fd;

@@ -65,6 +65,24 @@ final class CLIHarness {
         return try execute(Self.binary, arguments, stdin: stdin, environment: extra)
     }
 
+    /// Starts `coffer arguments` (output discarded), sends it SIGKILL after
+    /// `microseconds`, and waits for it. Returns true if the kill landed
+    /// while it was still running.
+    @discardableResult
+    func kill(_ arguments: [String], after microseconds: UInt32) throws -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(microseconds)
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal
+    }
+
     /// Runs any program (the stock age, minisign, script) in the scratch
     /// directory with the harness's environment plus `extra`.
     @discardableResult

@@ -23,16 +23,7 @@ struct CrashTests {
         try cli.write("big.bin", pattern(24 << 20, seed: 9))
         var generator = SystemRandomNumberGenerator()
         for round in 0..<Self.kills {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLIHarness.binary)
-            process.arguments = ["seal", cli.path("big.bin"), "--name", "big-\(round).bin"]
-            process.environment = cli.environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(UInt32.random(in: 5_000...400_000, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            try cli.kill(["seal", cli.path("big.bin"), "--name", "big-\(round).bin"], after: UInt32.random(in: 5_000...400_000, using: &generator))
 
             let verify = try cli.run(["verify"])
             #expect(verify.status == Exit.ok, "round \(round): \(verify.text)")
@@ -47,5 +38,31 @@ struct CrashTests {
         // The vault still takes new documents.
         try cli.ok(["seal", cli.path("big.bin"), "--name", "after.bin"])
         #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+    }
+
+    @Test("SIGKILL during open -o and age decrypt -o leaves no plaintext behind, not even a temporary file")
+    func killDuringOpen() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("big.bin", pattern(96 << 20, seed: 4))
+        try cli.ok(["seal", cli.path("big.bin")])
+        let recipient = try #require(try cli.ok(["identity", "show", "--json"]).json() as? [String: Any])["age"] as! String
+        try cli.ok(["age", "encrypt", "-r", recipient, "-o", cli.path("big.age"), cli.path("big.bin")])
+        let outputs = cli.path("out")
+        try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        var interrupted = 0
+        for round in 0..<Self.kills {
+            let arguments = round % 2 == 0
+                ? ["open", "big.bin", "-o", outputs + "/opened-\(round)"]
+                : ["age", "decrypt", "-o", outputs + "/decrypted-\(round)", cli.path("big.age")]
+            if try cli.kill(arguments, after: UInt32.random(in: 20_000...250_000, using: &generator)) { interrupted += 1 }
+            // Either the whole, authentic output under its name, or nothing at all.
+            for name in try FileManager.default.contentsOfDirectory(atPath: outputs) {
+                #expect(!name.hasPrefix("."), "round \(round): \(name) left behind")
+                #expect(try Data(contentsOf: URL(fileURLWithPath: outputs + "/" + name)) == pattern(96 << 20, seed: 4), "round \(round): \(name)")
+            }
+        }
+        #expect(interrupted > 0, "no kill landed before the command finished")
     }
 }

@@ -53,17 +53,8 @@ struct TortureTests {
         var interrupted = 0
         for round in 0..<Self.kills {
             let operation = operations[Int.random(in: 0..<operations.count, using: &generator)]
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLIHarness.binary)
-            process.arguments = operation.arguments(round)
-            process.environment = cli.environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(UInt32.random(in: 0...durations[operation.name]!, using: &generator))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            if process.terminationReason == .uncaughtSignal { interrupted += 1 }  // still running when killed
+            // Counted if still running when killed.
+            if try cli.kill(operation.arguments(round), after: UInt32.random(in: 0...durations[operation.name]!, using: &generator)) { interrupted += 1 }
 
             let verify = try cli.run(["verify"])
             #expect(verify.status == Exit.ok, "round \(round) after \(operation.name): \(verify.text)")

@@ -11,12 +11,17 @@ import Darwin
 ///
 /// If the writer is released before ``commit(overwrite:)``, the temporary
 /// file is removed, so content that failed a check never stays on disk.
+///
+/// Created `unnamed` (for plaintext), the file has no name at all until it
+/// is committed (Linux `O_TMPFILE`, where the file system supports it):
+/// even a SIGKILL or a power cut mid-write leaves nothing behind, because
+/// the kernel frees an unnamed file with its last descriptor.
 final class AtomicFile {
     /// Where the file ends up.
     let destination: String
-    /// The temporary path being written.
-    let temporaryPath: String
-    /// Open until ``finishWriting()``.
+    /// The temporary path being written; nil for an unnamed file.
+    let temporaryPath: String?
+    /// Open until ``finishWriting()`` (which a named file only may call).
     private var file: POSIXFile?
     private var finished = false
     /// Bytes appended since writeback was last started.
@@ -26,23 +31,31 @@ final class AtomicFile {
     /// ``commit(overwrite:syncDirectory:dataSynced:)`` finds little left.
     static let writebackInterval = 8 << 20
 
-    /// Creates the temporary file (mode `mode`, exclusive) beside `destination`.
-    init(destination: String, mode: mode_t = 0o600) throws {
+    /// Creates the temporary file (mode `mode`, exclusive) beside
+    /// `destination`; with `unnamed`, an unnamed one if the file system
+    /// allows it (a named one otherwise).
+    init(destination: String, mode: mode_t = 0o600, unnamed: Bool = false) throws {
         self.destination = destination
         let directory = FileSystem.directoryName(of: destination)
-        temporaryPath = FileSystem.join(directory, FileSystem.temporaryName(prefix: ".coffer-"))
-        file = try POSIXFile.createExclusive(temporaryPath, mode: mode)
+        if unnamed, let file = POSIXFile.createUnnamed(in: directory, mode: mode) {
+            temporaryPath = nil
+            self.file = file
+        } else {
+            let path = FileSystem.join(directory, FileSystem.temporaryName(prefix: ".coffer-"))
+            temporaryPath = path
+            file = try POSIXFile.createExclusive(path, mode: mode)
+        }
     }
 
     private var openFile: POSIXFile {
         get throws {
-            guard let file else { throw FileError("write", path: temporaryPath, code: EBADF) }
+            guard let file else { throw FileError("write", path: temporaryPath ?? destination, code: EBADF) }
             return file
         }
     }
 
     deinit {
-        if !finished { FileSystem.remove(temporaryPath) }
+        if !finished, let temporaryPath { FileSystem.remove(temporaryPath) }
     }
 
     /// Appends bytes.
@@ -72,6 +85,7 @@ final class AtomicFile {
     /// descriptor each. Nothing more can be written, and the file can only
     /// be committed with `dataSynced: true`.
     func finishWriting() {
+        precondition(temporaryPath != nil, "an unnamed file lives only as long as its descriptor")
         file?.startWriteback()
         file = nil
     }
@@ -85,13 +99,33 @@ final class AtomicFile {
     ///   - dataSynced: the caller already made the data durable (``POSIXFile/syncFileSystem()``).
     func commit(overwrite: Bool, syncDirectory: Bool = true, dataSynced: Bool = false) throws {
         if !dataSynced { try openFile.sync() }
-        if overwrite {
-            try FileSystem.rename(temporaryPath, to: destination)
-        } else {
-            // link(2) fails with EEXIST instead of replacing: no race with a
-            // file created after our check.
-            try FileSystem.link(temporaryPath, to: destination)
-            FileSystem.remove(temporaryPath)
+        var named = temporaryPath
+        if named == nil {
+            let file = try openFile
+            if overwrite {
+                // Named for the instant before the rename (which replaces atomically).
+                let path = FileSystem.join(FileSystem.directoryName(of: destination), FileSystem.temporaryName(prefix: ".coffer-"))
+                try file.linkUnnamed(to: path)
+                named = path
+            } else {
+                // linkat(2) fails with EEXIST instead of replacing.
+                try file.linkUnnamed(to: destination)
+            }
+        }
+        if let named {
+            if overwrite {
+                do {
+                    try FileSystem.rename(named, to: destination)
+                } catch {
+                    if temporaryPath == nil { FileSystem.remove(named) }  // the name given just above
+                    throw error
+                }
+            } else {
+                // link(2) fails with EEXIST instead of replacing: no race with a
+                // file created after our check.
+                try FileSystem.link(named, to: destination)
+                FileSystem.remove(named)
+            }
         }
         finished = true
         if syncDirectory { try FileSystem.syncDirectory(FileSystem.directoryName(of: destination)) }
@@ -99,7 +133,7 @@ final class AtomicFile {
 
     /// Removes the temporary file without publishing anything.
     func abandon() {
-        if !finished { FileSystem.remove(temporaryPath) }
+        if !finished, let temporaryPath { FileSystem.remove(temporaryPath) }
         finished = true
     }
 

@@ -39,6 +39,28 @@ final class POSIXFile: @unchecked Sendable {
         try open(path, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode)
     }
 
+    /// Creates an unnamed file in `directory` (Linux `O_TMPFILE`): it has no
+    /// name until ``linkUnnamed(to:)`` gives it one, and vanishes with its
+    /// descriptor if the process dies first. Nil where the kernel or the
+    /// file system does not support it (or `/proc` is not mounted, which
+    /// linking needs).
+    static func createUnnamed(in directory: String, mode: mode_t = 0o600) -> POSIXFile? {
+        guard FileSystem.isDirectory("/proc/self/fd") else { return nil }
+        while true {
+            let fd = coffer_open_unnamed(directory, UInt32(mode))
+            if fd >= 0 { return POSIXFile(descriptor: fd, path: directory) }
+            if errno != EINTR { return nil }
+        }
+    }
+
+    /// Gives a file made by ``createUnnamed(in:mode:)`` the name
+    /// `destination`, failing with `EEXIST` if that exists.
+    func linkUnnamed(to destination: String) throws {
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", AT_FDCWD, destination, AT_SYMLINK_FOLLOW) == 0 else {
+            throw FileError("link", path: destination)
+        }
+    }
+
     /// Opens a directory so that it can be fsynced.
     static func openDirectory(_ path: String) throws -> POSIXFile {
         try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)

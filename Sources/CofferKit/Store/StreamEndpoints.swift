@@ -75,7 +75,7 @@ final class OutputWriter {
             overwrite = false
             path = "standard output"
         case .file(let destination, let overwrite):
-            file = try AtomicFile(destination: destination, mode: 0o600)
+            file = try AtomicFile(destination: destination, mode: 0o600, unnamed: true)
             self.overwrite = overwrite
             path = destination
         }
