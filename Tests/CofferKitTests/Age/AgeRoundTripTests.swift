@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CofferKit
@@ -48,6 +49,47 @@ struct AgeRoundTripTests {
         try encryptor.finish()
         #expect(try Age.decrypt(encryptor.sink.bytes, identities: [.x25519(identity)]) == plaintext)
         #expect(throws: AgeError.invalidUse("the age file is already finished")) { try encryptor.write([1]) }
+    }
+
+    @Test("many batches: each is sealed while the one before is written; binary and armored", arguments: [false, true])
+    func manyBatches(_ armored: Bool) throws {
+        let identity = AgeX25519Identity.generate()
+        // 3.5 batches of 2 MiB: both ciphertext buffers are reused, and the last batch is short.
+        let plaintext = TestSupport.bytes(count: 7 << 20 + 3, seed: 11)
+        let encryptor = try AgeEncryptor(recipients: [.x25519(identity.recipient)], armored: armored, sink: AgeBytesSink())
+        var offset = 0, piece = 1
+        while offset < plaintext.count {
+            let end = min(offset + piece, plaintext.count)
+            try encryptor.write(Array(plaintext[offset..<end]))
+            offset = end
+            piece = piece * 3 % 1_000_003 + 1  // irregular pieces, up to about 1 MiB
+        }
+        try encryptor.finish()
+        #expect(try Age.decrypt(encryptor.sink.bytes, identities: [.x25519(identity)]) == plaintext)
+        #expect(try Age.encrypt(plaintext, to: [.x25519(identity.recipient)], armored: armored).count == encryptor.sink.bytes.count)
+    }
+
+    @Test("a sink that fails in the background fails the encryptor, which then refuses more")
+    func failingSink() throws {
+        struct Full: Error {}
+        let identity = AgeX25519Identity.generate()
+        let writes = Counter()
+        let encryptor = try AgeEncryptor(recipients: [.x25519(identity.recipient)], sink: AgeClosureSink { _ in
+            if writes.increment() > 2 { throw Full() }  // the header, then one batch; the second batch fails
+        })
+        let plaintext = TestSupport.bytes(count: 9 << 20, seed: 5)
+        #expect(throws: Full.self) {
+            try encryptor.write(plaintext)
+            try encryptor.finish()
+        }
+        #expect(throws: AgeError.self) { try encryptor.write([1]) }
+    }
+
+    /// A count shared with the writing thread.
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func increment() -> Int { lock.withLock { value += 1; return value } }
     }
 
     @Test("multiple recipients: each identity opens the file")
