@@ -40,7 +40,7 @@ struct CrashTests {
         #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
     }
 
-    @Test("SIGKILL during open -o and age decrypt -o leaves no plaintext behind, not even a temporary file")
+    @Test("SIGKILL during open -o, age decrypt -o and bundle open leaves no plaintext behind, not even a temporary file")
     func killDuringOpen() throws {
         let cli = try CLIHarness()
         try cli.initVault()
@@ -48,19 +48,32 @@ struct CrashTests {
         try cli.ok(["seal", cli.path("big.bin")])
         let recipient = try #require(try cli.ok(["identity", "show", "--json"]).json() as? [String: Any])["age"] as! String
         try cli.ok(["age", "encrypt", "-r", recipient, "-o", cli.path("big.age"), cli.path("big.bin")])
+        // A bundle of the same document to ourselves, opened with our own keys.
+        try cli.ok(["bundle", "create", "big.bin", "--to", recipient, "-o", cli.path("big.bundle")])
+        try cli.write("sender.pub", try cli.ok(["identity", "show", "--minisign"]).stdout)
         let outputs = cli.path("out")
         try FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
         var generator = SystemRandomNumberGenerator()
         var interrupted = 0
         for round in 0..<Self.kills {
-            let arguments = round % 2 == 0
-                ? ["open", "big.bin", "-o", outputs + "/opened-\(round)"]
-                : ["age", "decrypt", "-o", outputs + "/decrypted-\(round)", cli.path("big.age")]
+            let arguments = [
+                ["open", "big.bin", "-o", outputs + "/opened-\(round)"],
+                ["age", "decrypt", "-o", outputs + "/decrypted-\(round)", cli.path("big.age")],
+                ["bundle", "open", cli.path("big.bundle"), "--from", cli.path("sender.pub"), "-o", outputs + "/bundle-\(round)"],
+            ][round % 3]
             if try cli.kill(arguments, after: UInt32.random(in: 20_000...250_000, using: &generator)) { interrupted += 1 }
-            // Either the whole, authentic output under its name, or nothing at all.
-            for name in try FileManager.default.contentsOfDirectory(atPath: outputs) {
-                #expect(!name.hasPrefix("."), "round \(round): \(name) left behind")
-                #expect(try Data(contentsOf: URL(fileURLWithPath: outputs + "/" + name)) == pattern(96 << 20, seed: 4), "round \(round): \(name)")
+            // Either the whole, authentic output under its name, or no file at all
+            // (a killed bundle open may leave its private staging folder, empty).
+            let found = try FileManager.default.subpathsOfDirectory(atPath: outputs).filter { path in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: outputs + "/" + path, isDirectory: &isDirectory) && !isDirectory.boolValue
+            }
+            for path in found {
+                let name = URL(fileURLWithPath: path).lastPathComponent
+                #expect(!path.hasPrefix(".") && !name.hasPrefix("."), "round \(round): \(path) left behind")
+                if name == "big.bin" || !path.contains("/") {
+                    #expect(try Data(contentsOf: URL(fileURLWithPath: outputs + "/" + path)) == pattern(96 << 20, seed: 4), "round \(round): \(path)")
+                }
             }
         }
         #expect(interrupted > 0, "no kill landed before the command finished")

@@ -33,8 +33,9 @@ public enum BundleOpener {
     /// Decrypts a bundle into a new directory, and keeps it only if every
     /// check passes: the manifest's minisign signature by `sender`, every
     /// file's size and SHA-256 against the manifest (and `SHA256SUMS`), no
-    /// file missing or extra, and the expiry. Files are written under a
-    /// temporary directory beside `destination`, renamed into place at the end.
+    /// file missing or extra, and the expiry. Files are written, unnamed
+    /// where the file system allows, under a private temporary directory
+    /// beside `destination`, and named and renamed into place at the end.
     /// - Parameters:
     ///   - identities: age identities to try (an identity's X25519 key, or a passphrase).
     ///   - sender: the sender's minisign public key, obtained out of band.
@@ -110,9 +111,19 @@ public enum BundleOpener {
 
 /// A private directory (0700) beside the destination, holding extracted
 /// files until every check passed; removed with its contents if not published.
+///
+/// Extracted files are unnamed (``POSIXFile/createUnnamed(in:mode:)``) until
+/// ``publish(as:)`` links them, so a process killed mid-way leaves at most
+/// empty folders behind, no plaintext. Past ``unnamedLimit`` files (each
+/// holds a descriptor until then), or where the file system lacks unnamed
+/// files, they are written under their names in the private directory.
 private final class StagingDirectory {
     let path: String
     private var published = false
+    /// Unnamed files written, with the path each is to be linked at.
+    private var unnamed: [(file: POSIXFile, path: String)] = []
+    /// Most unnamed files held open at once.
+    static let unnamedLimit = 256
 
     init(beside destination: String) {
         path = FileSystem.join(FileSystem.directoryName(of: destination), FileSystem.temporaryName(prefix: ".coffer-bundle-"))
@@ -129,8 +140,15 @@ private final class StagingDirectory {
     /// Writes one entry (0600), hashing it on the way.
     func extract(_ entry: TarEntry, from tar: TarReader) throws -> BundleManifest.File {
         let target = FileSystem.join(path, entry.name)
-        try FileSystem.createDirectories(FileSystem.directoryName(of: target), mode: 0o700)
-        let file = try POSIXFile.createExclusive(target, mode: 0o600)
+        let directory = FileSystem.directoryName(of: target)
+        try FileSystem.createDirectories(directory, mode: 0o700)
+        let file: POSIXFile
+        if unnamed.count < Self.unnamedLimit, let anonymous = POSIXFile.createUnnamed(in: directory, mode: 0o600) {
+            file = anonymous
+            unnamed.append((anonymous, target))
+        } else {
+            file = try POSIXFile.createExclusive(target, mode: 0o600)
+        }
         var hash = SHA256()
         var size: UInt64 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
@@ -158,8 +176,17 @@ private final class StagingDirectory {
         try file.sync()
     }
 
-    /// Renames the directory to `destination` and makes that durable.
+    /// Names the unnamed files, fsyncs their folders, renames the directory
+    /// to `destination` and makes that durable.
     func publish(as destination: String) throws {
+        var directories: Set<String> = []
+        for (file, target) in unnamed {
+            try file.linkUnnamed(to: target)
+            directories.insert(FileSystem.directoryName(of: target))
+        }
+        unnamed.removeAll()
+        for directory in directories.sorted() { try FileSystem.syncDirectory(directory) }
+        try FileSystem.syncDirectory(path)
         try FileSystem.rename(path, to: destination)
         published = true
         try FileSystem.syncDirectory(FileSystem.directoryName(of: destination))
