@@ -163,13 +163,16 @@ extension Vault {
 /// Reading, checking and restoring the snapshots in a backup directory, with no key.
 public enum BackupStore {
     /// Every complete snapshot (one with a manifest), oldest first. The
-    /// manifests are parsed, not checked (see ``verify(_:snapshot:identity:deep:)``).
+    /// manifests are parsed, not checked (see ``verify(_:snapshot:identity:deep:)``),
+    /// but one that names another snapshot than its folder is refused.
     public static func list(_ destination: String) throws -> [BackupManifest] {
         let snapshots = FileSystem.join(try existing(destination), "snapshots")
         return try FileSystem.contents(of: snapshots).sorted().compactMap { name in
             let file = FileSystem.join(FileSystem.join(snapshots, name), "manifest.json")
             guard FileSystem.exists(file) else { return nil }  // an interrupted backup
-            return try manifest(at: FileSystem.join(snapshots, name))
+            let manifest = try manifest(at: FileSystem.join(snapshots, name))
+            guard manifest.id == name else { throw BackupError.badManifest("snapshot folder \(name) holds the manifest of \(manifest.id)") }
+            return manifest
         }
     }
 
@@ -182,9 +185,11 @@ public enum BackupStore {
     public static func verify(_ destination: String, snapshot: String?, identity: Identity?, deep: Bool) throws -> (BackupManifest, VerificationReport) {
         let lock = try BackupLock(try existing(destination), exclusive: false)
         defer { withExtendedLifetime(lock) {} }
-        let folder = try folder(of: destination, snapshot: snapshot)
-        let manifest = try manifest(at: folder)
+        let (folder, listed) = try Self.snapshot(snapshot, in: destination)
+        // The manifest checked is parsed from exactly the bytes whose signature is checked.
         let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
+        let manifest = try parseManifest(body, in: folder)
+        guard manifest.id == listed.id else { throw BackupError.badManifest("the manifest in snapshot folder \(listed.id) names snapshot \(manifest.id)") }
         let signatureText = String(decoding: try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.sig"), limit: 1024), as: UTF8.self)
         guard let signature = Data(base64Encoded: signatureText.trimmingCharacters(in: .whitespacesAndNewlines)),
               let operatorIdentity = try? PublicIdentity(manifest.operatorIdentity),
@@ -213,8 +218,7 @@ public enum BackupStore {
     public static func restore(_ destination: String, snapshot: String?, to directory: String) throws -> BackupManifest {
         let lock = try BackupLock(try existing(destination), exclusive: false)
         defer { withExtendedLifetime(lock) {} }
-        let folder = try folder(of: destination, snapshot: snapshot)
-        let manifest = try manifest(at: folder)
+        let (folder, manifest) = try Self.snapshot(snapshot, in: destination)
         if FileSystem.exists(directory) {
             guard FileSystem.isDirectory(directory), try FileSystem.contents(of: directory).isEmpty else {
                 throw VaultError.directoryNotEmpty(path: directory)
@@ -257,16 +261,20 @@ public enum BackupStore {
         return destination
     }
 
-    private static func folder(of destination: String, snapshot: String?) throws -> String {
+    /// The folder and manifest of snapshot `snapshot`, or of the newest.
+    private static func snapshot(_ snapshot: String?, in destination: String) throws -> (folder: String, manifest: BackupManifest) {
         let all = try list(destination)
         guard let chosen = snapshot.map({ id in all.first { $0.id == id } }) ?? all.last else {
             throw BackupError.noSnapshot(snapshot.map { "\(destination) has no snapshot \($0); see `coffer backup list`" } ?? "\(destination) holds no complete snapshot")
         }
-        return FileSystem.join(FileSystem.join(destination, "snapshots"), chosen.id)
+        return (FileSystem.join(FileSystem.join(destination, "snapshots"), chosen.id), chosen)
     }
 
     private static func manifest(at folder: String) throws -> BackupManifest {
-        let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
+        try parseManifest(try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20), in: folder)
+    }
+
+    private static func parseManifest(_ body: [UInt8], in folder: String) throws -> BackupManifest {
         guard let manifest = try? LedgerJSON.decoder.decode(BackupManifest.self, from: Data(body)), manifest.format == BackupManifest.format else {
             throw BackupError.badManifest("\(folder)/manifest.json is not a Coffer backup manifest")
         }

@@ -64,6 +64,13 @@ struct BackupTests {
         try flip(destination + "/objects/" + object)
         #expect(try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false).1.isClean)
 
+        // A snapshot folder renamed: its manifest names another snapshot.
+        let renamed = destination + "/snapshots/20300101T000000.000000Z-00000000"
+        try FileManager.default.moveItem(atPath: folder, toPath: renamed)
+        #expect(throws: BackupError.self) { try BackupStore.list(destination) }
+        #expect(throws: BackupError.self) { try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false) }
+        try FileManager.default.moveItem(atPath: renamed, toPath: folder)
+
         try flip(folder + "/catalog.sqlite", at: 200)
         #expect(throws: BackupError.self) { try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false) }
         try flip(folder + "/catalog.sqlite", at: 200)
