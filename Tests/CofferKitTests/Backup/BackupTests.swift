@@ -99,6 +99,37 @@ struct BackupTests {
         #expect(try BackupStore.verify(destination, snapshot: nil, identity: fixture.owner, deep: true).1.isClean)
     }
 
+    @Test("a truncated, flipped or oversized manifest or signature is a typed error, never a crash")
+    func manifestParsing() throws {
+        let snapshot = try fixture.open().backup(to: destination).snapshot
+        let folder = destination + "/snapshots/\(snapshot.id)"
+        let manifest = try Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.json"))
+        let signature = try Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.sig"))
+        func expectRefused(_ file: String, _ bytes: Data, _ what: String) throws {
+            let original = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + file))
+            try bytes.write(to: URL(fileURLWithPath: folder + "/" + file))
+            #expect(throws: BackupError.self, "\(what)") { try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false) }
+            try original.write(to: URL(fileURLWithPath: folder + "/" + file))
+        }
+        for cut in [0, 1, manifest.count / 2, manifest.count - 1] {
+            try expectRefused("manifest.json", manifest.prefix(cut), "manifest cut at \(cut)")
+        }
+        for offset in stride(from: 0, to: manifest.count, by: max(1, manifest.count / 23)) {
+            var flipped = manifest
+            flipped[offset] ^= 0x04
+            try expectRefused("manifest.json", flipped, "manifest flipped at \(offset)")
+        }
+        try expectRefused("manifest.json", manifest + Data(repeating: 0x20, count: 2 << 20), "manifest over 1 MiB")
+        for cut in [0, signature.count / 2] {
+            try expectRefused("manifest.sig", signature.prefix(cut), "signature cut at \(cut)")
+        }
+        var flipped = signature
+        flipped[3] = flipped[3] == 0x41 ? 0x42 : 0x41
+        try expectRefused("manifest.sig", flipped, "signature flipped")
+        try expectRefused("manifest.sig", signature + Data(repeating: 0x41, count: 4096), "signature oversized")
+        #expect(try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false).1.isClean)
+    }
+
     @Test("prune keeps the newest snapshots whole, deletes older ones and the objects only they used; a damaged kept snapshot stops it")
     func prune() throws {
         let first = try fixture.open().backup(to: destination).snapshot
