@@ -121,8 +121,13 @@ extension Coffer.BundleCommand {
         @Argument(help: ArgumentHelp("The bundle file.", valueName: "file"))
         var bundle: String
 
-        @Option(name: .long, help: ArgumentHelp("The sender's minisign public key: a .pub file, its RW… line, or a coffer1… identity.", valueName: "key"))
+        @Option(name: .long, help: ArgumentHelp(
+            "The sender's minisign public key: a .pub file, its RW… line, a coffer1… identity, or the name of a partner of the vault (--vault) added with --minisign-key.",
+            valueName: "key"))
         var from: String
+
+        @Option(name: .long, help: ArgumentHelp("The vault whose partner --from names (default: $COFFER_VAULT); opened with your Coffer identity.", valueName: "dir"))
+        var vault: String?
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The folder to create.", valueName: "dir"))
         var output: String
@@ -133,15 +138,24 @@ extension Coffer.BundleCommand {
         @OptionGroup var keys: AgeIdentityOptions
         @OptionGroup var json: OutputOptions
 
-        func run() throws {
-            let sender: MinisignPublicKey
+        /// `--from` as a key file, a key, or a partner's recorded key.
+        func senderKey() throws -> MinisignPublicKey {
             if FileManager.default.fileExists(atPath: from) {
-                sender = try MinisignPublicKey(fileContents: try FileSystem.readSmallFile(from, limit: 64 * 1024))
-            } else {
-                sender = try MinisignPublicKey(base64OrPublicIdentity: from)
+                return try MinisignPublicKey(fileContents: try FileSystem.readSmallFile(from, limit: 64 * 1024))
             }
+            do {
+                return try MinisignPublicKey(base64OrPublicIdentity: from)
+            } catch {
+                let environment = ProcessInfo.processInfo.environment["COFFER_VAULT"].flatMap { $0.isEmpty ? nil : $0 }
+                guard let path = vault ?? environment else { throw error }  // no vault: it was meant as a key
+                let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: keys.passphraseFile)
+                return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory).signingKey(ofPartner: from)
+            }
+        }
+
+        func run() throws {
             let manifest = try BundleOpener.open(
-                bundle, identities: try keys.identities(), sender: sender, destination: output, allowExpired: allowExpired)
+                bundle, identities: try keys.identities(), sender: try senderKey(), destination: output, allowExpired: allowExpired)
             if json.json { return try JSONOutput.print(manifest) }
             print("bundle \(manifest.bundle) from \(manifest.sender.name), created \(manifest.created): signature, \(manifest.files.count) file hashes and expiry check")
             for file in manifest.files { print("  \(formatSize(file.size).leftPadded(10))  \(file.name)") }

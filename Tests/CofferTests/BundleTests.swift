@@ -61,6 +61,26 @@ struct BundleTests {
         #expect(try cli.run(["verify"]).status == Exit.ok)
     }
 
+    @Test("bundle open --from a partner name uses the minisign key the vault recorded for that partner")
+    func openFromPartner() throws {
+        let cli = try Self.setUp()
+        // A partner who signs what it sends: here the sender's own identity, recorded with its minisign key.
+        let shown = try #require(try cli.ok(["identity", "show", "--json"]).json() as? [String: Any])
+        try cli.ok(["partner", "add", "loopback", shown["age"] as! String, "--minisign-key", shown["minisign"] as! String])
+        try cli.ok(["bundle", "create", "docs/size-1.bin", "--to", "loopback", "-o", cli.path("back.age")])
+        let opened = try cli.run(["bundle", "open", cli.path("back.age"), "--from", "loopback", "-o", cli.path("from-partner")])
+        #expect(opened.status == Exit.ok, "\(opened.stderr)")
+        #expect(FileManager.default.contents(atPath: cli.path("from-partner/docs/size-1.bin")) == pattern(1, seed: 1))
+        // acme was added without a minisign key; nobody is no partner; without a vault the name is just a bad key.
+        let keyless = try cli.run(["bundle", "open", cli.path("back.age"), "--from", "acme", "-o", cli.path("x1")])
+        #expect(keyless.status == Exit.usage && keyless.stderr.contains("without a minisign key"))
+        let unknown = try cli.run(["bundle", "open", cli.path("back.age"), "--from", "nobody", "-o", cli.path("x2")])
+        #expect(unknown.status == Exit.usage && unknown.stderr.contains("not a minisign key, a key file, or a partner"))
+        let vaultless = try cli.run(["bundle", "open", cli.path("back.age"), "--from", "loopback", "-o", cli.path("x3")], environment: ["COFFER_VAULT": ""])
+        #expect(vaultless.status != Exit.ok)
+        #expect(!FileManager.default.fileExists(atPath: cli.path("x1")) && !FileManager.default.fileExists(atPath: cli.path("x3")))
+    }
+
     @Test("coffer bundle open checks everything and writes only when all checks pass")
     func openWithCoffer() throws {
         let cli = try Self.setUp()

@@ -78,6 +78,20 @@ extension Vault {
         state.partners.values.sorted { $0.name < $1.name }
     }
 
+    /// The minisign public key recorded for partner `name`: what checks a
+    /// bundle that partner sends (`coffer bundle open --from NAME`).
+    /// - Throws: ``BundleError/invalidRequest(_:)`` if there is no such
+    ///   partner, or it was added without `--minisign-key`.
+    public func signingKey(ofPartner name: String) throws -> MinisignPublicKey {
+        guard let partner = state.partners[name] else {
+            throw BundleError.invalidRequest("\(name.debugDescription) is not a minisign key, a key file, or a partner of this vault (see `coffer partner list`)")
+        }
+        guard let key = partner.minisignKey else {
+            throw BundleError.invalidRequest("partner \(name) was added without a minisign key; pass the sender's key to --from instead")
+        }
+        return try MinisignPublicKey(base64OrPublicIdentity: key)
+    }
+
     // MARK: Bundles
 
     /// Writes a transfer bundle: an age file (to the recipients or a
