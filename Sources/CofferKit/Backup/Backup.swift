@@ -93,6 +93,9 @@ extension Vault {
     /// `vault.backup` ledger entry, committed first, is in the snapshot.
     public func backup(to destination: String) throws -> BackupReport {
         let started = Date()
+        guard !FileSystem.isWithin(destination, path) else {
+            throw VaultError.invalidRequest("\(destination) is inside the vault; a backup must live elsewhere (another disk, ideally)")
+        }
         try FileSystem.createDirectories(destination)
         let lock = try BackupLock(destination, exclusive: false)
         defer { withExtendedLifetime(lock) {} }

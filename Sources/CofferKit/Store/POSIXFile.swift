@@ -220,7 +220,6 @@ public enum FileSystem {
         return names
     }
 
-    /// The directory part of a path ("." for a bare name).
     /// The canonical absolute path (symbolic links resolved), or `path`
     /// itself when it cannot be resolved (it does not exist yet).
     static func realPath(_ path: String) -> String {
@@ -229,6 +228,37 @@ public enum FileSystem {
         return String(cString: resolved)
     }
 
+    /// Whether `path`, which need not exist yet, is `directory` or lies
+    /// below it, once symbolic links are resolved (through the deepest part
+    /// of `path` that exists).
+    static func isWithin(_ path: String, _ directory: String) -> Bool {
+        var existing = path
+        while existing.count > 1, existing.hasSuffix("/") { existing.removeLast() }
+        if !existing.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            guard getcwd(&buffer, buffer.count) != nil else { return false }
+            existing = join(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), existing)
+        }
+        var rest: [String] = []
+        while !exists(existing), existing != "/" {
+            rest.insert(String(existing.split(separator: "/").last ?? ""), at: 0)
+            existing = directoryName(of: existing)
+        }
+        // The part that does not exist yet, applied lexically (`..` included:
+        // creating it would walk up the same way).
+        var resolved = realPath(existing)
+        for component in rest where component != "." && !component.isEmpty {
+            if component == ".." {
+                resolved = directoryName(of: resolved)
+            } else {
+                resolved = join(resolved, component)
+            }
+        }
+        let root = realPath(directory)
+        return resolved == root || resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+
+    /// The directory part of a path ("." for a bare name).
     static func directoryName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }

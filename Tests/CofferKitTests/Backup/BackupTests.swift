@@ -99,6 +99,19 @@ struct BackupTests {
         #expect(try BackupStore.verify(destination, snapshot: nil, identity: fixture.owner, deep: true).1.isClean)
     }
 
+    @Test("a backup inside the vault is refused, however the path is spelled")
+    func insideTheVault() throws {
+        let vault = try fixture.open()
+        let link = fixture.scratch.join("vault-link")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: fixture.path)
+        for inside in [fixture.path, fixture.path + "/backup/", fixture.path + "/objects/../new/deeper", link + "/backup",
+                       fixture.scratch.join("not-yet/../") + URL(fileURLWithPath: fixture.path).lastPathComponent + "/backup"] {
+            #expect(throws: VaultError.self, "\(inside)") { try vault.backup(to: inside) }
+            #expect(!FileSystem.exists(fixture.path + "/backup") && !FileSystem.exists(fixture.path + "/new"))
+        }
+        #expect(try vault.backup(to: fixture.scratch.join("beside-the-vault")).objectsCopied == 4)
+    }
+
     @Test("a truncated, flipped or oversized manifest or signature is a typed error, never a crash")
     func manifestParsing() throws {
         let snapshot = try fixture.open().backup(to: destination).snapshot
