@@ -63,6 +63,47 @@ struct AuditCommandTests {
         #expect(try cli.run(["gc", "--grace", "soon"]).status == Exit.usage)
     }
 
+    @Test("gc waits for a command still reading the generation a re-key just superseded")
+    func gcWaitsForReaders() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let content = pattern(64 << 20, seed: 21)  // 16 segments: most still unread when the reader blocks
+        try cli.write("big.bin", content)
+        try cli.ok(["seal", cli.path("big.bin")])
+        // A reader stuck mid-document: nobody reads its output pipe yet.
+        let reader = Process(), pipe = Pipe()
+        reader.executableURL = URL(fileURLWithPath: CLIHarness.binary)
+        reader.arguments = ["open", "big.bin", "-o", "-"]
+        reader.environment = cli.environment
+        reader.standardOutput = pipe
+        reader.standardError = FileHandle.nullDevice
+        try reader.run()
+        usleep(500_000)
+        // Meanwhile the document is re-keyed: the generation being read is superseded.
+        try cli.ok(["rotate", "doc", "big.bin"])
+        let collector = Process()
+        collector.executableURL = URL(fileURLWithPath: CLIHarness.binary)
+        collector.arguments = ["gc", "--grace", "0m", "--json"]
+        collector.environment = cli.environment
+        let report = Pipe()
+        collector.standardOutput = report
+        collector.standardError = FileHandle.nullDevice
+        try collector.run()
+        usleep(1_500_000)
+        #expect(collector.isRunning, "gc did not wait for the reader")
+        // The reader finishes with every byte of the old generation, then gc runs.
+        let read = pipe.fileHandleForReading.readDataToEndOfFile()
+        reader.waitUntilExit()
+        #expect(reader.terminationStatus == Exit.ok && read == content)
+        let collected = report.fileHandleForReading.readDataToEndOfFile()
+        collector.waitUntilExit()
+        #expect(collector.terminationStatus == Exit.ok)
+        let json = try #require(try JSONSerialization.jsonObject(with: collected) as? [String: Any])
+        #expect((json["objectsRemoved"] as? Int ?? 0) >= 2)  // the old manifest and segments
+        #expect(try cli.ok(["open", "big.bin", "-o", "-"]).stdout == content)
+        #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
+    }
+
     @Test("backup create, list, verify and restore as a script runs them: JSON and exit codes")
     func backup() throws {
         let cli = try CLIHarness()

@@ -33,11 +33,20 @@ extension Vault {
     /// interrupted before their commit) and stray temporary files, if they
     /// are older than `grace`. Administrators only; recorded in the ledger.
     ///
-    /// A concurrent seal is safe: its objects are written before its commit
-    /// and are younger than the grace period until long after it, and the
-    /// state is read again, after the listing, before anything is deleted.
+    /// It holds the vault's lock exclusively (``VaultLock``) while it lists
+    /// and deletes: it waits until no other process has the vault open,
+    /// and other commands wait for it. So a seal between its first object
+    /// and its commit, or an `open` reading a generation a re-key has just
+    /// superseded, never loses an object. The grace period stays as a second
+    /// guard (and the only one where the lock file cannot be created), and
+    /// the state is read again, after the listing, before anything is deleted.
     public func collectGarbage(grace: TimeInterval = defaultGracePeriod, plan: Bool) throws -> CollectionReport {
         try requireAdministrator("collect garbage")
+        guard let lock else { return try collect(grace: grace, plan: plan) }
+        return try lock.exclusively { try collect(grace: grace, plan: plan) }
+    }
+
+    private func collect(grace: TimeInterval, plan: Bool) throws -> CollectionReport {
         let started = Date()
         var report = CollectionReport(planned: plan)
         let cutoff = started.addingTimeInterval(-grace).timeIntervalSince1970

@@ -19,6 +19,8 @@ public final class Vault {
     let catalog: Catalog
     let objects: ObjectStore
     private let heads: HeadStore?
+    /// Held shared while the vault is open; `gc` takes it exclusively.
+    let lock: VaultLock?
     var roleKeyCache: [RoleID: [UInt32: RoleKey]] = [:]
 
     /// Default classification labels, lowest first.
@@ -35,6 +37,7 @@ public final class Vault {
         self.catalog = catalog
         self.objects = objects
         self.heads = heads
+        lock = VaultLock.shared(for: path)
     }
 
     /// Creates a vault in `path` (which must not exist, or be empty). The

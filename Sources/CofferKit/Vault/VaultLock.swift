@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Foundation
+
+/// Coordinates `gc` with every other command on one vault: an advisory
+/// `flock` on `VAULT/lock`, held shared while a vault is open and
+/// exclusive while `gc` lists and deletes objects. So `gc` never deletes
+/// an object a running command is reading (a generation a re-key has just
+/// superseded) or has written but not yet committed.
+///
+/// A process has one descriptor per vault, shared by all its open vaults
+/// (locks belong to descriptors, and a `gc` must not wait for its own
+/// process): threads of one process are not ordered by it.
+final class VaultLock: @unchecked Sendable {
+    private let descriptor: Int32
+    private let key: String
+
+    private init(descriptor: Int32, key: String) {
+        self.descriptor = descriptor
+        self.key = key
+    }
+
+    deinit {
+        Self.registry.withLock { open in
+            if open[key]?.lock == nil { open[key] = nil }
+        }
+        close(descriptor)  // releases the lock
+    }
+
+    /// The process's shared lock on the vault at `vault`, taken (waiting
+    /// while a `gc` holds it exclusively) if the process does not hold it
+    /// yet. Nil if the lock file cannot be opened (a read-only vault, where
+    /// no `gc` can run either).
+    static func shared(for vault: String) -> VaultLock? {
+        let key = FileSystem.realPath(vault)
+        return registry.withLock { open -> VaultLock? in
+            if let existing = open[key]?.lock { return existing }
+            let path = FileSystem.join(key, "lock")
+            let descriptor = Glibc.open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { return nil }
+            while flock(descriptor, LOCK_SH) != 0 {
+                guard errno == EINTR else {
+                    close(descriptor)
+                    return nil
+                }
+            }
+            let lock = VaultLock(descriptor: descriptor, key: key)
+            open[key] = WeakLock(lock: lock)
+            return lock
+        }
+    }
+
+    /// Runs `body` holding the lock exclusively: first waits until no other
+    /// process has the vault open, and keeps new ones waiting until `body`
+    /// returns; then holds it shared again.
+    func exclusively<T>(_ body: () throws -> T) throws -> T {
+        try convert(to: LOCK_EX)
+        defer { try? convert(to: LOCK_SH) }
+        return try body()
+    }
+
+    private func convert(to operation: Int32) throws {
+        while flock(descriptor, operation) != 0 {
+            guard errno == EINTR else { throw FileError("flock", path: FileSystem.join(key, "lock")) }
+        }
+    }
+
+    private struct WeakLock {
+        weak var lock: VaultLock?
+    }
+
+    private static let registry = Registry()
+
+    /// The process's locks by canonical vault path, under a mutex.
+    private final class Registry: @unchecked Sendable {
+        private let mutex = NSLock()
+        private var open: [String: WeakLock] = [:]
+
+        func withLock<T>(_ body: (inout [String: WeakLock]) -> T) -> T {
+            mutex.lock()
+            defer { mutex.unlock() }
+            return body(&open)
+        }
+    }
+}
