@@ -146,8 +146,7 @@ extension Coffer.BundleCommand {
             do {
                 return try MinisignPublicKey(base64OrPublicIdentity: from)
             } catch {
-                let environment = ProcessInfo.processInfo.environment["COFFER_VAULT"].flatMap { $0.isEmpty ? nil : $0 }
-                guard let path = vault ?? environment else { throw error }  // no vault: it was meant as a key
+                guard let path = VaultOptions.vaultPath(explicit: vault) else { throw error }  // no vault: it was meant as a key
                 let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: keys.passphraseFile)
                 return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory).signingKey(ofPartner: from)
             }

@@ -28,9 +28,17 @@ struct VaultOptions: ParsableArguments {
 
     /// The vault path from the option or the environment.
     func vaultPath() throws -> String {
-        if let vault { return vault }
+        guard let path = Self.vaultPath(explicit: vault) else {
+            throw VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
+        }
+        return path
+    }
+
+    /// `explicit` (a `--vault` value), else a non-empty `COFFER_VAULT`, else nil.
+    static func vaultPath(explicit: String?) -> String? {
+        if let explicit { return explicit }
         if let env = ProcessInfo.processInfo.environment["COFFER_VAULT"], !env.isEmpty { return env }
-        throw VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
+        return nil
     }
 
     /// Loads and decrypts the identity.

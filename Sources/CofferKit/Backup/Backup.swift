@@ -17,7 +17,7 @@ import Foundation
 /// DEST/snapshots/<id>/objects -> ../../objects
 /// DEST/snapshots/<id>/manifest.json         BackupManifest
 /// DEST/snapshots/<id>/manifest.sig          base64 Ed25519 signature
-/// DEST/lock                                 see ``BackupLock``
+/// DEST/lock                                 see ``BackupStore/lock(_:exclusive:)``
 /// ```
 ///
 /// A snapshot folder is itself laid out as a vault, so `coffer verify`'s
@@ -97,7 +97,7 @@ extension Vault {
             throw VaultError.invalidRequest("\(destination) is inside the vault; a backup must live elsewhere (another disk, ideally)")
         }
         try FileSystem.createDirectories(destination)
-        let lock = try BackupLock(destination, exclusive: false)
+        let lock = try BackupStore.lock(destination, exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let store = FileSystem.exists(FileSystem.join(destination, "objects"))
             ? ObjectStore(root: FileSystem.join(destination, "objects"))
@@ -133,8 +133,9 @@ extension Vault {
         // from the state this vault verified, so only entries committed since
         // (by other processes) are replayed, and only their new objects surveyed.
         let snapshotState = try Vault.replay(catalog: try Catalog.open(at: catalogCopy), descriptor: descriptor, trustedThrough: nil, from: state)
-        let referenced = snapshotState.head == state.head ? current : snapshotState.liveObjects
-        let sizes = referenced == current ? present : present.merging(store.sizes(of: referenced.subtracting(current))) { a, _ in a }
+        let unchanged = snapshotState.head == state.head
+        let referenced = unchanged ? current : snapshotState.liveObjects
+        let sizes = unchanged ? present : present.merging(store.sizes(of: referenced.subtracting(current))) { a, _ in a }
         let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, to: store)
 
         let manifest = BackupManifest(
@@ -186,7 +187,7 @@ public enum BackupStore {
     /// signatures and authorisation); with `deep`, `identity` also decrypts
     /// every document it can read.
     public static func verify(_ destination: String, snapshot: String?, identity: Identity?, deep: Bool) throws -> (BackupManifest, VerificationReport) {
-        let lock = try BackupLock(try existing(destination), exclusive: false)
+        let lock = try lock(try existing(destination), exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let (folder, listed) = try Self.snapshot(snapshot, in: destination)
         // The manifest checked is parsed from exactly the bytes whose signature is checked.
@@ -219,7 +220,7 @@ public enum BackupStore {
     /// every object the snapshot references (each checked, written durably).
     /// The result is an ordinary vault.
     public static func restore(_ destination: String, snapshot: String?, to directory: String) throws -> BackupManifest {
-        let lock = try BackupLock(try existing(destination), exclusive: false)
+        let lock = try lock(try existing(destination), exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let (folder, manifest) = try Self.snapshot(snapshot, in: destination)
         if FileSystem.exists(directory) {
@@ -254,6 +255,15 @@ public enum BackupStore {
         }
         if thenSync { try file.sync() }
         return Hex.encode(hasher.finalize())
+    }
+
+    /// The lock of a backup directory (`flock` on `DEST/lock`, mode 0600),
+    /// held for the life of the value: shared while a snapshot is written,
+    /// checked or restored, exclusive while snapshots and objects are
+    /// pruned, so a prune never deletes an object a backup in progress has
+    /// just copied. `destination` must exist.
+    static func lock(_ destination: String, exclusive: Bool) throws -> FileLock {
+        try FileLock(FileSystem.join(destination, "lock"), exclusive: exclusive, mode: 0o600)
     }
 
     /// `destination`, if it holds a Coffer backup.

@@ -35,7 +35,7 @@ extension BackupStore {
     ///   from a kept snapshot.
     public static func prune(_ destination: String, keep: Int, plan: Bool) throws -> PruneReport {
         precondition(keep >= 1, "prune keeps at least one snapshot")
-        let lock = try BackupLock(try existing(destination), exclusive: true)
+        let lock = try lock(try existing(destination), exclusive: true)
         defer { withExtendedLifetime(lock) {} }
         let snapshots = FileSystem.join(destination, "snapshots")
         let complete = try list(destination).map(\.id)
@@ -53,10 +53,10 @@ extension BackupStore {
         }
         report.objectsKept = referenced.count
         let store = ObjectStore(root: FileSystem.join(destination, "objects"))
-        let doomed = try store.allObjectIDs().filter { !referenced.contains($0) }
+        let (present, temporaryFiles) = try store.contents()
+        let doomed = present.filter { !referenced.contains($0) }
         report.objectsRemoved = doomed.count
         report.bytesFreed = store.sizes(of: doomed).values.reduce(0) { $0 + UInt64($1) }
-        let temporaryFiles = try store.temporaryFiles()
         report.temporaryFilesRemoved = temporaryFiles.count
         if plan { return report }
 

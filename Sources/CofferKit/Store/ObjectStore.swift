@@ -282,28 +282,26 @@ public final class ObjectStore: Sendable {
     /// Every object id present, in no particular order. Stray temporary files
     /// and foreign names are skipped.
     public func allObjectIDs() throws -> [ObjectID] {
-        var ids: [ObjectID] = []
-        for fan in try FileSystem.contents(of: root) where fan.utf8.count == 2 {
-            for name in try FileSystem.contents(of: FileSystem.join(root, fan)) where name.hasPrefix(fan) {
-                if let id = try? ObjectID(hex: name) { ids.append(id) }
-            }
-        }
-        return ids
+        try contents().objects
     }
-}
 
-extension ObjectStore {
-    /// Paths of the temporary files interrupted writers left in the fan-out
-    /// directories (only names Coffer writes, `.coffer-…`).
-    func temporaryFiles() throws -> [String] {
-        var paths: [String] = []
+    /// One walk of the fan-out directories: the object ids present, and the
+    /// paths of the temporary files interrupted writers left (only names
+    /// Coffer writes, `.coffer-…`). Foreign names are skipped.
+    func contents() throws -> (objects: [ObjectID], temporaryFiles: [String]) {
+        var ids: [ObjectID] = []
+        var temporaryFiles: [String] = []
         for fan in try FileSystem.contents(of: root) where fan.utf8.count == 2 {
             let directory = FileSystem.join(root, fan)
-            for name in try FileSystem.contents(of: directory) where name.hasPrefix(".coffer-") {
-                paths.append(FileSystem.join(directory, name))
+            for name in try FileSystem.contents(of: directory) {
+                if name.hasPrefix(fan), let id = try? ObjectID(hex: name) {
+                    ids.append(id)
+                } else if name.hasPrefix(".coffer-") {
+                    temporaryFiles.append(FileSystem.join(directory, name))
+                }
             }
         }
-        return paths
+        return (ids, temporaryFiles)
     }
 }
 

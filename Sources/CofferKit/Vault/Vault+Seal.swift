@@ -161,8 +161,7 @@ extension Vault {
         if path == "-" { return [Input(path: "-", name: "-")] }
         var st = stat()
         guard stat(path, &st) == 0 else { throw FileError("stat", path: path) }
-        let real = FileSystem.realPath(path)
-        if real == vault || real.hasPrefix(vault + "/") {
+        if FileSystem.isWithin(path, vault) {
             throw VaultError.invalidRequest("\(path) is inside the vault itself; choose files outside \(vault)")
         }
         let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path

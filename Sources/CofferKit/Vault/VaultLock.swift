@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
 import Foundation
 
 /// Coordinates `gc` with every other command on one vault: an advisory
@@ -15,11 +10,11 @@ import Foundation
 /// (locks belong to descriptors, and a `gc` must not wait for its own
 /// process): threads of one process are not ordered by it.
 final class VaultLock: @unchecked Sendable {
-    private let descriptor: Int32
+    private let file: FileLock
     private let key: String
 
-    private init(descriptor: Int32, key: String) {
-        self.descriptor = descriptor
+    private init(file: FileLock, key: String) {
+        self.file = file
         self.key = key
     }
 
@@ -27,7 +22,6 @@ final class VaultLock: @unchecked Sendable {
         Self.registry.withLock { open in
             if open[key]?.lock == nil { open[key] = nil }
         }
-        close(descriptor)  // releases the lock
     }
 
     /// The process's shared lock on the vault at `vault`, taken (waiting
@@ -38,16 +32,8 @@ final class VaultLock: @unchecked Sendable {
         let key = FileSystem.realPath(vault)
         return registry.withLock { open -> VaultLock? in
             if let existing = open[key]?.lock { return existing }
-            let path = FileSystem.join(key, "lock")
-            let descriptor = Glibc.open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
-            guard descriptor >= 0 else { return nil }
-            while flock(descriptor, LOCK_SH) != 0 {
-                guard errno == EINTR else {
-                    close(descriptor)
-                    return nil
-                }
-            }
-            let lock = VaultLock(descriptor: descriptor, key: key)
+            guard let file = try? FileLock(FileSystem.join(key, "lock"), exclusive: false, mode: 0o644) else { return nil }
+            let lock = VaultLock(file: file, key: key)
             open[key] = WeakLock(lock: lock)
             return lock
         }
@@ -57,15 +43,9 @@ final class VaultLock: @unchecked Sendable {
     /// process has the vault open, and keeps new ones waiting until `body`
     /// returns; then holds it shared again.
     func exclusively<T>(_ body: () throws -> T) throws -> T {
-        try convert(to: LOCK_EX)
-        defer { try? convert(to: LOCK_SH) }
+        try file.lock(exclusive: true)
+        defer { try? file.lock(exclusive: false) }
         return try body()
-    }
-
-    private func convert(to operation: Int32) throws {
-        while flock(descriptor, operation) != 0 {
-            guard errno == EINTR else { throw FileError("flock", path: FileSystem.join(key, "lock")) }
-        }
     }
 
     private struct WeakLock {
