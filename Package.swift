@@ -40,7 +40,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit", "CSodium"]),
+        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit", "CSodium", "CPlatform"]),
         .testTarget(name: "CofferTests", dependencies: ["coffer", "CofferKit"]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,6 +25,28 @@ static inline int coffer_start_writeback(int fd) {
 
 #include <fcntl.h>
 
+/* Turns direct I/O on or off for fd: with it, reads and writes move data
+ * between the caller's buffer and the device, bypassing the page cache,
+ * and need buffers, offsets and lengths aligned to the device's block.
+ * O_DIRECT needs _GNU_SOURCE; glibc's __O_DIRECT is its value for this
+ * architecture. Returns 0, or -1 with errno set. */
+static inline int coffer_set_direct_io(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, on ? (flags | __O_DIRECT) : (flags & ~__O_DIRECT));
+}
+
+#include <stdio.h>
+
+/* A second descriptor, for writing with direct I/O, to the file open as
+ * fd (named or not), through /proc/self/fd. Returns -1 with errno set
+ * where /proc, the file system or the kernel does not allow it. */
+static inline int coffer_reopen_for_direct_writes(int fd) {
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return open(path, O_WRONLY | O_CLOEXEC | __O_DIRECT);
+}
+
 /* open(2) with O_TMPFILE: an unnamed regular file in `directory`, for
  * writing; it disappears with its last descriptor unless linked into the
  * directory. O_TMPFILE needs _GNU_SOURCE, so its value is spelled out
@@ -35,6 +57,20 @@ static inline int coffer_open_unnamed(const char *directory, unsigned int mode) 
     return open(directory, 020000000 | O_DIRECTORY | O_WRONLY | O_CLOEXEC, mode);
 }
 #else
+#include <errno.h>
+static inline int coffer_set_direct_io(int fd, int on) {
+    (void)fd;
+    (void)on;
+    errno = ENOTSUP;
+    return -1;
+}
+
+static inline int coffer_reopen_for_direct_writes(int fd) {
+    (void)fd;
+    errno = ENOTSUP;
+    return -1;
+}
+
 static inline int coffer_open_unnamed(const char *directory, unsigned int mode) {
     (void)directory;
     (void)mode;

@@ -69,6 +69,13 @@ final class AtomicFile {
         }
     }
 
+    /// A writer that puts bytes at given offsets, around the page cache
+    /// where it can, from several threads at once: for a big file written
+    /// once from page-aligned buffers. Nothing may be appended meanwhile.
+    func cacheBypassingWriter() throws -> CacheBypassingWriter {
+        CacheBypassingWriter(try openFile)
+    }
+
     /// Appends bytes.
     func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }

@@ -86,7 +86,7 @@ public enum ObjectStoreError: CofferFailure, Equatable {
         switch self {
         case .missing(let id): "object \(id) is missing from the vault (deleted or not restored)"
         case .corrupt(let id): "object \(id) does not match its name (changed or damaged on disk)"
-        case .oversized(let id, let size): "object \(id) is \(size) bytes, larger than Coffer ever writes"
+        case .oversized(let id, let size): "object \(id) is \(size) bytes, more than Coffer ever writes in its place"
         }
     }
 }
@@ -154,17 +154,25 @@ public final class ObjectStore: Sendable {
     /// waiting: disk writes overlap with encryption instead of waiting in
     /// fsync one by one. ``PublishBatch`` makes staged objects durable and
     /// visible.
-    func stage(_ bytes: UnsafeRawBufferPointer) throws -> StagedObject {
+    /// - Parameter bypassingCache: write around the page cache
+    ///   (``CacheBypassingWriter``), for the segments of a
+    ///   big stream: no copy and no cache pages, but the write waits for the
+    ///   device, so a caller writing one small object at a time leaves it off.
+    func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool = false) throws -> StagedObject {
         let id = ObjectID.of(bytes)
         if FileSystem.exists(path(of: id)) { return StagedObject(id: id, file: nil, byteCount: 0) }
-        return try stageNew(bytes, as: id)
+        return try stageNew(bytes, as: id, bypassingCache: bypassingCache)
     }
 
     /// Stages bytes the caller has just hashed to `id` and found absent (a
     /// concurrent writer of the same object is still handled when published).
-    private func stageNew(_ bytes: UnsafeRawBufferPointer, as id: ObjectID) throws -> StagedObject {
+    private func stageNew(_ bytes: UnsafeRawBufferPointer, as id: ObjectID, bypassingCache: Bool = false) throws -> StagedObject {
         let file = try AtomicFile(destination: path(of: id), mode: 0o444)
-        try file.write(bytes)
+        if bypassingCache {
+            try file.cacheBypassingWriter().write(bytes, at: 0)
+        } else {
+            try file.write(bytes)
+        }
         file.finishWriting()
         return StagedObject(id: id, file: file, byteCount: bytes.count)
     }
@@ -245,18 +253,38 @@ public final class ObjectStore: Sendable {
     /// ``check(_:)``).
     /// - Throws: ``ObjectStoreError/missing(_:)`` or ``ObjectStoreError/oversized(_:_:)``.
     func read(_ id: ObjectID) throws -> [UInt8] {
-        let file: POSIXFile
-        do {
-            file = try POSIXFile.openForReading(path(of: id))
-        } catch let error as FileError where error.kind == .notFound {
-            throw ObjectStoreError.missing(id)
-        }
+        let file = try openObject(id)
         let size = Int(try file.status().st_size)
         guard size <= Self.maximumObjectSize else { throw ObjectStoreError.oversized(id, size) }
         var bytes = [UInt8](repeating: 0, count: size)
         let count = try bytes.withUnsafeMutableBytes { try file.read(into: $0) }
         if count < size { bytes.removeLast(size - count) }
         return bytes
+    }
+
+    /// Reads a whole object into `buffer`; returns its size. Like
+    /// ``read(_:)``, it does not check the hash.
+    /// - Parameters:
+    ///   - buffer: page-aligned, its count a multiple of
+    ///     ``POSIXFile/directIOAlignment``, for direct I/O.
+    ///   - bypassingCache: read around the page cache where the file system
+    ///     allows it (``POSIXFile/readBypassingCache(into:)``), for the
+    ///     segments of a big stream, read once.
+    /// - Throws: ``ObjectStoreError/missing(_:)``, or
+    ///   ``ObjectStoreError/oversized(_:_:)`` for an object larger than `buffer`.
+    func read(_ id: ObjectID, into buffer: UnsafeMutableRawBufferPointer, bypassingCache: Bool) throws -> Int {
+        let file = try openObject(id)
+        let size = Int(try file.status().st_size)
+        guard size <= buffer.count else { throw ObjectStoreError.oversized(id, size) }
+        return bypassingCache ? try file.readBypassingCache(into: buffer) : try file.read(into: buffer)
+    }
+
+    private func openObject(_ id: ObjectID) throws -> POSIXFile {
+        do {
+            return try POSIXFile.openForReading(path(of: id))
+        } catch let error as FileError where error.kind == .notFound {
+            throw ObjectStoreError.missing(id)
+        }
     }
 
     /// Re-hashes an object and compares it with its name.

@@ -103,6 +103,51 @@ final class POSIXFile: @unchecked Sendable {
         }
     }
 
+    /// The alignment direct I/O needs of buffers, offsets and lengths: a
+    /// page, which covers the logical block of every common device.
+    static let directIOAlignment = 4096
+
+    /// A second descriptor for writing to this file with direct I/O
+    /// (``CacheBypassingWriter``), or nil where the file system, the kernel
+    /// or a missing `/proc` does not allow it.
+    func reopenedForDirectWrites() -> POSIXFile? {
+        while true {
+            let fd = coffer_reopen_for_direct_writes(descriptor)
+            if fd >= 0 { return POSIXFile(descriptor: fd, path: path) }
+            if errno != EINTR { return nil }
+        }
+    }
+
+    /// Reads the file from its start until `buffer` is full or the end of
+    /// the file, straight from the device into `buffer` (direct I/O) where
+    /// the file system allows it and `buffer` is aligned, through the page
+    /// cache otherwise; returns the count read. A file read once, as a
+    /// sealed segment is, gains nothing from the page cache but a copy.
+    func readBypassingCache(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let alignment = Self.directIOAlignment
+        var done = 0
+        if buffer.count % alignment == 0, Int(bitPattern: buffer.baseAddress) % alignment == 0,
+            coffer_set_direct_io(descriptor, 1) == 0
+        {
+            var atEnd = false
+            while done < buffer.count {
+                let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(done))
+                if n > 0 {
+                    done += n
+                    if done % alignment != 0 { atEnd = true; break }  // a direct read stops short only at the end
+                } else if n == 0 {
+                    atEnd = true
+                    break
+                } else if errno != EINTR {
+                    break  // refused: the rest goes through the page cache
+                }
+            }
+            guard coffer_set_direct_io(descriptor, 0) == 0 else { throw FileError("fcntl", path: path) }
+            if atEnd { return done }
+        }
+        return try done + read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]), at: done)
+    }
+
     /// Writes all of `buffer` at `offset`.
     func write(_ buffer: UnsafeRawBufferPointer, at offset: Int) throws {
         var done = 0

@@ -91,6 +91,14 @@ final class OutputWriter {
         }
     }
 
+    /// For a file output, a writer that puts bytes at given offsets from
+    /// several threads, around the page cache where it can
+    /// (``AtomicFile/cacheBypassingWriter()``); nil for standard output.
+    /// Use it or ``write(_:)``, not both.
+    func cacheBypassingWriter() throws -> CacheBypassingWriter? {
+        try file?.cacheBypassingWriter()
+    }
+
     /// Makes a file output durable and moves it into place (a no-op for
     /// standard output).
     /// - Throws: ``OutputError/exists(path:)`` if a file appeared at the

@@ -8,10 +8,24 @@ struct ContentStream {
     let store: ObjectStore
     /// Frame layout.
     var geometry = StreamGeometry.standard
-    /// Worker threads: one per core plus one, so that encryption continues
-    /// while a worker waits in fsync or a read. Each in-flight segment costs
+    /// Worker threads when sealing: one per core plus two, so that
+    /// cryptography goes on while workers wait for the device (segments are
+    /// written with direct I/O, which blocks). Each in-flight segment costs
     /// two 4 MiB buffers, so this also bounds memory (docs/PERFORMANCE.md).
-    var width = Swift.min(16, ProcessInfo.processInfo.activeProcessorCount + 1)
+    var width = Swift.min(16, ProcessInfo.processInfo.activeProcessorCount + 2)
+
+    /// Worker threads when opening: one fewer than ``width``, as decrypted
+    /// segments also wait, a buffer each, for the output to take them in
+    /// order; one more worker measured no faster and cost 8 MiB of memory.
+    private var openingWidth: Int { Swift.max(1, width - 1) }
+
+    /// The pool of buffers for sealed segments: page-aligned and a whole
+    /// number of pages long, as direct I/O needs.
+    private static func sealedPool(for cipher: SegmentCipher) -> BufferPool {
+        let alignment = POSIXFile.directIOAlignment
+        let size = cipher.sealedSize(plaintextCount: cipher.geometry.segmentPlaintextSize)
+        return BufferPool.shared(bufferSize: (size + alignment - 1) / alignment * alignment)
+    }
 
     /// The result of sealing one stream.
     struct Sealed {
@@ -33,11 +47,17 @@ struct ContentStream {
         let cipher = SegmentCipher(contentKey: key.contentKey, salt: salt, documentID: documentID, generation: generation, geometry: geometry)
         let segmentSize = geometry.segmentPlaintextSize
         let plaintextPool = BufferPool.shared(bufferSize: segmentSize)
-        let sealedPool = BufferPool.shared(bufferSize: cipher.sealedSize(plaintextCount: segmentSize))
+        let sealedPool = Self.sealedPool(for: cipher)
         let reader = SegmentReader(source: source, segmentSize: segmentSize, pool: plaintextPool)
         let store = self.store
         var segments: [ObjectID] = []
         var total: UInt64 = 0
+        // `reader` is never empty: an empty stream is one empty last segment.
+        let first = try reader.next()!
+        // The segments of a big stream go around the page cache; a
+        // document of one segment goes through it, so that sealing many
+        // small documents never waits for the device one write at a time.
+        let bypassingCache = !first.isLast
         let process = { (job: SegmentReader.Job) -> (ObjectStore.StagedObject, Int) in
             defer { plaintextPool.give(job.buffer, used: job.count) }
             let sealed = sealedPool.take()
@@ -45,15 +65,13 @@ struct ContentStream {
             let size = cipher.sealedSize(plaintextCount: job.count)
             let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<size])
             cipher.seal(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), index: job.index, isLast: job.isLast, into: output)
-            return (try store.stage(UnsafeRawBufferPointer(output)), job.count)
+            return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count)
         }
         let consume = { (object: ObjectStore.StagedObject, count: Int) in
             segments.append(object.id)
             total += UInt64(count)
             try batch.add(object)
         }
-        // `reader` is never empty: an empty stream is one empty last segment.
-        let first = try reader.next()!
         if first.isLast {
             let (object, count) = try process(first)
             try consume(object, count)
@@ -74,28 +92,47 @@ struct ContentStream {
     /// any plaintext is produced. If a segment fails, everything before it has
     /// been passed to `sink` and the error is thrown.
     func open(_ manifest: Manifest, key: DataKey, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> UInt64 {
+        try open(manifest, key: key, placingIn: nil, sink: sink)
+    }
+
+    /// Decrypts the stream described by `manifest` into `file`: each
+    /// segment is written at its offset by the worker that opened it, so
+    /// writes overlap with each other and with decryption. Only
+    /// authenticated plaintext is written, but when a segment fails, later
+    /// segments may have been written too: the caller discards the file.
+    func open(_ manifest: Manifest, key: DataKey, into file: CacheBypassingWriter) throws -> UInt64 {
+        try open(manifest, key: key, placingIn: file, sink: { _ in })
+    }
+
+    private func open(
+        _ manifest: Manifest, key: DataKey, placingIn file: CacheBypassingWriter?, sink: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> UInt64 {
         guard Sodium.constantTimeEqual(key.commitment, manifest.commitment) else {
             throw VaultError.integrity("document \(manifest.documentID): the data key does not match the manifest's key commitment")
         }
         let cipher = SegmentCipher(
             contentKey: key.contentKey, salt: manifest.salt, documentID: manifest.documentID, generation: manifest.generation,
             geometry: manifest.geometry)
-        let pool = BufferPool.shared(bufferSize: manifest.geometry.segmentPlaintextSize)
+        let segmentSize = manifest.geometry.segmentPlaintextSize
+        let pool = BufferPool.shared(bufferSize: segmentSize)
+        let sealedPool = Self.sealedPool(for: cipher)
         let segments = manifest.segments
         let store = self.store
         let counter = IndexCounter(limit: segments.count)
         var total: UInt64 = 0
         try OrderedPipeline.run(
-            width: width, window: width,
+            width: openingWidth, window: openingWidth,
             next: { counter.next() },
-            process: { index -> (PlaintextBuffer, Int) in
-                let sealed = try store.read(segments[index])
+            process: { index -> (PlaintextBuffer?, Int) in
+                let sealed = sealedPool.take()
+                defer { sealedPool.give(sealed, used: 0) }  // ciphertext: nothing to wipe
+                let sealedCount = try store.read(segments[index], into: sealed.bytes, bypassingCache: segments.count > 1)
                 let buffer = pool.take()
+                let count: Int
                 do {
-                    let count = try sealed.withUnsafeBytes {
-                        try cipher.open($0, index: index, isLast: index == segments.count - 1, into: buffer.bytes)
-                    }
-                    return (buffer, count)
+                    count = try cipher.open(
+                        UnsafeRawBufferPointer(rebasing: sealed.bytes[0..<sealedCount]), index: index,
+                        isLast: index == segments.count - 1, into: buffer.bytes)
                 } catch let error as CryptoError {
                     pool.give(buffer, used: buffer.bytes.count)
                     throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
@@ -103,10 +140,17 @@ struct ContentStream {
                     pool.give(buffer, used: buffer.bytes.count)
                     throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
                 }
+                guard let file else { return (buffer, count) }
+                // Every segment but the last is full (the cipher checks), so this one starts at index × segment size.
+                defer { pool.give(buffer, used: count) }
+                try file.write(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]), at: index * segmentSize)
+                return (nil, count)
             },
             consume: { buffer, count in
-                defer { pool.give(buffer, used: count) }
-                try sink(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
+                if let buffer {
+                    defer { pool.give(buffer, used: count) }
+                    try sink(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
+                }
                 total += UInt64(count)
             })
         return total
@@ -196,7 +240,7 @@ extension ContentStream {
         let salt = Sodium.randomBytes(StreamGeometry.saltByteCount)
         let newCipher = SegmentCipher(contentKey: newKey.contentKey, salt: salt, documentID: manifest.documentID, generation: generation, geometry: geometry)
         let plaintextPool = BufferPool.shared(bufferSize: geometry.segmentPlaintextSize)
-        let sealedPool = BufferPool.shared(bufferSize: newCipher.sealedSize(plaintextCount: geometry.segmentPlaintextSize))
+        let sealedPool = Self.sealedPool(for: newCipher)
         let segments = manifest.segments
         let store = self.store
         let counter = IndexCounter(limit: segments.count)
@@ -207,20 +251,21 @@ extension ContentStream {
             next: { counter.next() },
             process: { index -> (ObjectStore.StagedObject, Int) in
                 let isLast = index == segments.count - 1
-                let old = try store.read(segments[index])
+                let sealed = sealedPool.take()
+                defer { sealedPool.give(sealed, used: 0) }
+                let oldCount = try store.read(segments[index], into: sealed.bytes, bypassingCache: segments.count > 1)
                 let plaintext = plaintextPool.take()
                 var count = 0
                 defer { plaintextPool.give(plaintext, used: count) }
                 do {
-                    count = try old.withUnsafeBytes { try oldCipher.open($0, index: index, isLast: isLast, into: plaintext.bytes) }
+                    count = try oldCipher.open(
+                        UnsafeRawBufferPointer(rebasing: sealed.bytes[0..<oldCount]), index: index, isLast: isLast, into: plaintext.bytes)
                 } catch let error as CryptoError {
                     throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
                 }
-                let sealed = sealedPool.take()
-                defer { sealedPool.give(sealed, used: 0) }
                 let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<newCipher.sealedSize(plaintextCount: count)])
                 newCipher.seal(UnsafeRawBufferPointer(rebasing: plaintext.bytes[0..<count]), index: index, isLast: isLast, into: output)
-                return (try store.stage(UnsafeRawBufferPointer(output)), count)
+                return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: segments.count > 1), count)
             },
             consume: { object, count in
                 ids.append(object.id)

@@ -38,6 +38,24 @@ struct ObjectStoreTests {
         expectFailure(.integrity) { try store.check(id) }
     }
 
+    @Test("an object read into a buffer must fit it; missing and oversized are integrity failures")
+    func readIntoBuffer() throws {
+        let scratch = try ScratchDirectory()
+        let store = try ObjectStore.create(at: scratch.join("objects"))
+        let bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let id = try store.put(bytes)
+        let fits = PlaintextBuffer(count: 8192)
+        let tooSmall = PlaintextBuffer(count: 4096)
+        for bypassingCache in [false, true] {
+            fits.wipe(fits.bytes.count)
+            #expect(try store.read(id, into: fits.bytes, bypassingCache: bypassingCache) == bytes.count)
+            #expect(Array(fits.bytes[0..<bytes.count]) == bytes)
+            expectFailure(.integrity) { _ = try store.read(id, into: tooSmall.bytes, bypassingCache: bypassingCache) }
+        }
+        try FileManager.default.removeItem(atPath: store.path(of: id))
+        expectFailure(.integrity) { _ = try store.read(id, into: fits.bytes, bypassingCache: true) }
+    }
+
     @Test("object ids parse strictly from hex")
     func ids() throws {
         let id = Array("x".utf8).withUnsafeBytes(ObjectID.of)

@@ -43,6 +43,17 @@ struct ContentStreamTests {
         }
     }
 
+    /// Opens the stream into a file, each segment written at its offset by
+    /// the worker that opened it; returns the file's bytes.
+    static func openIntoFile(_ sealed: Sealed, manifest: Manifest? = nil) throws -> [UInt8] {
+        let path = sealed.scratch.join("opened-\(UUID().uuidString)")
+        let writer = CacheBypassingWriter(try POSIXFile.createExclusive(path))
+        let count = try sealed.stream.open(manifest ?? sealed.result.manifest, key: sealed.key, into: writer)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(UInt64(bytes.count) == count)
+        return bytes
+    }
+
     @Test("round trips at every frame and segment boundary", arguments: [
         0, 1, 1023, 1024, 1025, 4095, 4096, 4097, 8192, 3 * 4096 + 1024 + 7,
     ])
@@ -54,6 +65,7 @@ struct ContentStreamTests {
         let (output, error) = Self.open(sealed)
         #expect(error == nil)
         #expect(output == sealed.plaintext)
+        #expect(try Self.openIntoFile(sealed) == sealed.plaintext)
     }
 
     @Test("the standard geometry round-trips a stream of more than one 4 MiB segment")
@@ -63,6 +75,7 @@ struct ContentStreamTests {
         let (output, error) = Self.open(sealed)
         #expect(error == nil)
         #expect(output == sealed.plaintext)
+        #expect(try Self.openIntoFile(sealed) == sealed.plaintext)
     }
 
     @Test("identical plaintexts under two keys share no object")
@@ -156,6 +169,7 @@ struct ContentStreamTests {
                 let (opened, error) = Self.open(sealed)
                 #expect((error as? any CofferFailure)?.kind == .integrity, "segment \(position) \(label)")
                 #expect(sealed.plaintext.starts(with: opened), "segment \(position) \(label)")
+                expectFailure(.integrity, "segment \(position) \(label), into a file") { _ = try Self.openIntoFile(sealed) }
             }
             try Self.replace(id, in: sealed.store, with: original)
         }
