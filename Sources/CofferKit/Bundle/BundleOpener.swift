@@ -49,6 +49,17 @@ public enum BundleOpener {
         _ path: String, identities: [AgeIdentity], sender: MinisignPublicKey, destination: String,
         allowExpired: Bool = false, now: Date = Date()
     ) throws -> BundleManifest {
+        try open(
+            path, identities: identities, sender: sender, destination: destination, allowExpired: allowExpired, now: now,
+            unnamedLimit: StagingDirectory.unnamedLimit)
+    }
+
+    /// ``open(_:identities:sender:destination:allowExpired:now:)``, holding
+    /// at most `unnamedLimit` extracted files unnamed.
+    static func open(
+        _ path: String, identities: [AgeIdentity], sender: MinisignPublicKey, destination: String,
+        allowExpired: Bool = false, now: Date = Date(), unnamedLimit: Int
+    ) throws -> BundleManifest {
         var destination = destination
         while destination.count > 1, destination.hasSuffix("/") { destination.removeLast() }
         guard !FileSystem.exists(destination) else {
@@ -58,7 +69,7 @@ public enum BundleOpener {
             throw BundleError.invalidRequest("the folder that would hold \(destination) does not exist")
         }
         let decryptor = try AgeDecryptor(source: POSIXFileSource(file: try POSIXFile.openForReading(path)), identities: identities)
-        let staging = StagingDirectory(beside: destination)
+        let staging = StagingDirectory(beside: destination, unnamedLimit: unnamedLimit)
         try staging.create()
         let tar = TarReader { try decryptor.read(into: $0) }
         var extracted: [String: BundleManifest.File] = [:]
@@ -122,11 +133,25 @@ private final class StagingDirectory {
     private var published = false
     /// Unnamed files written, with the path each is to be linked at.
     private var unnamed: [(file: POSIXFile, path: String)] = []
-    /// Most unnamed files held open at once.
-    static let unnamedLimit = 256
+    private let unnamedLimit: Int
 
-    init(beside destination: String) {
+    /// Most unnamed files one bundle may hold open: as many descriptors as
+    /// the process may have (its soft limit first raised to the hard one),
+    /// less 256 for everything else; 20,000 descriptors allow 19,744 files.
+    static let unnamedLimit: Int = {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return max(0, Int(clamping: min(limit.rlim_cur, 1 << 20)) - 256)
+    }()
+
+    init(beside destination: String, unnamedLimit: Int) {
         path = FileSystem.join(FileSystem.directoryName(of: destination), FileSystem.temporaryName(prefix: ".coffer-bundle-"))
+        self.unnamedLimit = unnamedLimit
     }
 
     deinit {
@@ -143,7 +168,7 @@ private final class StagingDirectory {
         let directory = FileSystem.directoryName(of: target)
         try FileSystem.createDirectories(directory, mode: 0o700)
         let file: POSIXFile
-        if unnamed.count < Self.unnamedLimit, let anonymous = POSIXFile.createUnnamed(in: directory, mode: 0o600) {
+        if unnamed.count < unnamedLimit, let anonymous = POSIXFile.createUnnamed(in: directory, mode: 0o600) {
             file = anonymous
             unnamed.append((anonymous, target))
         } else {
