@@ -236,15 +236,20 @@ extension Vault {
     /// an administrator); then every data key and role key under the old
     /// versions is rewrapped and the old versions destroyed; with `rekey`,
     /// every document it could read is re-keyed. Running it again finishes
-    /// an interrupted revocation.
+    /// an interrupted revocation; run again with `rekey` after a revocation
+    /// without it, it re-keys every document the identity could read when
+    /// it was revoked and that has not been re-keyed since.
     public func revoke(_ member: String, rekey: Bool, plan: Bool) throws -> RotationReport {
         try requireAdministrator("revoke identities")
         let started = Date()
         let fingerprint = try resolveMember(member)
         guard fingerprint != identity.fingerprint else { throw VaultError.invalidRequest("you cannot revoke yourself; ask another administrator") }
         var removal: Removal?
+        // Documents to re-key that the state does not mark due (yet).
         var readable: [DocumentID] = []
-        if !state.revoked.contains(fingerprint) {
+        if state.revoked.contains(fingerprint) {
+            if rekey { readable = try documentsStillReadable(byRevoked: fingerprint) }
+        } else {
             let wasAdmin = state.admins.contains(fingerprint)
             if wasAdmin, state.admins.count == 1 {
                 throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be revoked")
@@ -254,12 +259,43 @@ extension Vault {
             removal = Removal(
                 event: .identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)), member: fingerprint, roles: held,
                 due: wasAdmin ? Set(state.roles.keys) : heldIDs)
-            readable = state.documents.values.filter { wasAdmin || !heldIDs.isDisjoint(with: $0.current.wraps.keys) }.map(\.id)
+            // Committing the revocation marks them due; a plan commits nothing.
+            if plan && rekey {
+                readable = state.documents.values.filter { wasAdmin || !heldIDs.isDisjoint(with: $0.current.wraps.keys) }.map(\.id)
+            }
         }
         var report = try removeAndRotate(removal, plan: plan)
         let due = Set(state.documents.values.filter(\.rekeyDue).map(\.id))
-        report.rekeyed = try self.rekey(Array(plan && rekey ? due.union(readable) : due).sorted(), plan: plan)
+        report.rekeyed = try self.rekey(Array(due.union(readable)).sorted(), plan: plan)
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// The documents a revoked identity could read just before its
+    /// revocation that are still at the generation they had then (not
+    /// re-keyed since). The state keeps no history, so the ledger is
+    /// replayed, and verified, up to the revocation.
+    private func documentsStillReadable(byRevoked member: String) throws -> [DocumentID] {
+        struct Reached: Error {
+            let readable: [DocumentID: UInt32]
+        }
+        var verifier = LedgerVerifier(vaultID: descriptor.vault)
+        var then: [DocumentID: UInt32] = [:]
+        do {
+            try catalog.forEachLedgerEntry { entry in
+                if case .identityRevoked(let revocation) = entry.contents.event, revocation.member == member {
+                    let before = verifier.state
+                    let held = Set(before.roles.values.filter { $0.members.contains(member) }.map(\.id))
+                    let readsAll = before.admins.contains(member)
+                    throw Reached(readable: Dictionary(uniqueKeysWithValues: before.documents.values
+                        .filter { readsAll || !held.isDisjoint(with: $0.current.wraps.keys) }
+                        .map { ($0.id, $0.currentGeneration) }))
+                }
+                try verifier.append(entry)
+            }
+        } catch let reached as Reached {
+            then = reached.readable
+        }
+        return then.filter { id, generation in state.documents[id]?.currentGeneration == generation }.map(\.key)
     }
 }

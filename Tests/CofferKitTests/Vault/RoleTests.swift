@@ -156,6 +156,38 @@ struct RoleTests {
         #expect(try fixture.open().revoke("bob", rekey: false, plan: false).roles.isEmpty)
     }
 
+    @Test("revoke --rekey after a revocation without it re-keys what the identity could read then, and nothing else")
+    func rekeyAfterRevocation() throws {
+        let shared = try fixture.seal("shared", [1])
+        let rekeyedSince = try fixture.seal("rekeyed-since", [2])
+        let unshared = try fixture.seal("unshared", [3])
+        let vault = try fixture.open()
+        try vault.createRole(named: "eng", clearance: nil)
+        try vault.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
+        _ = try vault.share([shared.id.description, rekeyedSince.id.description], withRole: "eng")
+
+        let first = try vault.revoke("bob", rekey: false, plan: false)
+        #expect(first.rekeyed.isEmpty)
+        _ = try fixture.open().rekey([rekeyedSince.id.description], plan: false)
+        let sealedAfter = try fixture.seal("sealed-after", [4])
+        _ = try fixture.open().share([sealedAfter.id.description], withRole: "eng")
+        let generations = { (state: VaultState) in
+            [shared, rekeyedSince, unshared, sealedAfter].map { state.documents[$0.id]!.currentGeneration }
+        }
+        #expect(generations(try fixture.open().state) == [1, 2, 1, 1])
+
+        let plan = try fixture.open().revoke("bob", rekey: true, plan: true)
+        #expect(plan.rekeyed == [shared.id])
+        #expect(generations(try fixture.open().state) == [1, 2, 1, 1])
+        let later = try fixture.open().revoke("bob", rekey: true, plan: false)
+        #expect(later.rekeyed == [shared.id])
+        #expect(generations(try fixture.open().state) == [2, 2, 1, 1])
+        // Nothing is left: a third run re-keys nothing.
+        #expect(try fixture.open().revoke("bob", rekey: true, plan: false).rekeyed.isEmpty)
+        #expect(try fixture.read("shared") == [1])
+        #expect(try fixture.verify(deep: true).isClean)
+    }
+
     @Test("the last administrator cannot be removed or revoked")
     func lastAdministrator() throws {
         let vault = try fixture.open()
