@@ -21,6 +21,12 @@ struct VaultTests {
         #expect(try fixture.read("docs/empty.txt") == [])
         #expect(try fixture.read("docs/tiny.txt") == Array("hi".utf8))
         #expect(try fixture.read("docs/sub/bigger.bin") == patternBytes(5 << 20))
+        // To a file, each segment is written at its offset by the worker that opened it.
+        for name in ["docs/empty.txt", "docs/tiny.txt", "docs/sub/bigger.bin"] {
+            let output = fixture.scratch.join("opened-\(name.split(separator: "/").last!)")
+            try fixture.open().open(name, to: .file(path: output, overwrite: false))
+            #expect(FileManager.default.contents(atPath: output) == Data(try fixture.read(name)), "\(name)")
+        }
         #expect(try fixture.verify(deep: true).isClean)
         #expect(try fixture.verify(deep: true).counts.documentsDecrypted == 3)
     }
