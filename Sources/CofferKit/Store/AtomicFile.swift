@@ -31,20 +31,41 @@ final class AtomicFile {
     /// ``commit(overwrite:syncDirectory:dataSynced:)`` finds little left.
     static let writebackInterval = 8 << 20
 
+    /// The mode the file gets before it is named, when it differs from the
+    /// one it was created with; nil once given.
+    private var finalMode: mode_t?
+
     /// Creates the temporary file (mode `mode`, exclusive) beside
     /// `destination`; with `unnamed`, an unnamed one if the file system
     /// allows it (a named one otherwise).
+    ///
+    /// A file whose mode denies its owner writing (a read-only object) is
+    /// created writable by its owner and given `mode` (less the umask)
+    /// before it is named: a second descriptor can then be opened to write
+    /// to it (``cacheBypassingWriter()``), which the permission check on
+    /// `/proc/self/fd` otherwise refuses to anyone but root.
     init(destination: String, mode: mode_t = 0o600, unnamed: Bool = false) throws {
         self.destination = destination
         let directory = FileSystem.directoryName(of: destination)
-        if unnamed, let file = POSIXFile.createUnnamed(in: directory, mode: mode) {
+        let writable = mode | 0o200
+        finalMode = writable == mode ? nil : mode
+        if unnamed, let file = POSIXFile.createUnnamed(in: directory, mode: writable) {
             temporaryPath = nil
             self.file = file
         } else {
             let path = FileSystem.join(directory, FileSystem.temporaryName(prefix: ".coffer-"))
             temporaryPath = path
-            file = try POSIXFile.createExclusive(path, mode: mode)
+            file = try POSIXFile.createExclusive(path, mode: writable)
         }
+    }
+
+    /// Gives the file its final mode: the created mode (the umask already
+    /// applied) with only the bits the caller asked for.
+    private func applyFinalMode(_ file: POSIXFile) throws {
+        guard let finalMode else { return }
+        let created = try file.status().st_mode & 0o7777
+        guard fchmod(file.descriptor, created & finalMode) == 0 else { throw FileError("chmod", path: temporaryPath ?? destination) }
+        self.finalMode = nil
     }
 
     private var openFile: POSIXFile {
@@ -91,9 +112,12 @@ final class AtomicFile {
     /// thousands of files can wait for one `syncfs` without holding a
     /// descriptor each. Nothing more can be written, and the file can only
     /// be committed with `dataSynced: true`.
-    func finishWriting() {
+    func finishWriting() throws {
         precondition(temporaryPath != nil, "an unnamed file lives only as long as its descriptor")
-        file?.startWriteback()
+        if let file {
+            try applyFinalMode(file)
+            file.startWriteback()
+        }
         file = nil
     }
 
@@ -105,6 +129,7 @@ final class AtomicFile {
     ///     caller fsyncs it itself before relying on the file.
     ///   - dataSynced: the caller already made the data durable (``POSIXFile/syncFileSystem()``).
     func commit(overwrite: Bool, syncDirectory: Bool = true, dataSynced: Bool = false) throws {
+        if let file { try applyFinalMode(file) }
         if !dataSynced { try openFile.sync() }
         var named = temporaryPath
         if named == nil {

@@ -173,7 +173,7 @@ public final class ObjectStore: Sendable {
         } else {
             try file.write(bytes)
         }
-        file.finishWriting()
+        try file.finishWriting()
         return StagedObject(id: id, file: file, byteCount: bytes.count)
     }
 
