@@ -319,17 +319,27 @@ public final class ObjectStore: Sendable {
     func contents() throws -> (objects: [ObjectID], temporaryFiles: [String]) {
         var ids: [ObjectID] = []
         var temporaryFiles: [String] = []
+        try forEachEntry { path, id in
+            if let id { ids.append(id) } else { temporaryFiles.append(path) }
+        }
+        return (ids, temporaryFiles)
+    }
+
+    /// Walks the fan-out directories once, calling `body` with the path of
+    /// every object (and its id) and of every temporary file an interrupted
+    /// writer left (id nil). Foreign names are skipped: Coffer never
+    /// touches what it did not write.
+    func forEachEntry(_ body: (_ path: String, _ id: ObjectID?) throws -> Void) throws {
         for fan in try FileSystem.contents(of: root) where fan.utf8.count == 2 {
             let directory = FileSystem.join(root, fan)
             for name in try FileSystem.contents(of: directory) {
                 if name.hasPrefix(fan), let id = try? ObjectID(hex: name) {
-                    ids.append(id)
+                    try body(FileSystem.join(directory, name), id)
                 } else if name.hasPrefix(".coffer-") {
-                    temporaryFiles.append(FileSystem.join(directory, name))
+                    try body(FileSystem.join(directory, name), nil)
                 }
             }
         }
-        return (ids, temporaryFiles)
     }
 }
 

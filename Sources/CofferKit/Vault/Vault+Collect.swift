@@ -50,29 +50,24 @@ extension Vault {
         let started = Date()
         var report = CollectionReport(planned: plan)
         let cutoff = started.addingTimeInterval(-grace).timeIntervalSince1970
-        var files: [(path: String, name: String, size: UInt64, isObject: Bool, recent: Bool)] = []
-        for fan in try FileSystem.contents(of: objects.root) where fan.utf8.count == 2 {
-            let directory = FileSystem.join(objects.root, fan)
-            for name in try FileSystem.contents(of: directory) {
-                let path = FileSystem.join(directory, name)
-                var st = stat()
-                guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-                let isObject = name.hasPrefix(fan) && (try? ObjectID(hex: name)) != nil
-                guard isObject || name.hasPrefix(".coffer-") else { continue }  // never touch what Coffer did not write
-                files.append((path, name, UInt64(st.st_size), isObject, Double(st.st_mtim.tv_sec) >= cutoff))
-            }
+        var files: [(path: String, id: ObjectID?, size: UInt64, recent: Bool)] = []
+        try objects.forEachEntry { path, id in
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+            files.append((path, id, UInt64(st.st_size), Double(st.st_mtim.tv_sec) >= cutoff))
         }
         // The state after the listing: anything committed meanwhile is referenced.
         try refresh()
-        let referenced = Set(state.liveObjects.map(\.description))
+        let referenced = Set(state.liveObjects)
         report.objectsReferenced = referenced.count
         var doomed: [String] = []
-        for file in files where !(file.isObject && referenced.contains(file.name)) {
+        for file in files where !(file.id.map(referenced.contains) ?? false) {
+            let isObject = file.id != nil
             if file.recent {
-                if file.isObject { report.objectsKeptRecent += 1 }
+                if isObject { report.objectsKeptRecent += 1 }
                 continue
             }
-            if file.isObject {
+            if isObject {
                 report.objectsRemoved += 1
                 report.bytesFreed += file.size
             } else {

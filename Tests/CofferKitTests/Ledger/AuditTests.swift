@@ -117,6 +117,9 @@ struct AuditTests {
         _ = try vault.rekey(["a.txt"], plan: false)
         let stray = Vault.objectsPath(fixture.path) + "/00/.coffer-stray.tmp"
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: stray))
+        // A name Coffer never writes is never touched.
+        let foreign = Vault.objectsPath(fixture.path) + "/00/notes.txt"
+        try Data([4]).write(to: URL(fileURLWithPath: foreign))
         // Within the grace period nothing unreferenced goes.
         let kept = try fixture.open().collectGarbage(grace: 3600, plan: false)
         #expect(kept.objectsRemoved == 0 && kept.objectsKeptRecent == 2 && kept.temporaryFilesRemoved == 0)
@@ -125,6 +128,8 @@ struct AuditTests {
         let done = try fixture.open().collectGarbage(grace: 0, plan: false)
         #expect(done.objectsRemoved == 2 && done.bytesFreed > 0 && done.objectsReferenced == before)
         #expect(!FileManager.default.fileExists(atPath: stray))
+        #expect(FileManager.default.fileExists(atPath: foreign))
+        try FileManager.default.removeItem(atPath: foreign)
         #expect(try fixture.read("a.txt") == Array("alpha".utf8) && fixture.read("b.txt") == Array("beta".utf8))
         let report = try fixture.verify(deep: true)
         #expect(report.isClean && report.counts.objectsUnreferenced == 0)
