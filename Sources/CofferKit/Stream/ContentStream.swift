@@ -95,30 +95,20 @@ struct ContentStream {
         try open(manifest, key: key, placingIn: nil, sink: sink)
     }
 
-    /// Decrypts the stream described by `manifest` into `file`: each
-    /// segment is written at its offset by the worker that opened it, so
-    /// writes overlap with each other and with decryption. Only
+    /// Decrypts the stream described by `manifest`: with `file`, each
+    /// segment is written at its offset in it by the worker that opened it,
+    /// so writes overlap with each other and with decryption (only
     /// authenticated plaintext is written, but when a segment fails, later
-    /// segments may have been written too: the caller discards the file.
-    func open(_ manifest: Manifest, key: DataKey, into file: CacheBypassingWriter) throws -> UInt64 {
-        try open(manifest, key: key, placingIn: file, sink: { _ in })
-    }
-
-    private func open(
+    /// segments may have been written too: the caller discards the file);
+    /// without, as ``open(_:key:sink:)``.
+    func open(
         _ manifest: Manifest, key: DataKey, placingIn file: CacheBypassingWriter?, sink: (UnsafeRawBufferPointer) throws -> Void
     ) throws -> UInt64 {
-        guard Sodium.constantTimeEqual(key.commitment, manifest.commitment) else {
-            throw VaultError.integrity("document \(manifest.documentID): the data key does not match the manifest's key commitment")
-        }
-        let cipher = SegmentCipher(
-            contentKey: key.contentKey, salt: manifest.salt, documentID: manifest.documentID, generation: manifest.generation,
-            geometry: manifest.geometry)
+        let cipher = try Self.cipher(opening: manifest, with: key)
         let segmentSize = manifest.geometry.segmentPlaintextSize
         let pool = BufferPool.shared(bufferSize: segmentSize)
         let sealedPool = Self.sealedPool(for: cipher)
-        let segments = manifest.segments
-        let store = self.store
-        let counter = IndexCounter(limit: segments.count)
+        let counter = IndexCounter(limit: manifest.segments.count)
         var total: UInt64 = 0
         try OrderedPipeline.run(
             width: openingWidth, window: openingWidth,
@@ -126,19 +116,13 @@ struct ContentStream {
             process: { index -> (PlaintextBuffer?, Int) in
                 let sealed = sealedPool.take()
                 defer { sealedPool.give(sealed, used: 0) }  // ciphertext: nothing to wipe
-                let sealedCount = try store.read(segments[index], into: sealed.bytes, bypassingCache: segments.count > 1)
                 let buffer = pool.take()
                 let count: Int
                 do {
-                    count = try cipher.open(
-                        UnsafeRawBufferPointer(rebasing: sealed.bytes[0..<sealedCount]), index: index,
-                        isLast: index == segments.count - 1, into: buffer.bytes)
-                } catch let error as CryptoError {
+                    count = try openSegment(index, of: manifest, cipher: cipher, via: sealed, into: buffer)
+                } catch {
                     pool.give(buffer, used: buffer.bytes.count)
-                    throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
-                } catch let error as FormatError {
-                    pool.give(buffer, used: buffer.bytes.count)
-                    throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
+                    throw error
                 }
                 guard let file else { return (buffer, count) }
                 // Every segment but the last is full (the cipher checks), so this one starts at index × segment size.
@@ -154,6 +138,38 @@ struct ContentStream {
                 total += UInt64(count)
             })
         return total
+    }
+
+    /// The cipher of the stream `manifest` describes, once `key` matches
+    /// its key commitment (checked before any plaintext is produced).
+    /// - Throws: ``VaultError/integrity(_:)`` for another key.
+    private static func cipher(opening manifest: Manifest, with key: DataKey) throws -> SegmentCipher {
+        guard Sodium.constantTimeEqual(key.commitment, manifest.commitment) else {
+            throw VaultError.integrity("document \(manifest.documentID): the data key does not match the manifest's key commitment")
+        }
+        return SegmentCipher(
+            contentKey: key.contentKey, salt: manifest.salt, documentID: manifest.documentID, generation: manifest.generation,
+            geometry: manifest.geometry)
+    }
+
+    /// Reads segment `index` of `manifest` into `sealed` (around the page
+    /// cache for a stream of several segments) and opens it with `cipher`
+    /// into `plaintext`; returns the plaintext length. Only authenticated
+    /// frames reach `plaintext`.
+    /// - Throws: ``VaultError/integrity(_:)`` for a segment that does not
+    ///   parse or authenticate; ``ObjectStoreError`` for one missing or too large.
+    private func openSegment(
+        _ index: Int, of manifest: Manifest, cipher: SegmentCipher, via sealed: PlaintextBuffer, into plaintext: PlaintextBuffer
+    ) throws -> Int {
+        let segments = manifest.segments
+        let count = try store.read(segments[index], into: sealed.bytes, bypassingCache: segments.count > 1)
+        do {
+            return try cipher.open(
+                UnsafeRawBufferPointer(rebasing: sealed.bytes[0..<count]), index: index, isLast: index == segments.count - 1,
+                into: plaintext.bytes)
+        } catch let error where error is CryptoError || error is FormatError {
+            throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
+        }
     }
 }
 
@@ -231,12 +247,8 @@ extension ContentStream {
     /// sealed again with `newKey` at the same index, on several threads;
     /// plaintext exists only in memory. The new objects go into `batch`.
     func reseal(_ manifest: Manifest, from oldKey: DataKey, to newKey: DataKey, generation: UInt32, into batch: PublishBatch) throws -> Sealed {
-        guard Sodium.constantTimeEqual(oldKey.commitment, manifest.commitment) else {
-            throw VaultError.integrity("document \(manifest.documentID): the data key does not match the manifest's key commitment")
-        }
+        let oldCipher = try Self.cipher(opening: manifest, with: oldKey)
         let geometry = manifest.geometry
-        let oldCipher = SegmentCipher(
-            contentKey: oldKey.contentKey, salt: manifest.salt, documentID: manifest.documentID, generation: manifest.generation, geometry: geometry)
         let salt = Sodium.randomBytes(StreamGeometry.saltByteCount)
         let newCipher = SegmentCipher(contentKey: newKey.contentKey, salt: salt, documentID: manifest.documentID, generation: generation, geometry: geometry)
         let plaintextPool = BufferPool.shared(bufferSize: geometry.segmentPlaintextSize)
@@ -253,16 +265,10 @@ extension ContentStream {
                 let isLast = index == segments.count - 1
                 let sealed = sealedPool.take()
                 defer { sealedPool.give(sealed, used: 0) }
-                let oldCount = try store.read(segments[index], into: sealed.bytes, bypassingCache: segments.count > 1)
                 let plaintext = plaintextPool.take()
-                var count = 0
+                var count = plaintext.bytes.count  // wiped whole if the segment fails (earlier frames may have opened)
                 defer { plaintextPool.give(plaintext, used: count) }
-                do {
-                    count = try oldCipher.open(
-                        UnsafeRawBufferPointer(rebasing: sealed.bytes[0..<oldCount]), index: index, isLast: isLast, into: plaintext.bytes)
-                } catch let error as CryptoError {
-                    throw VaultError.integrity("segment \(index) of document \(manifest.documentID) (object \(segments[index])): \(error)")
-                }
+                count = try openSegment(index, of: manifest, cipher: oldCipher, via: sealed, into: plaintext)
                 let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<newCipher.sealedSize(plaintextCount: count)])
                 newCipher.seal(UnsafeRawBufferPointer(rebasing: plaintext.bytes[0..<count]), index: index, isLast: isLast, into: output)
                 return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: segments.count > 1), count)

@@ -128,8 +128,7 @@ extension Vault {
         if let file = try writer.cacheBypassingWriter() {
             // Each segment goes to its place in the file from the worker
             // that opened it: writes overlap, and skip the page cache.
-            let size = try ContentStream(store: objects).open(try readManifest(document.current), key: key, into: file)
-            try checkSize(size, summary)
+            try decrypt(document, summary: summary, key: key, placingIn: file)
             try record()
             try writer.commit()
         } else {
@@ -149,9 +148,14 @@ extension Vault {
         return via
     }
 
-    /// Decrypts the current version of `document` with its data key `key` into `sink`.
-    private func decrypt(_ document: VaultState.Document, summary: DocumentSummary, key: DataKey, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let size = try ContentStream(store: objects).open(try readManifest(document.current), key: key, sink: sink)
+    /// Decrypts the current version of `document` with its data key `key`
+    /// into `file` (see ``ContentStream/open(_:key:placingIn:sink:)``), or
+    /// else into `sink`, and checks its size.
+    private func decrypt(
+        _ document: VaultState.Document, summary: DocumentSummary, key: DataKey, placingIn file: CacheBypassingWriter? = nil,
+        sink: (UnsafeRawBufferPointer) throws -> Void = { _ in }
+    ) throws {
+        let size = try ContentStream(store: objects).open(try readManifest(document.current), key: key, placingIn: file, sink: sink)
         try checkSize(size, summary)
     }
 

@@ -48,7 +48,9 @@ struct ContentStreamTests {
     static func openIntoFile(_ sealed: Sealed, manifest: Manifest? = nil) throws -> [UInt8] {
         let path = sealed.scratch.join("opened-\(UUID().uuidString)")
         let writer = CacheBypassingWriter(try POSIXFile.createExclusive(path))
-        let count = try sealed.stream.open(manifest ?? sealed.result.manifest, key: sealed.key, into: writer)
+        let count = try sealed.stream.open(manifest ?? sealed.result.manifest, key: sealed.key, placingIn: writer) { _ in
+            Issue.record("a stream placed in a file passed plaintext to the sink")
+        }
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(UInt64(bytes.count) == count)
         return bytes
