@@ -307,6 +307,16 @@ public struct VaultState: Sendable {
         roles.values.filter { $0.members.contains(fingerprint) }.sorted { $0.name < $1.name }
     }
 
+    /// The documents `member` can read now: every one for an administrator
+    /// (who can unwrap every role's key), else those whose current version
+    /// is wrapped for a role it belongs to. What `identity.revoke` with
+    /// `rekey` marks for re-keying.
+    func documentsReadable(by member: String) -> [Document] {
+        if admins.contains(member) { return Array(documents.values) }
+        let held = Set(roles(of: member).map(\.id))
+        return documents.values.filter { !held.isDisjoint(with: $0.current.wraps.keys) }
+    }
+
     /// The rank of a label (0 = lowest), or nil if unknown.
     public func rank(of label: String) -> Int? { labels.firstIndex(of: label) }
 
@@ -384,12 +394,9 @@ public struct VaultState: Sendable {
             if admins.contains(p.member) {
                 guard admins.count > 1 else { throw deny("the last administrator cannot be revoked") }
             }
-            let held = Set(roles.values.filter { $0.members.contains(p.member) }.map(\.id))
+            let held = Set(roles(of: p.member).map(\.id))
             if p.rekey {
-                let readsAll = admins.contains(p.member)
-                for (id, document) in documents where readsAll || !held.isDisjoint(with: document.current.wraps.keys) {
-                    documents[id]?.rekeyDue = true
-                }
+                for document in documentsReadable(by: p.member) { documents[document.id]?.rekeyDue = true }
             }
             // An administrator could unwrap every role's key: all of them rotate.
             if admins.remove(p.member) != nil { markEveryRoleRotationDue() }

@@ -260,9 +260,7 @@ extension Vault {
                 event: .identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)), member: fingerprint, roles: held,
                 due: wasAdmin ? Set(state.roles.keys) : heldIDs)
             // Committing the revocation marks them due; a plan commits nothing.
-            if plan && rekey {
-                readable = state.documents.values.filter { wasAdmin || !heldIDs.isDisjoint(with: $0.current.wraps.keys) }.map(\.id)
-            }
+            if plan && rekey { readable = state.documentsReadable(by: fingerprint).map(\.id) }
         }
         var report = try removeAndRotate(removal, plan: plan)
         let due = Set(state.documents.values.filter(\.rekeyDue).map(\.id))
@@ -284,11 +282,7 @@ extension Vault {
         do {
             try catalog.forEachLedgerEntry { entry in
                 if case .identityRevoked(let revocation) = entry.contents.event, revocation.member == member {
-                    let before = verifier.state
-                    let held = Set(before.roles.values.filter { $0.members.contains(member) }.map(\.id))
-                    let readsAll = before.admins.contains(member)
-                    throw Reached(readable: Dictionary(uniqueKeysWithValues: before.documents.values
-                        .filter { readsAll || !held.isDisjoint(with: $0.current.wraps.keys) }
+                    throw Reached(readable: Dictionary(uniqueKeysWithValues: verifier.state.documentsReadable(by: member)
                         .map { ($0.id, $0.currentGeneration) }))
                 }
                 try verifier.append(entry)
