@@ -46,11 +46,7 @@ final class POSIXFile: @unchecked Sendable {
     /// linking needs).
     static func createUnnamed(in directory: String, mode: mode_t = 0o600) -> POSIXFile? {
         guard FileSystem.isDirectory("/proc/self/fd") else { return nil }
-        while true {
-            let fd = coffer_open_unnamed(directory, UInt32(mode))
-            if fd >= 0 { return POSIXFile(descriptor: fd, path: directory) }
-            if errno != EINTR { return nil }
-        }
+        return opened(path: directory) { coffer_open_unnamed(directory, UInt32(mode)) }
     }
 
     /// Gives a file made by ``createUnnamed(in:mode:)`` the name
@@ -67,10 +63,17 @@ final class POSIXFile: @unchecked Sendable {
     }
 
     private static func open(_ path: String, flags: Int32, mode: mode_t) throws -> POSIXFile {
+        guard let file = opened(path: path, { Glibc.open(path, flags, mode) }) else { throw FileError("open", path: path) }
+        return file
+    }
+
+    /// The file `open` returns a descriptor for, retried on `EINTR`; nil on
+    /// any other failure, with `errno` set.
+    private static func opened(path: String, _ open: () -> Int32) -> POSIXFile? {
         while true {
-            let fd = Glibc.open(path, flags, mode)
+            let fd = open()
             if fd >= 0 { return POSIXFile(descriptor: fd, path: path) }
-            if errno != EINTR { throw FileError("open", path: path) }
+            if errno != EINTR { return nil }
         }
     }
 
@@ -111,11 +114,7 @@ final class POSIXFile: @unchecked Sendable {
     /// (``CacheBypassingWriter``), or nil where the file system, the kernel
     /// or a missing `/proc` does not allow it.
     func reopenedForDirectWrites() -> POSIXFile? {
-        while true {
-            let fd = coffer_reopen_for_direct_writes(descriptor)
-            if fd >= 0 { return POSIXFile(descriptor: fd, path: path) }
-            if errno != EINTR { return nil }
-        }
+        Self.opened(path: path) { coffer_reopen_for_direct_writes(descriptor) }
     }
 
     /// Reads the file from its start until `buffer` is full or the end of
