@@ -17,6 +17,10 @@ public enum FailureKind: String, Sendable, CaseIterable {
     case conflict
     /// The operating system refused a read or write (disk full, permissions).
     case io
+    /// Another process changed the vault while this command planned its
+    /// change, and the command could not re-plan: nothing was committed;
+    /// run it again.
+    case concurrentChange
 }
 
 /// Every error CofferKit throws conforms to this protocol: a kind for the exit

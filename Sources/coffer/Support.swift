@@ -179,6 +179,7 @@ enum ExitStatus {
         case .notFound: 6
         case .conflict: 7
         case .io: 8
+        case .concurrentChange: 9
         }
     }
 

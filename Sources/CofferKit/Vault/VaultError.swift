@@ -30,6 +30,9 @@ public enum VaultError: CofferFailure, Equatable {
     case conflict(String)
     /// The acting identity was revoked from this vault.
     case revoked(fingerprint: String)
+    /// Another process changed what this command planned against, and
+    /// re-planning did not settle it: nothing was committed.
+    case changedConcurrently(String)
 
     public var kind: FailureKind {
         switch self {
@@ -39,6 +42,7 @@ public enum VaultError: CofferFailure, Equatable {
         case .accessDenied, .notPermitted, .revoked: .accessDenied
         case .integrity, .badDescriptor, .replaced: .integrity
         case .unsealableInput: .io
+        case .changedConcurrently: .concurrentChange
         }
     }
 
@@ -57,6 +61,8 @@ public enum VaultError: CofferFailure, Equatable {
         case .invalidRequest(let detail), .notFound(let detail), .conflict(let detail): detail
         case .notPermitted(let detail): "not permitted: \(detail)"
         case .revoked(let fingerprint): "identity \(fingerprint) was revoked from this vault; it can open and change nothing"
+        case .changedConcurrently(let detail):
+            "the vault changed while this command ran (\(detail)); nothing was committed: run the command again"
         case .replaced(let path, let expected, let found):
             "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify` and then remove the pin under the Coffer state directory"
         }
