@@ -60,17 +60,19 @@ extension Vault {
     /// - Throws: ``BundleError/invalidRequest(_:)`` for a bad key or a
     ///   duplicate name; ``BundleError/notPermitted(_:)`` for non-administrators.
     public func addPartner(name: String, recipient: String, minisignKey: String?) throws {
-        guard state.admins.contains(identity.fingerprint) else { throw BundleError.notPermitted("only an administrator may add partners") }
-        guard !name.isEmpty, name.utf8.count <= 256, !name.contains("\n") else { throw BundleError.invalidRequest("a partner name is one line of at most 256 bytes") }
-        guard state.partners[name] == nil else { throw BundleError.invalidRequest("partner \(name) exists already") }
-        let age: AgeX25519Recipient
-        do {
-            age = try AgeX25519Recipient(recipientOrPublicIdentity: recipient)
-        } catch {
-            throw BundleError.invalidRequest("\(recipient.debugDescription) is not an age1… recipient or a coffer1… public identity")
+        try replanning {
+            guard state.admins.contains(identity.fingerprint) else { throw BundleError.notPermitted("only an administrator may add partners") }
+            guard !name.isEmpty, name.utf8.count <= 256, !name.contains("\n") else { throw BundleError.invalidRequest("a partner name is one line of at most 256 bytes") }
+            guard state.partners[name] == nil else { throw BundleError.invalidRequest("partner \(name) exists already") }
+            let age: AgeX25519Recipient
+            do {
+                age = try AgeX25519Recipient(recipientOrPublicIdentity: recipient)
+            } catch {
+                throw BundleError.invalidRequest("\(recipient.debugDescription) is not an age1… recipient or a coffer1… public identity")
+            }
+            let key = try minisignKey.map { try MinisignPublicKey(base64OrPublicIdentity: $0).base64 }
+            try commit { _ in [.partnerAdded(PartnerAdded(name: name, recipient: age.encoded, minisignKey: key))] }
         }
-        let key = try minisignKey.map { try MinisignPublicKey(base64OrPublicIdentity: $0).base64 }
-        try commit { _ in [.partnerAdded(PartnerAdded(name: name, recipient: age.encoded, minisignKey: key))] }
     }
 
     /// The vault's partners, by name.

@@ -32,17 +32,75 @@ final class Catalog {
         return Catalog(database: db)
     }
 
-    /// Opens an existing catalog.
-    static func open(at path: String) throws -> Catalog {
+    /// Opens an existing catalog and checks that its schema is exactly
+    /// Coffer's own (see ``schemaDeviations()``).
+    /// - Parameter toleratingForeignSchema: true only for `verify`, which
+    ///   reports the deviations as findings and reads on: with triggers and
+    ///   views disabled, reading the tables runs no foreign code.
+    /// - Throws: ``CatalogSchemaError`` for any schema object that is not
+    ///   Coffer's own (unless tolerated), ``FormatError`` for another schema version.
+    static func open(at path: String, toleratingForeignSchema: Bool = false) throws -> Catalog {
         guard FileSystem.exists(path) else { throw FileError("open", path: path, code: ENOENT) }
         let db = try SQLiteDatabase(path: path, create: false)
         try db.execute("PRAGMA synchronous=FULL")
         let catalog = Catalog(database: db)
+        if !toleratingForeignSchema {
+            let deviations = try catalog.schemaDeviations()
+            guard deviations.isEmpty else { throw CatalogSchemaError(path: path, deviations: deviations) }
+        }
         let schema = try catalog.meta("schema")
         guard schema == String(schemaVersion) else {
             throw FormatError.unsupportedVersion("catalog", Int(schema ?? "") ?? -1)
         }
         return catalog
+    }
+
+    /// Every difference between this file's schema and the one ``create(at:vaultID:)``
+    /// makes: objects Coffer did not create (a trigger, a view, an index, a
+    /// table), objects missing, and definitions changed. Empty for an intact catalog.
+    func schemaDeviations() throws -> [String] {
+        let actual = try Self.schemaObjects(of: database)
+        let expected = try Self.expectedSchemaObjects
+        var findings: [String] = []
+        for (key, sql) in actual.sorted(by: { $0.key < $1.key }) {
+            switch expected[key] {
+            case nil: findings.append("\(key.type) \(key.name.debugDescription) on \(key.table.debugDescription) is not part of Coffer's schema")
+            case .some(let wanted) where wanted != sql: findings.append("\(key.type) \(key.name.debugDescription) has a changed definition")
+            default: break
+            }
+        }
+        for key in expected.keys.sorted() where actual[key] == nil {
+            findings.append("\(key.type) \(key.name.debugDescription) is missing")
+        }
+        return findings
+    }
+
+    /// One entry of `sqlite_schema`.
+    private struct SchemaObject: Hashable, Comparable {
+        let type: String
+        let name: String
+        let table: String
+
+        static func < (a: SchemaObject, b: SchemaObject) -> Bool { (a.type, a.name, a.table) < (b.type, b.name, b.table) }
+    }
+
+    private static func schemaObjects(of database: SQLiteDatabase) throws -> [SchemaObject: String] {
+        var objects: [SchemaObject: String] = [:]
+        try database.forEachRow("SELECT type, name, tbl_name, sql FROM sqlite_schema") { row in
+            let key = SchemaObject(type: row[0].text ?? "?", name: row[1].text ?? "?", table: row[2].text ?? "?")
+            objects[key] = row[3].text ?? ""
+        }
+        return objects
+    }
+
+    /// The schema objects of a fresh catalog: ``schema`` applied to an
+    /// in-memory database, so the statement text is the one source of truth.
+    private static var expectedSchemaObjects: [SchemaObject: String] {
+        get throws {
+            let memory = try SQLiteDatabase(path: ":memory:", create: true)
+            try memory.execute(schema)
+            return try schemaObjects(of: memory)
+        }
     }
 
     private static let schema = """
@@ -124,13 +182,22 @@ final class Catalog {
     }
 
     /// Appends entries and indexes what they establish. Call inside a transaction.
+    /// Each entry must insert exactly one row.
     func append(_ entries: [LedgerEntry]) throws {
         for entry in entries {
             try database.run(
                 "INSERT INTO ledger(seq, hash, body, signature) VALUES (?, ?, ?, ?)",
-                [.integer(entry.sequence), .blob(entry.hash), .blob(entry.body), .blob(entry.signature)])
+                [.integer(entry.sequence), .blob(entry.hash), .blob(entry.body), .blob(entry.signature)], changing: 1)
             try index(entry.contents)
         }
+    }
+
+    /// Reads back `entries` after their commit: each must be in the ledger,
+    /// at its sequence, with its hash, before a command reports success.
+    /// - Throws: ``LedgerError/rolledBack(seenSequence:currentCount:)`` or
+    ///   ``LedgerError/forked(sequence:)`` if one is not what was written.
+    func requireAppended(_ entries: [LedgerEntry]) throws {
+        for entry in entries { try requireEntry(at: entry.sequence, hash: entry.hash) }
     }
 
     private func index(_ c: LedgerEntry.Contents) throws {
@@ -331,5 +398,22 @@ final class Catalog {
             ("version_objects", "object, document, generation", objects),
             ("wraps", "document, generation, role, role_version, wrapped", wraps),
         ]
+    }
+}
+
+/// The catalog file's schema is not Coffer's own: someone with write access
+/// to the vault directory added a trigger, view, index or table, or changed
+/// a definition. Coffer never runs such code (triggers and views are
+/// disabled), but refuses to work on the file until it is restored.
+public struct CatalogSchemaError: CofferFailure, Equatable {
+    /// The catalog file.
+    public let path: String
+    /// Each difference, in words.
+    public let deviations: [String]
+
+    public var kind: FailureKind { .integrity }
+
+    public var description: String {
+        "catalog \(path) was altered: \(deviations.prefix(3).joined(separator: "; "))\(deviations.count > 3 ? " (and \(deviations.count - 3) more)" : ""); run `coffer verify`, keep a copy as evidence and restore the vault from a known-good backup"
     }
 }

@@ -43,9 +43,19 @@ final class SQLiteDatabase: @unchecked Sendable {
     let path: String
 
     /// Opens (and with `create`, creates) the database file.
+    ///
+    /// The file is data, never code: whoever can write the vault directory
+    /// can write this file, so it is opened as SQLite's documentation
+    /// advises for an untrusted database. No symbolic link is followed
+    /// (`SQLITE_OPEN_NOFOLLOW`); triggers and views never run
+    /// (`SQLITE_DBCONFIG_ENABLE_TRIGGER`, `…_ENABLE_VIEW` off), so a trigger
+    /// planted in the schema cannot silence or rewrite a write; the schema is
+    /// not trusted to call functions (`SQLITE_DBCONFIG_TRUSTED_SCHEMA` off);
+    /// and defensive mode forbids schema writes and shadow-table corruption.
+    /// ``Catalog`` then compares the schema with its own.
     init(path: String, create: Bool) throws {
         self.path = path
-        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
+        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -54,9 +64,22 @@ final class SQLiteDatabase: @unchecked Sendable {
             throw DatabaseError(code: rc, message: message, path: path)
         }
         sqlite3_extended_result_codes(handle, 1)
+        for (option, value) in Self.untrustedFileConfiguration {
+            let rc = coffer_sqlite3_db_config_flag(handle, option, value)
+            guard rc == SQLITE_OK else { throw error(rc) }
+        }
         // Writers from other processes wait instead of failing with "database is locked".
         sqlite3_busy_timeout(handle, 30_000)
     }
+
+    /// The `sqlite3_db_config` settings for a file an attacker may have written.
+    private static let untrustedFileConfiguration: [(Int32, Int32)] = [
+        (SQLITE_DBCONFIG_DEFENSIVE, 1),
+        (SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0),
+        (SQLITE_DBCONFIG_ENABLE_TRIGGER, 0),
+        (SQLITE_DBCONFIG_ENABLE_VIEW, 0),
+        (SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0),
+    ]
 
     /// Prepared statements by SQL text, reused: a rotation runs the same
     /// update a hundred thousand times.
@@ -98,6 +121,18 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Runs a statement with parameters, discarding any rows.
     func run(_ sql: String, _ parameters: [SQLValue] = []) throws {
         _ = try query(sql, parameters)
+    }
+
+    /// Runs a write that must change exactly `expected` rows.
+    /// - Throws: ``DatabaseError`` with `SQLITE_CORRUPT` when it changed
+    ///   another number: something in the file interfered with the write.
+    func run(_ sql: String, _ parameters: [SQLValue] = [], changing expected: Int) throws {
+        try run(sql, parameters)
+        let changed = Int(sqlite3_changes64(handle))
+        guard changed == expected else {
+            throw DatabaseError(
+                code: SQLITE_CORRUPT, message: "a write changed \(changed) rows instead of \(expected) (\(sql.prefix(40))…)", path: path)
+        }
     }
 
     /// Runs a query and returns every row.
@@ -198,6 +233,23 @@ final class SQLiteDatabase: @unchecked Sendable {
     func transaction<R>(_ body: () throws -> R) throws -> R {
         try execute("BEGIN IMMEDIATE")
         do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Runs `body` inside one read transaction: every query in it sees the
+    /// same snapshot of the database (WAL mode), whatever other processes
+    /// commit meanwhile.
+    func reading<R>(_ body: () throws -> R) throws -> R {
+        try execute("BEGIN DEFERRED")
+        do {
+            // The snapshot starts with the first read.
+            _ = try query("SELECT 1 FROM sqlite_schema LIMIT 1")
             let result = try body()
             try execute("COMMIT")
             return result

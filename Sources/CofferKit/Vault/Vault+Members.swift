@@ -48,21 +48,23 @@ extension Vault {
     /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/conflict(_:)``, ``VaultError/unknownLabel(_:known:)``.
     @discardableResult
     public func createRole(named name: String, clearance: String?) throws -> RoleSummary {
-        try requireAdministrator("create roles")
-        guard !name.isEmpty, name.utf8.count <= 64, !name.hasPrefix("@"), name != "admin",
-              name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
-        else {
-            throw VaultError.invalidRequest("a role name is 1 to 64 letters, digits, '-', '_' or '.', and not admin or @…")
+        return try replanning {
+            try requireAdministrator("create roles")
+            guard !name.isEmpty, name.utf8.count <= 64, !name.hasPrefix("@"), name != "admin",
+                  name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) })
+            else {
+                throw VaultError.invalidRequest("a role name is 1 to 64 letters, digits, '-', '_' or '.', and not admin or @…")
+            }
+            guard state.role(named: name) == nil else { throw VaultError.conflict("role \(name) exists already") }
+            let clearance = clearance ?? defaultLabel
+            guard state.labels.contains(clearance) else { throw VaultError.unknownLabel(clearance, known: state.labels) }
+            let id = RoleID.random()
+            try commit(building: { draft in
+                try draft.append(.roleCreated(RoleCreated(role: id, name: name, kind: .shared, clearance: clearance)))
+                try draft.append(try self.newKeyEvent(for: draft.state.roles[id]!, in: draft.state))
+            })
+            return try roleSummary(named: name)
         }
-        guard state.role(named: name) == nil else { throw VaultError.conflict("role \(name) exists already") }
-        let clearance = clearance ?? defaultLabel
-        guard state.labels.contains(clearance) else { throw VaultError.unknownLabel(clearance, known: state.labels) }
-        let id = RoleID.random()
-        try commit(building: { draft in
-            try draft.append(.roleCreated(RoleCreated(role: id, name: name, kind: .shared, clearance: clearance)))
-            try draft.append(try self.newKeyEvent(for: draft.state.roles[id]!, in: draft.state))
-        })
-        return try roleSummary(named: name)
     }
 
     /// Adds `identity` to a shared role and seals the role's current key to
@@ -72,75 +74,83 @@ extension Vault {
     /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/notFound(_:)``, ``VaultError/conflict(_:)``.
     @discardableResult
     public func addMember(_ identity: PublicIdentity, name: String?, toRole roleName: String) throws -> RoleSummary {
-        try requireAdministrator("change role membership")
-        let role = try role(named: roleName)
-        guard role.kind == .shared else { throw VaultError.invalidRequest("members join admin with `coffer admin add`; personal roles have one member") }
-        try requireNotRevoked(identity.fingerprint)
-        guard !role.members.contains(identity.fingerprint) else { throw VaultError.conflict("\(identity.fingerprint) is already a member of \(roleName)") }
-        if role.rotationDue || role.hasOlderVersions { _ = try finishRotation(of: role.id, newKey: false, plan: false) }
-        try commit(building: { draft in
-            try self.register(identity, name: name, in: draft)
-            let current = draft.state.roles[role.id]!
-            let key = try self.roleKey(role.id, version: current.currentVersion).orThrow(role.name)
-            try draft.append(.roleMemberAdded(RoleMemberChange(
-                role: role.id, member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
-        })
-        return try roleSummary(named: roleName)
+        return try replanning {
+            try requireAdministrator("change role membership")
+            let role = try role(named: roleName)
+            guard role.kind == .shared else { throw VaultError.invalidRequest("members join admin with `coffer admin add`; personal roles have one member") }
+            try requireNotRevoked(identity.fingerprint)
+            guard !role.members.contains(identity.fingerprint) else { throw VaultError.conflict("\(identity.fingerprint) is already a member of \(roleName)") }
+            if role.rotationDue || role.hasOlderVersions { _ = try finishRotation(of: role.id, newKey: false, plan: false) }
+            try commit(building: { draft in
+                try self.register(identity, name: name, in: draft)
+                let current = draft.state.roles[role.id]!
+                let key = try self.roleKey(role.id, version: current.currentVersion).orThrow(role.name)
+                try draft.append(.roleMemberAdded(RoleMemberChange(
+                    role: role.id, member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
+            })
+            return try roleSummary(named: roleName)
+        }
     }
 
     /// Removes a member from a shared role and rotates the role in the same
     /// command (see ``rotateRole(named:plan:)``).
     /// - Parameter member: a public identity, fingerprint (or a prefix of at least 8 digits) or unique name.
     public func removeMember(_ member: String, fromRole roleName: String, plan: Bool) throws -> RotationReport {
-        try requireAdministrator("change role membership")
-        let role = try role(named: roleName)
-        guard role.kind == .shared else { throw VaultError.invalidRequest("administrators leave with `coffer admin remove`; personal roles end with `coffer revoke`") }
-        let fingerprint = try resolveMember(member)
-        guard role.members.contains(fingerprint) || role.rotationDue || role.hasOlderVersions else {
-            throw VaultError.notFound("\(fingerprint) is not a member of \(role.name)")
+        return try replanning {
+            try requireAdministrator("change role membership")
+            let role = try role(named: roleName)
+            guard role.kind == .shared else { throw VaultError.invalidRequest("administrators leave with `coffer admin remove`; personal roles end with `coffer revoke`") }
+            let fingerprint = try resolveMember(member)
+            guard role.members.contains(fingerprint) || role.rotationDue || role.hasOlderVersions else {
+                throw VaultError.notFound("\(fingerprint) is not a member of \(role.name)")
+            }
+            let removal = role.members.contains(fingerprint)
+                ? Removal(event: .roleMemberRemoved(RoleMemberChange(role: role.id, member: fingerprint, seal: nil)), member: fingerprint, roles: [role], due: [role.id])
+                : nil
+            return try removeAndRotate(removal, plan: plan)
         }
-        let removal = role.members.contains(fingerprint)
-            ? Removal(event: .roleMemberRemoved(RoleMemberChange(role: role.id, member: fingerprint, seal: nil)), member: fingerprint, roles: [role], due: [role.id])
-            : nil
-        return try removeAndRotate(removal, plan: plan)
     }
 
     /// Makes `identity` an administrator and seals the admin key to it.
     /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/conflict(_:)``.
     public func addAdministrator(_ identity: PublicIdentity, name: String?) throws {
-        try requireAdministrator("add administrators")
-        try requireNotRevoked(identity.fingerprint)
-        guard !state.admins.contains(identity.fingerprint) else { throw VaultError.conflict("\(identity.fingerprint) is already an administrator") }
-        guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
-        if admin.rotationDue || admin.hasOlderVersions { _ = try finishRotation(of: admin.id, newKey: false, plan: false) }
-        try commit(building: { draft in
-            try self.register(identity, name: name, in: draft)
-            let current = draft.state.adminRole!
-            let key = try self.roleKey(current.id, version: current.currentVersion).orThrow("admin")
-            try draft.append(.adminAdded(MemberChange(
-                member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
-        })
+        try replanning {
+            try requireAdministrator("add administrators")
+            try requireNotRevoked(identity.fingerprint)
+            guard !state.admins.contains(identity.fingerprint) else { throw VaultError.conflict("\(identity.fingerprint) is already an administrator") }
+            guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
+            if admin.rotationDue || admin.hasOlderVersions { _ = try finishRotation(of: admin.id, newKey: false, plan: false) }
+            try commit(building: { draft in
+                try self.register(identity, name: name, in: draft)
+                let current = draft.state.adminRole!
+                let key = try self.roleKey(current.id, version: current.currentVersion).orThrow("admin")
+                try draft.append(.adminAdded(MemberChange(
+                    member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
+            })
+        }
     }
 
     /// Removes an administrator (never the last one, never oneself). Every
     /// role rotates: an administrator could unwrap every role's key.
     public func removeAdministrator(_ member: String, plan: Bool) throws -> RotationReport {
-        try requireAdministrator("remove administrators")
-        let fingerprint = try resolveMember(member)
-        guard fingerprint != identity.fingerprint else {
-            throw VaultError.invalidRequest("you cannot remove yourself as an administrator; ask another administrator")
+        return try replanning {
+            try requireAdministrator("remove administrators")
+            let fingerprint = try resolveMember(member)
+            guard fingerprint != identity.fingerprint else {
+                throw VaultError.invalidRequest("you cannot remove yourself as an administrator; ask another administrator")
+            }
+            guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
+            var removal: Removal?
+            if state.admins.contains(fingerprint) {
+                guard state.admins.count > 1 else { throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be removed") }
+                removal = Removal(
+                    event: .adminRemoved(MemberChange(member: fingerprint, seal: nil)), member: fingerprint, roles: [admin],
+                    due: Set(state.roles.keys))
+            } else if !state.roles.values.contains(where: { $0.rotationDue || $0.hasOlderVersions }) {
+                throw VaultError.notFound("\(fingerprint) is not an administrator")
+            }
+            return try removeAndRotate(removal, plan: plan)
         }
-        guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
-        var removal: Removal?
-        if state.admins.contains(fingerprint) {
-            guard state.admins.count > 1 else { throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be removed") }
-            removal = Removal(
-                event: .adminRemoved(MemberChange(member: fingerprint, seal: nil)), member: fingerprint, roles: [admin],
-                due: Set(state.roles.keys))
-        } else if !state.roles.values.contains(where: { $0.rotationDue || $0.hasOlderVersions }) {
-            throw VaultError.notFound("\(fingerprint) is not an administrator")
-        }
-        return try removeAndRotate(removal, plan: plan)
     }
 
     /// The fingerprint of a known identity, from its public identity

@@ -116,26 +116,28 @@ extension Vault {
     ///   ``VaultError/accessDenied(document:)``.
     @discardableResult
     public func open(_ query: String, to destination: OutputTarget) throws -> DocumentSummary {
-        let summary = try resolve(query)
-        let document = state.documents[summary.id]!
-        let version = document.current
-        try destination.checkAvailable()
-        let (key, via) = try dataKey(of: document, version: version)
-        // The read is in the ledger before any plaintext leaves: before the
-        // stream starts, or before the file is renamed into place.
-        let record = { try self.commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] } }
-        let writer = try OutputWriter(destination)
-        if let file = try writer.cacheBypassingWriter() {
-            // Each segment goes to its place in the file from the worker
-            // that opened it: writes overlap, and skip the page cache.
-            try decrypt(document, summary: summary, key: key, placingIn: file)
-            try record()
-            try writer.commit()
-        } else {
-            try record()
-            try decrypt(document, summary: summary, key: key) { try writer.write($0) }
+        return try replanning {
+            let summary = try resolve(query)
+            let document = state.documents[summary.id]!
+            let version = document.current
+            try destination.checkAvailable()
+            let (key, via) = try dataKey(of: document, version: version)
+            // The read is in the ledger before any plaintext leaves: before the
+            // stream starts, or before the file is renamed into place.
+            let record = { try self.commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] } }
+            let writer = try OutputWriter(destination)
+            if let file = try writer.cacheBypassingWriter() {
+                // Each segment goes to its place in the file from the worker
+                // that opened it: writes overlap, and skip the page cache.
+                try decrypt(document, summary: summary, key: key, placingIn: file)
+                try record()
+                try writer.commit()
+            } else {
+                try record()
+                try decrypt(document, summary: summary, key: key) { try writer.write($0) }
+            }
+            return summary
         }
-        return summary
     }
 
     /// Decrypts the current version of `document` into `sink` (authenticated

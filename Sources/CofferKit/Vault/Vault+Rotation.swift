@@ -63,13 +63,18 @@ extension Vault {
     /// written. If an earlier rotation of the role was interrupted, this
     /// finishes it instead of starting another.
     public func rotateRole(named name: String, plan: Bool) throws -> RotationReport {
-        try requireAdministrator("rotate role keys")
         let started = Date()
-        let role = try role(named: name)
-        var report = RotationReport(planned: plan)
-        report.roles.append(try finishRotation(of: role.id, newKey: !role.hasOlderVersions, plan: plan))
-        report.seconds = Date().timeIntervalSince(started)
-        return report
+        // Planned once: a re-plan after a concurrent change continues this
+        // rotation (or adopts the other process's new version), never starts a second.
+        let newKey = try !role(named: name).hasOlderVersions
+        return try replanning {
+            try requireAdministrator("rotate role keys")
+            let role = try role(named: name)
+            var report = RotationReport(planned: plan)
+            report.roles.append(try finishRotation(of: role.id, newKey: newKey && !role.hasOlderVersions, plan: plan))
+            report.seconds = Date().timeIntervalSince(started)
+            return report
+        }
     }
 
     /// Brings a role to a single, settled key version: issues a new key when
@@ -190,7 +195,7 @@ extension Vault {
         guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
         let ids = try queries.map { try document(matching: $0).0.id }
         var report = RotationReport(planned: plan)
-        report.rekeyed = try rekey(ids, plan: plan)
+        report.rekeyed = try replanning { try rekey(ids, plan: plan) }
         report.seconds = Date().timeIntervalSince(started)
         return report
     }
@@ -204,31 +209,58 @@ extension Vault {
             throw VaultError.notPermitted("only the owner or an administrator may re-key document \(id)")
         }
         guard !plan else { return ids }
+        var pending = ids
+        for attempt in 1... {
+            let raced = try rekeyOnce(pending)
+            if raced.isEmpty { break }
+            guard attempt < Self.planningAttempts else {
+                throw VaultError.changedConcurrently("\(raced.count) documents were re-keyed by another process on every attempt")
+            }
+            pending = raced
+        }
+        return ids
+    }
+
+    /// One pass of ``rekey(_:plan:)`` over `ids`, in batches: each batch's
+    /// content is re-encrypted as the generation after the one read, and its
+    /// commit records exactly that generation. A document another process
+    /// re-keyed in between is left out of the commit (its new content is not
+    /// this pass's to record) and returned, to be re-keyed again from its
+    /// new generation.
+    /// - Returns: the documents left out.
+    private func rekeyOnce(_ ids: [DocumentID]) throws -> [DocumentID] {
+        var raced: [DocumentID] = []
         for start in stride(from: 0, to: ids.count, by: Self.rekeyBatchSize) {
             let batch = PublishBatch(store: objects)
-            var prepared: [(DocumentID, DataKey, ContentStream.Sealed, DocumentMetadata)] = []
+            var prepared: [(from: VaultState.Version, key: DataKey, sealed: ContentStream.Sealed, metadata: DocumentMetadata)] = []
             for id in ids[start..<min(start + Self.rekeyBatchSize, ids.count)] {
-                let document = state.documents[id]!
+                guard let document = state.documents[id] else { throw VaultError.documentNotFound(id.description) }
                 let version = document.current
                 let (oldKey, _) = try dataKey(of: document, version: version)
                 let metadata = try metadata(of: document, version: version, key: oldKey)
                 let newKey = DataKey.generate()
                 let sealed = try ContentStream(store: objects).reseal(
                     try readManifest(version), from: oldKey, to: newKey, generation: version.generation + 1, into: batch)
-                prepared.append((id, newKey, sealed, metadata))
+                prepared.append((version, newKey, sealed, metadata))
             }
             try batch.finish()
             try commit(building: { draft in
-                for (id, key, sealed, metadata) in prepared {
+                raced = []
+                for item in prepared {
+                    let id = item.sealed.manifest.documentID
                     let document = draft.state.documents[id]!
+                    guard document.current.manifest == item.from.manifest else {
+                        raced.append(id)
+                        continue
+                    }
                     let roles = document.current.wraps.keys.sorted().map { draft.state.roles[$0]! }
                     try draft.append(.documentRekeyed(try self.versionEvent(
-                        document: id, generation: document.currentGeneration + 1, key: key, sealed: sealed, metadata: metadata,
+                        document: id, generation: item.from.generation + 1, key: item.key, sealed: item.sealed, metadata: item.metadata,
                         label: document.label, roles: roles)))
                 }
             })
         }
-        return ids
+        return raced
     }
 
     /// Revokes an identity: out of every role and of admin in one commit
@@ -240,33 +272,35 @@ extension Vault {
     /// without it, it re-keys every document the identity could read when
     /// it was revoked and that has not been re-keyed since.
     public func revoke(_ member: String, rekey: Bool, plan: Bool) throws -> RotationReport {
-        try requireAdministrator("revoke identities")
-        let started = Date()
-        let fingerprint = try resolveMember(member)
-        guard fingerprint != identity.fingerprint else { throw VaultError.invalidRequest("you cannot revoke yourself; ask another administrator") }
-        var removal: Removal?
-        // Documents to re-key that the state does not mark due (yet).
-        var readable: [DocumentID] = []
-        if state.revoked.contains(fingerprint) {
-            if rekey { readable = try documentsStillReadable(byRevoked: fingerprint) }
-        } else {
-            let wasAdmin = state.admins.contains(fingerprint)
-            if wasAdmin, state.admins.count == 1 {
-                throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be revoked")
+        return try replanning {
+            try requireAdministrator("revoke identities")
+            let started = Date()
+            let fingerprint = try resolveMember(member)
+            guard fingerprint != identity.fingerprint else { throw VaultError.invalidRequest("you cannot revoke yourself; ask another administrator") }
+            var removal: Removal?
+            // Documents to re-key that the state does not mark due (yet).
+            var readable: [DocumentID] = []
+            if state.revoked.contains(fingerprint) {
+                if rekey { readable = try documentsStillReadable(byRevoked: fingerprint) }
+            } else {
+                let wasAdmin = state.admins.contains(fingerprint)
+                if wasAdmin, state.admins.count == 1 {
+                    throw VaultError.conflict("\(fingerprint) is the last administrator and cannot be revoked")
+                }
+                let held = state.roles(of: fingerprint)
+                let heldIDs = Set(held.map(\.id))
+                removal = Removal(
+                    event: .identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)), member: fingerprint, roles: held,
+                    due: wasAdmin ? Set(state.roles.keys) : heldIDs)
+                // Committing the revocation marks them due; a plan commits nothing.
+                if plan && rekey { readable = state.documentsReadable(by: fingerprint).map(\.id) }
             }
-            let held = state.roles(of: fingerprint)
-            let heldIDs = Set(held.map(\.id))
-            removal = Removal(
-                event: .identityRevoked(IdentityRevoked(member: fingerprint, rekey: rekey)), member: fingerprint, roles: held,
-                due: wasAdmin ? Set(state.roles.keys) : heldIDs)
-            // Committing the revocation marks them due; a plan commits nothing.
-            if plan && rekey { readable = state.documentsReadable(by: fingerprint).map(\.id) }
+            var report = try removeAndRotate(removal, plan: plan)
+            let due = Set(state.documents.values.filter(\.rekeyDue).map(\.id))
+            report.rekeyed = try self.rekey(Array(due.union(readable)).sorted(), plan: plan)
+            report.seconds = Date().timeIntervalSince(started)
+            return report
         }
-        var report = try removeAndRotate(removal, plan: plan)
-        let due = Set(state.documents.values.filter(\.rekeyDue).map(\.id))
-        report.rekeyed = try self.rekey(Array(due.union(readable)).sorted(), plan: plan)
-        report.seconds = Date().timeIntervalSince(started)
-        return report
     }
 
     /// The documents a revoked identity could read just before its

@@ -117,6 +117,13 @@ extension Vault {
         document: DocumentID, generation: UInt32, key: DataKey, sealed: ContentStream.Sealed, metadata: DocumentMetadata, label: String,
         roles: [VaultState.Role]
     ) throws -> DocumentSealed {
+        // The entry must describe the content exactly as it was written: a
+        // generation or document that differs from the manifest's would make
+        // the version unreadable (and `gc` would then collect the last good one).
+        guard sealed.manifest.generation == generation, sealed.manifest.documentID == document else {
+            throw VaultError.changedConcurrently(
+                "document \(document) was sealed as generation \(sealed.manifest.generation) but would be recorded as \(generation)")
+        }
         let sealedMetadata = try metadata.sealed(
             with: key,
             associatedData: DocumentMetadata.associatedData(vault: state.vaultID, document: document, generation: generation, manifest: sealed.manifestID))

@@ -60,39 +60,41 @@ extension Vault {
     /// be an administrator or the document's owner.
     /// - Throws: ``VaultError/notPermitted(_:)`` (not cleared, not owner), ``VaultError/notFound(_:)``.
     public func share(_ queries: [String], withRole roleName: String) throws -> SharingReport {
-        var role = try role(named: roleName)
-        guard role.kind != .admin else { throw VaultError.invalidRequest("every document is already readable by admin") }
-        guard role.kind != .personal || !role.members.isEmpty else { throw VaultError.conflict("\(roleName) belongs to a revoked identity") }
-        let documents = try resolveDocuments(queries)
-        var report = SharingReport(roles: [role.name])
-        for document in documents {
-            try requireOwnerOrAdministrator(document, "share")
-            guard role.clears(rank: state.rank(of: document.label) ?? Int.max, in: state) else {
-                throw VaultError.notPermitted("role \(role.name) is cleared for \(role.clearance) and document \(document.id) is labelled \(document.label)")
+        return try replanning {
+            var role = try role(named: roleName)
+            guard role.kind != .admin else { throw VaultError.invalidRequest("every document is already readable by admin") }
+            guard role.kind != .personal || !role.members.isEmpty else { throw VaultError.conflict("\(roleName) belongs to a revoked identity") }
+            let documents = try resolveDocuments(queries)
+            var report = SharingReport(roles: [role.name])
+            for document in documents {
+                try requireOwnerOrAdministrator(document, "share")
+                guard role.clears(rank: state.rank(of: document.label) ?? Int.max, in: state) else {
+                    throw VaultError.notPermitted("role \(role.name) is cleared for \(role.clearance) and document \(document.id) is labelled \(document.label)")
+                }
             }
-        }
-        if role.rotationDue || role.hasOlderVersions {
-            try requireAdministrator("share with \(role.name) while its rotation is unfinished (an administrator runs `coffer rotate role \(role.name)`)")
-            _ = try finishRotation(of: role.id, newKey: false, plan: false)
-            role = state.roles[role.id]!
-        }
-        var records: [PackedWrap] = []
-        for document in documents {
-            guard document.current.wraps[role.id] == nil else {
-                report.unchanged.append(document.id)
-                continue
+            if role.rotationDue || role.hasOlderVersions {
+                try requireAdministrator("share with \(role.name) while its rotation is unfinished (an administrator runs `coffer rotate role \(role.name)`)")
+                _ = try finishRotation(of: role.id, newKey: false, plan: false)
+                role = state.roles[role.id]!
             }
-            let (key, _) = try dataKey(of: document, version: document.current)
-            let record = try wrapRecord(key, document: document.id, generation: document.currentGeneration, label: document.label, role: role)
-            records.append(PackedWrap(document: document.id, generation: document.currentGeneration, wrapped: Array(record.wrapped)))
-            report.documents.append(document.id)
+            var records: [PackedWrap] = []
+            for document in documents {
+                guard document.current.wraps[role.id] == nil else {
+                    report.unchanged.append(document.id)
+                    continue
+                }
+                let (key, _) = try dataKey(of: document, version: document.current)
+                let record = try wrapRecord(key, document: document.id, generation: document.currentGeneration, label: document.label, role: role)
+                records.append(PackedWrap(document: document.id, generation: document.currentGeneration, wrapped: Array(record.wrapped)))
+                report.documents.append(document.id)
+            }
+            // One entry and commit per batch, as for rewraps: bounded entries, bounded memory on replay.
+            for start in stride(from: 0, to: records.count, by: Self.rewrapBatchSize) {
+                let batch = Array(records[start..<min(start + Self.rewrapBatchSize, records.count)])
+                try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(batch)))] }
+            }
+            return report
         }
-        // One entry and commit per batch, as for rewraps: bounded entries, bounded memory on replay.
-        for start in stride(from: 0, to: records.count, by: Self.rewrapBatchSize) {
-            let batch = Array(records[start..<min(start + Self.rewrapBatchSize, records.count)])
-            try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(batch)))] }
-        }
-        return report
     }
 
     /// Removes each document's wrap for `roleName` and, because the role's
@@ -100,62 +102,66 @@ extension Vault {
     /// `rekey` is false (the ledger records which). Running it again
     /// finishes a re-key that was interrupted.
     public func unshare(_ queries: [String], fromRole roleName: String, rekey: Bool) throws -> SharingReport {
-        let role = try role(named: roleName)
-        let documents = try resolveDocuments(queries)
-        var report = SharingReport(roles: [role.name])
-        var removing: [DocumentID] = []
-        for document in documents {
-            try requireOwnerOrAdministrator(document, "unshare")
-            guard role.kind == .shared || (role.kind == .personal && state.personalRole(of: document.owner)?.id != role.id) else {
-                throw VaultError.invalidRequest("a document always stays readable by its owner and by admin")
+        return try replanning {
+            let role = try role(named: roleName)
+            let documents = try resolveDocuments(queries)
+            var report = SharingReport(roles: [role.name])
+            var removing: [DocumentID] = []
+            for document in documents {
+                try requireOwnerOrAdministrator(document, "unshare")
+                guard role.kind == .shared || (role.kind == .personal && state.personalRole(of: document.owner)?.id != role.id) else {
+                    throw VaultError.invalidRequest("a document always stays readable by its owner and by admin")
+                }
+                if document.current.wraps[role.id] != nil {
+                    removing.append(document.id)
+                } else if !document.rekeyDue {
+                    report.unchanged.append(document.id)
+                }
             }
-            if document.current.wraps[role.id] != nil {
-                removing.append(document.id)
-            } else if !document.rekeyDue {
-                report.unchanged.append(document.id)
+            if !removing.isEmpty {
+                try commit { _ in [.documentsUnshared(DocumentsUnshared(role: role.id, documents: removing, rekey: rekey))] }
             }
+            report.documents = removing
+            if rekey {
+                let due = documents.map(\.id).filter { state.documents[$0]?.rekeyDue == true }
+                report.rekeyed = try self.rekey(due, plan: false)
+            }
+            return report
         }
-        if !removing.isEmpty {
-            try commit { _ in [.documentsUnshared(DocumentsUnshared(role: role.id, documents: removing, rekey: rekey))] }
-        }
-        report.documents = removing
-        if rekey {
-            let due = documents.map(\.id).filter { state.documents[$0]?.rekeyDue == true }
-            report.rekeyed = try self.rekey(due, plan: false)
-        }
-        return report
     }
 
     /// Moves a document to another label (administrators only): every wrap
     /// is rebound to the new label, and roles not cleared for it lose their
     /// wrap; the document is then re-keyed unless `rekey` is false.
     public func relabel(_ query: String, to label: String, rekey: Bool) throws -> SharingReport {
-        try requireAdministrator("relabel documents")
-        guard let newRank = state.rank(of: label) else { throw VaultError.unknownLabel(label, known: state.labels) }
-        let document = try resolveDocuments([query])[0]
-        var report = SharingReport()
-        guard document.label != label else {
-            // Already relabelled: finish a re-key an interrupted run left pending.
-            if document.rekeyDue && rekey { report.rekeyed = try self.rekey([document.id], plan: false) } else { report.unchanged = [document.id] }
+        return try replanning {
+            try requireAdministrator("relabel documents")
+            guard let newRank = state.rank(of: label) else { throw VaultError.unknownLabel(label, known: state.labels) }
+            let document = try resolveDocuments([query])[0]
+            var report = SharingReport()
+            guard document.label != label else {
+                // Already relabelled: finish a re-key an interrupted run left pending.
+                if document.rekeyDue && rekey { report.rekeyed = try self.rekey([document.id], plan: false) } else { report.unchanged = [document.id] }
+                return report
+            }
+            report.documents = [document.id]
+            for roleID in document.current.wraps.keys where state.roles[roleID]!.rotationDue || state.roles[roleID]!.hasOlderVersions {
+                _ = try finishRotation(of: roleID, newKey: false, plan: false)
+            }
+            let current = state.documents[document.id]!
+            let (key, _) = try dataKey(of: current, version: current.current)
+            let roles = current.current.wraps.keys.map { state.roles[$0]! }
+            let kept = roles.filter { $0.clears(rank: newRank, in: state) }.sorted { $0.id < $1.id }
+            report.roles = roles.filter { !$0.clears(rank: newRank, in: state) }.map(\.name).sorted()
+            let wraps = try kept.map { try wrapRecord(key, document: current.id, generation: current.currentGeneration, label: label, role: $0) }
+            let dropsRoles = !report.roles.isEmpty
+            try commit { _ in
+                [.documentRelabeled(DocumentRelabeled(
+                    document: current.id, generation: current.currentGeneration, label: label, wraps: wraps, rekey: rekey && dropsRoles))]
+            }
+            if rekey && dropsRoles { report.rekeyed = try self.rekey([current.id], plan: false) }
             return report
         }
-        report.documents = [document.id]
-        for roleID in document.current.wraps.keys where state.roles[roleID]!.rotationDue || state.roles[roleID]!.hasOlderVersions {
-            _ = try finishRotation(of: roleID, newKey: false, plan: false)
-        }
-        let current = state.documents[document.id]!
-        let (key, _) = try dataKey(of: current, version: current.current)
-        let roles = current.current.wraps.keys.map { state.roles[$0]! }
-        let kept = roles.filter { $0.clears(rank: newRank, in: state) }.sorted { $0.id < $1.id }
-        report.roles = roles.filter { !$0.clears(rank: newRank, in: state) }.map(\.name).sorted()
-        let wraps = try kept.map { try wrapRecord(key, document: current.id, generation: current.currentGeneration, label: label, role: $0) }
-        let dropsRoles = !report.roles.isEmpty
-        try commit { _ in
-            [.documentRelabeled(DocumentRelabeled(
-                document: current.id, generation: current.currentGeneration, label: label, wraps: wraps, rekey: rekey && dropsRoles))]
-        }
-        if rekey && dropsRoles { report.rekeyed = try self.rekey([current.id], plan: false) }
-        return report
     }
 
     /// Who can read a document now, through which roles.

@@ -152,12 +152,13 @@ public final class Vault {
         return vault
     }
 
-    /// Reads and checks the descriptor and opens the catalog.
-    static func openStorage(at path: String) throws -> (VaultDescriptor, Catalog) {
+    /// Reads and checks the descriptor and opens the catalog (see
+    /// ``Catalog/open(at:toleratingForeignSchema:)``).
+    static func openStorage(at path: String, toleratingForeignSchema: Bool = false) throws -> (VaultDescriptor, Catalog) {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
         let descriptor = try VaultDescriptor.parse(try FileSystem.readSmallFile(descriptorPath, limit: VaultDescriptor.maximumSize))
-        let catalog = try Catalog.open(at: catalogPath(path))
+        let catalog = try Catalog.open(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw VaultError.integrity("the catalog belongs to another vault than the descriptor")
         }
@@ -228,19 +229,43 @@ public final class Vault {
         })
     }
 
-    /// Commits the entries `build` appends to a draft, in one transaction.
-    /// Entries another process appended meanwhile are verified and applied
-    /// first, and `build` works from that fresher state, so concurrent
-    /// writers never fork the chain. Each appended event is verified and
-    /// applied at once, so later events are built from the state earlier
-    /// ones produce.
+    /// Commits the entries `build` appends to a draft, in one transaction:
+    /// a compare-and-append against the head the caller planned with.
+    ///
+    /// The caller planned against ``state``. Inside the write transaction,
+    /// entries another process appended meanwhile are verified and applied
+    /// first, and `build` works from that fresher state (``LedgerDraft/headMoved``
+    /// tells it whether there was any), so concurrent writers never fork the
+    /// chain. `build` re-validates whatever its plan assumed and throws
+    /// ``VaultError/changedConcurrently(_:)`` when that no longer holds.
+    /// Each appended event is verified and applied at once, so later events
+    /// are built from the state earlier ones produce. After the commit, the
+    /// entries are read back: success is reported only for what the ledger holds.
+    ///
+    /// A refusal of this identity's own entry is never reported as an
+    /// integrity failure: if the head moved it is a race
+    /// (``VaultError/changedConcurrently(_:)``, which ``replanning(_:)``
+    /// retries), if this identity was revoked meanwhile it is
+    /// ``VaultError/revoked(fingerprint:)``, and otherwise the rules refuse
+    /// the request (``VaultError/notPermitted(_:)``).
     func commit(building build: (LedgerDraft) throws -> Void) throws {
+        let planned = state.entryCount
+        let wasRevoked = state.revoked.contains(identity.fingerprint)
+        var appended: [LedgerEntry] = []
         do {
             try catalog.database.transaction {
                 try refresh()
-                let draft = LedgerDraft(verifier: LedgerVerifier(state: state), identity: identity, time: Date())
-                try build(draft)
+                let draft = LedgerDraft(
+                    verifier: LedgerVerifier(state: state), identity: identity, time: Date(), headMoved: state.entryCount != planned)
+                do {
+                    try build(draft)
+                } catch LedgerError.unauthorized(_, let reason) {
+                    if !wasRevoked, state.revoked.contains(identity.fingerprint) { throw VaultError.revoked(fingerprint: identity.fingerprint) }
+                    if draft.headMoved { throw VaultError.changedConcurrently(reason) }
+                    throw VaultError.notPermitted(reason)
+                }
                 try catalog.append(draft.entries)
+                appended = draft.entries
                 state = draft.state
             }
         } catch {
@@ -248,7 +273,33 @@ public final class Vault {
             roleKeyCache.removeAll()
             throw error
         }
+        try catalog.requireAppended(appended)
         try rememberHead()
+    }
+
+    /// How many times an operation is planned again when another process
+    /// changed what it planned against (``VaultError/changedConcurrently(_:)``).
+    static let planningAttempts = 8
+
+    /// Runs `operation`, planning it again from the fresher state when a
+    /// commit found that another process changed what it planned against.
+    /// Operations wrapped here are idempotent up to their commits: each
+    /// attempt re-reads the state, so steps already committed are not
+    /// repeated (a rotation continues where it stopped).
+    /// - Throws: ``VaultError/changedConcurrently(_:)`` after ``planningAttempts``.
+    func replanning<R>(_ operation: () throws -> R) throws -> R {
+        var attempt = 0
+        while true {
+            do {
+                return try operation()
+            } catch VaultError.changedConcurrently(let reason) {
+                attempt += 1
+                guard attempt < Self.planningAttempts else { throw VaultError.changedConcurrently(reason) }
+                // Let the other writer finish its run of commits; jitter keeps two retriers apart.
+                usleep(UInt32.random(in: 1_000...(20_000 * UInt32(attempt))))
+                try refresh()
+            }
+        }
     }
 }
 
@@ -261,10 +312,16 @@ final class LedgerDraft {
     /// The signed entries, in order.
     private(set) var entries: [LedgerEntry] = []
 
-    init(verifier: LedgerVerifier, identity: Identity, time: Date) {
+    /// True if other processes appended entries after the caller planned:
+    /// the draft starts from their newer head, and the builder must
+    /// re-validate what it planned.
+    let headMoved: Bool
+
+    init(verifier: LedgerVerifier, identity: Identity, time: Date, headMoved: Bool) {
         self.verifier = verifier
         self.identity = identity
         self.time = time
+        self.headMoved = headMoved
     }
 
     /// The state with every appended entry applied.

@@ -70,8 +70,12 @@ public enum VaultVerifier {
         report.deep = deep
         let descriptor: VaultDescriptor
         let catalog: Catalog
+        // Held shared for the whole check: `gc` cannot delete a generation
+        // the snapshot below still references while objects are checked.
+        let lock = VaultLock.shared(for: path)
+        defer { withExtendedLifetime(lock) {} }
         do {
-            (descriptor, catalog) = try Vault.openStorage(at: path)
+            (descriptor, catalog) = try Vault.openStorage(at: path, toleratingForeignSchema: true)
         } catch let error as VaultError where error.kind == .integrity {
             report.add("descriptor", VaultDescriptor.fileName, error.description)
             return report
@@ -80,40 +84,51 @@ public enum VaultVerifier {
             return report
         }
 
-        // 1. Ledger: chain, signatures, authorisation; plus the remembered head.
-        var state: VaultState?
-        do {
-            // Every head remembered in this state directory (any identity's)
-            // is checked: no key is needed to detect a rollback.
-            let heads = stateDirectory.map { HeadStore(directory: $0) }
-            let remembered = try heads?.heads(vault: descriptor.vault) ?? []
-            try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
-            // Re-check every signature: verify trusts nothing it has not checked now.
-            let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
-            for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
-            state = replayed
-            report.counts.ledgerEntries = replayed.entryCount
-        } catch let error as LedgerError {
-            report.add("ledger", ledgerSubject(error), error.description)
-        } catch let error as VaultError {
-            switch error {
-            case .replaced: report.add("vault", path, error.description)
-            case .integrity: report.add("state", stateDirectory ?? "", error.description)
-            default: report.add("descriptor", VaultDescriptor.fileName, error.description)
-            }
+        // 0. The catalog's schema: anything that is not Coffer's own is a
+        // finding (it never runs: triggers and views are disabled).
+        for deviation in try catalog.schemaDeviations() {
+            report.add("catalog", "schema", deviation)
         }
 
-        // 2. Catalog rows against the ledger.
-        if let state {
-            for finding in try catalog.rowsDisagreeing(with: state) {
-                report.add(
-                    "catalog", "\(finding.table): \(finding.row)",
-                    finding.unvouched ? "row in table \(finding.table) is not vouched for by any ledger entry"
-                        : "row that the ledger records is missing from table \(finding.table) or differs")
+        // Steps 1 and 2 read one snapshot of the catalog: a rotation
+        // committing meanwhile cannot make the ledger and the index tables
+        // disagree in what this run sees.
+        var state: VaultState?
+        try catalog.database.reading {
+            // 1. Ledger: chain, signatures, authorisation; plus the remembered head.
+            do {
+                // Every head remembered in this state directory (any identity's)
+                // is checked: no key is needed to detect a rollback.
+                let heads = stateDirectory.map { HeadStore(directory: $0) }
+                let remembered = try heads?.heads(vault: descriptor.vault) ?? []
+                try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
+                // Re-check every signature: verify trusts nothing it has not checked now.
+                let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
+                for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
+                state = replayed
+                report.counts.ledgerEntries = replayed.entryCount
+            } catch let error as LedgerError {
+                report.add("ledger", ledgerSubject(error), error.description)
+            } catch let error as VaultError {
+                switch error {
+                case .replaced: report.add("vault", path, error.description)
+                case .integrity: report.add("state", stateDirectory ?? "", error.description)
+                default: report.add("descriptor", VaultDescriptor.fileName, error.description)
+                }
             }
-            report.counts.catalogRows = try catalog.database.query(
-                "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM roles) + (SELECT count(*) FROM role_members) + (SELECT count(*) FROM role_keys) + (SELECT count(*) FROM role_seals) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM versions) + (SELECT count(*) FROM version_objects) + (SELECT count(*) FROM wraps)"
-            ).first?.first?.integer.map(Int.init) ?? 0
+
+            // 2. Catalog rows against the ledger.
+            if let state {
+                for finding in try catalog.rowsDisagreeing(with: state) {
+                    report.add(
+                        "catalog", "\(finding.table): \(finding.row)",
+                        finding.unvouched ? "row in table \(finding.table) is not vouched for by any ledger entry"
+                            : "row that the ledger records is missing from table \(finding.table) or differs")
+                }
+                report.counts.catalogRows = try catalog.database.query(
+                    "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM roles) + (SELECT count(*) FROM role_members) + (SELECT count(*) FROM role_keys) + (SELECT count(*) FROM role_seals) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM versions) + (SELECT count(*) FROM version_objects) + (SELECT count(*) FROM wraps)"
+                ).first?.first?.integer.map(Int.init) ?? 0
+            }
         }
 
         // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
