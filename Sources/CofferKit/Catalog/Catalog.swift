@@ -41,6 +41,7 @@ final class Catalog {
     ///   Coffer's own (unless tolerated), ``FormatError`` for another schema version.
     static func open(at path: String, toleratingForeignSchema: Bool = false) throws -> Catalog {
         guard FileSystem.exists(path) else { throw FileError("open", path: path, code: ENOENT) }
+        try requireRegularFiles(path)
         let db = try SQLiteDatabase(path: path, create: false)
         try db.execute("PRAGMA synchronous=FULL")
         let catalog = Catalog(database: db)
@@ -53,6 +54,19 @@ final class Catalog {
             throw FormatError.unsupportedVersion("catalog", Int(schema ?? "") ?? -1)
         }
         return catalog
+    }
+
+    /// The catalog and its `-wal` and `-shm` companions, where present, must
+    /// be regular files: SQLite refuses a linked companion only with "unable
+    /// to open database file", and would block on a FIFO.
+    private static func requireRegularFiles(_ path: String) throws {
+        for file in [path, path + "-wal", path + "-shm"] {
+            var status = stat()
+            guard lstat(file, &status) == 0 else { continue }
+            guard status.st_mode & S_IFMT == S_IFREG else {
+                throw CatalogSchemaError(path: path, deviations: ["\(file) is not a regular file (a link, FIFO or device was put in its place)"])
+            }
+        }
     }
 
     /// Every difference between this file's schema and the one ``create(at:vaultID:)``

@@ -56,7 +56,17 @@ struct BundlePolicyTests {
         let forged = BundleCreated(
             bundle: "00", recipients: ["someone"], expires: nil, note: nil, approvedBy: fixture.owner.fingerprint,
             files: [BundleFileRecord(document: document.id, generation: 1, name: "plan.txt", size: 12, sha256: String(repeating: "0", count: 64), label: "trade-secret")])
-        #expect(throws: LedgerError.self) { try vault.commit { _ in [.bundleCreated(forged)] } }
+        // The ledger's rules refuse the entry on replay...
+        var verifier = LedgerVerifier(state: vault.state)
+        let entry = try LedgerEntry.make(
+            event: .bundleCreated(forged), vault: vault.state.vaultID, sequence: vault.state.entryCount, previous: vault.state.head,
+            time: Date(), actor: bob)
+        #expect { try verifier.append(entry) } throws: { error in
+            guard case LedgerError.unauthorized = error else { return false }
+            return true
+        }
+        // ...so the commit path refuses to sign and store it (its own entry: not permitted, not tampering).
+        expectFailure(.accessDenied) { try vault.commit { _ in [.bundleCreated(forged)] } }
         // Nothing was written; the vault still verifies.
         #expect(try fixture.open().state.entryCount == before)
         #expect(try fixture.verify().isClean)

@@ -65,10 +65,18 @@ struct CatalogHardeningTests {
         #expect(try fixture.verify().isClean)
     }
 
-    @Test("the catalog is not opened through a symbolic link")
-    func noLinks() throws {
-        let link = fixture.scratch.join("linked.sqlite")
-        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: Vault.catalogPath(fixture.path))
-        #expect(throws: DatabaseError.self) { _ = try Catalog.open(at: link) }
+    @Test("the catalog and its companions are never opened through a link or a FIFO", arguments: ["", "-wal", "-shm"])
+    func noLinks(_ suffix: String) throws {
+        let victim = try fixture.scratch.write("victim", Array("victim".utf8))
+        let file = Vault.catalogPath(fixture.path) + suffix
+        let moved = fixture.scratch.join("moved")
+        if suffix.isEmpty { try FileManager.default.moveItem(atPath: file, toPath: moved) } else { try? FileManager.default.removeItem(atPath: file) }
+        try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: suffix.isEmpty ? moved : victim)
+        expectFailure(.integrity) { _ = try Catalog.open(at: Vault.catalogPath(fixture.path)) }
+        expectFailure(.integrity) { _ = try fixture.open() }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: victim)) == Data("victim".utf8))
+        try FileManager.default.removeItem(atPath: file)
+        #expect(mkfifo(file, 0o600) == 0)
+        expectFailure(.integrity) { _ = try Catalog.open(at: Vault.catalogPath(fixture.path)) }
     }
 }
