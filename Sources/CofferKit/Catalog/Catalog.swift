@@ -32,10 +32,15 @@ final class Catalog {
         return Catalog(database: db)
     }
 
-    /// Opens an existing catalog.
-    static func open(at path: String) throws -> Catalog {
+    /// For a catalog opened `immutable`: the file as it was when opened
+    /// (see ``ReadOnlyCatalog``).
+    var openedStamp: FileStamp?
+
+    /// Opens an existing catalog (`access`: see ``SQLiteDatabase/Access``;
+    /// to read one without changing anything, use ``openReadOnly(at:)``).
+    static func open(at path: String, access: SQLiteDatabase.Access = .readWrite) throws -> Catalog {
         guard FileSystem.exists(path) else { throw FileError("open", path: path, code: ENOENT) }
-        let db = try SQLiteDatabase(path: path, create: false)
+        let db = try SQLiteDatabase(path: path, create: false, access: access)
         try db.execute("PRAGMA synchronous=FULL")
         let catalog = Catalog(database: db)
         let schema = try catalog.meta("schema")
@@ -227,7 +232,7 @@ final class Catalog {
             for wrap in p.wraps {
                 try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
             }
-        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .accessRefused:
+        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .vaultAdopted, .accessRefused:
             break  // kept in the ledger only
         }
     }

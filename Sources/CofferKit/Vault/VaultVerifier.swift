@@ -57,7 +57,12 @@ public enum VaultVerifier {
     ///     locations; every identity's record there is checked, keylessly.
     ///   - deep: decrypt every document the identity can read and check it end to end.
     /// - Returns: the report; the vault is clean if it has no findings.
-    /// - Throws: only when the vault cannot be read at all (not a vault, unreadable catalog).
+    /// - Throws: only when the vault cannot be read at all (not a vault,
+    ///   unreadable catalog), and ``VaultError/changedConcurrently(_:)`` if
+    ///   the catalog file was written while it was read.
+    ///
+    /// Nothing in the vault directory is created, changed or deleted: it
+    /// works on read-only media (``Catalog/openReadOnly(at:)``).
     public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool) throws -> VerificationReport {
         var state: VaultState?
         return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &state)
@@ -71,7 +76,7 @@ public enum VaultVerifier {
         let descriptor: VaultDescriptor
         let catalog: Catalog
         do {
-            (descriptor, catalog) = try Vault.openStorage(at: path)
+            (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
         } catch let error as VaultError where error.kind == .integrity {
             report.add("descriptor", VaultDescriptor.fileName, error.description)
             return report
@@ -90,7 +95,13 @@ public enum VaultVerifier {
             try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
             // Re-check every signature: verify trusts nothing it has not checked now.
             let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
-            for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
+            for (_, head) in remembered {
+                do {
+                    try catalog.requireEntry(at: head.sequence, hash: head.hash)
+                } catch let error as LedgerError {
+                    throw try HeadConflict.explaining(error, vaultPath: path, remembered: head, catalog: catalog) ?? error
+                }
+            }
             state = replayed
             report.counts.ledgerEntries = replayed.entryCount
         } catch let error as LedgerError {
@@ -98,6 +109,7 @@ public enum VaultVerifier {
         } catch let error as VaultError {
             switch error {
             case .replaced: report.add("vault", path, error.description)
+            case .headConflict(let conflict): report.add("ledger", "entry \(conflict.seenSequence)", error.description)
             case .integrity: report.add("state", stateDirectory ?? "", error.description)
             default: report.add("descriptor", VaultDescriptor.fileName, error.description)
             }
@@ -166,7 +178,7 @@ public enum VaultVerifier {
 
         // 4. Deep: decrypt everything the identity can read.
         if deep, let identity, state != nil, report.findings.isEmpty {
-            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory)
+            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly)
             for document in vault.state.documents.values.sorted(by: { $0.id < $1.id }) {
                 guard vault.canRead(document) else {
                     report.counts.documentsSkipped += 1
@@ -184,6 +196,9 @@ public enum VaultVerifier {
                     report.add("document", document.id.description, error.description)
                 }
             }
+        }
+        guard catalog.unchangedSinceOpened() else {
+            throw VaultError.changedConcurrently("the catalog was written while it was verified")
         }
         verifiedState = state
         return report
