@@ -77,6 +77,10 @@ extension Coffer.BackupCommand {
 
         func run() throws {
             let snapshots = try BackupStore.list(destination)
+            guard !snapshots.isEmpty else {
+                throw BackupError.noSnapshot(
+                    "\(destination) holds no complete snapshot (a snapshot folder without manifest.json is an interrupted backup and is ignored); run `coffer backup create \(destination)`")
+            }
             if output.json { return try JSONOutput.print(snapshots) }
             for s in snapshots { print("\(s.id)  \(s.created)  \(String(s.entries).leftPadded(8)) entries  \(String(s.objects).leftPadded(8)) objects  \(formatSize(s.objectBytes))") }
         }

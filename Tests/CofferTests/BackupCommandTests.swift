@@ -154,6 +154,15 @@ struct BackupCommandTests {
         }
     }
 
+    @Test("backup list of a destination holding only an interrupted snapshot exits 6 and says so")
+    func listInterrupted() throws {
+        let cli = try CLIHarness()
+        try FileManager.default.createDirectory(atPath: cli.path("dest/snapshots/20261129T023000.123456Z-1a2b3c4d"), withIntermediateDirectories: true)
+        let listed = try cli.run(["backup", "list", cli.path("dest")])
+        #expect(listed.status == Exit.notFound && listed.stderr.contains("interrupted"), "\(listed.stderr)")
+        #expect(try cli.run(["backup", "list", cli.path("dest"), "--json"]).status == Exit.notFound)
+    }
+
     @Test("verify, audit verify|log|report and ls work on a read-only bind mount of a vault")
     func readOnlyMount() throws {
         let cli = try CLIHarness()
