@@ -7,14 +7,20 @@ import Testing
 /// live vault, and auditing changes nothing.
 @Suite("Backup commands")
 struct BackupCommandTests {
+    /// A vault holding a.txt ("alpha\n"), sealed by alice.
+    private func vaultWithDocument() throws -> CLIHarness {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("a.txt", Data("alpha\n".utf8))
+        try cli.ok(["seal", cli.path("a.txt")])
+        return cli
+    }
+
     /// A vault with a.txt shared to bob through role eng, and a backup
     /// directory holding `snapshots` snapshots (the last taken after bob was revoked).
     private func vaultWithRevokedReader() throws -> (cli: CLIHarness, bob: String, before: String, after: String) {
-        let cli = try CLIHarness()
-        try cli.initVault()
+        let cli = try vaultWithDocument()
         let bob = try cli.person("bob")
-        try cli.write("a.txt", Data("alpha\n".utf8))
-        try cli.ok(["seal", cli.path("a.txt")])
         try cli.ok(["role", "create", "eng"])
         try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
         try cli.ok(["share", "a.txt", "--role", "eng"])
@@ -65,10 +71,7 @@ struct BackupCommandTests {
 
     @Test("a restore drill cannot fork the live vault: the restored copy is read-only until adopted, and the live vault keeps working")
     func restoreDrill() throws {
-        let cli = try CLIHarness()
-        try cli.initVault()
-        try cli.write("a.txt", Data("alpha\n".utf8))
-        try cli.ok(["seal", cli.path("a.txt")])
+        let cli = try vaultWithDocument()
         try cli.ok(["backup", "create", cli.path("dest")])
         try cli.ok(["backup", "restore", cli.path("dest"), "--to", cli.path("drill")])
 
@@ -91,13 +94,10 @@ struct BackupCommandTests {
 
     @Test("adopt: an administrator makes a restored copy the vault to work in, recorded as vault.adopt; others may not")
     func adopt() throws {
-        let cli = try CLIHarness()
-        try cli.initVault()
+        let cli = try vaultWithDocument()
         let bob = try cli.person("bob")
         try cli.ok(["role", "create", "eng"])
         try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
-        try cli.write("a.txt", Data("alpha\n".utf8))
-        try cli.ok(["seal", cli.path("a.txt")])
         try cli.ok(["backup", "create", cli.path("dest")])
         try cli.ok(["backup", "restore", cli.path("dest"), "--to", cli.path("restored")])
         let restored = ["--vault", cli.path("restored")]
@@ -118,10 +118,7 @@ struct BackupCommandTests {
 
     @Test("a record forked on a copy is told apart from a rollback, and `coffer state reset` recovers; a rollback of the live directory is still caught")
     func forkAndRollback() throws {
-        let cli = try CLIHarness()
-        try cli.initVault()
-        try cli.write("a.txt", Data("alpha\n".utf8))
-        try cli.ok(["seal", cli.path("a.txt")])
+        let cli = try vaultWithDocument()
         // What restore drills did before restored copies were read-only: use a copy with the same identity.
         try copyTree(cli.path("vault"), cli.path("copy"))
         try cli.ok(["open", "a.txt", "-o", cli.path("out.txt"), "--vault", cli.path("copy")])
@@ -165,10 +162,7 @@ struct BackupCommandTests {
 
     @Test("verify, audit verify|log|report and ls work on a read-only bind mount of a vault")
     func readOnlyMount() throws {
-        let cli = try CLIHarness()
-        try cli.initVault()
-        try cli.write("a.txt", Data("alpha\n".utf8))
-        try cli.ok(["seal", cli.path("a.txt")])
+        let cli = try vaultWithDocument()
         try FileManager.default.createDirectory(atPath: cli.path("ro"), withIntermediateDirectories: true)
         try ReadOnlyMount.with(cli.path("vault"), at: cli.path("ro")) {
             let ro = ["--vault", cli.path("ro")]
@@ -183,10 +177,7 @@ struct BackupCommandTests {
 
     @Test("auditing a writable copy creates, changes and deletes nothing in it")
     func auditingChangesNothing() throws {
-        let cli = try CLIHarness()
-        try cli.initVault()
-        try cli.write("a.txt", Data("alpha\n".utf8))
-        try cli.ok(["seal", cli.path("a.txt")])
+        let cli = try vaultWithDocument()
         try copyTree(cli.path("vault"), cli.path("evidence"))
         let before = try treeStamps(cli.path("evidence"))
         for command in [["verify"], ["verify", "--deep"], ["audit", "verify"], ["audit", "log"], ["audit", "report"], ["ls"]] {

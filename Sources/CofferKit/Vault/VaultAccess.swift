@@ -65,22 +65,18 @@ extension Catalog {
     static func openReadOnly(at path: String) throws -> Catalog {
         let log = path + "-wal"
         let logBytes = FileSystem.exists(log) ? try FileSystem.size(of: log) : 0
-        if logBytes == 0, !FileSystem.exists(path + "-shm") {
+        func immutable() throws -> Catalog {
             let stamp = try FileStamp(path)
             let catalog = try open(at: path, access: .immutable)
             catalog.openedStamp = stamp
             return catalog
         }
+        if logBytes == 0, !FileSystem.exists(path + "-shm") { return try immutable() }
         do {
             return try open(at: path, access: .readOnly)
         } catch let error as DatabaseError where error.kind == .io {
-            if logBytes == 0 {
-                // An empty log and a stale index (left by a crash, say): the main file is the whole state.
-                let stamp = try FileStamp(path)
-                let catalog = try open(at: path, access: .immutable)
-                catalog.openedStamp = stamp
-                return catalog
-            }
+            // An empty log and a stale index (left by a crash, say): the main file is the whole state.
+            if logBytes == 0 { return try immutable() }
             throw DatabaseError(
                 code: error.code,
                 message: "its write-ahead log (\(FileSystem.baseName(of: log)), \(logBytes) bytes) holds changes not yet in the catalog file, "

@@ -89,27 +89,23 @@ struct VaultAccessTests {
 enum ReadOnlyBindMount {
     static func with(_ source: String, at target: String, _ body: () throws -> Void) throws {
         try #require(getuid() == 0, "a read-only bind mount needs root")
-        try run(["--bind", source, target])
-        defer { _ = try? run(["-o", "remount,ro,bind", target]); _ = try? Self.umount(target) }
-        try run(["-o", "remount,ro,bind", target])
+        try mount(["--bind", source, target])
+        defer { try? mount(["-o", "remount,ro,bind", target]); _ = try? run("/bin/umount", [target]) }
+        try mount(["-o", "remount,ro,bind", target])
         #expect(!FileManager.default.createFile(atPath: target + "/probe", contents: Data()), "the mount is not read-only")
         try body()
     }
 
-    private static func run(_ arguments: [String]) throws {
+    private static func mount(_ arguments: [String]) throws {
+        guard try run("/bin/mount", arguments) == 0 else { throw FileError("mount", path: arguments.last ?? "", code: EPERM) }
+    }
+
+    private static func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/mount")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw FileError("mount", path: arguments.last ?? "", code: EPERM) }
-    }
-
-    private static func umount(_ target: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/umount")
-        process.arguments = [target]
-        try process.run()
-        process.waitUntilExit()
+        return process.terminationStatus
     }
 }
