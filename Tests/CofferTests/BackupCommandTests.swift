@@ -175,6 +175,30 @@ struct BackupCommandTests {
         }
     }
 
+    @Test("an unprivileged user audits a copy made read-only with chmod (no write permission anywhere in it)")
+    func chmodReadOnlyCopy() throws {
+        let cli = try vaultWithDocument()
+        // The copy, the identity and a state directory belong to nobody; the copy is then made read-only.
+        chmod(cli.root, 0o755)
+        try copyTree(cli.path("vault"), cli.path("evidence"))
+        try FileManager.default.createDirectory(atPath: cli.path("nobody-state"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: cli.path("home/identity.txt"), toPath: cli.path("nobody-identity.txt"))
+        for path in [cli.path("evidence"), cli.path("nobody-state"), cli.path("nobody-identity.txt")] {
+            #expect(try cli.execute("/bin/chown", ["-R", "nobody:nogroup", path]).status == 0)
+        }
+        #expect(try cli.execute("/bin/chmod", ["-R", "a-w", cli.path("evidence")]).status == 0)
+        let before = try treeStamps(cli.path("evidence"))
+        let asNobody = ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CLIHarness.binary]
+        let environment = ["COFFER_STATE_DIR": cli.path("nobody-state"), "COFFER_IDENTITY": cli.path("nobody-identity.txt"), "HOME": cli.path("nobody-state")]
+        // Proof that nobody cannot write there.
+        #expect(try cli.execute("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/touch", cli.path("evidence/probe")]).status != 0)
+        for command in [["verify"], ["verify", "--deep"], ["audit", "verify"], ["audit", "log"], ["ls"]] {
+            let result = try cli.execute("/usr/bin/setpriv", asNobody + command + ["--vault", cli.path("evidence")], environment: environment)
+            #expect(result.status == Exit.ok, "coffer \(command.joined(separator: " ")) as nobody on a chmod'd copy: \(result.stderr)")
+        }
+        #expect(try treeStamps(cli.path("evidence")) == before)
+    }
+
     @Test("auditing a writable copy creates, changes and deletes nothing in it")
     func auditingChangesNothing() throws {
         let cli = try vaultWithDocument()

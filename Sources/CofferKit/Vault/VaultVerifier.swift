@@ -59,7 +59,7 @@ public enum VaultVerifier {
     /// - Returns: the report; the vault is clean if it has no findings.
     /// - Throws: only when the vault cannot be read at all (not a vault,
     ///   unreadable catalog), and ``VaultError/changedConcurrently(_:)`` if
-    ///   the catalog file was written while it was read.
+    ///   the catalog file was written while it was read, three times running.
     ///
     /// Nothing in the vault directory is created, changed or deleted: it
     /// works on read-only media (``Catalog/openReadOnly(at:)``).
@@ -70,7 +70,20 @@ public enum VaultVerifier {
 
     /// ``verify(at:identity:stateDirectory:deep:)``, also handing back the
     /// state the ledger replay produced (nil if the ledger did not verify).
+    /// A catalog written while it was read (``VaultError/changedConcurrently(_:)``)
+    /// is read again, up to three times in all.
     static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
+        for attempt in 1... {
+            do {
+                return try verifyOnce(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &verifiedState)
+            } catch VaultError.changedConcurrently(_) where attempt < 3 {
+                continue
+            }
+        }
+        preconditionFailure("unreachable")
+    }
+
+    private static func verifyOnce(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
         var report = VerificationReport()
         report.deep = deep
         let descriptor: VaultDescriptor
@@ -126,6 +139,12 @@ public enum VaultVerifier {
             report.counts.catalogRows = try catalog.database.query(
                 "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM roles) + (SELECT count(*) FROM role_members) + (SELECT count(*) FROM role_keys) + (SELECT count(*) FROM role_seals) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM versions) + (SELECT count(*) FROM version_objects) + (SELECT count(*) FROM wraps)"
             ).first?.first?.integer.map(Int.init) ?? 0
+        }
+
+        // The catalog has been read: if it was opened immutable and a writer
+        // checkpointed into it meanwhile, what was read may mix two states.
+        guard catalog.unchangedSinceOpened() else {
+            throw VaultError.changedConcurrently("the catalog was written while it was verified")
         }
 
         // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
@@ -196,9 +215,6 @@ public enum VaultVerifier {
                     report.add("document", document.id.description, error.description)
                 }
             }
-        }
-        guard catalog.unchangedSinceOpened() else {
-            throw VaultError.changedConcurrently("the catalog was written while it was verified")
         }
         verifiedState = state
         return report
