@@ -232,9 +232,15 @@ public enum BackupStore {
     /// held for the life of the value: shared while a snapshot is written,
     /// checked or restored, exclusive while snapshots and objects are
     /// pruned, so a prune never deletes an object a backup in progress has
-    /// just copied. `destination` must exist.
-    static func lock(_ destination: String, exclusive: Bool) throws -> FileLock {
-        try FileLock(FileSystem.join(destination, "lock"), exclusive: exclusive, mode: 0o600)
+    /// just copied. `destination` must exist. A shared lock on read-only
+    /// media whose lock file is missing is not taken (nil): nothing there can
+    /// prune, and checking a backup on write-once media must work.
+    static func lock(_ destination: String, exclusive: Bool) throws -> FileLock? {
+        do {
+            return try FileLock(FileSystem.join(destination, "lock"), exclusive: exclusive, mode: 0o600)
+        } catch let error as FileError where !exclusive && error.code == EROFS {
+            return nil
+        }
     }
 
     /// `destination`, if it holds a Coffer backup.

@@ -101,6 +101,20 @@ struct BackupRestoreTests {
         #expect(throws: VaultError.self) { try Vault.adopt(at: copy, identity: fixture.owner, stateDirectory: nil) }
     }
 
+    @Test("a backup on read-only media, even without its lock file, verifies and restores, changing nothing")
+    func readOnlyBackup() throws {
+        _ = try fixture.open().backup(to: destination)
+        try FileManager.default.removeItem(atPath: destination + "/lock")
+        let mounted = fixture.scratch.join("ro-backup")
+        try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
+        try ReadOnlyBindMount.with(destination, at: mounted) {
+            #expect(try BackupStore.verify(mounted, snapshot: nil, identity: fixture.owner, deep: true).1.isClean)
+            _ = try BackupStore.restore(mounted, snapshot: nil, to: fixture.scratch.join("from-ro"))
+            #expect(try VaultVerifier.verify(at: fixture.scratch.join("from-ro"), identity: nil, stateDirectory: nil, deep: false).isClean)
+        }
+        #expect(!FileSystem.exists(destination + "/lock"))
+    }
+
     @Test("a head seen on another copy is a fork, one seen here is a rollback; state reset forgets it after the ledger verifies")
     func forkRollbackReset() throws {
         let copy = fixture.scratch.join("plain-copy")
