@@ -49,6 +49,7 @@ public struct HeadConflict: Sendable, Equatable, CustomStringConvertible {
             ? "the vault at \(path) holds \(entries) entries, but a different entry \(seenSequence)"
             : "the vault at \(path) holds only \(entries) entries (0…\(max(entries - 1, 0)))"
         let reset = "`coffer state reset --vault \(path)`"
+        let here = seenAt == nil ? "(its record, from an earlier Coffer, does not say where)" : "in this directory"
         switch kind {
         case .fork:
             let other = seenAt ?? "another directory"
@@ -58,12 +59,12 @@ public struct HeadConflict: Sendable, Equatable, CustomStringConvertible {
                 + "was a copy you used by mistake, such as a restore drill (then \(reset) trusts \(path) as it is; its whole ledger "
                 + "is checked again). If the vault lives at \(path) and \(other) was never a copy you used, treat this as a rollback: do not reset"
         case .rollback:
-            return "the vault at \(path) was rolled back: this identity saw \(seen) in this directory, and \(now). "
+            return "the vault at \(path) was rolled back: this identity saw \(seen) \(here), and \(now). "
                 + "An older copy was put in its place or entries were removed. Do not work in it and do not restore an older "
                 + "backup over it: find the newer state (the newest backup snapshot, `coffer backup list`) and who replaced the "
                 + "directory. If you restored an older state here on purpose, accept it with \(reset)"
         case .rewritten:
-            return "the vault at \(path) was rewritten: this identity saw \(seen) in this directory, and \(now). "
+            return "the vault at \(path) was rewritten: this identity saw \(seen) \(here), and \(now). "
                 + "A copy with another history was put in its place. Do not work in it: find out who replaced the directory. "
                 + "If you replaced it on purpose, accept it with \(reset)"
         }
