@@ -8,7 +8,7 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "backup", abstract: "Incremental, signed, keyless-verifiable backups to a directory; restore.",
             discussion: "See docs/BACKUPS.md for scheduling (systemd timer, cron) and alerting.",
-            subcommands: [Create.self, Verify.self, List.self, Restore.self, Prune.self])
+            subcommands: [Create.self, Verify.self, List.self, Restore.self, Adopt.self, Prune.self])
     }
 }
 
@@ -77,6 +77,10 @@ extension Coffer.BackupCommand {
 
         func run() throws {
             let snapshots = try BackupStore.list(destination)
+            guard !snapshots.isEmpty else {
+                throw BackupError.noSnapshot(
+                    "\(destination) holds no complete snapshot (a snapshot folder without manifest.json is an interrupted backup and is ignored); run `coffer backup create \(destination)`")
+            }
             if output.json { return try JSONOutput.print(snapshots) }
             for s in snapshots { print("\(s.id)  \(s.created)  \(String(s.entries).leftPadded(8)) entries  \(String(s.objects).leftPadded(8)) objects  \(formatSize(s.objectBytes))") }
         }
@@ -84,7 +88,9 @@ extension Coffer.BackupCommand {
 
     /// `coffer backup restore`.
     struct Restore: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Restore a snapshot into a new vault directory.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check a snapshot and restore it into a new, read-only vault directory.",
+            discussion: "The manifest signature, the catalog hash, the ledger and its entry count and head, and every object are checked on the bytes restored; exit 5 leaves nothing behind. The restored vault is read-only until `coffer backup adopt`.")
 
         @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
         var destination: String
@@ -101,6 +107,24 @@ extension Coffer.BackupCommand {
             let manifest = try BackupStore.restore(destination, snapshot: at, to: to)
             if output.json { return try JSONOutput.print(manifest) }
             print("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
+            print("it is read-only: check it with `coffer verify --deep --vault \(to)`; to work in it, `coffer backup adopt --vault \(to)`")
+        }
+    }
+
+    /// `coffer backup adopt`.
+    struct Adopt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a restored vault the one you work in (administrators; recorded as vault.adopt).",
+            discussion: "Until adopted, a restored vault is read-only and leaves your record of the live vault alone, so a restore drill cannot fork it.")
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let path = try vault.vaultPath()
+            let report = try Vault.adopt(at: path, identity: try vault.loadIdentity(), stateDirectory: Paths.stateDirectory)
+            if output.json { return try JSONOutput.print(report) }
+            print("adopted \(path), restored from snapshot \(report.snapshot): \(report.entries) ledger entries")
         }
     }
 

@@ -46,11 +46,12 @@ struct VaultOptions: ParsableArguments {
         try identity.load()
     }
 
-    /// Opens the vault as the identity.
-    func openVault() throws -> Vault {
+    /// Opens the vault as the identity (`.readOnly` for commands that only
+    /// read: nothing in the vault directory changes, read-only media work).
+    func openVault(access: VaultAccess = .readWrite) throws -> Vault {
         let path = try vaultPath()
         let identity = try loadIdentity()
-        return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory)
+        return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory, access: access)
     }
 }
 

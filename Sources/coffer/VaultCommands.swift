@@ -125,13 +125,14 @@ extension Coffer {
     /// `coffer ls`.
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "ls", abstract: "List the documents your identity can read.")
+            commandName: "ls", abstract: "List the documents your identity can read.",
+            discussion: "Changes nothing in the vault directory; works on read-only media.")
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let vault = try self.vault.openVault()
+            let vault = try self.vault.openVault(access: .readOnly)
             let listing = vault.list()
             if output.json {
                 try JSONOutput.print(listing.documents)

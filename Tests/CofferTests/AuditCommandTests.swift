@@ -121,6 +121,9 @@ struct AuditCommandTests {
 
         try cli.ok(["backup", "restore", cli.path("dest"), "--to", cli.path("restored")])
         #expect(try cli.run(["verify", "--deep"], environment: ["COFFER_VAULT": cli.path("restored")]).status == Exit.ok)
+        // Read-only until adopted: a drill cannot fork the live vault.
+        #expect(try cli.run(["open", "a.txt", "-o", "-"], environment: ["COFFER_VAULT": cli.path("restored")]).status == Exit.accessDenied)
+        try cli.ok(["backup", "adopt", "--vault", cli.path("restored")])
         #expect(try cli.run(["open", "a.txt", "-o", "-"], environment: ["COFFER_VAULT": cli.path("restored")]).stdout == Data("alpha\n".utf8))
         #expect(try cli.run(["backup", "restore", cli.path("dest"), "--to", cli.path("restored")]).status == Exit.conflict)
 

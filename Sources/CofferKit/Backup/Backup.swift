@@ -190,15 +190,7 @@ public enum BackupStore {
         let lock = try lock(try existing(destination), exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let (folder, listed) = try Self.snapshot(snapshot, in: destination)
-        // The manifest checked is parsed from exactly the bytes whose signature is checked.
-        let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
-        let manifest = try parseManifest(body, in: folder)
-        guard manifest.id == listed.id else { throw BackupError.badManifest("the manifest in snapshot folder \(listed.id) names snapshot \(manifest.id)") }
-        let signatureText = String(decoding: try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.sig"), limit: 1024), as: UTF8.self)
-        guard let signature = Data(base64Encoded: signatureText.trimmingCharacters(in: .whitespacesAndNewlines)),
-              let operatorIdentity = try? PublicIdentity(manifest.operatorIdentity),
-              Ed25519.isValid(signature: Array(signature), message: BackupManifest.signaturePrefix + body, publicKey: operatorIdentity.signingKey)
-        else { throw BackupError.badManifest("the signature does not verify with the operator's key") }
+        let (manifest, operatorIdentity) = try signedManifest(in: folder, listed: listed)
         guard try fileHash(FileSystem.join(folder, "catalog.sqlite")) == manifest.catalog else {
             throw BackupError.badManifest("catalog.sqlite is not the one the manifest names")
         }
@@ -215,43 +207,22 @@ public enum BackupStore {
         return (manifest, report)
     }
 
-    /// Restores a snapshot (the newest if `snapshot` is nil) into `directory`,
-    /// which must not exist or be empty: the descriptor, the catalog, and
-    /// every object the snapshot references (each checked, written durably).
-    /// The result is an ordinary vault.
-    public static func restore(_ destination: String, snapshot: String?, to directory: String) throws -> BackupManifest {
-        let lock = try lock(try existing(destination), exclusive: false)
-        defer { withExtendedLifetime(lock) {} }
-        let (folder, manifest) = try Self.snapshot(snapshot, in: destination)
-        if FileSystem.exists(directory) {
-            guard FileSystem.isDirectory(directory), try FileSystem.contents(of: directory).isEmpty else {
-                throw VaultError.directoryNotEmpty(path: directory)
-            }
-        }
-        try FileSystem.createDirectories(directory)
-        let (descriptor, catalog) = try Vault.openStorage(at: folder)
-        let state = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
-        let source = ObjectStore(root: FileSystem.join(destination, "objects"))
-        _ = try ObjectStore.create(at: Vault.objectsPath(directory)).copy(state.liveObjects.sorted(), from: source)
-        try catalog.database.backup(to: Vault.catalogPath(directory))
-        try POSIXFile.openForReading(Vault.catalogPath(directory)).sync()
-        // The descriptor last: until it exists, the directory is not a vault.
-        try AtomicFile.write(
-            try FileSystem.readSmallFile(FileSystem.join(folder, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
-            to: FileSystem.join(directory, VaultDescriptor.fileName), overwrite: false)
-        return manifest
-    }
-
     /// BLAKE2b-256 (hex) of a file; with `thenSync`, the file is also fsynced
     /// (after hashing, so a writeback already under way overlaps the hashing).
-    static func fileHash(_ path: String, thenSync: Bool = false) throws -> String {
+    /// With `copy`, every byte hashed is also written to it: the hash is then
+    /// that of the copy's bytes, whatever happens to `path` meanwhile.
+    static func fileHash(_ path: String, thenSync: Bool = false, copyingTo copy: AtomicFile? = nil) throws -> String {
         let file = try POSIXFile.openForReading(path)
         let hasher = Blake2b()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
             if count == 0 { break }
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            try buffer.withUnsafeBytes {
+                let chunk = UnsafeRawBufferPointer(rebasing: $0[0..<count])
+                hasher.update(chunk)
+                try copy?.write(chunk)
+            }
         }
         if thenSync { try file.sync() }
         return Hex.encode(hasher.finalize())
@@ -261,9 +232,15 @@ public enum BackupStore {
     /// held for the life of the value: shared while a snapshot is written,
     /// checked or restored, exclusive while snapshots and objects are
     /// pruned, so a prune never deletes an object a backup in progress has
-    /// just copied. `destination` must exist.
-    static func lock(_ destination: String, exclusive: Bool) throws -> FileLock {
-        try FileLock(FileSystem.join(destination, "lock"), exclusive: exclusive, mode: 0o600)
+    /// just copied. `destination` must exist. A shared lock on read-only
+    /// media whose lock file is missing is not taken (nil): nothing there can
+    /// prune, and checking a backup on write-once media must work.
+    static func lock(_ destination: String, exclusive: Bool) throws -> FileLock? {
+        do {
+            return try FileLock(FileSystem.join(destination, "lock"), exclusive: exclusive, mode: 0o600)
+        } catch let error as FileError where !exclusive && error.code == EROFS {
+            return nil
+        }
     }
 
     /// `destination`, if it holds a Coffer backup.
@@ -275,12 +252,28 @@ public enum BackupStore {
     }
 
     /// The folder and manifest of snapshot `snapshot`, or of the newest.
-    private static func snapshot(_ snapshot: String?, in destination: String) throws -> (folder: String, manifest: BackupManifest) {
+    static func snapshot(_ snapshot: String?, in destination: String) throws -> (folder: String, manifest: BackupManifest) {
         let all = try list(destination)
         guard let chosen = snapshot.map({ id in all.first { $0.id == id } }) ?? all.last else {
             throw BackupError.noSnapshot(snapshot.map { "\(destination) has no snapshot \($0); see `coffer backup list`" } ?? "\(destination) holds no complete snapshot")
         }
         return (FileSystem.join(FileSystem.join(destination, "snapshots"), chosen.id), chosen)
+    }
+
+    /// The manifest of the snapshot in `folder`, parsed from exactly the
+    /// bytes whose signature is checked, and the operator who signed it.
+    /// - Throws: ``BackupError/badManifest(_:)`` if it does not parse, names
+    ///   another snapshot than `listed`, or the signature does not verify.
+    static func signedManifest(in folder: String, listed: BackupManifest) throws -> (BackupManifest, PublicIdentity) {
+        let body = try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20)
+        let manifest = try parseManifest(body, in: folder)
+        guard manifest.id == listed.id else { throw BackupError.badManifest("the manifest in snapshot folder \(listed.id) names snapshot \(manifest.id)") }
+        let signatureText = String(decoding: try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.sig"), limit: 1024), as: UTF8.self)
+        guard let signature = Data(base64Encoded: signatureText.trimmingCharacters(in: .whitespacesAndNewlines)),
+              let operatorIdentity = try? PublicIdentity(manifest.operatorIdentity),
+              Ed25519.isValid(signature: Array(signature), message: BackupManifest.signaturePrefix + body, publicKey: operatorIdentity.signingKey)
+        else { throw BackupError.badManifest("the signature does not verify with the operator's key") }
+        return (manifest, operatorIdentity)
     }
 
     private static func manifest(at folder: String) throws -> BackupManifest {

@@ -32,17 +32,22 @@ final class Catalog {
         return Catalog(database: db)
     }
 
-    /// Opens an existing catalog and checks that its schema is exactly
-    /// Coffer's own (see ``schemaDeviations()``).
+    /// For a catalog opened `immutable`: the file as it was when opened
+    /// (see ``ReadOnlyCatalog``).
+    var openedStamp: FileStamp?
+
+    /// Opens an existing catalog (`access`: see ``SQLiteDatabase/Access``;
+    /// to read one without changing anything, use ``openReadOnly(at:)``) and
+    /// checks that its schema is exactly Coffer's own (see ``schemaDeviations()``).
     /// - Parameter toleratingForeignSchema: true only for `verify`, which
     ///   reports the deviations as findings and reads on: with triggers and
     ///   views disabled, reading the tables runs no foreign code.
     /// - Throws: ``CatalogSchemaError`` for any schema object that is not
     ///   Coffer's own (unless tolerated), ``FormatError`` for another schema version.
-    static func open(at path: String, toleratingForeignSchema: Bool = false) throws -> Catalog {
+    static func open(at path: String, access: SQLiteDatabase.Access = .readWrite, toleratingForeignSchema: Bool = false) throws -> Catalog {
         guard FileSystem.exists(path) else { throw FileError("open", path: path, code: ENOENT) }
         try requireRegularFiles(path)
-        let db = try SQLiteDatabase(path: path, create: false)
+        let db = try SQLiteDatabase(path: path, create: false, access: access)
         try db.execute("PRAGMA synchronous=FULL")
         let catalog = Catalog(database: db)
         if !toleratingForeignSchema {
@@ -308,7 +313,7 @@ final class Catalog {
             for wrap in p.wraps {
                 try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
             }
-        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .accessRefused:
+        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .vaultAdopted, .accessRefused:
             break  // kept in the ledger only
         }
     }

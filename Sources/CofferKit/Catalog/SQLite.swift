@@ -42,6 +42,21 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// The database file.
     let path: String
 
+    /// How a connection opens its file.
+    enum Access: Sendable, Equatable {
+        /// Reads and writes (the default).
+        case readWrite
+        /// Reads only, as a WAL reader: sees one snapshot and takes SQLite's
+        /// read locks, but needs the `-shm` index (and creates `-wal` and
+        /// `-shm` if they are missing and the directory is writable).
+        case readOnly
+        /// Reads only, with `immutable=1`: no lock, no `-wal` or `-shm` is
+        /// read or created, nothing in the directory changes. The caller
+        /// makes sure no write-ahead log holds changes (they would be ignored)
+        /// and that the file did not change while it was read.
+        case immutable
+    }
+
     /// Opens (and with `create`, creates) the database file.
     ///
     /// The file is data, never code: whoever can write the vault directory
@@ -53,10 +68,19 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// not trusted to call functions (`SQLITE_DBCONFIG_TRUSTED_SCHEMA` off);
     /// and defensive mode forbids schema writes and shadow-table corruption.
     /// ``Catalog`` then compares the schema with its own.
-    init(path: String, create: Bool) throws {
+    init(path: String, create: Bool, access: Access = .readWrite) throws {
         self.path = path
-        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW
-        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        let flags: Int32
+        let name: String
+        switch access {
+        case .readWrite:
+            (flags, name) = (SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, path)
+        case .readOnly:
+            (flags, name) = (SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, path)
+        case .immutable:
+            (flags, name) = (SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, Self.immutableURI(path))
+        }
+        let rc = sqlite3_open_v2(name, &handle, flags, nil)
         guard rc == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close(handle)
@@ -80,6 +104,19 @@ final class SQLiteDatabase: @unchecked Sendable {
         (SQLITE_DBCONFIG_ENABLE_VIEW, 0),
         (SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0),
     ]
+
+    /// `file:` URI for `path` with `immutable=1` (RFC 3986 percent-encoding
+    /// of everything but unreserved characters and `/`, so no path can add
+    /// a query parameter of its own).
+    private static func immutableURI(_ path: String) -> String {
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/".utf8)
+        let hex = Array("0123456789ABCDEF".utf8)
+        var encoded: [UInt8] = Array("file:".utf8)
+        for byte in path.utf8 {
+            if unreserved.contains(byte) { encoded.append(byte) } else { encoded += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]] }
+        }
+        return String(decoding: encoded + Array("?immutable=1".utf8), as: UTF8.self)
+    }
 
     /// Prepared statements by SQL text, reused: a rotation runs the same
     /// update a hundred thousand times.

@@ -128,6 +128,19 @@ public struct BackupStarted: Codable, Sendable, Equatable {
     public var destination: String
 }
 
+/// Payload of `vault.adopt`: an administrator made a vault restored from
+/// a backup snapshot the one it works in (`coffer backup adopt`). Until
+/// then the restored copy was read-only; the entry says, in the ledger of
+/// the vault that continues, which snapshot it continues from.
+public struct VaultAdopted: Codable, Sendable, Equatable {
+    /// The snapshot the vault was restored from.
+    public var snapshot: String
+    /// Ledger entries the snapshot held (this entry's sequence, unless the copy was written to before).
+    public var entries: Int64
+    /// The snapshot's head (hex).
+    public var head: String
+}
+
 /// Payload of `access.refused`.
 public struct AccessRefused: Codable, Sendable, Equatable {
     /// What the identity tried to do.

@@ -92,12 +92,14 @@ public enum Audit {
     /// remembered in `stateDirectory` (by any identity) must still be in the
     /// ledger: entries deleted from the end are a rollback.
     public static func verify(vaultAt path: String, stateDirectory: String? = nil) throws -> AuditVerification {
-        let (descriptor, catalog) = try Vault.openStorage(at: path)
+        let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
         let remembered = try stateDirectory.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
-        return try verify(vault: descriptor.vault, descriptor: descriptor) { body in
+        let verification = try verify(vault: descriptor.vault, descriptor: descriptor) { body in
             try catalog.forEachLedgerEntry(body)
             for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
         }
+        guard catalog.unchangedSinceOpened() else { throw VaultError.changedConcurrently("the catalog was written while it was verified") }
+        return verification
     }
 
     /// Replays entries from `source`, stopping at the first bad one.
@@ -123,7 +125,7 @@ public enum Audit {
     /// The verified entries of the vault at `path` that `filter` admits, in
     /// order. Stops with the ledger's error at the first bad entry.
     public static func log(vaultAt path: String, filter: AuditFilter, _ body: (AuditRecord) throws -> Void) throws {
-        let (descriptor, catalog) = try Vault.openStorage(at: path)
+        let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
         var verifier = LedgerVerifier(vaultID: descriptor.vault)
         try catalog.forEachLedgerEntry { entry in
             try verifier.append(entry)

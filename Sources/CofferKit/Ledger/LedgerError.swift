@@ -28,7 +28,7 @@ public enum LedgerError: CofferFailure, Equatable {
         case .wrongVault(let s): "ledger entry \(s) belongs to another vault"
         case .missingGenesis: "the ledger is empty or does not start with the vault's creation"
         case .rolledBack(let seen, let count):
-            "the vault was rolled back: this identity saw ledger entry \(seen), but the vault has only \(count) entries"
+            "the vault was rolled back: this identity saw ledger entry \(seen) (entries are numbered from 0, so the vault had at least \(seen + 1)), but it now has only \(count)"
         case .forked(let s): "ledger entry \(s) differs from the one this identity saw before: the vault was replaced or rolled back"
         }
     }

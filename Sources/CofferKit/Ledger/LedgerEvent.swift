@@ -47,6 +47,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case garbageCollected(GarbageCollected)
     /// A backup snapshot was started (any identity of the vault).
     case backupStarted(BackupStarted)
+    /// `vault.adopt`: a vault restored from a backup snapshot became the vault an administrator works in.
+    case vaultAdopted(VaultAdopted)
     /// A revoked identity tried to use the vault and was refused (signed by that identity).
     case accessRefused(AccessRefused)
 
@@ -75,6 +77,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .bundleCreated: "bundle.create"
         case .garbageCollected: "vault.gc"
         case .backupStarted: "vault.backup"
+        case .vaultAdopted: "vault.adopt"
         case .accessRefused: "access.refused"
         }
     }
@@ -100,6 +103,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .bundleCreated(let p): try container.encode(p, forKey: .data)
         case .garbageCollected(let p): try container.encode(p, forKey: .data)
         case .backupStarted(let p): try container.encode(p, forKey: .data)
+        case .vaultAdopted(let p): try container.encode(p, forKey: .data)
         case .accessRefused(let p): try container.encode(p, forKey: .data)
         }
     }
@@ -129,6 +133,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
         case "vault.gc": .garbageCollected(try container.decode(GarbageCollected.self, forKey: .data))
         case "vault.backup": .backupStarted(try container.decode(BackupStarted.self, forKey: .data))
+        case "vault.adopt": .vaultAdopted(try container.decode(VaultAdopted.self, forKey: .data))
         case "access.refused": .accessRefused(try container.decode(AccessRefused.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }

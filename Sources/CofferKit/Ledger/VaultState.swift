@@ -600,6 +600,9 @@ public struct VaultState: Sendable {
         case .backupStarted:
             break  // any identity of the vault may back it up; the actor was checked above
 
+        case .vaultAdopted:
+            try requireAdmin("adopt a restored vault")
+
         case .accessRefused:
             break  // checked above
         }

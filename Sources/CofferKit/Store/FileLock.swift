@@ -12,12 +12,12 @@ final class FileLock: @unchecked Sendable {
     let path: String
     private let descriptor: Int32
 
-    /// Opens `path` (read-only; created with `mode` if missing) and waits
-    /// for the lock, shared or exclusive.
+    /// Opens `path` (read-only; with `create`, created with `mode` if
+    /// missing) and waits for the lock, shared or exclusive.
     /// - Throws: ``FileError`` if the file cannot be opened or locked.
-    init(_ path: String, exclusive: Bool, mode: mode_t) throws {
+    init(_ path: String, exclusive: Bool, mode: mode_t, create: Bool = true) throws {
         self.path = path
-        descriptor = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, mode)
+        descriptor = open(path, O_RDONLY | (create ? O_CREAT : 0) | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw FileError("open", path: path) }
         do {
             try lock(exclusive: exclusive)

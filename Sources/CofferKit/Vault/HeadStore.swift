@@ -1,10 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Foundation
+
 /// What each identity has seen of each vault, in small files under the
 /// user's state directory:
 ///
-/// - the last ledger head it verified (`<fingerprint>/<vault id>.head`): a
-///   vault whose ledger no longer contains that head (rolled back to an older
-///   copy, or forked) is reported instead of trusted, and entries up to it
-///   need no second signature check, since their hashes chain to it;
+/// - the last ledger head it verified (`<fingerprint>/<vault id>.head`:
+///   `<sequence> <hash hex> <canonical vault path>`, the path where it was
+///   seen): a vault whose ledger no longer contains that head (rolled back
+///   to an older copy, or forked) is reported instead of trusted
+///   (``HeadConflict``, which uses the path to tell a rollback of this
+///   directory from a record made on a copy elsewhere), and entries up to
+///   it need no second signature check, since their hashes chain to it;
 /// - a checkpoint of the vault state it verified (`<fingerprint>/<vault
 ///   id>.state`, see ``StateCheckpoint``), from which the next open replays
 ///   only newer entries;
@@ -18,6 +28,9 @@ struct HeadStore {
         let sequence: Int64
         /// Its hash.
         let hash: [UInt8]
+        /// The canonical path of the vault directory where it was seen (nil
+        /// in a record written before paths were kept).
+        var seenAt: String? = nil
     }
 
     let directory: String
@@ -58,12 +71,12 @@ struct HeadStore {
     ///   (silently forgetting it would disable rollback detection).
     func head(fingerprint: String, vault: VaultID) throws -> Head? {
         let file = headPath(fingerprint: fingerprint, vault: vault)
-        guard let text = try Self.readSmall(file) else { return nil }
-        let parts = text.split(separator: " ")
-        guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0, let hash = Hex.decode(String(parts[1])), hash.count == 32 else {
-            throw VaultError.integrity("the remembered ledger head \(file) is damaged; remove it to trust the vault as it is now")
+        guard let text = try Self.readSmall(file, limit: 8192) else { return nil }
+        let parts = text.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let seq = Int64(parts[0]), seq >= 0, let hash = Hex.decode(String(parts[1])), hash.count == 32 else {
+            throw VaultError.integrity("the remembered ledger head \(file) is damaged; run `coffer state reset --vault DIR` to trust the vault as it is now")
         }
-        return Head(sequence: seq, hash: hash)
+        return Head(sequence: seq, hash: hash, seenAt: parts.count == 3 ? String(parts[2]) : nil)
     }
 
     /// Every identity's remembered head for `vault` in this state directory,
@@ -75,12 +88,29 @@ struct HeadStore {
         }
     }
 
-    /// Records a newer head (never moves backwards).
+    /// Records a newer head (never moves backwards), with the canonical
+    /// path of the vault directory where it was seen.
     func remember(_ head: Head, fingerprint: String, vault: VaultID) throws {
         if let old = try? self.head(fingerprint: fingerprint, vault: vault), old.sequence >= head.sequence { return }
         let file = headPath(fingerprint: fingerprint, vault: vault)
         try FileSystem.createDirectories(FileSystem.directoryName(of: file))
-        try AtomicFile.write(Array("\(head.sequence) \(Hex.encode(head.hash))\n".utf8), to: file, overwrite: true)
+        let seenAt = head.seenAt.map { " " + $0.replacingOccurrences(of: "\n", with: "?") } ?? ""
+        try AtomicFile.write(Array("\(head.sequence) \(Hex.encode(head.hash))\(seenAt)\n".utf8), to: file, overwrite: true)
+    }
+
+    /// Forgets `fingerprint`'s remembered head and checkpoint of `vault`
+    /// (`coffer state reset`): the next open trusts the vault as it is,
+    /// after replaying and checking its whole ledger.
+    /// - Returns: the head forgotten, if there was one (nil also for a damaged record, which is removed).
+    @discardableResult
+    func forget(fingerprint: String, vault: VaultID) throws -> Head? {
+        let old = try? head(fingerprint: fingerprint, vault: vault)
+        let file = headPath(fingerprint: fingerprint, vault: vault)
+        for path in [file, checkpointPath(fingerprint: fingerprint, vault: vault)] where FileSystem.exists(path) {
+            guard unlink(path) == 0 else { throw FileError("unlink", path: path) }
+        }
+        if FileSystem.isDirectory(FileSystem.directoryName(of: file)) { try FileSystem.syncDirectory(FileSystem.directoryName(of: file)) }
+        return old
     }
 
     /// Checks that the vault at `vaultPath` is the one this identity met
@@ -114,9 +144,9 @@ struct HeadStore {
     }
 
     /// A small text file's contents without surrounding whitespace; nil if it does not exist.
-    private static func readSmall(_ path: String) throws -> String? {
+    private static func readSmall(_ path: String, limit: Int = 255) throws -> String? {
         do {
-            return String(decoding: try FileSystem.readSmallFile(path, limit: 255), as: UTF8.self).trimmingWhitespace()
+            return String(decoding: try FileSystem.readSmallFile(path, limit: limit), as: UTF8.self).trimmingWhitespace()
         } catch let error as FileError where error.kind == .notFound {
             return nil
         }

@@ -116,6 +116,7 @@ extension Vault {
     ///   ``VaultError/accessDenied(document:)``.
     @discardableResult
     public func open(_ query: String, to destination: OutputTarget) throws -> DocumentSummary {
+        try requireWritable()  // the read must be recorded; refused before any plaintext is produced
         return try replanning {
             let summary = try resolve(query)
             let document = state.documents[summary.id]!

@@ -21,6 +21,9 @@ public final class Vault {
     private let heads: HeadStore?
     /// Held shared while the vault is open; `gc` takes it exclusively.
     let lock: VaultLock?
+    /// Why nothing may be appended (opened ``VaultAccess/readOnly``, or a
+    /// restored copy not yet adopted); nil if the vault is writable.
+    var readOnlyReason: String?
     var roleKeyCache: [RoleID: [UInt32: RoleKey]] = [:]
 
     /// Default classification labels, lowest first.
@@ -29,7 +32,10 @@ public final class Vault {
     static func catalogPath(_ vault: String) -> String { FileSystem.join(vault, "catalog.sqlite") }
     static func objectsPath(_ vault: String) -> String { FileSystem.join(vault, "objects") }
 
-    private init(path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?) {
+    private init(
+        path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?,
+        access: VaultAccess = .readWrite, readOnlyReason: String? = nil
+    ) {
         self.path = path
         self.identity = identity
         self.descriptor = descriptor
@@ -37,7 +43,8 @@ public final class Vault {
         self.catalog = catalog
         self.objects = objects
         self.heads = heads
-        lock = VaultLock.shared(for: path)
+        self.readOnlyReason = readOnlyReason
+        lock = VaultLock.shared(for: path, create: access == .readWrite)
     }
 
     /// Creates a vault in `path` (which must not exist, or be empty). The
@@ -121,17 +128,32 @@ public final class Vault {
     /// Opens an existing vault: checks the descriptor, replays and verifies
     /// the whole ledger, and compares it with the head this identity
     /// remembers for the vault.
-    /// - Throws: ``VaultError/notAVault(path:)``, ``LedgerError`` (tampering,
-    ///   rollback), ``IdentityError/notInVault(fingerprint:)``.
-    public static func open(at path: String, identity: Identity, stateDirectory: String?) throws -> Vault {
-        let (descriptor, catalog) = try openStorage(at: path)
+    ///
+    /// A restored copy that was not adopted (``RestoredCopy``) is checked
+    /// against the remembered head like any vault, but is read-only and
+    /// changes nothing in the state directory: a restore drill cannot fork
+    /// this identity's record of the live vault.
+    /// - Parameter access: `.readOnly` for auditing: nothing in the vault
+    ///   directory changes, and nothing can be appended.
+    /// - Throws: ``VaultError/notAVault(path:)``, ``VaultError/headConflict(_:)``
+    ///   (rollback or fork), ``LedgerError`` (tampering), ``IdentityError/notInVault(fingerprint:)``.
+    public static func open(at path: String, identity: Identity, stateDirectory: String?, access: VaultAccess = .readWrite) throws -> Vault {
+        let (descriptor, catalog) = try openStorage(at: path, access: access)
+        let restored = try RestoredCopy.read(in: path)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         let pinned = try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) ?? true
         let remembered = try heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
         let checkpoint = heads?.checkpoint(of: identity, vault: descriptor.vault)
         var replayedBytes = 0
-        let state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: checkpoint) { replayedBytes += $0.body.count }
-        if let heads, StateCheckpoint.isDue(entries: state.entryCount - (checkpoint?.entryCount ?? 0), bytes: replayedBytes) {
+        let state: VaultState
+        do {
+            state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: checkpoint) { replayedBytes += $0.body.count }
+        } catch let error as LedgerError {
+            throw try HeadConflict.explaining(error, vaultPath: path, remembered: remembered, catalog: catalog) ?? error
+        }
+        // A restored copy not yet adopted leaves this identity's record of the vault alone.
+        let tracked = restored == nil ? heads : nil
+        if let heads = tracked, StateCheckpoint.isDue(entries: state.entryCount - (checkpoint?.entryCount ?? 0), bytes: replayedBytes) {
             try heads.saveCheckpoint(state, of: identity)
         }
         guard state.identities[identity.fingerprint] != nil else {
@@ -139,13 +161,16 @@ public final class Vault {
         }
 
         // First meeting: pin the vault only once its ledger verified and admitted us.
-        if !pinned { try heads?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
+        if !pinned { try tracked?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
         let vault = Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
-            objects: ObjectStore(root: objectsPath(path)), heads: heads)
+            objects: ObjectStore(root: objectsPath(path)), heads: tracked, access: access,
+            readOnlyReason: restored.map { $0.refusal(path: path) } ?? (access == .readOnly ? "\(path) was opened read-only" : nil))
         guard !state.revoked.contains(identity.fingerprint) else {
-            // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself.
+            // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself
+            // (opened read-only, through a writable open if the directory allows one).
             try? vault.commit { _ in [.accessRefused(AccessRefused(attempted: "open the vault"))] }
+            if access == .readOnly, restored == nil { _ = try? open(at: path, identity: identity, stateDirectory: stateDirectory) }
             throw VaultError.revoked(fingerprint: identity.fingerprint)
         }
         try vault.rememberHead()
@@ -153,12 +178,15 @@ public final class Vault {
     }
 
     /// Reads and checks the descriptor and opens the catalog (see
-    /// ``Catalog/open(at:toleratingForeignSchema:)``).
-    static func openStorage(at path: String, toleratingForeignSchema: Bool = false) throws -> (VaultDescriptor, Catalog) {
+    /// ``Catalog/open(at:access:toleratingForeignSchema:)``). With `access`
+    /// `.readOnly`, nothing in the directory is created or changed (``Catalog/openReadOnly(at:)``).
+    static func openStorage(at path: String, access: VaultAccess = .readWrite, toleratingForeignSchema: Bool = false) throws -> (VaultDescriptor, Catalog) {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
         let descriptor = try VaultDescriptor.parse(try FileSystem.readSmallFile(descriptorPath, limit: VaultDescriptor.maximumSize))
-        let catalog = try Catalog.open(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
+        let catalog = access == .readOnly
+            ? try Catalog.openReadOnly(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
+            : try Catalog.open(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw VaultError.integrity("the catalog belongs to another vault than the descriptor")
         }
@@ -210,7 +238,8 @@ public final class Vault {
 
     private func rememberHead() throws {
         guard let heads, state.entryCount > 0 else { return }
-        try heads.remember(HeadStore.Head(sequence: state.entryCount - 1, hash: state.head), fingerprint: identity.fingerprint, vault: state.vaultID)
+        try heads.remember(
+            HeadStore.Head(sequence: state.entryCount - 1, hash: state.head, seenAt: FileSystem.realPath(path)), fingerprint: identity.fingerprint, vault: state.vaultID)
     }
 
     /// Verifies and applies entries other processes appended since this
@@ -249,6 +278,7 @@ public final class Vault {
     /// ``VaultError/revoked(fingerprint:)``, and otherwise the rules refuse
     /// the request (``VaultError/notPermitted(_:)``).
     func commit(building build: (LedgerDraft) throws -> Void) throws {
+        try requireWritable()
         let planned = state.entryCount
         let wasRevoked = state.revoked.contains(identity.fingerprint)
         var appended: [LedgerEntry] = []

@@ -33,6 +33,9 @@ public enum VaultError: CofferFailure, Equatable {
     /// Another process changed what this command planned against, and
     /// re-planning did not settle it: nothing was committed.
     case changedConcurrently(String)
+    /// The vault does not hold the ledger head this identity remembers for
+    /// it: rolled back, rewritten, or the identity's record comes from a copy.
+    case headConflict(HeadConflict)
 
     public var kind: FailureKind {
         switch self {
@@ -40,7 +43,7 @@ public enum VaultError: CofferFailure, Equatable {
         case .directoryNotEmpty, .conflict: .conflict
         case .ambiguous, .unknownLabel, .invalidRequest: .usage
         case .accessDenied, .notPermitted, .revoked: .accessDenied
-        case .integrity, .badDescriptor, .replaced: .integrity
+        case .integrity, .badDescriptor, .replaced, .headConflict: .integrity
         case .unsealableInput: .io
         case .changedConcurrently: .concurrentChange
         }
@@ -64,7 +67,8 @@ public enum VaultError: CofferFailure, Equatable {
         case .changedConcurrently(let detail):
             "the vault changed while this command ran (\(detail)); nothing was committed: run the command again"
         case .replaced(let path, let expected, let found):
-            "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify` and then remove the pin under the Coffer state directory"
+            "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify --vault \(path)` and then `coffer state reset --vault \(path)`"
+        case .headConflict(let conflict): conflict.description
         }
     }
 }

@@ -27,12 +27,14 @@ final class VaultLock: @unchecked Sendable {
     /// The process's shared lock on the vault at `vault`, taken (waiting
     /// while a `gc` holds it exclusively) if the process does not hold it
     /// yet. Nil if the lock file cannot be opened (a read-only vault, where
-    /// no `gc` can run either).
-    static func shared(for vault: String) -> VaultLock? {
+    /// no `gc` can run either). Without `create`, a missing lock file is
+    /// not created (read-only access changes nothing in the vault) and no
+    /// lock is taken.
+    static func shared(for vault: String, create: Bool = true) -> VaultLock? {
         let key = FileSystem.realPath(vault)
         return registry.withLock { open -> VaultLock? in
             if let existing = open[key]?.lock { return existing }
-            guard let file = try? FileLock(FileSystem.join(key, "lock"), exclusive: false, mode: 0o644) else { return nil }
+            guard let file = try? FileLock(FileSystem.join(key, "lock"), exclusive: false, mode: 0o644, create: create) else { return nil }
             let lock = VaultLock(file: file, key: key)
             open[key] = WeakLock(lock: lock)
             return lock

@@ -57,7 +57,12 @@ public enum VaultVerifier {
     ///     locations; every identity's record there is checked, keylessly.
     ///   - deep: decrypt every document the identity can read and check it end to end.
     /// - Returns: the report; the vault is clean if it has no findings.
-    /// - Throws: only when the vault cannot be read at all (not a vault, unreadable catalog).
+    /// - Throws: only when the vault cannot be read at all (not a vault,
+    ///   unreadable catalog), and ``VaultError/changedConcurrently(_:)`` if
+    ///   the catalog file was written while it was read, three times running.
+    ///
+    /// Nothing in the vault directory is created, changed or deleted: it
+    /// works on read-only media (``Catalog/openReadOnly(at:)``).
     public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool) throws -> VerificationReport {
         var state: VaultState?
         return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &state)
@@ -65,17 +70,31 @@ public enum VaultVerifier {
 
     /// ``verify(at:identity:stateDirectory:deep:)``, also handing back the
     /// state the ledger replay produced (nil if the ledger did not verify).
+    /// A catalog written while it was read (``VaultError/changedConcurrently(_:)``)
+    /// is read again, up to three times in all.
     static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
+        for attempt in 1... {
+            do {
+                return try verifyOnce(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &verifiedState)
+            } catch VaultError.changedConcurrently(_) where attempt < 3 {
+                continue
+            }
+        }
+        preconditionFailure("unreachable")
+    }
+
+    private static func verifyOnce(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
         var report = VerificationReport()
         report.deep = deep
         let descriptor: VaultDescriptor
         let catalog: Catalog
         // Held shared for the whole check: `gc` cannot delete a generation
         // the snapshot below still references while objects are checked.
-        let lock = VaultLock.shared(for: path)
+        // Only where the vault has its lock file: verify creates nothing.
+        let lock = FileSystem.exists(FileSystem.join(path, "lock")) ? VaultLock.shared(for: path) : nil
         defer { withExtendedLifetime(lock) {} }
         do {
-            (descriptor, catalog) = try Vault.openStorage(at: path, toleratingForeignSchema: true)
+            (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly, toleratingForeignSchema: true)
         } catch let error as VaultError where error.kind == .integrity {
             report.add("descriptor", VaultDescriptor.fileName, error.description)
             return report
@@ -104,7 +123,13 @@ public enum VaultVerifier {
                 try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
                 // Re-check every signature: verify trusts nothing it has not checked now.
                 let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
-                for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
+                for (_, head) in remembered {
+                    do {
+                        try catalog.requireEntry(at: head.sequence, hash: head.hash)
+                    } catch let error as LedgerError {
+                        throw try HeadConflict.explaining(error, vaultPath: path, remembered: head, catalog: catalog) ?? error
+                    }
+                }
                 state = replayed
                 report.counts.ledgerEntries = replayed.entryCount
             } catch let error as LedgerError {
@@ -112,6 +137,7 @@ public enum VaultVerifier {
             } catch let error as VaultError {
                 switch error {
                 case .replaced: report.add("vault", path, error.description)
+                case .headConflict(let conflict): report.add("ledger", "entry \(conflict.seenSequence)", error.description)
                 case .integrity: report.add("state", stateDirectory ?? "", error.description)
                 default: report.add("descriptor", VaultDescriptor.fileName, error.description)
                 }
@@ -129,6 +155,12 @@ public enum VaultVerifier {
                     "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM roles) + (SELECT count(*) FROM role_members) + (SELECT count(*) FROM role_keys) + (SELECT count(*) FROM role_seals) + (SELECT count(*) FROM documents) + (SELECT count(*) FROM versions) + (SELECT count(*) FROM version_objects) + (SELECT count(*) FROM wraps)"
                 ).first?.first?.integer.map(Int.init) ?? 0
             }
+        }
+
+        // The catalog has been read: if it was opened immutable and a writer
+        // checkpointed into it meanwhile, what was read may mix two states.
+        guard catalog.unchangedSinceOpened() else {
+            throw VaultError.changedConcurrently("the catalog was written while it was verified")
         }
 
         // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
@@ -181,7 +213,7 @@ public enum VaultVerifier {
 
         // 4. Deep: decrypt everything the identity can read.
         if deep, let identity, state != nil, report.findings.isEmpty {
-            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory)
+            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly)
             for document in vault.state.documents.values.sorted(by: { $0.id < $1.id }) {
                 guard vault.canRead(document) else {
                     report.counts.documentsSkipped += 1
