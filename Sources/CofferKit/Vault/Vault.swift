@@ -29,7 +29,7 @@ public final class Vault {
     static func catalogPath(_ vault: String) -> String { FileSystem.join(vault, "catalog.sqlite") }
     static func objectsPath(_ vault: String) -> String { FileSystem.join(vault, "objects") }
 
-    private init(path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?) {
+    private init(path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?) throws {
         self.path = path
         self.identity = identity
         self.descriptor = descriptor
@@ -37,7 +37,7 @@ public final class Vault {
         self.catalog = catalog
         self.objects = objects
         self.heads = heads
-        lock = VaultLock.shared(for: path)
+        lock = try VaultLock.shared(for: path)
     }
 
     /// Creates a vault in `path` (which must not exist, or be empty). The
@@ -96,7 +96,7 @@ public final class Vault {
         try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         try heads?.pin(fingerprint: creator.fingerprint, vaultPath: path, vault: descriptor.vault)
-        let vault = Vault(
+        let vault = try Vault(
             path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
             objects: ObjectStore(root: objectsPath(path)), heads: heads)
         try vault.rememberHead()
@@ -124,6 +124,14 @@ public final class Vault {
     /// - Throws: ``VaultError/notAVault(path:)``, ``LedgerError`` (tampering,
     ///   rollback), ``IdentityError/notInVault(fingerprint:)``.
     public static func open(at path: String, identity: Identity, stateDirectory: String?) throws -> Vault {
+        try open(at: path, identity: identity, stateDirectory: stateDirectory, objects: objectsPath(path))
+    }
+
+    /// ``open(at:identity:stateDirectory:)`` with the object store at
+    /// `objects` instead of `VAULT/objects`: a backup snapshot's objects
+    /// live in the backup's shared store, which the snapshot's own
+    /// `objects` link (never followed) names.
+    static func open(at path: String, identity: Identity, stateDirectory: String?, objects: String) throws -> Vault {
         let (descriptor, catalog) = try openStorage(at: path)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         let pinned = try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) ?? true
@@ -140,9 +148,9 @@ public final class Vault {
 
         // First meeting: pin the vault only once its ledger verified and admitted us.
         if !pinned { try heads?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
-        let vault = Vault(
+        let vault = try Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
-            objects: ObjectStore(root: objectsPath(path)), heads: heads)
+            objects: ObjectStore(root: objects), heads: heads)
         guard !state.revoked.contains(identity.fingerprint) else {
             // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself.
             try? vault.commit { _ in [.accessRefused(AccessRefused(attempted: "open the vault"))] }
@@ -156,7 +164,7 @@ public final class Vault {
     static func openStorage(at path: String) throws -> (VaultDescriptor, Catalog) {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
-        let descriptor = try VaultDescriptor.parse(try FileSystem.readSmallFile(descriptorPath, limit: VaultDescriptor.maximumSize))
+        let descriptor = try VaultDescriptor.parse(try VaultDescriptor.readFile(inVault: path))
         let catalog = try Catalog.open(at: catalogPath(path))
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw VaultError.integrity("the catalog belongs to another vault than the descriptor")
