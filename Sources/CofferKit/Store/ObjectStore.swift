@@ -187,7 +187,11 @@ public final class ObjectStore: Sendable {
 
     /// Stages bytes the caller has just hashed to `id` and found absent (a
     /// concurrent writer of the same object is still handled when published).
+    /// - Throws: ``UnsafeEntryError`` if the fan-out directory is a link
+    ///   (the check precedes the path-based write: a link swapped in between
+    ///   could only receive a correctly named copy of these bytes).
     private func stageNew(_ bytes: UnsafeRawBufferPointer, as id: ObjectID, bypassingCache: Bool = false) throws -> StagedObject {
+        _ = try directory.openDirectory(Hex.encode([id.leadingByte]))
         let file = try AtomicFile(destination: path(of: id), mode: 0o444)
         if bypassingCache {
             try file.cacheBypassingWriter().write(bytes, at: 0)

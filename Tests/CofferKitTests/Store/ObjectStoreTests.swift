@@ -99,6 +99,8 @@ struct ObjectStoreTests {
         #expect(store.sizes(of: [id]).isEmpty)
         #expect(throws: UnsafeEntryError.self) { try store.remove([id]) }
         expectFailure(.integrity) { try store.check(id) }
+        #expect(throws: UnsafeEntryError.self) { try store.put(Array("victim's object".utf8)) }
+        #expect(try victim.allObjectIDs() == [id])
         try victim.check(id)
     }
 
