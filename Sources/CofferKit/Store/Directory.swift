@@ -56,6 +56,17 @@ public struct UnsafeEntryError: CofferFailure, Equatable {
         self.expected = expected
     }
 
+    /// The entry an `open` of a regular file refused with `error`: a link
+    /// (`ELOOP`, or `EXDEV` for a path leaving its directory) or a socket
+    /// (`ENXIO`); nil for any other failure.
+    init?(opening error: FileError) {
+        switch error.code {
+        case ELOOP, EXDEV: self.init(path: error.path, found: .symbolicLink, expected: .regular)
+        case ENXIO: self.init(path: error.path, found: .socket, expected: .regular)
+        default: return nil
+        }
+    }
+
     /// `.integrity` (exit 5): the directory was tampered with.
     public var kind: FailureKind { .integrity }
 
@@ -103,13 +114,13 @@ final class Directory: Sendable {
     func path(of relative: String) -> String { FileSystem.join(path, relative) }
 
     /// Opens `relative` below this directory (no link followed anywhere).
-    /// - Throws: ``UnsafeEntryError`` for a link on the way (`ELOOP`, `EXDEV`);
-    ///   ``FileError`` (`ENOENT` if it does not exist).
+    /// - Throws: ``UnsafeEntryError`` for a link on the way (`ELOOP`, `EXDEV`)
+    ///   or a socket (`ENXIO`); ``FileError`` (`ENOENT` if it does not exist).
     func openFile(_ relative: String, flags: Int32, mode: mode_t = 0) throws -> POSIXFile {
         do {
             return try POSIXFile.open(beneath: descriptor, relative, path: path(of: relative), flags: flags | O_CLOEXEC | O_NOCTTY, mode: mode)
-        } catch let error as FileError where error.code == ELOOP || error.code == EXDEV {
-            throw UnsafeEntryError(path: error.path, found: .symbolicLink, expected: .regular)
+        } catch let error as FileError {
+            throw UnsafeEntryError(opening: error) ?? error
         }
     }
 

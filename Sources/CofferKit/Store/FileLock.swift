@@ -49,14 +49,14 @@ final class FileLock: Sendable {
                 let file = try POSIXFile.open(path, flags: flags)
                 try file.requireRegularFile()
                 return file
-            } catch let error as FileError where error.code == ELOOP {
-                throw UnsafeEntryError(path: path, found: .symbolicLink, expected: .regular)
             } catch let error as FileError where error.code == ENOENT {
                 do {
                     return try POSIXFile.open(path, flags: flags | O_CREAT | O_EXCL, mode: mode)
                 } catch let error as FileError where error.code == EEXIST {
                     continue  // created (or planted) meanwhile: open and check it
                 }
+            } catch let error as FileError {
+                throw UnsafeEntryError(opening: error) ?? error  // a link or a socket
             }
         }
     }

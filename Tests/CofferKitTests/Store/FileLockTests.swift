@@ -20,6 +20,30 @@ struct FileLockTests {
         #expect(throws: UnsafeEntryError.self) { _ = try FileLock(scratch.join("lock"), exclusive: false, mode: 0o644) }
     }
 
+    @Test("a Unix socket as the lock file is refused, not skipped (commands would run unlocked)")
+    func socketRefused() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.join("lock")
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        do {
+            _ = try FileLock(path, exclusive: false, mode: 0o644)
+            Issue.record("a socket was taken as the lock file")
+        } catch let error as UnsafeEntryError {
+            #expect(error.found == .socket)
+        }
+    }
+
     @Test("a missing lock file is created; a held lock times out with LockError naming it")
     func boundedWait() throws {
         let scratch = try ScratchDirectory()
