@@ -56,6 +56,70 @@ static inline int coffer_reopen_for_direct_writes(int fd) {
 static inline int coffer_open_unnamed(const char *directory, unsigned int mode) {
     return open(directory, 020000000 | O_DIRECTORY | O_WRONLY | O_CLOEXEC, mode);
 }
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
+/* The fallback of coffer_open_beneath where the kernel lacks openat2(2):
+ * one openat(O_NOFOLLOW | O_DIRECTORY) per component of `path` below
+ * `dirfd`, the last with `flags | O_NOFOLLOW`; '..' and absolute paths fail
+ * with EXDEV, a link in the middle with ELOOP or ENOTDIR, a link at the end
+ * with ELOOP. Returns a descriptor, or -1 with errno set. */
+static inline int coffer_open_beneath_by_component(int dirfd, const char *path, int flags, unsigned int mode) {
+    if (path[0] == '/' || path[0] == 0) { errno = EXDEV; return -1; }
+    char component[256];
+    int current = dirfd;
+    const char *rest = path;
+    for (;;) {
+        const char *slash = strchr(rest, '/');
+        size_t length = slash ? (size_t)(slash - rest) : strlen(rest);
+        int next;
+        if (length >= sizeof component) {
+            next = -1;
+            errno = ENAMETOOLONG;
+        } else {
+            memcpy(component, rest, length);
+            component[length] = 0;
+            if (strcmp(component, "..") == 0) {
+                next = -1;
+                errno = EXDEV;
+            } else {
+                next = slash ? openat(current, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                             : openat(current, component, flags | O_NOFOLLOW, mode);
+            }
+        }
+        int saved = errno;
+        if (current != dirfd) close(current);
+        errno = saved;
+        if (next < 0 || !slash) return next;
+        current = next;
+        rest = slash + 1;
+        while (*rest == '/') rest++;
+        if (*rest == 0) return current;
+    }
+}
+
+/* openat(2) confined to the directory `dirfd`: `path` (relative, '/'-separated)
+ * is resolved without following any symbolic link, in any component, the last
+ * included, and without leaving `dirfd` ('..', an absolute path, a magic
+ * link). With openat2(2) (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); where the
+ * kernel returns ENOSYS, with coffer_open_beneath_by_component. A link
+ * anywhere fails with ELOOP (ENOTDIR for one in the middle in the
+ * fallback), an escape with EXDEV. Returns a descriptor, or -1 with errno set. */
+static inline int coffer_open_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(unsigned int)(flags | O_NOFOLLOW);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS) return (int)fd;
+    return coffer_open_beneath_by_component(dirfd, path, flags, mode);
+}
+
 #else
 #include <errno.h>
 static inline int coffer_set_direct_io(int fd, int on) {
@@ -75,6 +139,16 @@ static inline int coffer_open_unnamed(const char *directory, unsigned int mode) 
     (void)directory;
     (void)mode;
     return -1;
+}
+
+#include <fcntl.h>
+/* Elsewhere: O_NOFOLLOW_ANY refuses a link in any component (Darwin). */
+static inline int coffer_open_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    return openat(dirfd, path, flags | O_NOFOLLOW_ANY, mode);
+}
+
+static inline int coffer_open_beneath_by_component(int dirfd, const char *path, int flags, unsigned int mode) {
+    return coffer_open_beneath(dirfd, path, flags, mode);
 }
 
 #include <unistd.h>

@@ -65,6 +65,14 @@ final class CLIHarness {
         return try execute(Self.binary, arguments, stdin: stdin, environment: extra)
     }
 
+    /// Runs `coffer arguments…` killed (SIGKILL, status 137) if it runs
+    /// longer than `seconds`: for commands that must not block, so that a
+    /// hang fails the test instead of stalling the suite.
+    @discardableResult
+    func run(_ arguments: [String], timeout seconds: Int, environment extra: [String: String] = [:]) throws -> Result {
+        try execute("/usr/bin/timeout", ["-s", "KILL", "\(seconds)", Self.binary] + arguments, environment: extra)
+    }
+
     /// Starts `coffer arguments` (output discarded), sends it SIGKILL after
     /// `microseconds`, and waits for it. Returns true if the kill landed
     /// while it was still running.
@@ -114,7 +122,9 @@ final class CLIHarness {
         let stdoutData = output.fileHandleForReading.readDataToEndOfFile()
         stderrDone.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: stdoutData, stderr: String(decoding: stderrBox.data, as: UTF8.self))
+        // A death by signal N reads as 128 + N, as in a shell, never as an exit code.
+        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return Result(status: status, stdout: stdoutData, stderr: String(decoding: stderrBox.data, as: UTF8.self))
     }
 
     /// Runs a command that must succeed.
@@ -182,7 +192,7 @@ final class CLIHarness {
 /// Exit codes from docs/CLI.md.
 enum Exit {
     static let ok: Int32 = 0, usage: Int32 = 2, authentication: Int32 = 3, accessDenied: Int32 = 4
-    static let integrity: Int32 = 5, notFound: Int32 = 6, conflict: Int32 = 7, io: Int32 = 8
+    static let integrity: Int32 = 5, notFound: Int32 = 6, conflict: Int32 = 7, io: Int32 = 8, concurrentChange: Int32 = 9
 }
 
 /// Carries bytes out of a reader thread (the semaphore orders the accesses).

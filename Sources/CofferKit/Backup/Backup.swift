@@ -125,7 +125,7 @@ extension Vault {
             return try BackupStore.fileHash(catalogCopy, thenSync: true)
         }
         try AtomicFile.write(
-            try FileSystem.readSmallFile(FileSystem.join(path, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize),
+            try VaultDescriptor.readFile(inVault: path),
             to: FileSystem.join(folder, VaultDescriptor.fileName), overwrite: false)
         guard symlink("../../objects", FileSystem.join(folder, "objects")) == 0 else { throw FileError("symlink", path: folder) }
 
@@ -195,7 +195,8 @@ public enum BackupStore {
             throw BackupError.badManifest("catalog.sqlite is not the one the manifest names")
         }
         var replayed: VaultState?
-        var report = try VaultVerifier.verify(at: folder, identity: deep ? identity : nil, stateDirectory: nil, deep: deep, replayed: &replayed)
+        var report = try VaultVerifier.verify(
+            at: folder, identity: deep ? identity : nil, stateDirectory: nil, deep: deep, objects: FileSystem.join(destination, "objects"), replayed: &replayed)
         if let state = replayed {
             if state.identities[operatorIdentity.fingerprint] == nil {
                 report.add("backup", "manifest.json", "the operator \(operatorIdentity.fingerprint) is not an identity of this vault")

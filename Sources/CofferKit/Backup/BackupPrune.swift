@@ -70,9 +70,9 @@ extension BackupStore {
             try FileManager.default.removeItem(atPath: FileSystem.join(snapshots, name))
         }
         try FileSystem.syncDirectory(snapshots)
-        for id in doomed { FileSystem.remove(store.path(of: id)) }
-        for path in temporaryFiles { FileSystem.remove(path) }
-        try store.syncAllDirectories()
+        // Through no link: a fan-out directory swapped for one deletes nothing elsewhere.
+        try store.remove(doomed)
+        try store.remove(temporaryFiles)
         return report
     }
 }

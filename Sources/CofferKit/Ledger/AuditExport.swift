@@ -70,7 +70,7 @@ public enum AuditExport {
         let verification = try Audit.verify(vaultAt: path)
         if let failure = verification.failure { throw VaultError.integrity("the ledger does not verify, so it is not exported: \(failure.reason)") }
         let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
-        let descriptorBytes = try FileSystem.readSmallFile(FileSystem.join(path, VaultDescriptor.fileName), limit: VaultDescriptor.maximumSize)
+        let descriptorBytes = try VaultDescriptor.readFile(inVault: path)
         var identities: [ExportedIdentity] = []
         try catalog.forEachLedgerEntry { entry in
             guard entry.sequence < verification.entries else { return }  // appended after the verification

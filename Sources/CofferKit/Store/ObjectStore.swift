@@ -95,6 +95,10 @@ public enum ObjectStoreError: CofferFailure, Equatable {
 /// files named by their BLAKE2b-256 and fanned out by the first two hex digits
 /// (`objects/ab/abcd…`). Anyone can check any object against its name
 /// without a key. Safe to use from many threads at once.
+///
+/// Everything below `root` is reached through the one descriptor opened on
+/// it (``Directory``): no symbolic link is followed, in the fan-out
+/// directories or the objects, and only regular files are read or deleted.
 public final class ObjectStore: Sendable {
     /// The largest object Coffer writes (a content segment of 4 MiB plus
     /// overhead, or a manifest); anything bigger is refused when read.
@@ -103,9 +107,26 @@ public final class ObjectStore: Sendable {
     /// The `objects` directory.
     public let root: String
 
-    /// Opens (without creating) the store at `root`.
+    /// `root`, open; nil if it could not be opened when the store was.
+    private let opened: Directory?
+
+    /// Opens (without creating) the store at `root`; `root` itself must not
+    /// be a symbolic link (the components before it may be).
     init(root: String) {
         self.root = root
+        opened = try? Directory.open(root, followingLink: false)
+    }
+
+    /// The open `root`.
+    /// - Throws: ``UnsafeEntryError`` if it is a link or not a directory;
+    ///   ``FileError`` if it cannot be opened.
+    private var directory: Directory {
+        get throws { try opened ?? Directory.open(root, followingLink: false) }
+    }
+
+    /// The path of an object relative to `root` (`ab/abcd…`).
+    private func relativePath(of id: ObjectID) -> String {
+        FileSystem.join(Hex.encode([id.leadingByte]), id.description)
     }
 
     /// Creates the store's directory and its 256 fan-out directories.
@@ -160,13 +181,17 @@ public final class ObjectStore: Sendable {
     ///   device, so a caller writing one small object at a time leaves it off.
     func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool = false) throws -> StagedObject {
         let id = ObjectID.of(bytes)
-        if FileSystem.exists(path(of: id)) { return StagedObject(id: id, file: nil, byteCount: 0) }
+        if contains(id) { return StagedObject(id: id, file: nil, byteCount: 0) }
         return try stageNew(bytes, as: id, bypassingCache: bypassingCache)
     }
 
     /// Stages bytes the caller has just hashed to `id` and found absent (a
     /// concurrent writer of the same object is still handled when published).
+    /// - Throws: ``UnsafeEntryError`` if the fan-out directory is a link
+    ///   (the check precedes the path-based write: a link swapped in between
+    ///   could only receive a correctly named copy of these bytes).
     private func stageNew(_ bytes: UnsafeRawBufferPointer, as id: ObjectID, bypassingCache: Bool = false) throws -> StagedObject {
+        _ = try directory.openDirectory(Hex.encode([id.leadingByte]))
         let file = try AtomicFile(destination: path(of: id), mode: 0o444)
         if bypassingCache {
             try file.cacheBypassingWriter().write(bytes, at: 0)
@@ -222,9 +247,11 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    /// Whether the object exists.
+    /// Whether the object exists (as anything: a link or FIFO in its place
+    /// counts, and is reported when read).
     public func contains(_ id: ObjectID) -> Bool {
-        FileSystem.exists(path(of: id))
+        guard let fanOut = try? directory.openDirectory(Hex.encode([id.leadingByte])) else { return false }
+        return fanOut.status(of: id.description) != nil
     }
 
     /// The size of each of `ids` that the store holds; absent ones are left
@@ -237,12 +264,13 @@ public final class ObjectStore: Sendable {
         var byDirectory: [UInt8: [ObjectID]] = [:]
         for id in ids { byDirectory[id.leadingByte, default: []].append(id) }
         for (prefix, members) in byDirectory {
-            let directory = open(FileSystem.join(root, Hex.encode([prefix])), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard directory >= 0 else { continue }  // no such fan-out directory: none of them is here
-            defer { close(directory) }
+            // No such fan-out directory (or a link in its place): none of them is here.
+            guard let fanOut = try? directory.openDirectory(Hex.encode([prefix])) else { continue }
             for id in members {
                 var st = stat()
-                if id.withFileName({ fstatat(directory, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 { sizes[id] = Int(st.st_size) }
+                if id.withFileName({ fstatat(fanOut.descriptor, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+                    sizes[id] = Int(st.st_size)
+                }
             }
         }
         return sizes
@@ -279,9 +307,13 @@ public final class ObjectStore: Sendable {
         return bypassingCache ? try file.readBypassingCache(into: buffer) : try file.read(into: buffer)
     }
 
+    /// Opens an object for reading: below the store's descriptor, through
+    /// no link, and only if it is a regular file (a FIFO cannot block it).
+    /// - Throws: ``ObjectStoreError/missing(_:)``; ``UnsafeEntryError`` for
+    ///   a link, FIFO, device or directory in its place.
     private func openObject(_ id: ObjectID) throws -> POSIXFile {
         do {
-            return try POSIXFile.openForReading(path(of: id))
+            return try directory.openRegularFile(relativePath(of: id))
         } catch let error as FileError where error.kind == .notFound {
             throw ObjectStoreError.missing(id)
         }
@@ -302,11 +334,6 @@ public final class ObjectStore: Sendable {
         return bytes
     }
 
-    /// Fsyncs every fan-out directory (after deletions).
-    func syncAllDirectories() throws {
-        try syncDirectories(withPrefixes: Set(0...255))
-    }
-
     /// Every object id present, in no particular order. Stray temporary files
     /// and foreign names are skipped.
     public func allObjectIDs() throws -> [ObjectID] {
@@ -319,27 +346,51 @@ public final class ObjectStore: Sendable {
     func contents() throws -> (objects: [ObjectID], temporaryFiles: [String]) {
         var ids: [ObjectID] = []
         var temporaryFiles: [String] = []
-        try forEachEntry { path, id in
-            if let id { ids.append(id) } else { temporaryFiles.append(path) }
+        try forEachEntry { relative, id, _ in
+            if let id { ids.append(id) } else { temporaryFiles.append(relative) }
         }
         return (ids, temporaryFiles)
     }
 
-    /// Walks the fan-out directories once, calling `body` with the path of
-    /// every object (and its id) and of every temporary file an interrupted
-    /// writer left (id nil). Foreign names are skipped: Coffer never
-    /// touches what it did not write.
-    func forEachEntry(_ body: (_ path: String, _ id: ObjectID?) throws -> Void) throws {
-        for fan in try FileSystem.contents(of: root) where fan.utf8.count == 2 {
-            let directory = FileSystem.join(root, fan)
-            for name in try FileSystem.contents(of: directory) {
-                if name.hasPrefix(fan), let id = try? ObjectID(hex: name) {
-                    try body(FileSystem.join(directory, name), id)
-                } else if name.hasPrefix(".coffer-") {
-                    try body(FileSystem.join(directory, name), nil)
-                }
+    /// Walks the fan-out directories once, calling `body` with the path
+    /// relative to `root` (for ``remove(_:)``) and status of every object
+    /// (and its id) and of every temporary file an interrupted writer left
+    /// (id nil). Only regular files in real fan-out directories are
+    /// visited: a link, FIFO, device or directory in the place of either is
+    /// skipped, as are foreign names. Coffer never touches what it did not
+    /// write (`coffer verify` reports what is not a regular file or directory).
+    func forEachEntry(_ body: (_ relativePath: String, _ id: ObjectID?, _ status: stat) throws -> Void) throws {
+        let root = try directory
+        for (fan, kind) in try root.entries() where fan.utf8.count == 2 && kind == .directory {
+            guard let fanOut = try? root.openDirectory(fan) else { continue }  // swapped for a link since it was listed
+            for (name, kind) in try fanOut.entries() where kind == .regular {
+                let id = name.hasPrefix(fan) ? try? ObjectID(hex: name) : nil
+                guard id != nil || name.hasPrefix(".coffer-"), let status = fanOut.status(of: name) else { continue }
+                try body(FileSystem.join(fan, name), id, status)
             }
         }
+    }
+
+    /// Deletes the entries at `relativePaths` (as ``forEachEntry(_:)``
+    /// gives them) with `unlinkat` on their fan-out directory, opened below
+    /// the store's descriptor through no link, then fsyncs each directory.
+    /// A link put in a fan-out directory's place since the walk is refused,
+    /// not followed: nothing outside the store is ever deleted.
+    /// - Throws: ``UnsafeEntryError``; ``FileError``.
+    func remove(_ relativePaths: [String]) throws {
+        let root = try directory
+        var byFanOut: [String: [String]] = [:]
+        for path in relativePaths { byFanOut[FileSystem.directoryName(of: path), default: []].append(FileSystem.baseName(of: path)) }
+        for (fan, names) in byFanOut.sorted(by: { $0.key < $1.key }) {
+            let fanOut = try root.openDirectory(fan)
+            for name in names { try fanOut.remove(name) }
+            try fanOut.sync()
+        }
+    }
+
+    /// Deletes objects (``remove(_:)``).
+    func remove(_ ids: [ObjectID]) throws {
+        try remove(ids.map(relativePath(of:)))
     }
 }
 

@@ -62,9 +62,33 @@ final class POSIXFile: @unchecked Sendable {
         try open(path, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC, mode: 0)
     }
 
-    private static func open(_ path: String, flags: Int32, mode: mode_t) throws -> POSIXFile {
+    /// Opens `path` with `open(2)` flags `flags` (and `mode` if it creates).
+    /// - Throws: ``FileError``.
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0) throws -> POSIXFile {
         guard let file = opened(path: path, { Glibc.open(path, flags, mode) }) else { throw FileError("open", path: path) }
         return file
+    }
+
+    /// Opens `relative` below the directory `directory` without following
+    /// any symbolic link and without leaving it (``coffer_open_beneath``).
+    /// - Parameter path: the full path, for messages.
+    /// - Throws: ``FileError`` (`ELOOP` or `EXDEV` for a link on the way).
+    static func open(beneath directory: Int32, _ relative: String, path: String, flags: Int32, mode: mode_t = 0) throws -> POSIXFile {
+        guard let file = opened(path: path, { coffer_open_beneath(directory, relative, flags, UInt32(mode)) }) else {
+            throw FileError("open", path: path)
+        }
+        return file
+    }
+
+    /// Checks that this file, opened with `O_NONBLOCK` so that a FIFO or a
+    /// device could not block the open, is a regular file, then turns
+    /// `O_NONBLOCK` off for the reads and writes to come.
+    /// - Throws: ``UnsafeEntryError`` for anything but a regular file; ``FileError``.
+    func requireRegularFile() throws {
+        let kind = EntryKind(mode: try status().st_mode)
+        guard kind == .regular else { throw UnsafeEntryError(path: path, found: kind, expected: .regular) }
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw FileError("fcntl", path: path) }
     }
 
     /// The file `open` returns a descriptor for, retried on `EINTR`; nil on
@@ -193,7 +217,11 @@ public enum FileSystem {
     /// can tell a file over its limit from one at it.
     /// - Throws: ``FileError`` (`ENOENT` for a missing file).
     public static func readSmallFile(_ path: String, limit: Int) throws -> [UInt8] {
-        let file = try POSIXFile.openForReading(path)
+        try readSmall(try POSIXFile.openForReading(path), limit: limit)
+    }
+
+    /// Reads an open file whole from its current offset, as ``readSmallFile(_:limit:)``.
+    static func readSmall(_ file: POSIXFile, limit: Int) throws -> [UInt8] {
         // A regular file's size bounds the buffer; pipes and /proc files report 0.
         let size = Int(try file.status().st_size)
         var bytes = [UInt8](repeating: 0, count: size > 0 ? min(limit + 1, size + 1) : limit + 1)

@@ -29,13 +29,35 @@ public enum OutputTarget: Sendable, Equatable {
     /// A file, written under a temporary name beside it (mode 0600) and moved
     /// into place only by ``OutputWriter/commit()``; with `overwrite: false`
     /// an existing file is never replaced.
+    ///
+    /// An existing character device, block device or FIFO at `path` (such
+    /// as `/dev/null`) is written in place instead, streaming as to standard
+    /// output, with or without `overwrite`: it is never renamed over or
+    /// unlinked. A symbolic link at `path` is refused, `overwrite` or not: it
+    /// is neither followed nor replaced.
     case file(path: String, overwrite: Bool)
 
     /// Checks, before any work, that the target may be written: a file that
-    /// exists needs `overwrite`. (The final move checks again, atomically.)
-    /// - Throws: ``OutputError/exists(path:)``.
+    /// exists needs `overwrite`; a symbolic link is refused. (The final move
+    /// checks again, atomically.)
+    /// - Throws: ``OutputError/exists(path:)``, ``OutputError/symbolicLink(path:)``.
     public func checkAvailable() throws {
-        if case .file(let path, false) = self, FileSystem.exists(path) { throw OutputError.exists(path: path) }
+        _ = try existingKind()
+    }
+
+    /// What exists at a file target (nil for none, or standard output),
+    /// once checked as ``checkAvailable()`` does.
+    fileprivate func existingKind() throws -> EntryKind? {
+        guard case .file(let path, let overwrite) = self else { return nil }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        let kind = EntryKind(mode: st.st_mode)
+        switch kind {
+        case .symbolicLink: throw OutputError.symbolicLink(path: path)
+        case .regular, .directory: if !overwrite { throw OutputError.exists(path: path) }
+        default: break  // a device or FIFO: written in place
+        }
+        return kind
     }
 }
 
@@ -43,14 +65,19 @@ public enum OutputTarget: Sendable, Equatable {
 public enum OutputError: CofferFailure, Equatable {
     /// The output file exists and overwriting was not asked for.
     case exists(path: String)
+    /// The output is a symbolic link, which Coffer neither follows nor replaces.
+    case symbolicLink(path: String)
 
     /// `.conflict` (exit 7).
     public var kind: FailureKind { .conflict }
 
-    /// One line naming the file and the flag that allows replacing it.
+    /// One line naming the file and what to do.
     public var description: String {
         switch self {
         case .exists(let path): "\(path) exists; pass --force to overwrite it"
+        case .symbolicLink(let path):
+            "\(path) is a symbolic link; Coffer neither writes through it nor replaces it, --force or not. "
+                + "Give the file it points to (`readlink -f \(path)`) as the output, or remove the link"
         }
     }
 }
@@ -58,53 +85,83 @@ public enum OutputError: CofferFailure, Equatable {
 /// An open ``OutputTarget``. For a file, nothing is visible at the
 /// destination until ``commit()``; released without a commit (an error was
 /// thrown), the temporary file is removed, so output that failed a check
-/// never stays on disk.
+/// never stays on disk. Standard output, and a device or FIFO given as the
+/// file, are written in place as the bytes come.
 final class OutputWriter {
-    private let file: AtomicFile?
+    /// Where the bytes go: a temporary file, or in place as they come.
+    private enum Sink {
+        case file(AtomicFile)
+        case stream(POSIXFile)
+    }
+
+    private let sink: Sink
     private let overwrite: Bool
     private let path: String
 
-    /// Opens `target`: a temporary file beside a file destination.
-    /// - Throws: ``OutputError/exists(path:)``; ``FileError`` if the
-    ///   temporary file cannot be created.
+    /// Opens `target`: a temporary file beside a file destination, or the
+    /// destination itself if it is a device or FIFO (opening a FIFO waits
+    /// for its reader, as a shell's `>` does).
+    /// - Throws: ``OutputError/exists(path:)``, ``OutputError/symbolicLink(path:)``;
+    ///   ``FileError`` if the temporary file or the device cannot be opened
+    ///   (a socket cannot: `ENXIO`).
     init(_ target: OutputTarget) throws {
-        try target.checkAvailable()
+        let existing = try target.existingKind()
         switch target {
         case .standardOutput:
-            file = nil
+            sink = .stream(POSIXFile.standardOutput)
             overwrite = false
             path = "standard output"
         case .file(let destination, let overwrite):
-            file = try AtomicFile(destination: destination, mode: 0o600, unnamed: true)
             self.overwrite = overwrite
             path = destination
+            if let existing, existing != .regular, existing != .directory, let device = try Self.openInPlace(destination) {
+                sink = .stream(device)
+            } else {
+                sink = .file(try AtomicFile(destination: destination, mode: 0o600, unnamed: true))
+            }
+        }
+    }
+
+    /// Opens the device or FIFO at `path` for writing, through no link;
+    /// nil if a regular file has taken its place since it was checked (it
+    /// is then replaced atomically like any file, never written in place).
+    private static func openInPlace(_ path: String) throws -> POSIXFile? {
+        let device: POSIXFile
+        do {
+            device = try POSIXFile.open(path, flags: O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)
+        } catch let error as FileError where error.code == ELOOP {
+            throw OutputError.symbolicLink(path: path)
+        }
+        switch EntryKind(mode: try device.status().st_mode) {
+        case .regular: return nil
+        default: return device
         }
     }
 
     /// Writes all of `bytes`.
     /// - Throws: ``FileError`` (`EPIPE`, `ENOSPC`, `EFBIG`, …).
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        if let file {
-            try file.write(bytes)
-        } else {
-            try POSIXFile.standardOutput.write(bytes)
+        switch sink {
+        case .file(let file): try file.write(bytes)
+        case .stream(let stream): try stream.write(bytes)
         }
     }
 
     /// For a file output, a writer that puts bytes at given offsets from
     /// several threads, around the page cache where it can
-    /// (``AtomicFile/cacheBypassingWriter()``); nil for standard output.
+    /// (``AtomicFile/cacheBypassingWriter()``); nil for standard output, a device or a FIFO.
     /// Use it or ``write(_:)``, not both.
     func cacheBypassingWriter() throws -> CacheBypassingWriter? {
-        try file?.cacheBypassingWriter()
+        guard case .file(let file) = sink else { return nil }
+        return try file.cacheBypassingWriter()
     }
 
     /// Makes a file output durable and moves it into place (a no-op for
-    /// standard output).
+    /// standard output, a device or a FIFO).
     /// - Throws: ``OutputError/exists(path:)`` if a file appeared at the
     ///   destination meanwhile (it is left alone); ``FileError``.
     func commit() throws {
-        guard let file else { return }
+        guard case .file(let file) = sink else { return }
         do {
             try file.commit(overwrite: overwrite)
         } catch let error as FileError where error.code == EEXIST {

@@ -51,9 +51,8 @@ extension Vault {
         var report = CollectionReport(planned: plan)
         let cutoff = started.addingTimeInterval(-grace).timeIntervalSince1970
         var files: [(path: String, id: ObjectID?, size: UInt64, recent: Bool)] = []
-        try objects.forEachEntry { path, id in
-            var st = stat()
-            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+        // Regular files in real fan-out directories only: a link planted in the tree is never followed.
+        try objects.forEachEntry { path, id, st in
             files.append((path, id, UInt64(st.st_size), Double(st.st_mtim.tv_sec) >= cutoff))
         }
         // The state after the listing: anything committed meanwhile is referenced.
@@ -81,8 +80,7 @@ extension Vault {
             try commit { _ in
                 [.garbageCollected(GarbageCollected(objects: counts.objectsRemoved, bytes: counts.bytesFreed, temporaryFiles: counts.temporaryFilesRemoved))]
             }
-            for path in doomed { FileSystem.remove(path) }
-            try objects.syncAllDirectories()
+            try objects.remove(doomed)
         }
         report.seconds = Date().timeIntervalSince(started)
         return report

@@ -35,7 +35,7 @@ public final class Vault {
     private init(
         path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?,
         access: VaultAccess = .readWrite, readOnlyReason: String? = nil
-    ) {
+    ) throws {
         self.path = path
         self.identity = identity
         self.descriptor = descriptor
@@ -44,7 +44,7 @@ public final class Vault {
         self.objects = objects
         self.heads = heads
         self.readOnlyReason = readOnlyReason
-        lock = VaultLock.shared(for: path, create: access == .readWrite)
+        lock = try VaultLock.shared(for: path, create: access == .readWrite)
     }
 
     /// Creates a vault in `path` (which must not exist, or be empty). The
@@ -103,7 +103,7 @@ public final class Vault {
         try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         try heads?.pin(fingerprint: creator.fingerprint, vaultPath: path, vault: descriptor.vault)
-        let vault = Vault(
+        let vault = try Vault(
             path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
             objects: ObjectStore(root: objectsPath(path)), heads: heads)
         try vault.rememberHead()
@@ -138,6 +138,14 @@ public final class Vault {
     /// - Throws: ``VaultError/notAVault(path:)``, ``VaultError/headConflict(_:)``
     ///   (rollback or fork), ``LedgerError`` (tampering), ``IdentityError/notInVault(fingerprint:)``.
     public static func open(at path: String, identity: Identity, stateDirectory: String?, access: VaultAccess = .readWrite) throws -> Vault {
+        try open(at: path, identity: identity, stateDirectory: stateDirectory, access: access, objects: objectsPath(path))
+    }
+
+    /// ``open(at:identity:stateDirectory:access:)`` with the object store at
+    /// `objects` instead of `VAULT/objects`: a backup snapshot's objects
+    /// live in the backup's shared store, which the snapshot's own
+    /// `objects` link (never followed) names.
+    static func open(at path: String, identity: Identity, stateDirectory: String?, access: VaultAccess = .readWrite, objects: String) throws -> Vault {
         let (descriptor, catalog) = try openStorage(at: path, access: access)
         let restored = try RestoredCopy.read(in: path)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
@@ -162,9 +170,9 @@ public final class Vault {
 
         // First meeting: pin the vault only once its ledger verified and admitted us.
         if !pinned { try tracked?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
-        let vault = Vault(
+        let vault = try Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
-            objects: ObjectStore(root: objectsPath(path)), heads: tracked, access: access,
+            objects: ObjectStore(root: objects), heads: tracked, access: access,
             readOnlyReason: restored.map { $0.refusal(path: path) } ?? (access == .readOnly ? "\(path) was opened read-only" : nil))
         guard !state.revoked.contains(identity.fingerprint) else {
             // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself
@@ -183,7 +191,7 @@ public final class Vault {
     static func openStorage(at path: String, access: VaultAccess = .readWrite, toleratingForeignSchema: Bool = false) throws -> (VaultDescriptor, Catalog) {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
-        let descriptor = try VaultDescriptor.parse(try FileSystem.readSmallFile(descriptorPath, limit: VaultDescriptor.maximumSize))
+        let descriptor = try VaultDescriptor.parse(try VaultDescriptor.readFile(inVault: path))
         let catalog = access == .readOnly
             ? try Catalog.openReadOnly(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
             : try Catalog.open(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)

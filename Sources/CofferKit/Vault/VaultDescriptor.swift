@@ -10,6 +10,15 @@ public struct VaultDescriptor: Codable, Sendable, Equatable {
     public static let fileName = "coffer-vault"
     static let maximumSize = 4096
 
+    /// The bytes of the descriptor file of the vault directory `vault`
+    /// (at most ``maximumSize`` + 1): a regular file, opened through no
+    /// symbolic link and without blocking on a FIFO.
+    /// - Throws: ``UnsafeEntryError`` for a link, FIFO, device or directory
+    ///   in its place; ``FileError``.
+    static func readFile(inVault vault: String) throws -> [UInt8] {
+        try Directory.open(vault).readSmallFile(fileName, limit: maximumSize)
+    }
+
     /// The on-disk format version (1).
     public let format: Int
     /// The vault's id.

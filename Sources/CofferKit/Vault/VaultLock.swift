@@ -25,16 +25,24 @@ final class VaultLock: @unchecked Sendable {
     }
 
     /// The process's shared lock on the vault at `vault`, taken (waiting
-    /// while a `gc` holds it exclusively) if the process does not hold it
-    /// yet. Nil if the lock file cannot be opened (a read-only vault, where
-    /// no `gc` can run either). Without `create`, a missing lock file is
-    /// not created (read-only access changes nothing in the vault) and no
-    /// lock is taken.
-    static func shared(for vault: String, create: Bool = true) -> VaultLock? {
+    /// while a `gc` holds it exclusively, at most ``FileLock/defaultWaitLimit``) if
+    /// the process does not hold it yet. Nil if the lock file cannot be
+    /// opened or created (a read-only vault, where no `gc` can run either).
+    /// Without `create`, a missing lock file is not created (read-only
+    /// access changes nothing in the vault) and no lock is taken.
+    /// - Throws: ``UnsafeEntryError`` if `VAULT/lock` is a symbolic link
+    ///   or not a regular file (nothing is created where a link points);
+    ///   ``LockError`` if another process holds it too long.
+    static func shared(for vault: String, create: Bool = true) throws -> VaultLock? {
         let key = FileSystem.realPath(vault)
-        return registry.withLock { open -> VaultLock? in
+        return try registry.withLock { open -> VaultLock? in
             if let existing = open[key]?.lock { return existing }
-            guard let file = try? FileLock(FileSystem.join(key, "lock"), exclusive: false, mode: 0o644, create: create) else { return nil }
+            let file: FileLock
+            do {
+                file = try FileLock(FileSystem.join(key, "lock"), exclusive: false, mode: 0o644, create: create)
+            } catch is FileError {
+                return nil
+            }
             let lock = VaultLock(file: file, key: key)
             open[key] = WeakLock(lock: lock)
             return lock
@@ -44,8 +52,15 @@ final class VaultLock: @unchecked Sendable {
     /// Runs `body` holding the lock exclusively: first waits until no other
     /// process has the vault open, and keeps new ones waiting until `body`
     /// returns; then holds it shared again.
+    /// - Throws: ``LockError`` if other processes keep it open longer than
+    ///   ``FileLock/defaultWaitLimit`` (the shared lock is taken again first).
     func exclusively<T>(_ body: () throws -> T) throws -> T {
-        try file.lock(exclusive: true)
+        do {
+            try file.lock(exclusive: true)
+        } catch {
+            try? file.lock(exclusive: false)  // a failed conversion may have dropped it
+            throw error
+        }
         defer { try? file.lock(exclusive: false) }
         return try body()
     }
@@ -61,10 +76,10 @@ final class VaultLock: @unchecked Sendable {
         private let mutex = NSLock()
         private var open: [String: WeakLock] = [:]
 
-        func withLock<T>(_ body: (inout [String: WeakLock]) -> T) -> T {
+        func withLock<T>(_ body: (inout [String: WeakLock]) throws -> T) rethrows -> T {
             mutex.lock()
             defer { mutex.unlock() }
-            return body(&open)
+            return try body(&open)
         }
     }
 }

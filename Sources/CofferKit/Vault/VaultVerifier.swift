@@ -4,7 +4,7 @@ import Foundation
 public struct VerificationReport: Codable, Sendable {
     /// One problem found.
     public struct Finding: Codable, Sendable, Equatable {
-        /// What kind of check failed: `descriptor`, `vault` (another vault at a known path), `state`
+        /// What kind of check failed: `tree` (a symbolic link or special file in the vault directory), `descriptor`, `vault` (another vault at a known path), `state`
         /// (a damaged remembered head), `ledger`, `catalog`, `object`, `manifest`, `document`.
         public let check: String
         /// What it concerns (an entry, a row, an object id, a document id).
@@ -65,17 +65,23 @@ public enum VaultVerifier {
     /// works on read-only media (``Catalog/openReadOnly(at:)``).
     public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool) throws -> VerificationReport {
         var state: VaultState?
-        return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &state)
+        return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, objects: nil, replayed: &state)
     }
 
     /// ``verify(at:identity:stateDirectory:deep:)``, also handing back the
     /// state the ledger replay produced (nil if the ledger did not verify).
     /// A catalog written while it was read (``VaultError/changedConcurrently(_:)``)
     /// is read again, up to three times in all.
-    static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
+    /// - Parameter objects: the object store, when it is not `path/objects`
+    ///   (a backup snapshot, whose `objects` is Coffer's own link to the
+    ///   backup's shared store: that one link is expected, never followed,
+    ///   and the shared store is checked for links instead).
+    static func verify(
+        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, objects: String?, replayed verifiedState: inout VaultState?
+    ) throws -> VerificationReport {
         for attempt in 1... {
             do {
-                return try verifyOnce(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, replayed: &verifiedState)
+                return try verifyOnce(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, objects: objects, replayed: &verifiedState)
             } catch VaultError.changedConcurrently(_) where attempt < 3 {
                 continue
             }
@@ -83,18 +89,41 @@ public enum VaultVerifier {
         preconditionFailure("unreachable")
     }
 
-    private static func verifyOnce(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, replayed verifiedState: inout VaultState?) throws -> VerificationReport {
+    private static func verifyOnce(
+        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, objects: String?, replayed verifiedState: inout VaultState?
+    ) throws -> VerificationReport {
         var report = VerificationReport()
         report.deep = deep
+        // 0. The tree: only regular files and directories, and no link, anywhere below the vault.
+        var special = (try? Directory.open(path).specialEntries()) ?? []
+        let objectsPath = objects ?? Vault.objectsPath(path)
+        if let objects {
+            special.removeAll { $0 == (Vault.objectsPath(path), .symbolicLink) }
+            do {
+                special += try Directory.open(objects, followingLink: false).specialEntries()
+            } catch let error as UnsafeEntryError {
+                special.append((objects, error.found))
+            } catch {}  // missing: every referenced object is reported missing below
+        }
+        for (entry, kind) in special {
+            report.add("tree", entry, UnsafeEntryError(path: entry, found: kind, expected: .regular).description)
+        }
+        // A catalog that is not a regular file is not opened (a FIFO would block).
+        let catalogPath = Vault.catalogPath(path)
+        if special.contains(where: { [catalogPath, catalogPath + "-wal", catalogPath + "-shm"].contains($0.path) }) { return report }
         let descriptor: VaultDescriptor
         let catalog: Catalog
         // Held shared for the whole check: `gc` cannot delete a generation
         // the snapshot below still references while objects are checked.
-        // Only where the vault has its lock file: verify creates nothing.
-        let lock = FileSystem.exists(FileSystem.join(path, "lock")) ? VaultLock.shared(for: path) : nil
+        // Only where the vault has its lock file: verify creates nothing (a
+        // lock file that is a link or a FIFO is a `tree` finding above).
+        let lock = try? VaultLock.shared(for: path, create: false)
         defer { withExtendedLifetime(lock) {} }
         do {
             (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly, toleratingForeignSchema: true)
+        } catch let error as UnsafeEntryError {
+            report.add("descriptor", VaultDescriptor.fileName, error.description)
+            return report
         } catch let error as VaultError where error.kind == .integrity {
             report.add("descriptor", VaultDescriptor.fileName, error.description)
             return report
@@ -164,8 +193,13 @@ public enum VaultVerifier {
         }
 
         // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
-        let store = ObjectStore(root: Vault.objectsPath(path))
-        let present = try store.allObjectIDs().sorted()
+        let store = ObjectStore(root: objectsPath)
+        let present: [ObjectID]
+        do {
+            present = try store.allObjectIDs().sorted()
+        } catch is UnsafeEntryError {
+            present = []  // `objects` itself is a link or special file: reported by the tree check
+        }
         // Read and hashed on every core; findings are reported in id order.
         let checked = try ParallelMap.run(present) { id -> (hashedBytes: Int?, problem: String?) in
             do {
@@ -192,7 +226,9 @@ public enum VaultVerifier {
                     referenced.insert(version.manifest)
                     referenced.formUnion(version.segments)
                     for id in [version.manifest] + version.segments where !presentSet.contains(id) {
-                        report.add("object", id.description, "object referenced by document \(document.id) (generation \(version.generation)) is missing")
+                        // Present but not a regular file: a directory or special file in its place.
+                        let what = store.contains(id) ? "is not a regular file" : "is missing"
+                        report.add("object", id.description, "object referenced by document \(document.id) (generation \(version.generation)) \(what)")
                     }
                     if presentSet.contains(version.manifest) {
                         do {
@@ -213,7 +249,7 @@ public enum VaultVerifier {
 
         // 4. Deep: decrypt everything the identity can read.
         if deep, let identity, state != nil, report.findings.isEmpty {
-            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly)
+            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly, objects: objectsPath)
             for document in vault.state.documents.values.sorted(by: { $0.id < $1.id }) {
                 guard vault.canRead(document) else {
                     report.counts.documentsSkipped += 1

@@ -84,4 +84,39 @@ struct ObjectStoreTests {
         #expect(FileManager.default.contents(atPath: target) == Data("whole".utf8))
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["out"])
     }
+
+    @Test("a fan-out directory linked to another store's is neither walked nor deleted through")
+    func linkedFanOut() throws {
+        let scratch = try ScratchDirectory()
+        let store = try ObjectStore.create(at: scratch.join("objects"))
+        let victim = try ObjectStore.create(at: scratch.join("victim"))
+        let id = try victim.put(Array("victim's object".utf8))
+        let fan = String(id.description.prefix(2))
+        try FileManager.default.removeItem(atPath: scratch.join("objects", fan))
+        try FileManager.default.createSymbolicLink(atPath: scratch.join("objects", fan), withDestinationPath: scratch.join("victim", fan))
+        #expect(try store.allObjectIDs().isEmpty)
+        #expect(!store.contains(id))
+        #expect(store.sizes(of: [id]).isEmpty)
+        #expect(throws: UnsafeEntryError.self) { try store.remove([id]) }
+        expectFailure(.integrity) { try store.check(id) }
+        #expect(throws: UnsafeEntryError.self) { try store.put(Array("victim's object".utf8)) }
+        #expect(try victim.allObjectIDs() == [id])
+        try victim.check(id)
+    }
+
+    @Test("a FIFO or a directory in place of an object is an integrity failure at once, and not walked", arguments: ["fifo", "directory"])
+    func specialInPlaceOfObject(kind: String) throws {
+        let scratch = try ScratchDirectory()
+        let store = try ObjectStore.create(at: scratch.join("objects"))
+        let id = try store.put(Array("object".utf8))
+        try FileManager.default.removeItem(atPath: store.path(of: id))
+        if kind == "fifo" {
+            #expect(mkfifo(store.path(of: id), 0o600) == 0)
+        } else {
+            try FileManager.default.createDirectory(atPath: store.path(of: id), withIntermediateDirectories: false)
+        }
+        #expect(throws: UnsafeEntryError.self) { try store.check(id) }
+        expectFailure(.integrity) { _ = try store.read(id) }
+        #expect(try store.allObjectIDs().isEmpty)
+    }
 }
