@@ -64,14 +64,21 @@ extension Vault {
     /// finishes it instead of starting another.
     public func rotateRole(named name: String, plan: Bool) throws -> RotationReport {
         let started = Date()
-        // Planned once: a re-plan after a concurrent change continues this
-        // rotation (or adopts the other process's new version), never starts a second.
-        let newKey = try !role(named: name).hasOlderVersions
+        // Planned once. A key version issued after this command started, by
+        // an earlier attempt of its own or by another administrator, is the
+        // new key it asked for: a re-plan after a concurrent change finishes
+        // the rotation under the newest key and never issues a second one.
+        let initial = try role(named: name)
+        let wantsKey = !initial.hasOlderVersions
+        var issued: [UInt32] = []
         return try replanning {
             try requireAdministrator("rotate role keys")
             let role = try role(named: name)
             var report = RotationReport(planned: plan)
-            report.roles.append(try finishRotation(of: role.id, newKey: newKey && !role.hasOlderVersions, plan: plan))
+            let newKey = wantsKey && role.currentVersion == initial.currentVersion
+            var rotation = try finishRotation(of: role.id, newKey: newKey, plan: plan) { issued.append($0) }
+            if !plan { rotation.newKey = !issued.isEmpty }
+            report.roles.append(rotation)
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
@@ -83,7 +90,11 @@ extension Vault {
     /// version, and retires the older versions. Every step is its own
     /// commit, so an interrupted run leaves a consistent vault and the next
     /// run continues where it stopped.
-    func finishRotation(of roleID: RoleID, newKey: Bool, plan: Bool) throws -> RotationReport.RoleRotation {
+    /// - Parameter issued: called with each key version this call commits,
+    ///   as soon as it is committed (a later step may still fail).
+    func finishRotation(
+        of roleID: RoleID, newKey: Bool, plan: Bool, issued: (UInt32) -> Void = { _ in }
+    ) throws -> RotationReport.RoleRotation {
         guard let role = state.roles[roleID] else { throw VaultError.notFound("unknown role \(roleID)") }
         let issue = newKey || role.rotationDue
         var result = RotationReport.RoleRotation(role: role.name, newKey: issue, keyVersion: role.currentVersion + (issue ? 1 : 0))
@@ -97,11 +108,19 @@ extension Vault {
             return result
         }
         if issue {
-            try commit(building: { draft in try draft.append(try self.newKeyEvent(for: draft.state.roles[roleID]!, in: draft.state)) })
+            // Built from the state inside the commit: the version is the one after the newest committed.
+            var version: UInt32 = 0
+            try commit(building: { draft in
+                let role = draft.state.roles[roleID]!
+                version = role.currentVersion + 1
+                try draft.append(try self.newKeyEvent(for: role, in: draft.state))
+            })
+            issued(version)
         }
         result.rewrapped = try rewrapDocuments(of: roleID)
         if role.kind == .admin { result.roleKeysRewrapped = try rewrapRoleKeys() }
         let settled = state.roles[roleID]!
+        result.keyVersion = settled.currentVersion
         result.retired = settled.olderVersions
         if !result.retired.isEmpty {
             try commit { _ in [.roleKeysRetired(RoleKeysRetired(role: roleID, before: settled.currentVersion))] }
