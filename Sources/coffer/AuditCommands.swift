@@ -28,10 +28,10 @@ enum AuditOutput {
         if json {
             try JSONOutput.print(verification)
         } else if let failure = verification.failure {
-            Swift.print("\(verification.entries) entries verified; entry \(failure.sequence) is bad: \(failure.reason)")
+            TextOutput.line("\(verification.entries) entries verified; entry \(failure.sequence) is bad: \(failure.reason)")
         } else {
-            Swift.print("ledger of vault \(verification.vault): \(verification.entries) entries verified (signatures, hash links, authorisation)")
-            Swift.print("head: \(verification.head)")
+            TextOutput.line("ledger of vault \(verification.vault): \(verification.entries) entries verified (signatures, hash links, authorisation)")
+            TextOutput.line("head: \(verification.head)")
         }
         if let failure = verification.failure { throw VaultError.integrity(failure.reason) }
     }
@@ -92,7 +92,7 @@ extension Coffer.AuditCommand {
                 } else {
                     let c = record.entry.contents
                     let who = record.actorName.isEmpty ? String(c.actor.prefix(12)) : record.actorName
-                    print("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)")
+                    TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)")
                 }
             }
         }
@@ -133,9 +133,9 @@ extension Coffer.AuditCommand {
             }
             let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy)
             if output.json { return try JSONOutput.print(report) }
-            print("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
+            TextOutput.line("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
             for f in report.findings {
-                print("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
+                TextOutput.line("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
             }
         }
     }
@@ -162,7 +162,7 @@ extension Coffer.AuditCommand {
             let target: OutputTarget = output == "-" ? .standardOutput : .file(path: output, overwrite: force)
             let verification = try AuditExport.write(vaultAt: try vault.vaultPath(), to: target, signer: try vault.loadIdentity())
             if json.json { return try JSONOutput.print(verification) }
-            if output != "-" { print("exported \(verification.entries) entries to \(output); head \(verification.head)") }
+            if output != "-" { TextOutput.line("exported \(verification.entries) entries to \(output); head \(verification.head)") }
         }
     }
 
