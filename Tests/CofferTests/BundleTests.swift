@@ -92,10 +92,10 @@ struct BundleTests {
             #expect(FileManager.default.contents(atPath: cli.path("opened/docs/size-\(size).bin")) == pattern(size, seed: UInt64(size)))
         }
         #expect(FileManager.default.fileExists(atPath: cli.path("opened/MANIFEST.json.minisig")))
-        // A trailing slash names the same new folder; an existing folder is refused (usage).
+        // A trailing slash names the same new folder; an existing folder is refused (would overwrite: 7).
         try cli.ok(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened2") + "/"])
         #expect(FileManager.default.fileExists(atPath: cli.path("opened2/docs/size-1.bin")))
-        #expect(try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")]).status == Exit.usage)
+        #expect(try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")]).status == Exit.conflict)
         // The wrong partner key, the wrong sender key: refused, nothing written.
         let wrongKey = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("globex.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("x1")])
         #expect(wrongKey.status == Exit.authentication, "\(wrongKey.stderr)")
@@ -181,6 +181,20 @@ struct BundleTests {
         #expect(try cli.run(["bundle", "create", "memo.txt", "--to", recipient, "-o", cli.path("m.age")]).status == Exit.accessDenied)
         try cli.ok(["bundle", "create", "memo.txt", "--to", recipient, "--approve", "-o", cli.path("m.age")])
         #expect(try cli.run(["init", "--vault", cli.path("v2"), "--export-limit", "nonsense"]).status == Exit.usage)
+    }
+
+    @Test("a signed bundle holding both x and x/y is malformed (5), in either order, and leaves nothing", arguments: [
+        ["x", "x/y"], ["x/y", "x"], ["a/b/c", "a/b"],
+    ])
+    func fileAndFolder(names: [String]) throws {
+        let cli = try Self.setUp()
+        let bundle = try Self.handMade(cli, files: names.map { ($0, Data("content of \($0)".utf8)) })
+        let result = try cli.run(["bundle", "open", bundle, "-i", cli.path("acme.txt"), "--from", cli.path("handmade.pub"), "-o", cli.path("out")])
+        #expect(result.status == Exit.integrity, "\(result.stderr)")
+        #expect(result.stderr.contains("is both a file and a folder"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.path("out")))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: cli.root).filter { $0.hasPrefix(".coffer") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
     @Test("unsafe paths inside a bundle are refused", arguments: ["../evil", "/etc/evil", "link"])
