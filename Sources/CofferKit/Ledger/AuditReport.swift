@@ -90,9 +90,14 @@ extension Audit {
                     labelsRead[c.actor, default: []].insert(label)
                 }
             case .bundleCreated(let p) where inWindow:
-                let bytes = p.files.reduce(UInt64(0)) { $0 + $1.size }
-                if p.files.count >= policy.bulkFiles || bytes >= policy.bulkBytes {
-                    flag("bulk-export", "bundle \(p.bundle) to \(p.recipients.joined(separator: ", ")): \(p.files.count) files, \(bytes) bytes")
+                // Sizes and recipients are in clear only in entries written before sealed details.
+                if p.details == nil {
+                    let bytes = p.files.reduce(UInt64(0)) { $0 + ($1.size ?? 0) }
+                    if p.files.count >= policy.bulkFiles || bytes >= policy.bulkBytes {
+                        flag("bulk-export", "bundle \(p.bundle) to \(p.recipients.joined(separator: ", ")): \(p.files.count) files, \(bytes) bytes")
+                    }
+                } else if p.files.count >= policy.bulkFiles {
+                    flag("bulk-export", "bundle \(p.bundle) to \(p.recipientCount ?? 0) recipient(s): \(p.files.count) files (sealed details)")
                 }
             case .accessRefused(let p) where inWindow:
                 flag("refused-after-revocation", "revoked identity tried to \(p.attempted)")
