@@ -71,11 +71,15 @@ extension Coffer.AuditCommand {
         @Option(name: .long, help: ArgumentHelp("Entries with this action (document.open) or action group (document).", valueName: "action"))
         var action: String?
 
+        @Flag(name: .long, help: "Also show the sealed details of bundle.create and vault.backup entries (files, recipients, note, backup path): opens the vault with your identity; only an administrator reads them.")
+        var details = false
+
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let path = try vault.vaultPath()
+            let reader = details ? try vault.openVault() : nil
             var filter = AuditFilter()
             filter.since = try since.map { try AuditTime.parse($0, option: "--since") }
             filter.until = try until.map { try AuditTime.parse($0, option: "--until") }
@@ -87,12 +91,15 @@ extension Coffer.AuditCommand {
             filter.actor = actor
             let json = output.json
             try Audit.log(vaultAt: path, filter: filter) { record in
+                // Entries appended after the vault was opened are not in its state: shown sealed.
+                let revealed = record.entry.sequence < (reader?.state.entryCount ?? 0) ? try reader?.details(of: record.entry) : nil
                 if json {
-                    print(try record.jsonLine())
+                    print(try record.jsonLine(details: revealed))
                 } else {
                     let c = record.entry.contents
                     let who = record.actorName.isEmpty ? String(c.actor.prefix(12)) : record.actorName
-                    TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)")
+                    let shown = revealed.map { "  \($0.summary)" } ?? (record.hasSealedDetails ? "  (sealed details)" : "")
+                    TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)\(shown)")
                 }
             }
         }

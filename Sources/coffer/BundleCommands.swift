@@ -192,7 +192,11 @@ extension Coffer.BundleCommand {
         func run() throws {
             let isHash = subject.count == 64 && subject.allSatisfy(\.isHexDigit) && !FileManager.default.fileExists(atPath: subject)
             let sha256 = isHash ? subject.lowercased() : try FileDigest.sha256(of: .file(path: subject))
-            let traces = try vault.openVault().traceBundles(sha256: sha256)
+            let opened = try vault.openVault()
+            let traces = try opened.traceBundles(sha256: sha256)
+            if opened.untraceableBundles > 0 {
+                ExitStatus.printNote("\(opened.untraceableBundles) bundle(s) have sealed details that only an administrator can search")
+            }
             if json.json { return try JSONOutput.print(traces) }
             if traces.isEmpty { TextOutput.line("no bundle held a file with SHA-256 \(sha256)") }
             for t in traces {

@@ -201,6 +201,11 @@ enum ExitStatus {
         return exit == .validationFailure ? 2 : exit.rawValue
     }
 
+    /// Prints `message` on stderr as `coffer: note: …`, control characters escaped.
+    static func printNote(_ message: String) {
+        TextOutput.errorLine("coffer: note: \(message)")
+    }
+
     /// Prints `message` on stderr as `coffer: error: …`, control characters
     /// escaped, since a message may quote a name someone else chose. A
     /// `multiline` message keeps its newlines and escapes each line.

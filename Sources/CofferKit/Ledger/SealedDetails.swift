@@ -136,9 +136,27 @@ public struct BackupDetails: Codable, Sendable, Equatable {
 }
 
 /// An entry's details as an administrator reads them.
-public enum RevealedDetails: Sendable, Equatable {
+public enum RevealedDetails: Sendable, Equatable, Encodable {
     /// A `bundle.create` entry's recipients, note and files.
     case bundle(BundleDetails)
     /// A `vault.backup` entry's destination.
     case backup(BackupDetails)
+
+    /// Encodes the details themselves (a ``BundleDetails`` or ``BackupDetails`` object).
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .bundle(let details): try details.encode(to: encoder)
+        case .backup(let details): try details.encode(to: encoder)
+        }
+    }
+
+    /// One line for people: the bundle's files and recipients, or the backup's destination.
+    public var summary: String {
+        switch self {
+        case .bundle(let d):
+            "\(d.files.count) file(s) to \(d.recipients.joined(separator: ", ")): \(d.files.map(\.name).joined(separator: ", "))"
+                + (d.note.map { "; note: \($0)" } ?? "")
+        case .backup(let d): "to \(d.destination)"
+        }
+    }
 }
