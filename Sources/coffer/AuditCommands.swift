@@ -92,7 +92,7 @@ extension Coffer.AuditCommand {
             let json = output.json
             try Audit.log(vaultAt: path, filter: filter) { record in
                 // Entries appended after the vault was opened are not in its state: shown sealed.
-                let revealed = record.entry.sequence < (reader?.state.entryCount ?? 0) ? try reader?.details(of: record.entry) : nil
+                let revealed = try reader?.details(of: record.entry)
                 if json {
                     print(try record.jsonLine(details: revealed))
                 } else {
@@ -126,6 +126,9 @@ extension Coffer.AuditCommand {
         @Option(name: .long, help: ArgumentHelp("Flag roles whose key is older than this (e.g. 90d; default: not checked).", valueName: "age"))
         var maxKeyAge: String?
 
+        @Flag(name: .long, help: "Read the sealed details of bundles (sizes, recipients) with your identity, as an administrator, to judge bulk exports by size too.")
+        var details = false
+
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
@@ -138,7 +141,10 @@ extension Coffer.AuditCommand {
                 guard let seconds = DurationParser.seconds(maxKeyAge) else { throw ValidationError("--max-key-age takes a duration such as 90d") }
                 policy.maxKeyAge = seconds
             }
-            let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy)
+            let reader = details ? try vault.openVault() : nil
+            let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy) { entry in
+                try reader?.details(of: entry)
+            }
             if output.json { return try JSONOutput.print(report) }
             TextOutput.line("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
             for f in report.findings {

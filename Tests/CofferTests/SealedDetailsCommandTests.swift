@@ -44,6 +44,12 @@ struct SealedDetailsCommandTests {
         let plain = try cli.ok(["audit", "log"]).text
         #expect(plain.contains("bundle.create  (sealed details)") && !plain.contains("merger-7f3a"), "\(plain)")
 
+        // audit report: keyless it counts files only; with --details an administrator's report names the recipients.
+        let keyless = try cli.ok(["audit", "report", "--bulk-files", "1"]).text
+        #expect(keyless.contains("bulk-export") && keyless.contains("(sealed details)") && !keyless.contains("globex-55e1"), "\(keyless)")
+        let revealed = try cli.ok(["audit", "report", "--bulk-files", "1", "--details"]).text
+        #expect(revealed.contains("to globex-55e1: 1 files, 10 bytes"), "\(revealed)")
+
         // Bob, a member but no administrator, reads none of it.
         let bobTrace = try cli.run(as: bob.file, ["bundle", "trace", sha256, "--json"])
         #expect(bobTrace.status == Exit.ok, "\(bobTrace.stderr)")
@@ -51,5 +57,7 @@ struct SealedDetailsCommandTests {
         #expect(bobTrace.stderr.contains("1 bundle(s) have sealed details"), "\(bobTrace.stderr)")
         let bobLog = try cli.run(as: bob.file, ["audit", "log", "--details"])
         #expect(bobLog.status == Exit.ok && bobLog.text.contains("(sealed details)") && !bobLog.text.contains("merger-7f3a"), "\(bobLog.text)")
+        let bobReport = try cli.run(as: bob.file, ["audit", "report", "--bulk-files", "1", "--details"])
+        #expect(bobReport.status == Exit.ok && bobReport.text.contains("(sealed details)") && !bobReport.text.contains("globex-55e1"), "\(bobReport.text)")
     }
 }

@@ -165,8 +165,7 @@ extension Vault {
         try encryptor.finish()
         // Names, hashes, sizes, note and recipients are sealed for the
         // administrators; the entry's clear part is what replay checks.
-        let details = BundleDetails(
-            recipients: recipientNames, note: request.note, files: files.map { BundleFileDetails(name: $0.name, size: $0.size, sha256: $0.sha256) })
+        let details = BundleDetails(recipients: recipientNames, note: request.note, files: files)
         let created = BundleCreated(
             bundle: id, recipients: [], recipientCount: recipientNames.count, expires: manifest.expires,
             approvedBy: request.approve ? identity.fingerprint : nil, files: records)

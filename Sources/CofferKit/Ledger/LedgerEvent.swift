@@ -294,6 +294,17 @@ public struct BundleCreated: Codable, Sendable, Equatable {
     public var details: SealedDetails?
 }
 
+extension BundleCreated {
+    /// The details of an entry written before sealed details, from its
+    /// fields in clear; nil for an entry whose details are sealed.
+    public var clearDetails: BundleDetails? {
+        guard details == nil else { return nil }
+        return BundleDetails(
+            recipients: recipients, note: note,
+            files: files.map { BundleManifest.File(name: $0.name ?? "", size: $0.size ?? 0, sha256: $0.sha256 ?? "") })
+    }
+}
+
 /// One file in a `bundle.create` entry.
 public struct BundleFileRecord: Codable, Sendable, Equatable {
     /// The document it came from.

@@ -115,18 +115,8 @@ public struct BundleDetails: Codable, Sendable, Equatable {
     public var recipients: [String]
     /// The sender's note.
     public var note: String?
-    /// Each file's name, size and SHA-256, in the order of the entry's `files`.
-    public var files: [BundleFileDetails]
-}
-
-/// The sealed part of one file of a `bundle.create` entry.
-public struct BundleFileDetails: Codable, Sendable, Equatable {
-    /// Its name in the bundle.
-    public var name: String
-    /// Its size in bytes.
-    public var size: UInt64
-    /// Its SHA-256 (hex), as in SHA256SUMS.
-    public var sha256: String
+    /// Each file's name, size and SHA-256 (as in the bundle's manifest), in the order of the entry's `files`.
+    public var files: [BundleManifest.File]
 }
 
 /// The sealed part of a `vault.backup` entry.
@@ -148,6 +138,11 @@ public enum RevealedDetails: Sendable, Equatable, Encodable {
         case .bundle(let details): try details.encode(to: encoder)
         case .backup(let details): try details.encode(to: encoder)
         }
+    }
+
+    /// The bundle details, if these are a bundle's.
+    public var bundle: BundleDetails? {
+        if case .bundle(let details) = self { details } else { nil }
     }
 
     /// One line for people: the bundle's files and recipients, or the backup's destination.

@@ -14,26 +14,26 @@ extension Vault {
     /// public part: read from the entry itself if it was written before
     /// sealed details (anyone), else opened with the admin key (only an
     /// administrator; nil for everyone else).
-    /// - Parameter entry: an entry of this vault's ledger (up to the state this vault was opened at).
-    /// - Returns: nil for other entries, and for sealed details this identity cannot open.
+    /// - Parameter entry: an entry of this vault's ledger.
+    /// - Returns: nil for other entries, for entries appended after this
+    ///   vault was opened (its state does not hold their keys), and for
+    ///   sealed details this identity cannot open.
     /// - Throws: ``CryptoError`` or ``FormatError`` if the sealed details or
     ///   their key were changed (an integrity failure).
     public func details(of entry: LedgerEntry) throws -> RevealedDetails? {
+        guard entry.sequence < state.entryCount else { return nil }
         switch entry.contents.event {
-        case .bundleCreated(let p): try bundleDetails(p, sequence: entry.sequence).map(RevealedDetails.bundle)
-        case .backupStarted(let p): try backupDetails(p, sequence: entry.sequence).map(RevealedDetails.backup)
-        default: nil
+        case .bundleCreated(let p): return try bundleDetails(p, sequence: entry.sequence).map(RevealedDetails.bundle)
+        case .backupStarted(let p): return try backupDetails(p, sequence: entry.sequence).map(RevealedDetails.backup)
+        default: return nil
         }
     }
 
     /// A bundle's recipients, note and files: in clear in older entries,
     /// else opened for an administrator; nil for anyone else.
     func bundleDetails(_ record: BundleCreated, sequence: Int64) throws -> BundleDetails? {
-        guard let sealed = record.details else {
-            return BundleDetails(
-                recipients: record.recipients, note: record.note,
-                files: record.files.map { BundleFileDetails(name: $0.name ?? "", size: $0.size ?? 0, sha256: $0.sha256 ?? "") })
-        }
+        if let clear = record.clearDetails { return clear }
+        guard let sealed = record.details else { return nil }
         let context = DetailsContext(vaultID: state.vaultID, action: LedgerEvent.bundleCreated(record).action, subject: record.bundle)
         guard let details = try openDetails(BundleDetails.self, sealed: sealed, sequence: sequence, context: context) else { return nil }
         guard details.files.count == record.files.count else {

@@ -67,7 +67,7 @@ struct SealedDetailsTests {
         let backupEntry = try #require(entries.first { $0.contents.event.action == "vault.backup" })
         guard case .bundle(let details) = try admin.details(of: bundleEntry) else { Issue.record("no bundle details"); return }
         #expect(details.note == Self.note && details.recipients == [Self.partner])
-        #expect(details.files == [BundleFileDetails(name: Self.documentName, size: UInt64(Self.content.count), sha256: sha256)])
+        #expect(details.files == [BundleManifest.File(name: Self.documentName, size: UInt64(Self.content.count), sha256: sha256)])
         #expect(try admin.details(of: backupEntry) == .backup(BackupDetails(destination: backup)))
         let member = try fixture.open(as: bob)
         #expect(try member.details(of: bundleEntry) == nil)
