@@ -2,8 +2,10 @@ import Foundation
 
 extension String {
     /// The text with every character that a terminal would act on instead
-    /// of showing written as a visible escape: C0 controls (including tab
-    /// and newline), DEL and C1 controls become `\u{1b}`, `\u{7}`, `\u{9b}`;
+    /// of showing written as a visible escape: C0 controls (newline
+    /// included; tab, which only moves to the next column stop, is kept, as
+    /// minisign's trusted comments use it), DEL and C1 controls become
+    /// `\u{1b}`, `\u{7}`, `\u{9b}`;
     /// the Unicode bidirectional overrides and isolates (U+202A…U+202E,
     /// U+2066…U+2069), which reorder what is shown, become `\u{202e}` and so
     /// on. Names chosen by other people (document names, file names inside
@@ -26,6 +28,7 @@ extension String {
 
     private static func isEscaped(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
+        case 0x09: false
         case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
         default: false
         }

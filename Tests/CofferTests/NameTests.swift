@@ -37,11 +37,11 @@ struct NameTests {
     /// How text output shows it.
     static let shown = "report\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}31m\\u{202e}.txt"
 
-    /// Expects no byte a terminal would act on in `data` (C0 but newline, DEL, C1, bidi overrides).
+    /// Expects no byte a terminal would act on in `data` (C0 but newline and tab, DEL, C1, bidi overrides).
     static func expectInert(_ data: Data, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let text = String(decoding: data, as: UTF8.self)
         let active = text.unicodeScalars.filter { s in
-            (s.value < 0x20 && s != "\n") || (0x7F...0x9F).contains(s.value) || (0x202A...0x202E).contains(s.value) || (0x2066...0x2069).contains(s.value)
+            (s.value < 0x20 && s != "\n" && s != "\t") || (0x7F...0x9F).contains(s.value) || (0x202A...0x202E).contains(s.value) || (0x2066...0x2069).contains(s.value)
         }
         #expect(active.isEmpty, "\(what) printed raw control characters: \(text.debugDescription)", sourceLocation: sourceLocation)
     }
