@@ -121,6 +121,21 @@ struct SealedDetailsTests {
         #expect(member.untraceableBundles == 0)
     }
 
+    @Test("replay refuses sealed details not wrapped for the admin role's current key version")
+    func wrongAdminVersion() throws {
+        let fixture = try VaultFixture()
+        let vault = try fixture.open()
+        let before = vault.state.entryCount
+        #expect(throws: LedgerError.self) {
+            try vault.commit { state in
+                var details = try vault.sealDetails(BackupDetails(destination: "/x"), action: "vault.backup", subject: "s", state: state)
+                details.adminVersion += 1
+                return [.backupStarted(BackupStarted(snapshot: "s", details: details))]
+            }
+        }
+        #expect(try fixture.open().state.entryCount == before)
+    }
+
     @Test("sealed details moved to another subject, action or vault do not open")
     func contextBinding() throws {
         let fixture = try VaultFixture()
