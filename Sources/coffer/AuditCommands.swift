@@ -28,10 +28,10 @@ enum AuditOutput {
         if json {
             try JSONOutput.print(verification)
         } else if let failure = verification.failure {
-            Swift.print("\(verification.entries) entries verified; entry \(failure.sequence) is bad: \(failure.reason)")
+            TextOutput.line("\(verification.entries) entries verified; entry \(failure.sequence) is bad: \(failure.reason)")
         } else {
-            Swift.print("ledger of vault \(verification.vault): \(verification.entries) entries verified (signatures, hash links, authorisation)")
-            Swift.print("head: \(verification.head)")
+            TextOutput.line("ledger of vault \(verification.vault): \(verification.entries) entries verified (signatures, hash links, authorisation)")
+            TextOutput.line("head: \(verification.head)")
         }
         if let failure = verification.failure { throw VaultError.integrity(failure.reason) }
     }
@@ -71,11 +71,15 @@ extension Coffer.AuditCommand {
         @Option(name: .long, help: ArgumentHelp("Entries with this action (document.open) or action group (document).", valueName: "action"))
         var action: String?
 
+        @Flag(name: .long, help: "Also show the sealed details of bundle.create and vault.backup entries (files, recipients, note, backup path): opens the vault with your identity; only an administrator reads them.")
+        var details = false
+
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let path = try vault.vaultPath()
+            let reader = details ? try vault.openVault() : nil
             var filter = AuditFilter()
             filter.since = try since.map { try AuditTime.parse($0, option: "--since") }
             filter.until = try until.map { try AuditTime.parse($0, option: "--until") }
@@ -87,12 +91,15 @@ extension Coffer.AuditCommand {
             filter.actor = actor
             let json = output.json
             try Audit.log(vaultAt: path, filter: filter) { record in
+                // Entries appended after the vault was opened are not in its state: shown sealed.
+                let revealed = try reader?.details(of: record.entry)
                 if json {
-                    print(try record.jsonLine())
+                    print(try record.jsonLine(details: revealed))
                 } else {
                     let c = record.entry.contents
                     let who = record.actorName.isEmpty ? String(c.actor.prefix(12)) : record.actorName
-                    print("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)")
+                    let shown = revealed.map { "  \($0.summary)" } ?? (record.hasSealedDetails ? "  (sealed details)" : "")
+                    TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)\(shown)")
                 }
             }
         }
@@ -119,6 +126,9 @@ extension Coffer.AuditCommand {
         @Option(name: .long, help: ArgumentHelp("Flag roles whose key is older than this (e.g. 90d; default: not checked).", valueName: "age"))
         var maxKeyAge: String?
 
+        @Flag(name: .long, help: "Read the sealed details of bundles (sizes, recipients) with your identity, as an administrator, to judge bulk exports by size too.")
+        var details = false
+
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
@@ -131,11 +141,14 @@ extension Coffer.AuditCommand {
                 guard let seconds = DurationParser.seconds(maxKeyAge) else { throw ValidationError("--max-key-age takes a duration such as 90d") }
                 policy.maxKeyAge = seconds
             }
-            let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy)
+            let reader = details ? try vault.openVault() : nil
+            let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy) { entry in
+                try reader?.details(of: entry)
+            }
             if output.json { return try JSONOutput.print(report) }
-            print("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
+            TextOutput.line("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
             for f in report.findings {
-                print("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
+                TextOutput.line("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
             }
         }
     }
@@ -162,7 +175,7 @@ extension Coffer.AuditCommand {
             let target: OutputTarget = output == "-" ? .standardOutput : .file(path: output, overwrite: force)
             let verification = try AuditExport.write(vaultAt: try vault.vaultPath(), to: target, signer: try vault.loadIdentity())
             if json.json { return try JSONOutput.print(verification) }
-            if output != "-" { print("exported \(verification.entries) entries to \(output); head \(verification.head)") }
+            if output != "-" { TextOutput.line("exported \(verification.entries) entries to \(output); head \(verification.head)") }
         }
     }
 

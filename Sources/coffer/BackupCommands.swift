@@ -27,8 +27,8 @@ extension Coffer.BackupCommand {
         func run() throws {
             let report = try vault.openVault().backup(to: destination)
             if output.json { return try JSONOutput.print(report) }
-            print("snapshot \(report.snapshot.id): \(report.snapshot.entries) ledger entries, \(report.snapshot.objects) objects (\(formatSize(report.snapshot.objectBytes)))")
-            print(String(format: "copied %d new objects (%@) in %.2f s", report.objectsCopied, formatSize(report.bytesCopied), report.seconds))
+            TextOutput.line("snapshot \(report.snapshot.id): \(report.snapshot.entries) ledger entries, \(report.snapshot.objects) objects (\(formatSize(report.snapshot.objectBytes)))")
+            TextOutput.line(String(format: "copied %d new objects (%@) in %.2f s", report.objectsCopied, formatSize(report.bytesCopied), report.seconds))
         }
     }
 
@@ -54,7 +54,7 @@ extension Coffer.BackupCommand {
             if output.json {
                 try JSONOutput.print(BackupVerification(snapshot: manifest, report: report))
             } else {
-                print("snapshot \(manifest.id) of vault \(manifest.vault), signed by \(manifest.operatorIdentity.prefix(24))…")
+                TextOutput.line("snapshot \(manifest.id) of vault \(manifest.vault), signed by \(manifest.operatorIdentity.prefix(24))…")
                 VerifyOutput.print(report)
             }
             if !report.isClean { throw ExitCode(ExitStatus.code(for: .integrity)) }
@@ -82,7 +82,7 @@ extension Coffer.BackupCommand {
                     "\(destination) holds no complete snapshot (a snapshot folder without manifest.json is an interrupted backup and is ignored); run `coffer backup create \(destination)`")
             }
             if output.json { return try JSONOutput.print(snapshots) }
-            for s in snapshots { print("\(s.id)  \(s.created)  \(String(s.entries).leftPadded(8)) entries  \(String(s.objects).leftPadded(8)) objects  \(formatSize(s.objectBytes))") }
+            for s in snapshots { TextOutput.line("\(s.id)  \(s.created)  \(String(s.entries).leftPadded(8)) entries  \(String(s.objects).leftPadded(8)) objects  \(formatSize(s.objectBytes))") }
         }
     }
 
@@ -106,8 +106,8 @@ extension Coffer.BackupCommand {
         func run() throws {
             let manifest = try BackupStore.restore(destination, snapshot: at, to: to)
             if output.json { return try JSONOutput.print(manifest) }
-            print("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
-            print("it is read-only: check it with `coffer verify --deep --vault \(to)`; to work in it, `coffer backup adopt --vault \(to)`")
+            TextOutput.line("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
+            TextOutput.line("it is read-only: check it with `coffer verify --deep --vault \(to)`; to work in it, `coffer backup adopt --vault \(to)`")
         }
     }
 
@@ -124,7 +124,7 @@ extension Coffer.BackupCommand {
             let path = try vault.vaultPath()
             let report = try Vault.adopt(at: path, identity: try vault.loadIdentity(), stateDirectory: Paths.stateDirectory)
             if output.json { return try JSONOutput.print(report) }
-            print("adopted \(path), restored from snapshot \(report.snapshot): \(report.entries) ledger entries")
+            TextOutput.line("adopted \(path), restored from snapshot \(report.snapshot): \(report.entries) ledger entries")
         }
     }
 
@@ -153,9 +153,9 @@ extension Coffer.BackupCommand {
             let report = try BackupStore.prune(destination, keep: keep, plan: plan)
             if output.json { return try JSONOutput.print(report) }
             let verb = plan ? "would remove" : "removed"
-            print("kept \(report.kept.count) snapshots (\(report.objectsKept) objects); \(verb) \(report.removed.count) snapshots, \(report.interruptedRemoved) interrupted")
-            for id in report.removed { print("  \(id)") }
-            print("\(verb) \(report.objectsRemoved) objects (\(formatSize(report.bytesFreed))) and \(report.temporaryFilesRemoved) temporary files")
+            TextOutput.line("kept \(report.kept.count) snapshots (\(report.objectsKept) objects); \(verb) \(report.removed.count) snapshots, \(report.interruptedRemoved) interrupted")
+            for id in report.removed { TextOutput.line("  \(id)") }
+            TextOutput.line("\(verb) \(report.objectsRemoved) objects (\(formatSize(report.bytesFreed))) and \(report.temporaryFilesRemoved) temporary files")
         }
     }
 }

@@ -39,7 +39,7 @@ extension Coffer {
             func run() throws {
                 let partners = try vault.openVault().partners
                 if output.json { return try JSONOutput.print(partners) }
-                for p in partners { print("\(p.name)  \(p.recipient)\(p.minisignKey.map { "  minisign \($0)" } ?? "")") }
+                for p in partners { TextOutput.line("\(p.name)  \(p.recipient)\(p.minisignKey.map { "  minisign \($0)" } ?? "")") }
             }
         }
     }
@@ -107,9 +107,9 @@ extension Coffer.BundleCommand {
             if passphrase { request.passphrase = try BundlePassphrase.read(file: bundlePassphraseFile, confirm: true) }
             let manifest = try opened.createBundle(request)
             if json.json { return try JSONOutput.print(manifest) }
-            print("bundle \(manifest.bundle) → \(output)")
-            for file in manifest.files { print("  \(file.sha256)  \(formatSize(file.size).leftPadded(10))  \(file.name)") }
-            print("recipients: \(manifest.recipients.joined(separator: ", "))\(manifest.expires.map { "; expires \($0)" } ?? "")")
+            TextOutput.line("bundle \(manifest.bundle) → \(output)")
+            for file in manifest.files { TextOutput.line("  \(file.sha256)  \(formatSize(file.size).leftPadded(10))  \(file.name)") }
+            TextOutput.line("recipients: \(manifest.recipients.joined(separator: ", "))\(manifest.expires.map { "; expires \($0)" } ?? "")")
         }
     }
 
@@ -156,8 +156,8 @@ extension Coffer.BundleCommand {
             let manifest = try BundleOpener.open(
                 bundle, identities: try keys.identities(), sender: try senderKey(), destination: output, allowExpired: allowExpired)
             if json.json { return try JSONOutput.print(manifest) }
-            print("bundle \(manifest.bundle) from \(manifest.sender.name), created \(manifest.created): signature, \(manifest.files.count) file hashes and expiry check")
-            for file in manifest.files { print("  \(formatSize(file.size).leftPadded(10))  \(file.name)") }
+            TextOutput.line("bundle \(manifest.bundle) from \(manifest.sender.name), created \(manifest.created): signature, \(manifest.files.count) file hashes and expiry check")
+            for file in manifest.files { TextOutput.line("  \(formatSize(file.size).leftPadded(10))  \(file.name)") }
         }
     }
 
@@ -173,8 +173,8 @@ extension Coffer.BundleCommand {
         func run() throws {
             let inspection = try BundleOpener.inspect(bundle)
             if json.json { return try JSONOutput.print(inspection) }
-            print("age file, \(inspection.armored ? "armored" : "binary"), \(formatSize(inspection.size))")
-            print("recipients: \(inspection.recipients.joined(separator: ", ")) (contents, names and sender are encrypted)")
+            TextOutput.line("age file, \(inspection.armored ? "armored" : "binary"), \(formatSize(inspection.size))")
+            TextOutput.line("recipients: \(inspection.recipients.joined(separator: ", ")) (contents, names and sender are encrypted)")
         }
     }
 
@@ -192,11 +192,15 @@ extension Coffer.BundleCommand {
         func run() throws {
             let isHash = subject.count == 64 && subject.allSatisfy(\.isHexDigit) && !FileManager.default.fileExists(atPath: subject)
             let sha256 = isHash ? subject.lowercased() : try FileDigest.sha256(of: .file(path: subject))
-            let traces = try vault.openVault().traceBundles(sha256: sha256)
+            let opened = try vault.openVault()
+            let traces = try opened.traceBundles(sha256: sha256)
+            if opened.untraceableBundles > 0 {
+                ExitStatus.printNote("\(opened.untraceableBundles) bundle(s) have sealed details that only an administrator can search")
+            }
             if json.json { return try JSONOutput.print(traces) }
-            if traces.isEmpty { print("no bundle held a file with SHA-256 \(sha256)") }
+            if traces.isEmpty { TextOutput.line("no bundle held a file with SHA-256 \(sha256)") }
             for t in traces {
-                print("\(t.sent)  bundle \(t.bundle)  \(t.name)  from \(t.senderName.isEmpty ? t.sender : t.senderName)  to \(t.recipients.joined(separator: ", "))")
+                TextOutput.line("\(t.sent)  bundle \(t.bundle)  \(t.name)  from \(t.senderName.isEmpty ? t.sender : t.senderName)  to \(t.recipients.joined(separator: ", "))")
             }
         }
     }

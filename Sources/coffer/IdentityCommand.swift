@@ -43,7 +43,7 @@ extension Coffer.IdentityCommand {
             if output.json {
                 try JSONOutput.print(shown)
             } else {
-                print("created \(out)")
+                TextOutput.line("created \(out)")
                 shown.printText()
             }
         }
@@ -95,11 +95,11 @@ struct ShownIdentity: Encodable {
     }
 
     func printText() {
-        print("name:        \(name)")
-        print("fingerprint: \(fingerprint)")
-        print("identity:    \(identity)")
-        print("age:         \(age)")
-        print("minisign:    \(minisign)")
+        TextOutput.line("name:        \(name)")
+        TextOutput.line("fingerprint: \(fingerprint)")
+        TextOutput.line("identity:    \(identity)")
+        TextOutput.line("age:         \(age)")
+        TextOutput.line("minisign:    \(minisign)")
     }
 }
 

@@ -112,7 +112,7 @@ extension Coffer.RoleCommand {
             if output.json { return try JSONOutput.print(roles) }
             for role in roles {
                 let pending = role.olderKeyVersions.isEmpty ? "" : "  (rotation unfinished)"
-                print("\(role.name.rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) cleared for \(role.clearance.rightPadded(12)) key v\(role.keyVersion)  \(role.members.count) members  \(role.documents) documents\(pending)")
+                TextOutput.line("\(role.name.rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) cleared for \(role.clearance.rightPadded(12)) key v\(role.keyVersion)  \(role.members.count) members  \(role.documents) documents\(pending)")
             }
         }
     }
@@ -169,12 +169,12 @@ extension Coffer.AdminCommand {
 enum RoleOutput {
     static func print(_ role: RoleSummary, json: Bool) throws {
         if json { return try JSONOutput.print(role) }
-        Swift.print("role \(role.name) (\(role.kind.rawValue), id \(role.id))")
-        Swift.print("  clearance: \(role.clearance)")
-        Swift.print("  key version: \(role.keyVersion)\(role.olderKeyVersions.isEmpty ? "" : "; older versions \(role.olderKeyVersions.map(String.init).joined(separator: ", ")) still alive: run `coffer rotate role \(role.name)` to finish")")
-        Swift.print("  documents: \(role.documents)")
-        Swift.print("  members: \(role.members.isEmpty ? "none" : "")")
-        for member in role.members { Swift.print("    \(member.name)  \(member.fingerprint)\(member.admin ? "  (administrator)" : "")") }
+        TextOutput.line("role \(role.name) (\(role.kind.rawValue), id \(role.id))")
+        TextOutput.line("  clearance: \(role.clearance)")
+        TextOutput.line("  key version: \(role.keyVersion)\(role.olderKeyVersions.isEmpty ? "" : "; older versions \(role.olderKeyVersions.map(String.init).joined(separator: ", ")) still alive: run `coffer rotate role \(role.name)` to finish")")
+        TextOutput.line("  documents: \(role.documents)")
+        TextOutput.line("  members: \(role.members.isEmpty ? "none" : "")")
+        for member in role.members { TextOutput.line("    \(member.name)  \(member.fingerprint)\(member.admin ? "  (administrator)" : "")") }
     }
 }
 
@@ -183,18 +183,18 @@ enum RotationOutput {
     static func print(_ report: RotationReport, json: Bool) throws {
         if json { return try JSONOutput.print(report) }
         let verb = report.planned ? "would" : "did"
-        if report.planned { Swift.print("plan (nothing changed):") }
-        for removal in report.removed { Swift.print("  \(verb) remove \(removal.member) from \(removal.role)") }
+        if report.planned { TextOutput.line("plan (nothing changed):") }
+        for removal in report.removed { TextOutput.line("  \(verb) remove \(removal.member) from \(removal.role)") }
         for role in report.roles {
             var line = "  role \(role.role): "
             line += role.newKey ? "\(verb) issue key v\(role.keyVersion)" : "key v\(role.keyVersion)"
             line += ", rewrap \(role.rewrapped) data keys"
             if role.roleKeysRewrapped > 0 { line += ", rewrap \(role.roleKeysRewrapped) role keys" }
             if !role.retired.isEmpty { line += ", destroy v\(role.retired.map(String.init).joined(separator: ", v"))" }
-            Swift.print(line)
+            TextOutput.line(line)
         }
-        if !report.rekeyed.isEmpty { Swift.print("  \(verb) re-key \(report.rekeyed.count) documents") }
-        if !report.planned { Swift.print(String(format: "  %.2f s", report.seconds)) }
+        if !report.rekeyed.isEmpty { TextOutput.line("  \(verb) re-key \(report.rekeyed.count) documents") }
+        if !report.planned { TextOutput.line(String(format: "  %.2f s", report.seconds)) }
     }
 }
 

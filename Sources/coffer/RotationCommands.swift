@@ -87,8 +87,8 @@ extension Coffer {
             let report = try vault.openVault().collectGarbage(grace: seconds, plan: plan.plan)
             if output.json { return try JSONOutput.print(report) }
             let verb = report.planned ? "would delete" : "deleted"
-            print("\(verb) \(report.objectsRemoved) objects (\(formatSize(report.bytesFreed))) and \(report.temporaryFilesRemoved) temporary files")
-            print("kept \(report.objectsReferenced) referenced objects and \(report.objectsKeptRecent) unreferenced ones younger than \(grace)")
+            TextOutput.line("\(verb) \(report.objectsRemoved) objects (\(formatSize(report.bytesFreed))) and \(report.temporaryFilesRemoved) temporary files")
+            TextOutput.line("kept \(report.objectsReferenced) referenced objects and \(report.objectsKeptRecent) unreferenced ones younger than \(grace)")
         }
     }
 }

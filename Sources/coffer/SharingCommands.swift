@@ -80,12 +80,12 @@ extension Coffer {
         func run() throws {
             let report = try vault.openVault().access(document)
             if output.json { return try JSONOutput.print(report) }
-            print("\(report.name) (\(report.document)), labelled \(report.label), owned by \(report.owner.name), generation \(report.generation)")
-            if report.rekeyPending { print("  a re-key is pending: run `coffer rotate doc \(report.document)`") }
-            print("roles:")
-            for role in report.roles { print("  \(role.role.rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) key v\(role.keyVersion)  \(role.members.count) members") }
-            print("readers:")
-            for reader in report.readers { print("  \(reader.member.name.rightPadded(20)) \(reader.member.fingerprint)  via \(reader.via.joined(separator: ", "))") }
+            TextOutput.line("\(report.name) (\(report.document)), labelled \(report.label), owned by \(report.owner.name), generation \(report.generation)")
+            if report.rekeyPending { TextOutput.line("  a re-key is pending: run `coffer rotate doc \(report.document)`") }
+            TextOutput.line("roles:")
+            for role in report.roles { TextOutput.line("  \(role.role.rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) key v\(role.keyVersion)  \(role.members.count) members") }
+            TextOutput.line("readers:")
+            for reader in report.readers { TextOutput.line("  \(reader.member.name.rightPadded(20)) \(reader.member.fingerprint)  via \(reader.via.joined(separator: ", "))") }
         }
     }
 }
@@ -94,8 +94,8 @@ extension Coffer {
 enum SharingOutput {
     static func print(_ report: SharingReport, verb: String, json: Bool) throws {
         if json { return try JSONOutput.print(report) }
-        for id in report.documents { Swift.print("\(id)  \(verb)") }
-        for id in report.unchanged { Swift.print("\(id)  unchanged") }
-        if !report.rekeyed.isEmpty { Swift.print("re-keyed \(report.rekeyed.count) documents") }
+        for id in report.documents { TextOutput.line("\(id)  \(verb)") }
+        for id in report.unchanged { TextOutput.line("\(id)  unchanged") }
+        if !report.rekeyed.isEmpty { TextOutput.line("re-keyed \(report.rekeyed.count) documents") }
     }
 }

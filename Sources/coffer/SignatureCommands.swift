@@ -37,7 +37,7 @@ extension Coffer {
             if output.json {
                 try JSONOutput.print(report)
             } else {
-                print("signed \(file) with key \(report.keyID): \(target)")
+                TextOutput.line("signed \(file) with key \(report.keyID): \(target)")
             }
         }
     }
@@ -83,8 +83,8 @@ extension Coffer {
             if output.json {
                 try JSONOutput.print(report)
             } else {
-                print("good signature on \(file) by key \(report.keyID)")
-                print("trusted comment: \(report.trustedComment)")
+                TextOutput.line("good signature on \(file) by key \(report.keyID)")
+                TextOutput.line("trusted comment: \(report.trustedComment)")
             }
         }
     }

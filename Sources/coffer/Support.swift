@@ -197,13 +197,25 @@ enum ExitStatus {
             print(message)
             return 0
         }
-        printError(message)
+        // The argument parser's message spans lines (usage, a help hint).
+        printError(message, multiline: true)
         return exit == .validationFailure ? 2 : exit.rawValue
     }
 
-    static func printError(_ message: String) {
+    /// Prints `message` on stderr as `coffer: note: …`, control characters escaped.
+    static func printNote(_ message: String) {
+        TextOutput.errorLine("coffer: note: \(message)")
+    }
+
+    /// Prints `message` on stderr as `coffer: error: …`, control characters
+    /// escaped, since a message may quote a name someone else chose. A
+    /// `multiline` message keeps its newlines and escapes each line.
+    static func printError(_ message: String, multiline: Bool = false) {
         let text = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
-        FileHandle.standardError.write(Data("coffer: error: \(text)\n".utf8))
+        let escaped = multiline
+            ? text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }.joined(separator: "\n")
+            : text.escapingControlCharacters
+        FileHandle.standardError.write(Data("coffer: error: \(escaped)\n".utf8))
     }
 }
 

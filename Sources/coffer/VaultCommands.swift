@@ -29,9 +29,9 @@ extension Coffer {
             if output.json {
                 try JSONOutput.print(summary)
             } else {
-                print("created vault \(summary.id) in \(path)")
-                print("administrator: \(identity.name) (\(identity.fingerprint))")
-                print("labels: \(summary.labels.joined(separator: " < ")); bundles above \(summary.exportLimit) need --approve")
+                TextOutput.line("created vault \(summary.id) in \(path)")
+                TextOutput.line("administrator: \(identity.name) (\(identity.fingerprint))")
+                TextOutput.line("labels: \(summary.labels.joined(separator: " < ")); bundles above \(summary.exportLimit) need --approve")
             }
         }
 
@@ -73,7 +73,7 @@ extension Coffer {
             do {
                 try vault.seal(paths: paths, name: name, label: label) { document in
                     committed.append(document)
-                    if !json { print("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)") }
+                    if !json { TextOutput.line("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)") }
                 }
             } catch {
                 // Earlier batches are committed: a script still learns which.
@@ -113,11 +113,15 @@ extension Coffer {
             } else {
                 let summary = try vault.resolve(document)
                 target = (summary.name as NSString).lastPathComponent
+                // A name from before names were checked may be `/`, `.` or `..`: never a target.
+                guard !["", ".", "..", "/"].contains(target) else {
+                    throw VaultError.unsafeName(summary.name, reason: "it gives no file name to open to; pass -o PATH")
+                }
             }
             let summary = try vault.open(document, to: .file(path: target, overwrite: force))
             // A confirmation for people; scripts (no terminal) get silence on success.
             if isatty(STDERR_FILENO) == 1 {
-                FileHandle.standardError.write(Data("opened \(summary.name) (\(summary.id)) to \(target)\n".utf8))
+                TextOutput.errorLine("opened \(summary.name) (\(summary.id)) to \(target)")
             }
         }
     }
@@ -138,7 +142,7 @@ extension Coffer {
                 try JSONOutput.print(listing.documents)
             } else {
                 for row in listing.documents {
-                    print("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
+                    TextOutput.line("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
                 }
             }
             // Documents that did not open are named on stderr; the exit code says integrity.
@@ -179,12 +183,12 @@ extension Coffer {
 enum VerifyOutput {
     static func print(_ report: VerificationReport) {
         let c = report.counts
-        Swift.print("ledger:   \(c.ledgerEntries) entries replayed (hash chain, signatures, authorisation)")
-        Swift.print("catalog:  \(c.catalogRows) rows compared with the ledger")
-        Swift.print("objects:  \(c.objectsHashed) hashed (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
-        if report.deep { Swift.print("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }
-        for f in report.findings { Swift.print("FINDING  \(f.check)  \(f.subject): \(f.message)") }
-        Swift.print(report.isClean ? "vault is consistent" : "\(report.findings.count) finding(s)")
+        TextOutput.line("ledger:   \(c.ledgerEntries) entries replayed (hash chain, signatures, authorisation)")
+        TextOutput.line("catalog:  \(c.catalogRows) rows compared with the ledger")
+        TextOutput.line("objects:  \(c.objectsHashed) hashed (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
+        if report.deep { TextOutput.line("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }
+        for f in report.findings { TextOutput.line("FINDING  \(f.check)  \(f.subject): \(f.message)") }
+        TextOutput.line(report.isClean ? "vault is consistent" : "\(report.findings.count) finding(s)")
     }
 }
 

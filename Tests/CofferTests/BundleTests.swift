@@ -92,10 +92,10 @@ struct BundleTests {
             #expect(FileManager.default.contents(atPath: cli.path("opened/docs/size-\(size).bin")) == pattern(size, seed: UInt64(size)))
         }
         #expect(FileManager.default.fileExists(atPath: cli.path("opened/MANIFEST.json.minisig")))
-        // A trailing slash names the same new folder; an existing folder is refused (usage).
+        // A trailing slash names the same new folder; an existing folder is refused (would overwrite: 7).
         try cli.ok(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened2") + "/"])
         #expect(FileManager.default.fileExists(atPath: cli.path("opened2/docs/size-1.bin")))
-        #expect(try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")]).status == Exit.usage)
+        #expect(try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")]).status == Exit.conflict)
         // The wrong partner key, the wrong sender key: refused, nothing written.
         let wrongKey = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("globex.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("x1")])
         #expect(wrongKey.status == Exit.authentication, "\(wrongKey.stderr)")
@@ -183,6 +183,20 @@ struct BundleTests {
         #expect(try cli.run(["init", "--vault", cli.path("v2"), "--export-limit", "nonsense"]).status == Exit.usage)
     }
 
+    @Test("a signed bundle holding both x and x/y is malformed (5), in either order, and leaves nothing", arguments: [
+        ["x", "x/y"], ["x/y", "x"], ["a/b/c", "a/b"],
+    ])
+    func fileAndFolder(names: [String]) throws {
+        let cli = try Self.setUp()
+        let bundle = try Self.handMade(cli, files: names.map { ($0, Data("content of \($0)".utf8)) })
+        let result = try cli.run(["bundle", "open", bundle, "-i", cli.path("acme.txt"), "--from", cli.path("handmade.pub"), "-o", cli.path("out")])
+        #expect(result.status == Exit.integrity, "\(result.stderr)")
+        #expect(result.stderr.contains("is both a file and a folder"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.path("out")))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: cli.root).filter { $0.hasPrefix(".coffer") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test("unsafe paths inside a bundle are refused", arguments: ["../evil", "/etc/evil", "link"])
     func unsafePaths(name: String) throws {
         let cli = try Self.setUp()
@@ -205,5 +219,55 @@ struct BundleTests {
         #expect(result.stderr.contains("refusing"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: cli.path("out")))
         #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
+    }
+}
+
+extension BundleTests {
+    /// A bundle built by hand, as a hostile or careless partner's own tool
+    /// would: `files` in a tar with `SHA256SUMS` and a `MANIFEST.json` that
+    /// lists them, signed with the stock minisign under a fresh key
+    /// (`handmade.pub`), encrypted to `acme` with the stock age.
+    /// - Returns: the bundle's path.
+    static func handMade(_ cli: CLIHarness, files: [(String, Data)], sender: String = "partner") throws -> String {
+        let directory = cli.path("handmade")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let listed = files.map { ["name": $0.0, "data": $0.1.base64EncodedString()] }
+        try cli.write("handmade/files.json", try JSONSerialization.data(withJSONObject: ["files": listed, "sender": sender]))
+        let manifestScript = """
+            import base64, hashlib, json, sys
+            d = sys.argv[1]
+            spec = json.load(open(d + '/files.json'))
+            files = [(f['name'], base64.b64decode(f['data'])) for f in spec['files']]
+            listed = [{'name': n, 'size': len(b), 'sha256': hashlib.sha256(b).hexdigest()} for n, b in files]
+            manifest = {'format': 'coffer-bundle-v1', 'bundle': '00' * 16,
+                        'sender': {'name': spec['sender'], 'identity': 'none', 'minisignKey': 'none'},
+                        'recipients': ['acme'], 'created': '2026-01-01T00:00:00Z', 'files': listed}
+            open(d + '/MANIFEST.json', 'w').write(json.dumps(manifest, indent=2, sort_keys=True) + '\\n')
+            open(d + '/SHA256SUMS', 'w').write(''.join(f"{f['sha256']}  {f['name']}\\n" for f in listed))
+            """
+        let tarScript = """
+            import base64, io, json, sys, tarfile
+            d = sys.argv[1]
+            spec = json.load(open(d + '/files.json'))
+            with tarfile.open(d + '/bundle.tar', 'w', format=tarfile.PAX_FORMAT) as t:
+                def add(name, data):
+                    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+                for f in spec['files']: add(f['name'], base64.b64decode(f['data']))
+                for own in ['SHA256SUMS', 'MANIFEST.json', 'MANIFEST.json.minisig']: add(own, open(d + '/' + own, 'rb').read())
+            """
+        let made = try cli.execute("/usr/bin/env", ["python3", "-c", manifestScript, directory])
+        guard made.status == 0 else { throw HarnessError("manifest: \(made.stderr)") }
+        if !FileManager.default.fileExists(atPath: cli.path("handmade.key")) {
+            try cli.execute("/usr/bin/minisign", ["-G", "-W", "-p", cli.path("handmade.pub"), "-s", cli.path("handmade.key")])
+        }
+        let signed = try cli.execute("/usr/bin/minisign", ["-S", "-s", cli.path("handmade.key"), "-m", directory + "/MANIFEST.json"])
+        guard signed.status == 0 else { throw HarnessError("minisign: \(signed.stderr)") }
+        let tarred = try cli.execute("/usr/bin/env", ["python3", "-c", tarScript, directory])
+        guard tarred.status == 0 else { throw HarnessError("tar: \(tarred.stderr)") }
+        let recipient = try cli.execute("/usr/bin/age-keygen", ["-y", cli.path("acme.txt")]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let output = cli.path("handmade-\(UUID().uuidString).age")
+        try cli.execute("/usr/bin/age", ["-r", recipient, "-o", output, directory + "/bundle.tar"])
+        try FileManager.default.removeItem(atPath: directory)
+        return output
     }
 }

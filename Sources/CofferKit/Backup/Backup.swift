@@ -111,8 +111,13 @@ extension Vault {
         let folder = FileSystem.join(snapshots, id)
         try FileSystem.createDirectories(folder)
         // Recorded first, so that the snapshot holds its own record.
-        try commit { _ in
-            [.backupStarted(BackupStarted(snapshot: id, destination: URL(fileURLWithPath: destination).standardizedFileURL.path))]
+        // The destination is sealed for the administrators (a storage reader learns no path).
+        let record = BackupStarted(snapshot: id)
+        let details = BackupDetails(destination: URL(fileURLWithPath: destination).standardizedFileURL.path)
+        try commit { state in
+            var sealed = record
+            sealed.details = try self.sealDetails(details, action: LedgerEvent.backupStarted(record).action, subject: id, state: state)
+            return [.backupStarted(sealed)]
         }
 
         // On two cores at once: the catalog snapshot (copied, hashed, made

@@ -42,8 +42,10 @@ public enum BundleOpener {
     ///   - destination: a directory that must not exist yet.
     ///   - now: the time the expiry is checked against.
     /// - Returns: the verified manifest.
-    /// - Throws: ``BundleError`` (`.integrity` for any failed check),
-    ///   ``MinisignError``, ``TarError``, ``AgeError``, ``OutputError/exists(path:)``.
+    /// - Throws: ``BundleError`` (`.integrity` for any failed check, among
+    ///   them a name that is both a file and a folder;
+    ///   ``BundleError/destinationExists(path:)`` if `destination` exists),
+    ///   ``MinisignError``, ``TarError``, ``AgeError``.
     @discardableResult
     public static func open(
         _ path: String, identities: [AgeIdentity], sender: MinisignPublicKey, destination: String,
@@ -62,9 +64,7 @@ public enum BundleOpener {
     ) throws -> BundleManifest {
         var destination = destination
         while destination.count > 1, destination.hasSuffix("/") { destination.removeLast() }
-        guard !FileSystem.exists(destination) else {
-            throw BundleError.invalidRequest("\(destination) exists; bundle open creates a new folder, so choose one that does not exist")
-        }
+        guard !FileSystem.exists(destination) else { throw BundleError.destinationExists(path: destination) }
         guard FileSystem.isDirectory(FileSystem.directoryName(of: destination)) else {
             throw BundleError.invalidRequest("the folder that would hold \(destination) does not exist")
         }
@@ -74,18 +74,26 @@ public enum BundleOpener {
         let tar = TarReader { try decryptor.read(into: $0) }
         var extracted: [String: BundleManifest.File] = [:]
         var own: [String: [UInt8]] = [:]
+        // Every folder some extracted file lies in: a file may not also be one.
+        var folders: Set<String> = []
         let ownNames: Set = [BundleManifest.fileName, BundleManifest.signatureName, BundleManifest.sumsName]
         while let entry = try tar.next() {
             if entry.isDirectory { continue }  // folders are made as files need them
             guard extracted[entry.name] == nil, own[entry.name] == nil else {
                 throw BundleError.malformed("\(entry.name) appears twice")
             }
+            guard !folders.contains(entry.name) else { throw BundleError.malformed("\(entry.name) is both a file and a folder") }
             if ownNames.contains(entry.name) {
                 guard entry.size <= UInt64(BundleManifest.maximumSize) else { throw BundleError.malformed("\(entry.name) is too large") }
                 var bytes = [UInt8](repeating: 0, count: Int(entry.size))
                 try bytes.withUnsafeMutableBytes { try readAll(tar, into: $0) }
                 own[entry.name] = bytes
             } else {
+                let parents = Self.parentFolders(of: entry.name)
+                if let clash = parents.first(where: { extracted[$0] != nil || own[$0] != nil }) {
+                    throw BundleError.malformed("\(clash) is both a file and a folder")
+                }
+                folders.formUnion(parents)
                 extracted[entry.name] = try staging.extract(entry, from: tar)
             }
         }
@@ -108,6 +116,17 @@ public enum BundleOpener {
         for name in ownNames.sorted() { try staging.store(name, own[name] ?? []) }
         try staging.publish(as: destination)
         return manifest
+    }
+
+    /// `a` and `a/b` for `a/b/c`.
+    static func parentFolders(of name: String) -> [String] {
+        var parents: [String] = []
+        var index = name.startIndex
+        while let slash = name[index...].firstIndex(of: "/") {
+            parents.append(String(name[..<slash]))
+            index = name.index(after: slash)
+        }
+        return parents
     }
 
     private static func readAll(_ tar: TarReader, into buffer: UnsafeMutableRawBufferPointer) throws {

@@ -279,14 +279,9 @@ enum TarPath {
     /// no empty, `.` or `..` components, no NUL or backslash, valid UTF-8.
     static func check(_ name: String) throws {
         func refuse(_ reason: String) -> TarError { .unsafeEntry(name: name, reason: reason) }
-        guard !name.isEmpty else { throw refuse("the name is empty") }
         guard name.utf8.count <= maximumLength else { throw refuse("the name is longer than \(maximumLength) bytes") }
-        guard !name.hasPrefix("/") else { throw refuse("it is an absolute path") }
-        guard !name.utf8.contains(0), !name.contains("\\") else { throw refuse("it contains NUL or a backslash") }
-        for part in name.split(separator: "/", omittingEmptySubsequences: false) {
-            if part == ".." { throw refuse("it climbs out of the destination (..)") }
-            if part.isEmpty || part == "." { throw refuse("it has an empty or . component") }
-        }
+        guard !name.contains("\\") else { throw refuse("it contains a backslash") }
+        if let reason = RelativePath.problem(name) { throw refuse(reason) }
     }
 }
 

@@ -146,9 +146,7 @@ extension Vault {
             let sha256 = Hex.encode(hasher.finalize())
             try tar.endFile()
             files.append(BundleManifest.File(name: summary.name, size: summary.size, sha256: sha256))
-            records.append(BundleFileRecord(
-                document: document.id, generation: document.current.generation, name: summary.name,
-                size: summary.size, sha256: sha256, label: document.label))
+            records.append(BundleFileRecord(document: document.id, generation: document.current.generation, label: document.label))
         }
         let manifest = BundleManifest(
             format: BundleManifest.formatName, bundle: id,
@@ -167,26 +165,44 @@ extension Vault {
         }
         try tar.finish()
         try encryptor.finish()
-        try commit { _ in
-            [.bundleCreated(BundleCreated(
-                bundle: id, recipients: recipientNames, expires: manifest.expires, note: request.note,
-                approvedBy: request.approve ? identity.fingerprint : nil, files: records))]
+        // Names, hashes, sizes, note and recipients are sealed for the
+        // administrators; the entry's clear part is what replay checks.
+        let details = BundleDetails(recipients: recipientNames, note: request.note, files: files)
+        let created = BundleCreated(
+            bundle: id, recipients: [], recipientCount: recipientNames.count, expires: manifest.expires,
+            approvedBy: request.approve ? identity.fingerprint : nil, files: records)
+        try commit { state in
+            var sealed = created
+            sealed.details = try self.sealDetails(details, action: LedgerEvent.bundleCreated(created).action, subject: id, state: state)
+            return [.bundleCreated(sealed)]
         }
         try writer.commit()
         return manifest
     }
 
     /// Every bundle that held a file with this SHA-256 (hex), oldest first.
-    public func traceBundles(sha256: String) -> [BundleTrace] {
+    /// Bundles whose details are sealed are searched only by an
+    /// administrator; see ``untraceableBundles``.
+    /// - Throws: ``CryptoError``, ``FormatError`` or ``VaultError/integrity(_:)``
+    ///   if a bundle's sealed details were changed.
+    public func traceBundles(sha256: String) throws -> [BundleTrace] {
         let wanted = sha256.lowercased()
-        return state.bundles.flatMap { bundle in
-            bundle.record.files.filter { $0.sha256 == wanted }.map { file in
+        return try state.bundles.flatMap { bundle -> [BundleTrace] in
+            guard let details = try bundleDetails(bundle.record, sequence: bundle.sequence) else { return [] }
+            return zip(bundle.record.files, details.files).filter { $0.1.sha256 == wanted }.map { record, file in
                 BundleTrace(
-                    bundle: bundle.record.bundle, name: file.name, document: file.document, sender: bundle.sender,
+                    bundle: bundle.record.bundle, name: file.name, document: record.document, sender: bundle.sender,
                     senderName: state.identities[bundle.sender]?.name ?? "", sent: Timestamp.format(bundle.time),
-                    recipients: bundle.record.recipients, expires: bundle.record.expires)
+                    recipients: details.recipients, expires: bundle.record.expires)
             }
         }
+    }
+
+    /// How many bundles ``traceBundles(sha256:)`` cannot search for this
+    /// identity: those whose details are sealed for the administrators,
+    /// when this identity is not one (0 for an administrator).
+    public var untraceableBundles: Int {
+        state.admins.contains(identity.fingerprint) ? 0 : state.bundles.filter { $0.record.details != nil }.count
     }
 
     /// Names must be safe tar paths, distinct, and not Coffer's own files.

@@ -62,6 +62,16 @@ public struct AdminRewrap: Codable, Sendable, Equatable {
     public var adminVersion: UInt32
     /// The rewrapped role keys.
     public var wraps: [RoleKeyRewrap]
+    /// The rewrapped details keys of entries with sealed details (absent in older entries).
+    public var details: [DetailsKeyRewrap]?
+}
+
+/// One entry's details key rewrapped for the administrators.
+public struct DetailsKeyRewrap: Codable, Sendable, Equatable {
+    /// The sequence number of the entry whose details the key opens.
+    public var sequence: Int64
+    /// The details key wrapped under the admin key (symmetric form; see ``SealedDetails``).
+    public var wrapped: Data
 }
 
 /// One role key version rewrapped for the administrators.
@@ -121,11 +131,17 @@ public struct GarbageCollected: Codable, Sendable, Equatable {
 /// committed before the catalog is copied, so the snapshot holds it, and a
 /// vault restored from its newest snapshot is at the head its operator last
 /// saw. (A backup that then fails leaves this entry without a snapshot.)
+///
+/// The backup directory is sealed for the administrators in `details`
+/// (``BackupDetails``); entries written before sealed details hold it in
+/// clear in `destination`.
 public struct BackupStarted: Codable, Sendable, Equatable {
     /// The snapshot id.
     public var snapshot: String
-    /// The backup directory, as an absolute path on the operator's machine.
-    public var destination: String
+    /// The backup directory in clear: only in entries written before sealed details.
+    public var destination: String?
+    /// The backup directory, sealed for the administrators.
+    public var details: SealedDetails?
 }
 
 /// Payload of `vault.adopt`: an administrator made a vault restored from

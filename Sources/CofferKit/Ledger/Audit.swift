@@ -36,15 +36,29 @@ public struct AuditRecord: Sendable {
     /// A document's label right after the entry.
     func label(of document: DocumentID) -> String? { state.documents[document]?.label }
 
+    /// Whether the entry holds details sealed for the administrators
+    /// (`bundle.create`, `vault.backup` written since sealed details).
+    public var hasSealedDetails: Bool {
+        switch entry.contents.event {
+        case .bundleCreated(let p): p.details != nil
+        case .backupStarted(let p): p.details != nil
+        default: false
+        }
+    }
+
     /// The entry as one JSON object: its signed body's fields, plus `hash`,
-    /// `signature` (base64) and `actorName`.
-    public func jsonLine() throws -> String {
+    /// `signature` (base64), `actorName`, and `details` when `details` is
+    /// given (an administrator's reading of the sealed details).
+    public func jsonLine(details: RevealedDetails? = nil) throws -> String {
         guard var object = try JSONSerialization.jsonObject(with: Data(entry.body)) as? [String: Any] else {
             throw FormatError.malformed("ledger entry", "body is not a JSON object")
         }
         object["hash"] = Hex.encode(entry.hash)
         object["signature"] = Data(entry.signature).base64EncodedString()
         object["actorName"] = actorName
+        if let details {
+            object["details"] = try JSONSerialization.jsonObject(with: try LedgerJSON.encoder.encode(details))
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }

@@ -55,7 +55,13 @@ extension Audit {
     /// their usual rate, an identity's first access to a label, bulk bundle
     /// exports, attempts by revoked identities (their `access.refused`
     /// entries), and, with `maxKeyAge`, roles whose key is overdue for rotation.
-    public static func report(vaultAt path: String, policy: AuditPolicy, now: Date = Date()) throws -> AuditReportResult {
+    /// - Parameter details: reads an entry's sealed details (an
+    ///   administrator's ``Vault/details(of:)``), so that bulk exports are
+    ///   also judged by size and name their recipients; by default none are
+    ///   read, and a bundle with sealed details is judged by its file count.
+    public static func report(
+        vaultAt path: String, policy: AuditPolicy, now: Date = Date(), details: (LedgerEntry) throws -> RevealedDetails? = { _ in nil }
+    ) throws -> AuditReportResult {
         var findings: [AuditFinding] = []
         var labelsRead: [String: Set<String>] = [:]  // actor → labels opened before
         var opensBefore: [String: Int] = [:]
@@ -90,9 +96,14 @@ extension Audit {
                     labelsRead[c.actor, default: []].insert(label)
                 }
             case .bundleCreated(let p) where inWindow:
-                let bytes = p.files.reduce(UInt64(0)) { $0 + $1.size }
-                if p.files.count >= policy.bulkFiles || bytes >= policy.bulkBytes {
-                    flag("bulk-export", "bundle \(p.bundle) to \(p.recipients.joined(separator: ", ")): \(p.files.count) files, \(bytes) bytes")
+                // Sizes and recipients: in clear in entries written before sealed details, else only for an administrator.
+                if let known = try p.clearDetails ?? details(entry)?.bundle {
+                    let bytes = known.files.reduce(UInt64(0)) { $0 + $1.size }
+                    if p.files.count >= policy.bulkFiles || bytes >= policy.bulkBytes {
+                        flag("bulk-export", "bundle \(p.bundle) to \(known.recipients.joined(separator: ", ")): \(p.files.count) files, \(bytes) bytes")
+                    }
+                } else if p.files.count >= policy.bulkFiles {
+                    flag("bulk-export", "bundle \(p.bundle) to \(p.recipientCount ?? 0) recipient(s): \(p.files.count) files (sealed details)")
                 }
             case .accessRefused(let p) where inWindow:
                 flag("refused-after-revocation", "revoked identity tried to \(p.attempted)")

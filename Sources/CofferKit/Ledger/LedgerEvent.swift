@@ -272,19 +272,42 @@ public struct PartnerAdded: Codable, Sendable, Equatable {
 }
 
 /// Payload of `bundle.create`.
+///
+/// Entries written since sealed details carry in clear only what keyless
+/// replay needs (bundle id, expiry, approver, each file's document,
+/// generation and label, the recipient count) and seal the rest
+/// (``BundleDetails``: recipients, note, names, sizes, SHA-256s) in
+/// `details` for the administrators. Older entries hold those fields in
+/// clear (`recipients`, `note`, and each file's `name`, `size`, `sha256`);
+/// they still replay and verify.
 public struct BundleCreated: Codable, Sendable, Equatable {
     /// The bundle id (also in its MANIFEST.json).
     public var bundle: String
-    /// Recipients: partner names, `age1…` recipients, or `passphrase`.
+    /// Recipients in clear: only in entries written before sealed details (empty otherwise).
     public var recipients: [String]
+    /// How many recipients the bundle has (entries with sealed details).
+    public var recipientCount: Int?
     /// When the bundle expires (RFC 3339), if it does.
     public var expires: String?
-    /// The sender's note.
+    /// The sender's note, in clear: only in entries written before sealed details.
     public var note: String?
     /// The administrator who approved exporting documents above the vault's export limit.
     public var approvedBy: String?
     /// What went out.
     public var files: [BundleFileRecord]
+    /// Recipients, note, names, sizes and hashes, sealed for the administrators.
+    public var details: SealedDetails?
+}
+
+extension BundleCreated {
+    /// The details of an entry written before sealed details, from its
+    /// fields in clear; nil for an entry whose details are sealed.
+    public var clearDetails: BundleDetails? {
+        guard details == nil else { return nil }
+        return BundleDetails(
+            recipients: recipients, note: note,
+            files: files.map { BundleManifest.File(name: $0.name ?? "", size: $0.size ?? 0, sha256: $0.sha256 ?? "") })
+    }
 }
 
 /// One file in a `bundle.create` entry.
@@ -293,12 +316,12 @@ public struct BundleFileRecord: Codable, Sendable, Equatable {
     public var document: DocumentID
     /// The document generation exported.
     public var generation: UInt32
-    /// Its name in the bundle.
-    public var name: String
-    /// Its size in bytes.
-    public var size: UInt64
-    /// Its SHA-256 (hex), as in SHA256SUMS.
-    public var sha256: String
+    /// Its name in the bundle, in clear: only in entries written before sealed details.
+    public var name: String?
+    /// Its size in bytes, in clear: only in entries written before sealed details.
+    public var size: UInt64?
+    /// Its SHA-256 (hex), in clear: only in entries written before sealed details.
+    public var sha256: String?
     /// Its label.
     public var label: String
 }

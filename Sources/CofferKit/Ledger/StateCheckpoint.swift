@@ -8,11 +8,13 @@ import Foundation
 /// heads, and is authenticated with a key only that identity holds
 /// (BLAKE2b-256 keyed by `KDF(identity seed, 4, "cofrckpt")`): someone who
 /// can write the state directory cannot make it believe in another state.
-/// Layout (docs/FORMAT.md, "State checkpoint"): `"coffer-state-v1\n"` ‖ body ‖ MAC (32).
+/// Layout (docs/FORMAT.md, "State checkpoint"): `"coffer-state-v2\n"` ‖ body ‖ MAC (32).
+/// (A `v1` checkpoint, written before sealed details, is ignored: the
+/// ledger is replayed from its first entry and a `v2` one written.)
 /// The body is the state's fields in a fixed order, big-endian, strings and
 /// byte strings with a `u32` length.
 enum StateCheckpoint {
-    static let magic = Array("coffer-state-v1\n".utf8)
+    static let magic = Array("coffer-state-v2\n".utf8)
     static let macByteCount = 32
     /// Whether opening, having replayed `entries` entries of `bytes` bytes
     /// after the last checkpoint, should write a new one: after 2,000
@@ -120,6 +122,14 @@ private struct StateWriter {
             string(bundle.sender, &w)
             w.write(UInt64(bitPattern: Int64(bundle.time.timeIntervalSince1970)))
             json(bundle.record, &w)
+            w.write(UInt64(bitPattern: bundle.sequence))
+        }
+        list(s.detailsKeys.sorted { $0.key < $1.key }, &w) { entry, w in
+            w.write(UInt64(bitPattern: entry.key))
+            w.write(entry.value.adminVersion)
+            bytes(entry.value.wrapped, &w)
+            string(entry.value.action, &w)
+            string(entry.value.subject, &w)
         }
     }
 
@@ -194,7 +204,14 @@ private enum StateReader {
         }
         for partner in try list(&r, { try json(PartnerAdded.self, &$0) }) { s.partners[partner.name] = partner }
         s.bundles = try list(&r) { r in
-            (s.canonical(try string(&r)), Date(timeIntervalSince1970: TimeInterval(Int64(bitPattern: try r.readUInt64()))), try json(BundleCreated.self, &r))
+            (s.canonical(try string(&r)), Date(timeIntervalSince1970: TimeInterval(Int64(bitPattern: try r.readUInt64()))), try json(BundleCreated.self, &r),
+             Int64(bitPattern: try r.readUInt64()))
+        }
+        for (sequence, wrap) in try list(&r, { r in
+            (Int64(bitPattern: try r.readUInt64()), VaultState.DetailsKeyWrap(
+                adminVersion: try r.readUInt32(), wrapped: try bytes(&r), action: try string(&r), subject: try string(&r)))
+        }) {
+            s.detailsKeys[sequence] = wrap
         }
         return s
     }

@@ -72,6 +72,23 @@ public struct VaultState: Sendable {
         public let wrapped: [UInt8]
     }
 
+    /// A sealed-details entry's details key, wrapped for the administrators.
+    struct DetailsKeyWrap: Sendable, Equatable {
+        /// The admin role key version it is wrapped under.
+        let adminVersion: UInt32
+        /// The wrap bytes (see ``SealedDetails``).
+        let wrapped: [UInt8]
+        /// The entry's action (`bundle.create`, `vault.backup`) and subject
+        /// (bundle or snapshot id), which the wrap's associated data binds.
+        let action: String
+        let subject: String
+
+        /// The same key wrapped anew under `adminVersion`.
+        func rewrapped(_ wrapped: [UInt8], adminVersion: UInt32) -> DetailsKeyWrap {
+            DetailsKeyWrap(adminVersion: adminVersion, wrapped: wrapped, action: action, subject: subject)
+        }
+    }
+
     /// A version's wrapped data keys by role: a handful per document, kept
     /// in one small array (a dictionary per document would cost more than
     /// the wraps themselves in a vault of a hundred thousand documents).
@@ -254,8 +271,11 @@ public struct VaultState: Sendable {
     public internal(set) var documents: [DocumentID: Document] = [:]
     /// External partners by name.
     public internal(set) var partners: [String: PartnerAdded] = [:]
-    /// Every bundle created, in ledger order, with who sent it and when.
-    public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated)] = []
+    /// Every bundle created, in ledger order, with who sent it, when, and its entry's sequence number.
+    public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated, sequence: Int64)] = []
+    /// The current wrap of each sealed-details entry's details key, by the
+    /// entry's sequence number: as written, or as the last `admin.rewrap` rewrapped it.
+    internal(set) var detailsKeys: [Int64: DetailsKeyWrap] = [:]
     /// Entries applied so far.
     public internal(set) var entryCount: Int64 = 0
     /// Hash of the last entry applied.
@@ -484,7 +504,13 @@ public struct VaultState: Sendable {
             guard let admin = adminRole, p.adminVersion == admin.currentVersion, !admin.rotationDue else {
                 throw deny("role keys must be rewrapped under the current admin key")
             }
-            guard !p.wraps.isEmpty else { throw deny("an admin.rewrap entry rewraps something") }
+            guard !p.wraps.isEmpty || !(p.details ?? []).isEmpty else { throw deny("an admin.rewrap entry rewraps something") }
+            for rewrap in p.details ?? [] {
+                guard let old = detailsKeys[rewrap.sequence], old.adminVersion < p.adminVersion else {
+                    throw deny("entry \(rewrap.sequence) has no details key wrapped under an older admin key")
+                }
+                detailsKeys[rewrap.sequence] = old.rewrapped(Array(rewrap.wrapped), adminVersion: p.adminVersion)
+            }
             for wrap in p.wraps {
                 guard let role = roles[wrap.role], let version = role.versions[wrap.version], let old = version.adminWrap,
                       old.adminVersion < p.adminVersion
@@ -506,6 +532,9 @@ public struct VaultState: Sendable {
                     other.versions.values.contains { ($0.adminWrap?.adminVersion ?? p.before) < p.before }
                 }
                 guard !stale else { throw deny("role keys are still wrapped under the admin versions being retired") }
+                guard !detailsKeys.values.contains(where: { $0.adminVersion < p.before }) else {
+                    throw deny("details keys are still wrapped under the admin versions being retired")
+                }
             }
             roles[p.role]?.versions = role.versions.filter { $0.key >= p.before }
             wrapCounts[p.role] = wrapCounts[p.role]?.filter { $0.key >= p.before }
@@ -579,7 +608,8 @@ public struct VaultState: Sendable {
 
         case .bundleCreated(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
-            guard !p.files.isEmpty, !p.recipients.isEmpty else { throw deny("a bundle has files and recipients") }
+            guard !p.files.isEmpty, !p.recipients.isEmpty || (p.recipientCount ?? 0) > 0 else { throw deny("a bundle has files and recipients") }
+            if let details = p.details { try recordDetails(details, action: c.event.action, subject: p.bundle, sequence: seq, deny) }
             if let approver = p.approvedBy {
                 guard admins.contains(approver), approver == c.actor else { throw deny("export approval must come from the administrator who signs the entry") }
             }
@@ -592,13 +622,14 @@ public struct VaultState: Sendable {
                     throw deny("document \(file.document) is labelled \(document.label), above the export limit \(exportLimit), and was exported without approval")
                 }
             }
-            bundles.append((c.actor, c.time, p))
+            bundles.append((c.actor, c.time, p, seq))
 
         case .garbageCollected:
             try requireAdmin("collect garbage")
 
-        case .backupStarted:
-            break  // any identity of the vault may back it up; the actor was checked above
+        case .backupStarted(let p):
+            // Any identity of the vault may back it up; the actor was checked above.
+            if let details = p.details { try recordDetails(details, action: c.event.action, subject: p.snapshot, sequence: seq, deny) }
 
         case .vaultAdopted:
             try requireAdmin("adopt a restored vault")
@@ -709,6 +740,17 @@ public struct VaultState: Sendable {
 
     /// After an administrator leaves: every role key was within its reach
     /// (through the admin wraps), so every role needs a new key.
+    /// Records a sealed-details entry's key wrap: it must be for the admin
+    /// role's current key version, which the writer wrapped to.
+    private mutating func recordDetails(
+        _ details: SealedDetails, action: String, subject: String, sequence: Int64, _ deny: (String) -> LedgerError
+    ) throws {
+        guard let admin = adminRole, details.adminVersion == admin.currentVersion else {
+            throw deny("sealed details must be wrapped for the admin role's current key version")
+        }
+        detailsKeys[sequence] = DetailsKeyWrap(adminVersion: details.adminVersion, wrapped: Array(details.key), action: action, subject: subject)
+    }
+
     private mutating func markEveryRoleRotationDue() {
         for id in roles.keys { roles[id]?.rotationDue = true }
     }

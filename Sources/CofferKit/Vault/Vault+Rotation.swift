@@ -194,13 +194,14 @@ extension Vault {
         guard let admin = state.adminRole else { return 0 }
         let adminKey = try roleKey(admin.id, version: admin.currentVersion).orThrow("admin")
         let stale = staleAdminWraps(below: admin.currentVersion)
-        guard !stale.isEmpty else { return 0 }
+        let details = try rewrappedDetailsKeys()  // sealed ledger details, so older admin versions can retire
+        guard !stale.isEmpty || !details.isEmpty else { return 0 }
         let wraps = try stale.map { role, version -> RoleKeyRewrap in
             let key = try roleKey(role.id, version: version).orThrow("\(role.name) v\(version)")
             let context = RoleKeyWrapContext(vaultID: state.vaultID, roleID: role.id, roleVersion: version, adminVersion: admin.currentVersion)
             return RoleKeyRewrap(role: role.id, version: version, wrapped: Data(key.wrapped(under: adminKey, context: context)))
         }
-        try commit { _ in [.adminRewrapped(AdminRewrap(adminVersion: admin.currentVersion, wraps: wraps))] }
+        try commit { _ in [.adminRewrapped(AdminRewrap(adminVersion: admin.currentVersion, wraps: wraps, details: details.isEmpty ? nil : details))] }
         return wraps.count
     }
 

@@ -26,13 +26,16 @@ extension Vault {
 
     /// Seals files and folders (recursively), one document per regular file.
     /// Files in a folder are named by their path relative to the folder's
-    /// parent (`reports/q3.pdf`). `name` renames a single file.
+    /// parent (`reports/q3.pdf`). `name` renames a single file. Every name
+    /// must pass ``DocumentName/check(_:)``; all are checked before the first
+    /// document is sealed.
     ///
     /// - Parameters:
     ///   - paths: files or directories; `-` reads standard input (then `name` is required).
     ///   - onSealed: called after each batch is committed, for progress output.
     /// - Returns: the sealed documents, in input order.
-    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/invalidRequest(_:)``, ``VaultError/unsealableInput(path:reason:)``,
+    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/invalidRequest(_:)``, ``VaultError/unsafeName(_:reason:)``,
+    ///   ``VaultError/unsealableInput(path:reason:)``,
     ///   ``FileError`` for unreadable inputs. Documents of earlier batches stay sealed.
     @discardableResult
     public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) -> Void = { _ in }) throws -> [SealedDocument] {
@@ -43,6 +46,8 @@ extension Vault {
         if name != nil, inputs.count != 1 {
             throw VaultError.invalidRequest("--name names a single document, but the inputs hold \(inputs.count) files")
         }
+        // Every name is checked before anything is sealed.
+        for input in inputs { try DocumentName.check(name ?? input.name) }
         var sealed: [SealedDocument] = []
         var batch: [PreparedDocument] = []
         // The batch's objects become durable together, just before its commit.
@@ -176,7 +181,8 @@ extension Vault {
         case S_IFDIR:
             let base = FileSystem.baseName(of: trimmed)
             var inputs: [Input] = []
-            try walk(trimmed, relative: base == "." || base == "/" ? "" : base, excluding: vault, into: &inputs)
+            // `.`, `..` and `/` name no folder of their own: their files are named from inside them.
+            try walk(trimmed, relative: [".", "..", "/"].contains(base) ? "" : base, excluding: vault, into: &inputs)
             return inputs
         case S_IFREG:
             return [Input(path: path, name: FileSystem.baseName(of: trimmed))]

@@ -22,6 +22,9 @@ public enum VaultError: CofferFailure, Equatable {
     case replaced(path: String, expected: String, found: String)
     /// A request that cannot be carried out as asked (a usage error).
     case invalidRequest(String)
+    /// A document name that could target a path outside the folder it is
+    /// opened into (empty, absolute, `.`, `..`, an empty component, NUL).
+    case unsafeName(String, reason: String)
     /// The identity may not do this (not an administrator, not the owner, not cleared).
     case notPermitted(String)
     /// No role, member or identity matches the query.
@@ -41,7 +44,7 @@ public enum VaultError: CofferFailure, Equatable {
         switch self {
         case .notAVault, .documentNotFound, .notFound: .notFound
         case .directoryNotEmpty, .conflict: .conflict
-        case .ambiguous, .unknownLabel, .invalidRequest: .usage
+        case .ambiguous, .unknownLabel, .invalidRequest, .unsafeName: .usage
         case .accessDenied, .notPermitted, .revoked: .accessDenied
         case .integrity, .badDescriptor, .replaced, .headConflict: .integrity
         case .unsealableInput: .io
@@ -61,6 +64,8 @@ public enum VaultError: CofferFailure, Equatable {
         case .badDescriptor(let detail): "vault descriptor does not verify: \(detail)"
         case .unknownLabel(let label, let known): "unknown label \(label.debugDescription); this vault uses: \(known.joined(separator: ", "))"
         case .unsealableInput(let path, let reason): "cannot seal \(path): \(reason)"
+        case .unsafeName(let name, let reason):
+            "\(name.debugDescription) cannot name a document: \(reason); use a relative path such as reports/q3.pdf"
         case .invalidRequest(let detail), .notFound(let detail), .conflict(let detail): detail
         case .notPermitted(let detail): "not permitted: \(detail)"
         case .revoked(let fingerprint): "identity \(fingerprint) was revoked from this vault; it can open and change nothing"

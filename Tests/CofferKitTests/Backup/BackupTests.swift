@@ -29,7 +29,9 @@ struct BackupTests {
         let record = try #require(try fixture.open().catalog.ledgerEntry(at: 8))
         guard case .backupStarted(let recorded) = record.contents.event else { Issue.record("entry 8 is \(record.contents.event.action)"); return }
         #expect(recorded.snapshot == first.snapshot.id && record.hash == Hex.decode(first.snapshot.head))
-        #expect(recorded.destination == URL(fileURLWithPath: destination).standardizedFileURL.path)
+        // The destination is sealed: not in the entry in clear, revealed to an administrator.
+        #expect(recorded.destination == nil && recorded.details != nil)
+        #expect(try fixture.open().details(of: record) == .backup(BackupDetails(destination: URL(fileURLWithPath: destination).standardizedFileURL.path)))
         try fixture.seal("c.txt", Array("gamma".utf8))
         let second = try fixture.open().backup(to: destination)
         #expect(second.objectsCopied == 2 && second.snapshot.objects == 6 && second.snapshot.entries == 11)
