@@ -86,12 +86,14 @@ struct ConcurrencyTests {
                     for id in (try? outcome.json() as? [String: Any])?["rekeyed"] as? [String] ?? [] { reportedRekeys[id, default: 0] += 1 }
                 }
             }
-            // Once documents are lost, later rounds only repeat it.
-            guard Self.expectIntact(expected, cast: cast, as: alice, "round \(round), after two concurrent rotate doc") else { return }
+            // verify --deep decrypts every document (checked against its key
+            // commitment); once documents are lost, later rounds only repeat it.
+            guard Self.expectVerifies(cast: cast, as: alice, deep: true, "round \(round), after two concurrent rotate doc") else { break }
         }
+        Self.expectIntact(expected, cast: cast, as: alice, "after 3 rounds of two concurrent rotate doc")
         // Fewer than 64 documents are one commit, so a run that reported
         // success re-keyed each once and one that exited 9 committed nothing.
-        let listed = try Self.listing(cast: cast, as: alice)
+        let listed = try Self.listing(cast: cast, as: alice, "after 3 rounds")
         for id in ids {
             let generation = listed[id]?["generation"] as? Int
             #expect(generation == 1 + reportedRekeys[id, default: 0],
@@ -147,9 +149,12 @@ struct ConcurrencyTests {
         return contents
     }
 
-    /// `ls --json` as `actor`, by document id.
-    static func listing(cast: Cast, as actor: Member) throws -> [String: [String: Any]] {
-        let listed = try #require(try cast.ok(actor, ["ls", "--json"]).json() as? [[String: Any]])
+    /// `ls --json` as `actor`, by document id: the documents that opened
+    /// (`ls` lists those, and exits 5 if any other did not).
+    static func listing(cast: Cast, as actor: Member, _ context: String) throws -> [String: [String: Any]] {
+        let listing = try cast.run(actor, ["ls", "--json"])
+        #expect(listing.status == Exit.ok, "\(context): ls as \(actor.name) exited \(listing.exit): \(listing.stderr)")
+        let listed = (try? listing.json()) as? [[String: Any]] ?? []
         return Dictionary(listed.compactMap { entry in (entry["id"] as? String).map { ($0, entry) } }) { first, _ in first }
     }
 
@@ -518,10 +523,7 @@ final class Stress: @unchecked Sendable {
         #expect(twice.isEmpty, "seed \(seed): key versions reported as issued by more than one command: \(twice.prefix(3))")
         // The generation every document is at is the number of its re-keys
         // (a document that does not open is not listed: counted here too).
-        let listing = try cast.run(administrator, ["ls", "--json"])
-        let listed = Dictionary(((try? listing.json()) as? [[String: Any]] ?? []).compactMap { entry in
-            (entry["id"] as? String).map { ($0, entry) }
-        }) { first, _ in first }
+        let listed = try ConcurrencyTests.listing(cast: cast, as: administrator, "seed \(seed): after the run")
         let skewed = recorded.order.filter { listed[$0]?["generation"] as? Int != 1 + rekeys[$0, default: 0] }
         #expect(skewed.isEmpty, "seed \(seed): \(skewed.count) documents whose generation is not 1 + their document.rekey entries, first: \(skewed.prefix(5))")
     }
