@@ -450,7 +450,8 @@ final class Stress: @unchecked Sendable {
     func checkAfterwards(as administrator: Member) {
         let recorded = state.withLock { $0 }
         for failure in recorded.failures.prefix(20) { Issue.record("seed \(seed): \(failure)") }
-        #expect(recorded.failures.isEmpty, "seed \(seed): \(recorded.failures.count) commands failed during the run (first 20 above)")
+        let failedCommands = recorded.failures.count
+        #expect(failedCommands == 0, "seed \(seed): \(failedCommands) commands failed during the run (the first 20 above)")
 
         let expected = recorded.documents.mapValues(\.content)
         var intact = ConcurrencyTests.expectIntact(expected, cast: cast, as: administrator, "seed \(seed): after the run", deep: true)
@@ -505,7 +506,8 @@ final class Stress: @unchecked Sendable {
             }
         }
         func expectHeld(_ missing: [String], _ what: String) {
-            #expect(missing.isEmpty, "seed \(seed): \(missing.count) \(what) reported but not in the ledger, first: \(missing.prefix(5))")
+            let unrecorded = missing.count
+            #expect(unrecorded == 0, "seed \(seed): \(unrecorded) \(what) reported but not in the ledger, first: \(missing.prefix(5))")
         }
         expectHeld(recorded.order.filter { !seals.contains($0) }, "seals")
         expectHeld(recorded.rekeys.filter { rekeys[$0.key, default: 0] < $0.value }.map { "\($0.key): \($0.value) reported, \(rekeys[$0.key, default: 0]) in the ledger" }, "re-keys")
@@ -661,7 +663,7 @@ struct BoundedRunner: Sendable {
         let seconds: TimeInterval
         var text: String { String(decoding: stdout, as: UTF8.self) }
         /// The status, or what happened instead, for messages.
-        var exit: String { status.map(String.init) ?? "nothing: killed after \(Int(seconds)) s (hung?)" }
+        var exit: String { status.map(String.init) ?? String(format: "nothing: still running after %.1f s, killed (hung?)", seconds) }
         func json() throws -> Any { try JSONSerialization.jsonObject(with: stdout) }
     }
 
