@@ -265,7 +265,7 @@ final class Stress: @unchecked Sendable {
 
     // MARK: Running commands
 
-    /// Runs one command, journals it, and records a failure if it hung or
+    /// Runs one command, journals it (arguments, exit, output), and records a failure if it hung or
     /// exited with a status not allowed. Returns its outcome, or nil if it
     /// did not start.
     @discardableResult
@@ -280,6 +280,8 @@ final class Stress: @unchecked Sendable {
         }
         let line = String(format: "+%8.3fs %6.3fs w%d %-8@ exit %@  coffer %@", begun, outcome.seconds, worker, member.name as NSString,
                           outcome.exit as NSString, arguments.joined(separator: " ") as NSString)
+            // What `open` prints is the document: its size says enough.
+            + (outcome.stdout.isEmpty ? "" : "\n      stdout: " + (arguments.first == "open" ? "\(outcome.stdout.count) bytes" : String(outcome.text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(4_000))))
             + (outcome.stderr.isEmpty ? "" : "\n      stderr: " + outcome.stderr)
         state.withLock { state in
             state.journal.append(line)
