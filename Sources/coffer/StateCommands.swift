@@ -25,11 +25,11 @@ extension Coffer.StateCommand {
             let reset = try Vault.resetState(at: path, identity: try vault.loadIdentity(), stateDirectory: Paths.stateDirectory)
             if output.json { return try JSONOutput.print(reset) }
             if let sequence = reset.forgottenSequence {
-                print("forgot ledger entry \(sequence)\(reset.forgottenSeenAt.map { " (seen at \($0))" } ?? "") remembered for vault \(reset.vault)")
+                TextOutput.line("forgot ledger entry \(sequence)\(reset.forgottenSeenAt.map { " (seen at \($0))" } ?? "") remembered for vault \(reset.vault)")
             } else {
-                print("nothing was remembered for vault \(reset.vault)")
+                TextOutput.line("nothing was remembered for vault \(reset.vault)")
             }
-            print("now trusting \(path): \(reset.entries) ledger entries, head \(reset.head)")
+            TextOutput.line("now trusting \(path): \(reset.entries) ledger entries, head \(reset.head)")
         }
     }
 }
