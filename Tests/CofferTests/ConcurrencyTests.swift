@@ -80,7 +80,7 @@ struct ConcurrencyTests {
         for round in 0..<3 {
             let outcomes = try cast.race([(alice, ["rotate", "doc", "--json"] + ids), (dave, ["rotate", "doc", "--json"] + ids)])
             for (actor, outcome) in zip(["alice", "dave"], outcomes) {
-                #expect(outcome.status == Exit.ok || outcome.status == Exit.changedConcurrently,
+                #expect(outcome.status == Exit.ok || outcome.status == Exit.concurrentChange,
                         "round \(round): \(actor)'s rotate doc exited \(outcome.exit): \(outcome.stderr)")
                 if outcome.status == Exit.ok {
                     for id in (try? outcome.json() as? [String: Any])?["rekeyed"] as? [String] ?? [] { reportedRekeys[id, default: 0] += 1 }
@@ -119,7 +119,7 @@ struct ConcurrencyTests {
         for round in 0..<5 {
             let outcomes = try cast.race([(alice, ["rotate", "role", "eng", "--json"]), (dave, ["rotate", "role", "eng", "--json"])])
             for (actor, outcome) in zip(["alice", "dave"], outcomes) {
-                #expect(outcome.status == Exit.ok || outcome.status == Exit.changedConcurrently,
+                #expect(outcome.status == Exit.ok || outcome.status == Exit.concurrentChange,
                         "round \(round): \(actor)'s rotate role exited \(outcome.exit): \(outcome.stderr)")
                 let roles = (try? outcome.json() as? [String: Any])?["roles"] as? [[String: Any]]
                 if outcome.status == Exit.ok, roles?.first?["newKey"] as? Bool == true { issued += 1 }
@@ -193,11 +193,6 @@ struct ConcurrencyTests {
     }
 }
 
-extension Exit {
-    /// "The vault changed while the command ran; run it again" (docs/CLI.md).
-    static let changedConcurrently: Int32 = 9
-}
-
 // MARK: - The randomised mix
 
 /// One run of the randomised mix: the shared record of what was sealed and
@@ -207,7 +202,7 @@ final class Stress: @unchecked Sendable {
     /// What a command may exit with while others change the vault under it:
     /// a membership or document gone under it (4, 6), already done (7), or
     /// "run it again" (9). Never 5.
-    static let allowed: Set<Int32> = [Exit.ok, Exit.accessDenied, Exit.notFound, Exit.conflict, Exit.changedConcurrently]
+    static let allowed: Set<Int32> = [Exit.ok, Exit.accessDenied, Exit.notFound, Exit.conflict, Exit.concurrentChange]
 
     enum Operation: String {
         case seal, open, share, unshare, rotateDoc, backup, roleAdd, roleRemove, rotateRole, revoke, gc
