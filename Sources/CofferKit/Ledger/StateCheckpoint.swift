@@ -65,6 +65,14 @@ enum StateCheckpoint {
         guard Sodium.constantTimeEqual(hasher.finalize(), try tail.read(macByteCount)) else { return nil }
         var body = FileByteReader(file: file, range: 0..<bodyEnd, what: "state checkpoint")
         guard try body.read(magic.count) == magic else { return nil }
+        return try parseBody(&body)
+    }
+
+    /// Parses an authenticated checkpoint body (after the magic, before the
+    /// MAC) to its end: the one parser ``read(at:key:)`` uses, also run by
+    /// the fuzz target on bytes in memory.
+    /// - Throws: ``FormatError`` (and the identity and id errors of the fields) for a body that does not parse.
+    static func parseBody<R: BinaryReading>(_ body: inout R) throws -> VaultState {
         let state = try StateReader.read(&body)
         try body.expectEnd()
         return state
