@@ -189,6 +189,9 @@ private enum StateReader {
             if role.kind == .personal { s.personalRoleIDs[s.canonical(String(role.name.dropFirst()))] = role.id }
         }
         let count = Int(try r.readUInt32())
+        // Each document takes more than one byte: a larger count is a damaged
+        // body, refused before it sizes the table (fuzzing found the 4-billion one).
+        guard count <= r.remaining else { throw FormatError.truncated("state checkpoint") }
         s.documents.reserveCapacity(count)
         for _ in 0..<count {
             let id = try DocumentID(bytes: try r.read(16))
