@@ -31,14 +31,19 @@ struct TarTests {
         return out
     }
 
-    static func read(_ archive: [UInt8]) throws -> [(TarEntry, [UInt8])] {
+    /// A reader over `archive` in memory.
+    static func reader(over archive: [UInt8]) -> TarReader {
         var offset = 0
-        let reader = TarReader { buffer in
+        return TarReader { buffer in
             let n = min(buffer.count, archive.count - offset)
             archive.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
             offset += n
             return n
         }
+    }
+
+    static func read(_ archive: [UInt8]) throws -> [(TarEntry, [UInt8])] {
+        let reader = reader(over: archive)
         var entries: [(TarEntry, [UInt8])] = []
         while let entry = try reader.next() {
             var content = [UInt8](repeating: 0, count: Int(entry.size))
@@ -202,13 +207,7 @@ struct TarRegressionTests {
 
     /// Reads every entry; the data of the first only, the rest skipped by `next()`.
     static func readSkipping(_ archive: [UInt8]) throws {
-        var offset = 0
-        let reader = TarReader { buffer in
-            let n = min(buffer.count, archive.count - offset)
-            archive.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
-            offset += n
-            return n
-        }
+        let reader = TarTests.reader(over: archive)
         var first = true
         var scratch = [UInt8](repeating: 0, count: 512)
         while try reader.next() != nil {
