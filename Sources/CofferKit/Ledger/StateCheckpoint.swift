@@ -238,6 +238,8 @@ private enum StateReader {
         let segments = try list(&r) { try ObjectID(bytes: try $0.read(32)) }
         let metadata = try bytes(&r)
         let commitment = try bytes(&r)
+        // Version keeps it inline and requires 32 bytes (fuzzing found an empty one trapping there).
+        guard commitment.count == 32 else { throw FormatError.malformed("state checkpoint", "commitment is not 32 bytes") }
         var wraps = VaultState.WrapSet()
         for (role, roleVersion, wrapped) in try list(&r, { r in (try RoleID(bytes: try r.read(16)), try r.readUInt32(), try bytes(&r)) }) {
             wraps[role] = VaultState.Wrap(roleVersion: roleVersion, wrapped: wrapped)
