@@ -286,7 +286,7 @@ public enum BackupStore {
         try parseManifest(try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.json"), limit: 1 << 20), in: folder)
     }
 
-    private static func parseManifest(_ body: [UInt8], in folder: String) throws -> BackupManifest {
+    static func parseManifest(_ body: [UInt8], in folder: String) throws -> BackupManifest {
         guard let manifest = try? LedgerJSON.decoder.decode(BackupManifest.self, from: Data(body)), manifest.format == BackupManifest.format else {
             throw BackupError.badManifest("\(folder)/manifest.json is not a Coffer backup manifest")
         }

@@ -155,7 +155,9 @@ public final class TarReader {
     /// - Returns: nil at the end-of-archive marker.
     public func next() throws -> TarEntry? {
         guard !ended else { return nil }
-        try skip(remaining + UInt64(padding))
+        // Two skips: a pax size near 2^64 plus the padding would overflow.
+        try skip(remaining)
+        try skip(UInt64(padding))
         remaining = 0
         padding = 0
         var pax: [String: String] = [:]
@@ -301,7 +303,7 @@ enum TarPAX {
         while index < bytes.count {
             guard let space = bytes[index...].firstIndex(of: UInt8(ascii: " ")),
                   let length = Int(String(decoding: bytes[index..<space], as: UTF8.self)),
-                  length > space - index, index + length <= bytes.count, bytes[index + length - 1] == UInt8(ascii: "\n"),
+                  length > space - index, length <= bytes.count - index, bytes[index + length - 1] == UInt8(ascii: "\n"),
                   let equals = bytes[(space + 1)..<(index + length)].firstIndex(of: UInt8(ascii: "="))
             else { throw TarError.malformed("pax record") }
             guard let key = String(validating: bytes[(space + 1)..<equals], as: UTF8.self),

@@ -173,7 +173,7 @@ final class Catalog {
     }
 
     /// Parses a `seq, body, signature, hash` row and checks its stored hash.
-    private static func entry(from row: [SQLValue]) throws -> LedgerEntry {
+    static func entry(from row: [SQLValue]) throws -> LedgerEntry {
         guard row.count == 4, let seq = row[0].integer, let body = row[1].blob, let signature = row[2].blob, let hash = row[3].blob else {
             throw LedgerError.malformed(sequence: row.first?.integer ?? -1, reason: "row has wrong column types")
         }

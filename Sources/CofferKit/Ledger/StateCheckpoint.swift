@@ -67,6 +67,14 @@ enum StateCheckpoint {
         guard Sodium.constantTimeEqual(hasher.finalize(), try tail.read(macByteCount)) else { return nil }
         var body = FileByteReader(file: file, range: 0..<bodyEnd, what: "state checkpoint")
         guard try body.read(magic.count) == magic else { return nil }
+        return try parseBody(&body)
+    }
+
+    /// Parses an authenticated checkpoint body (after the magic, before the
+    /// MAC) to its end: the one parser ``read(at:key:)`` uses, also run by
+    /// the fuzz target on bytes in memory.
+    /// - Throws: ``FormatError`` (and the identity and id errors of the fields) for a body that does not parse.
+    static func parseBody<R: BinaryReading>(_ body: inout R) throws -> VaultState {
         let state = try StateReader.read(&body)
         try body.expectEnd()
         return state
@@ -191,6 +199,9 @@ private enum StateReader {
             if role.kind == .personal { s.personalRoleIDs[s.canonical(String(role.name.dropFirst()))] = role.id }
         }
         let count = Int(try r.readUInt32())
+        // Each document takes more than one byte: a larger count is a damaged
+        // body, refused before it sizes the table (fuzzing found the 4-billion one).
+        guard count <= r.remaining else { throw FormatError.truncated("state checkpoint") }
         s.documents.reserveCapacity(count)
         for _ in 0..<count {
             let id = try DocumentID(bytes: try r.read(16))
@@ -244,6 +255,8 @@ private enum StateReader {
         let segments = try list(&r) { try ObjectID(bytes: try $0.read(32)) }
         let metadata = try bytes(&r)
         let commitment = try bytes(&r)
+        // Version keeps it inline and requires 32 bytes (fuzzing found an empty one trapping there).
+        guard commitment.count == 32 else { throw FormatError.malformed("state checkpoint", "commitment is not 32 bytes") }
         var wraps = VaultState.WrapSet()
         for (role, roleVersion, wrapped) in try list(&r, { r in (try RoleID(bytes: try r.read(16)), try r.readUInt32(), try bytes(&r)) }) {
             wraps[role] = VaultState.Wrap(roleVersion: roleVersion, wrapped: wrapped)

@@ -31,14 +31,19 @@ struct TarTests {
         return out
     }
 
-    static func read(_ archive: [UInt8]) throws -> [(TarEntry, [UInt8])] {
+    /// A reader over `archive` in memory.
+    static func reader(over archive: [UInt8]) -> TarReader {
         var offset = 0
-        let reader = TarReader { buffer in
+        return TarReader { buffer in
             let n = min(buffer.count, archive.count - offset)
             archive.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
             offset += n
             return n
         }
+    }
+
+    static func read(_ archive: [UInt8]) throws -> [(TarEntry, [UInt8])] {
+        let reader = reader(over: archive)
         var entries: [(TarEntry, [UInt8])] = []
         while let entry = try reader.next() {
             var content = [UInt8](repeating: 0, count: Int(entry.size))
@@ -173,4 +178,64 @@ struct TarTests {
         oversized.replaceSubrange(148..<156, with: Array(String(format: "%06o", sum).utf8) + [0, 32])
         #expect(throws: TarError.malformed("pax header of \(TarReader.maximumPAXSize + 1) bytes")) { try Self.read(oversized) }
     }
+}
+
+/// Archives that crashed the reader (found while writing the `bundle-tar`
+/// fuzz target and confirmed as traps under it; see docs/TESTING.md). Each
+/// is now a ``TarError``.
+@Suite("Tar reader regressions")
+struct TarRegressionTests {
+    /// A ustar header block with a valid checksum.
+    static func header(_ name: String, size: Int, type: Character) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, at offset: Int) { h.replaceSubrange(offset..<(offset + text.utf8.count), with: Array(text.utf8)) }
+        put(name, at: 0)
+        put("0000644\0", at: 100)
+        put("0000000\0", at: 108)
+        put("0000000\0", at: 116)
+        put(String(size, radix: 8).leftPadded(to: 11) + "\0", at: 124)
+        put("00000000000\0", at: 136)
+        h[156] = type.asciiValue!
+        put("ustar\0" + "00", at: 257)
+        put("        ", at: 148)
+        put(String(h.reduce(0) { $0 + Int($1) }, radix: 8).leftPadded(to: 6) + "\0 ", at: 148)
+        return h
+    }
+
+    /// `bytes` padded to whole blocks.
+    static func padded(_ bytes: [UInt8]) -> [UInt8] { bytes + [UInt8](repeating: 0, count: (512 - bytes.count % 512) % 512) }
+
+    /// Reads every entry; the data of the first only, the rest skipped by `next()`.
+    static func readSkipping(_ archive: [UInt8]) throws {
+        let reader = TarTests.reader(over: archive)
+        var first = true
+        var scratch = [UInt8](repeating: 0, count: 512)
+        while try reader.next() != nil {
+            if first { while try scratch.withUnsafeMutableBytes({ try reader.read(into: $0) }) > 0 {} }
+            first = false
+        }
+    }
+
+    @Test("a pax size of 2^64 - 1 on an entry skipped by next() is a truncated archive, not an overflow")
+    func paxSizeNearTwoToThe64() {
+        let pax = Array("29 size=18446744073709551615\n".utf8)
+        let archive = Self.header("a", size: 1, type: "0") + Self.padded([0x78])
+            + Self.header("PaxHeader", size: pax.count, type: "x") + Self.padded(pax)
+            + Self.header("b", size: 0, type: "0") + Self.header("c", size: 0, type: "0") + [UInt8](repeating: 0, count: 1024)
+        #expect(throws: TarError.malformed("the archive ends inside file data")) { try Self.readSkipping(archive) }
+    }
+
+    @Test("a pax record whose length is Int.max, after a valid record, is a malformed record, not an overflow")
+    func paxRecordLengthIntMax() {
+        let pax = Array("10 path=a\n9223372036854775807 k=v\n".utf8)
+        let archive = Self.header("PaxHeader", size: pax.count, type: "x") + Self.padded(pax)
+            + Self.header("b", size: 0, type: "0") + [UInt8](repeating: 0, count: 1024)
+        #expect(throws: TarError.malformed("pax record")) { try Self.readSkipping(archive) }
+        #expect(throws: TarError.malformed("pax record")) { _ = try TarPAX.parse(pax) }
+    }
+}
+
+private extension String {
+    /// The string with leading zeros up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -1,0 +1,108 @@
+import Foundation
+
+@_spi(Fuzzing)
+extension FuzzEntryPoints {
+    /// Valid inputs for every fuzz target, written by the product's own code:
+    /// a real vault in a scratch folder (sealed document, role, share,
+    /// bundle, backup), its ledger rows and state checkpoint, identity
+    /// files, minisign keys and signatures, age files (X25519 and scrypt,
+    /// binary and armored) and tar archives. `scripts/fuzz --seeds` commits
+    /// them under `Fuzz/corpus/<target>/`.
+    /// - Parameter scratch: an empty folder to build the vault in.
+    /// - Returns: the seeds by target name.
+    /// - Throws: the errors of the operations it runs.
+    public static func seeds(scratch: String) throws -> [String: [[UInt8]]] {
+        var seeds: [String: [[UInt8]]] = [:]
+        let passphrase = Array("correct horse".utf8).withUnsafeBytes { SecureBytes(copying: $0) }
+        let owner = Identity.generate(name: "owner")
+        let bob = Identity.generate(name: "bob")
+        let vaultPath = FileSystem.join(scratch, "vault")
+        let state = FileSystem.join(scratch, "state")
+        let input = FileSystem.join(scratch, "report.txt")
+        try Data("quarterly figures\n".utf8).write(to: URL(fileURLWithPath: input))
+
+        // A vault with a document shared with a role, a bundle and a backup.
+        let vault = try Vault.create(at: vaultPath, creator: owner, stateDirectory: state)
+        _ = try vault.seal(paths: [input], name: "report.txt")
+        _ = try vault.createRole(named: "finance", clearance: nil)
+        _ = try vault.addMember(bob.publicIdentity, name: "bob", toRole: "finance")
+        _ = try vault.share(["report.txt"], withRole: "finance")
+        let manifest = try vault.createBundle(BundleRequest(
+            documents: ["report.txt"], recipients: [bob.publicIdentity.ageRecipient],
+            output: .file(path: FileSystem.join(scratch, "bundle.age"), overwrite: false)))
+        seeds["bundle-manifest"] = [try manifest.encoded()]
+        let backup = try vault.backup(to: FileSystem.join(scratch, "backup"))
+        let snapshot = FileSystem.join(FileSystem.join(FileSystem.join(scratch, "backup"), "snapshots"), backup.snapshot.id)
+        seeds["backup-manifest"] = [try FileSystem.readSmallFile(FileSystem.join(snapshot, "manifest.json"), limit: 1 << 20)]
+
+        // The ledger as stored: bodies, and rows (see `catalogRow`).
+        let catalog = try Catalog.open(at: Vault.catalogPath(vaultPath))
+        let entries = try catalog.ledgerEntries()
+        seeds["ledger-entry"] = entries.map(\.body)
+        seeds["catalog-row"] = entries.map { entry in
+            var w = ByteWriter()
+            w.write(UInt8(0b11_11_11_01))  // seq integer; body, signature and hash blobs
+            w.write(UInt64(bitPattern: entry.sequence))
+            w.write(entry.signature)
+            w.write(entry.hash)
+            w.write(entry.body)
+            return w.bytes
+        } + entries.compactMap { entry in
+            switch entry.contents.event {
+            case .roleRewrapped(let batch), .documentsShared(let batch): Array(batch.records)
+            default: nil
+            }
+        }
+
+        // The owner's state checkpoint, without its MAC.
+        let reopened = try Vault.open(at: vaultPath, identity: owner, stateDirectory: state)
+        seeds["state-checkpoint"] = [Array(StateCheckpoint.encode(reopened.state, key: StateCheckpoint.key(of: owner)).dropLast(StateCheckpoint.macByteCount))]
+
+        seeds["identity-file"] = [
+            try IdentityFile.encode(owner, passphrase: nil),
+            try IdentityFile.encode(bob, passphrase: passphrase, limits: .minimum),
+        ]
+
+        let message = Array("a signed file\n".utf8)
+        let signature = try owner.minisignSignature(prehash: MinisignPrehash(of: message), trustedComment: "timestamp:0\tfile:a.txt")
+        seeds["minisign-key"] = [owner.publicIdentity.minisignKey.fileContents, Array(owner.publicIdentity.minisignKey.base64.utf8)]
+        seeds["minisign-signature"] = [signature.fileContents]
+
+        var binary: [[UInt8]] = []
+        var armored: [[UInt8]] = []
+        let recipients: [[AgeRecipient]] = [
+            [.x25519(try AgeX25519Recipient(bob.publicIdentity.ageRecipient))],
+            [.x25519(try AgeX25519Recipient(bob.publicIdentity.ageRecipient)), .x25519(try AgeX25519Recipient(owner.publicIdentity.ageRecipient))],
+            [.scrypt(passphrase: passphrase, workFactor: 10)],
+        ]
+        for (index, to) in recipients.enumerated() {
+            for armor in [false, true] {
+                var file: [UInt8] = []
+                let encryptor = try AgeEncryptor(recipients: to, armored: armor, sink: AgeClosureSink { file += $0 })
+                try encryptor.write([UInt8](repeating: UInt8(index), count: 100 * index))
+                try encryptor.finish()
+                if armor { armored.append(file) } else { binary.append(file) }
+            }
+        }
+        seeds["age-header"] = binary
+        seeds["age-armor"] = armored
+
+        var archives: [[UInt8]] = []
+        for files in [
+            [("MANIFEST.json", try manifest.encoded()), ("report.txt", Array("quarterly figures\n".utf8))],
+            [("reports/" + String(repeating: "long-name-", count: 12) + ".txt", [UInt8](repeating: 0x41, count: 600)), ("empty", [])],
+        ] {
+            var archive: [UInt8] = []
+            let tar = TarWriter { archive += $0 }
+            for (name, bytes) in files {
+                try tar.beginFile(name: name, size: UInt64(bytes.count))
+                try bytes.withUnsafeBytes { try tar.write($0) }
+                try tar.endFile()
+            }
+            try tar.finish()
+            archives.append(archive)
+        }
+        seeds["bundle-tar"] = archives
+        return seeds
+    }
+}
