@@ -126,13 +126,20 @@ struct SealedDetailsTests {
         let fixture = try VaultFixture()
         let vault = try fixture.open()
         let before = vault.state.entryCount
-        #expect(throws: LedgerError.self) {
-            try vault.commit { state in
-                var details = try vault.sealDetails(BackupDetails(destination: "/x"), action: "vault.backup", subject: "s", state: state)
-                details.adminVersion += 1
-                return [.backupStarted(BackupStarted(snapshot: "s", details: details))]
-            }
+        var details = try vault.sealDetails(BackupDetails(destination: "/x"), action: "vault.backup", subject: "s", state: vault.state)
+        details.adminVersion += 1
+        let event = LedgerEvent.backupStarted(BackupStarted(snapshot: "s", details: details))
+        // The ledger's rules refuse the entry on replay...
+        var verifier = LedgerVerifier(state: vault.state)
+        let entry = try LedgerEntry.make(
+            event: event, vault: vault.state.vaultID, sequence: vault.state.entryCount, previous: vault.state.head, time: Date(),
+            actor: fixture.owner)
+        #expect { try verifier.append(entry) } throws: { error in
+            guard case LedgerError.unauthorized = error else { return false }
+            return true
         }
+        // ...so the commit path refuses to sign and store it (its own entry: not permitted, not tampering).
+        expectFailure(.accessDenied) { try vault.commit { _ in [event] } }
         #expect(try fixture.open().state.entryCount == before)
     }
 
