@@ -268,25 +268,24 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// IMMEDIATE takes the write lock up front, so two writers never deadlock
     /// on a lock upgrade; the busy timeout makes the second one wait.
     func transaction<R>(_ body: () throws -> R) throws -> R {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
+        try inTransaction(begin: "BEGIN IMMEDIATE", body)
     }
 
     /// Runs `body` inside one read transaction: every query in it sees the
     /// same snapshot of the database (WAL mode), whatever other processes
     /// commit meanwhile.
     func reading<R>(_ body: () throws -> R) throws -> R {
-        try execute("BEGIN DEFERRED")
-        do {
+        try inTransaction(begin: "BEGIN DEFERRED") {
             // The snapshot starts with the first read.
             _ = try query("SELECT 1 FROM sqlite_schema LIMIT 1")
+            return try body()
+        }
+    }
+
+    /// `begin`, `body`, then `COMMIT`; `ROLLBACK` if anything throws.
+    private func inTransaction<R>(begin: String, _ body: () throws -> R) throws -> R {
+        try execute(begin)
+        do {
             let result = try body()
             try execute("COMMIT")
             return result

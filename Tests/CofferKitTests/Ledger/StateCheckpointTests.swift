@@ -21,6 +21,7 @@ struct StateCheckpointTests {
         w.write(documentBytes)
         w.write(UInt32(0))  // partners
         w.write(UInt32(0))  // bundles
+        w.write(UInt32(0))  // sealed-details keys (v2)
         return w.bytes
     }
 

@@ -18,6 +18,16 @@ struct ConcurrentCommitTests {
         try fixture.open().addAdministrator(second.publicIdentity, name: "second admin")
     }
 
+    /// The owner's vault, with role `eng` (Bob a member when `withBob`) and
+    /// `documents` shared with it.
+    func engineering(sharing documents: [DocumentID], withBob: Bool = true) throws -> Vault {
+        let admin = try fixture.open()
+        try admin.createRole(named: "eng", clearance: "confidential")
+        if withBob { try admin.addMember(bob.publicIdentity, name: "bob", toRole: "eng") }
+        if !documents.isEmpty { _ = try admin.share(documents.map(\.description), withRole: "eng") }
+        return admin
+    }
+
     @Test("a re-key planned before another re-key committed records the generation it sealed, and every document still opens after gc")
     func rekeyAgainstStaleState() throws {
         let contents = (0..<6).map { patternBytes(3_000 + $0 * 700, seed: UInt64($0) + 1) }
@@ -39,9 +49,7 @@ struct ConcurrentCommitTests {
     @Test("a share planned under a role key another administrator has since rotated is planned again, not reported as tampering")
     func shareAfterConcurrentRotation() throws {
         let doc = try fixture.seal("plan.txt", Array("plan".utf8), label: "internal")
-        let admin = try fixture.open()
-        try admin.createRole(named: "eng", clearance: "confidential")
-        try admin.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
+        let admin = try engineering(sharing: [])
         let stale = try fixture.open(as: second)  // plans with eng v1
         _ = try admin.rotateRole(named: "eng", plan: false)  // eng v2 committed, v1 retired
         let report = try stale.share([doc.id.description], withRole: "eng")
@@ -51,13 +59,10 @@ struct ConcurrentCommitTests {
         #expect(try fixture.verify().isClean)
     }
 
-    @Test("a rotation interrupted by another administrator's rotation of the same role finishes under the newest key")
+    @Test("a rotation planned before another administrator's rotation of the same role committed finishes under one settled key")
     func rotationRacesRotation() throws {
         let docs = try (0..<5).map { try fixture.seal("d\($0)", [UInt8($0)], label: "internal").id }
-        let admin = try fixture.open()
-        try admin.createRole(named: "eng", clearance: "confidential")
-        try admin.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
-        _ = try admin.share(docs.map(\.description), withRole: "eng")
+        let admin = try engineering(sharing: docs)
         let stale = try fixture.open(as: second)
         _ = try admin.rotateRole(named: "eng", plan: false)
         _ = try stale.rotateRole(named: "eng", plan: false)
@@ -70,10 +75,7 @@ struct ConcurrentCommitTests {
     @Test("a member whose revocation committed while he was opening a document is told he was revoked (access denied), not tampering")
     func openDuringOwnRevocation() throws {
         let doc = try fixture.seal("plan.txt", Array("plan".utf8), label: "internal")
-        let admin = try fixture.open()
-        try admin.createRole(named: "eng", clearance: "confidential")
-        try admin.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
-        _ = try admin.share([doc.id.description], withRole: "eng")
+        let admin = try engineering(sharing: [doc.id])
         let bobs = try fixture.open(as: bob)  // opened before the revocation
         _ = try admin.revoke("bob", rekey: false, plan: false)
         #expect(throws: VaultError.revoked(fingerprint: bob.fingerprint)) {
@@ -85,8 +87,7 @@ struct ConcurrentCommitTests {
 
     @Test("a request the ledger's rules refuse, with no concurrent change, is refused as not permitted")
     func ownRefusalIsNotTampering() throws {
-        let admin = try fixture.open()
-        try admin.createRole(named: "eng", clearance: "confidential")
+        let admin = try engineering(sharing: [], withBob: false)
         // Sign an entry the rules refuse (a member added without its seal) through the commit path.
         expectFailure(.accessDenied) {
             try admin.commit { _ in [.roleMemberAdded(RoleMemberChange(role: admin.state.role(named: "eng")!.id, member: bob.fingerprint))] }
@@ -97,9 +98,7 @@ struct ConcurrentCommitTests {
     @Test("verify reads the ledger and the index tables as one snapshot while rotations commit")
     func verifyDuringRotation() throws {
         let docs = try (0..<40).map { try fixture.seal("d\($0)", [UInt8($0)], label: "internal").id }
-        let admin = try fixture.open()
-        try admin.createRole(named: "eng", clearance: "confidential")
-        _ = try admin.share(docs.map(\.description), withRole: "eng")
+        _ = try engineering(sharing: docs, withBob: false)
         let rotator = Shared(try fixture.open())
         let failure = Shared<(any Error)?>(nil)
         let rotations = DispatchGroup()
