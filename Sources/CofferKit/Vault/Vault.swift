@@ -34,8 +34,8 @@ public final class Vault {
 
     private init(
         path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?,
-        access: VaultAccess = .readWrite, readOnlyReason: String? = nil
-    ) throws {
+        lock: VaultLock?, readOnlyReason: String? = nil
+    ) {
         self.path = path
         self.identity = identity
         self.descriptor = descriptor
@@ -44,7 +44,7 @@ public final class Vault {
         self.objects = objects
         self.heads = heads
         self.readOnlyReason = readOnlyReason
-        lock = try VaultLock.shared(for: path, create: access == .readWrite)
+        self.lock = lock
     }
 
     /// Creates a vault in `path` (which must not exist, or be empty). The
@@ -103,9 +103,9 @@ public final class Vault {
         try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         try heads?.pin(fingerprint: creator.fingerprint, vaultPath: path, vault: descriptor.vault)
-        let vault = try Vault(
+        let vault = Vault(
             path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
-            objects: ObjectStore(root: objectsPath(path)), heads: heads)
+            objects: ObjectStore(root: objectsPath(path)), heads: heads, lock: try VaultLock.shared(for: path))
         try vault.rememberHead()
         return vault
     }
@@ -147,6 +147,10 @@ public final class Vault {
     /// `objects` link (never followed) names.
     static func open(at path: String, identity: Identity, stateDirectory: String?, access: VaultAccess = .readWrite, objects: String) throws -> Vault {
         let (descriptor, catalog) = try openStorage(at: path, access: access)
+        // Taken before the ledger is read: `gc` (which takes it exclusively)
+        // then cannot delete a generation the state about to be replayed
+        // still references, between that replay and this process's reads.
+        let lock = try VaultLock.shared(for: path, create: access == .readWrite)
         let restored = try RestoredCopy.read(in: path)
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         let pinned = try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) ?? true
@@ -170,9 +174,9 @@ public final class Vault {
 
         // First meeting: pin the vault only once its ledger verified and admitted us.
         if !pinned { try tracked?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
-        let vault = try Vault(
+        let vault = Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
-            objects: ObjectStore(root: objects), heads: tracked, access: access,
+            objects: ObjectStore(root: objects), heads: tracked, lock: lock,
             readOnlyReason: restored.map { $0.refusal(path: path) } ?? (access == .readOnly ? "\(path) was opened read-only" : nil))
         guard !state.revoked.contains(identity.fingerprint) else {
             // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself
