@@ -17,7 +17,8 @@ public struct RotationReport: Codable, Sendable, Equatable {
         public let role: String
         /// Whether a new key version was (or would be) issued.
         public var newKey: Bool
-        /// The key version data keys end up under.
+        /// The key version this run issued when `newKey` is true, else the
+        /// version data keys ended under.
         public var keyVersion: UInt32
         /// Data keys rewrapped under it.
         public var rewrapped = 0
@@ -77,7 +78,14 @@ extension Vault {
             var report = RotationReport(planned: plan)
             let newKey = wantsKey && role.currentVersion == initial.currentVersion
             var rotation = try finishRotation(of: role.id, newKey: newKey, plan: plan) { issued.append($0) }
-            if !plan { rotation.newKey = !issued.isEmpty }
+            if !plan, let last = issued.last {
+                // Reported as issued by this run: the version it signed (another
+                // administrator may have issued a newer one since).
+                rotation.newKey = true
+                rotation.keyVersion = last
+            } else if !plan {
+                rotation.newKey = false
+            }
             report.roles.append(rotation)
             report.seconds = Date().timeIntervalSince(started)
             return report
@@ -107,6 +115,7 @@ extension Vault {
             if role.kind == .admin { result.roleKeysRewrapped = staleAdminWraps(below: result.keyVersion).count }
             return result
         }
+        var issuedVersion: UInt32?
         if issue {
             // Built from the state inside the commit: the version is the one after the newest committed.
             var version: UInt32 = 0
@@ -116,11 +125,13 @@ extension Vault {
                 try draft.append(try self.newKeyEvent(for: role, in: draft.state))
             })
             issued(version)
+            issuedVersion = version
         }
         result.rewrapped = try rewrapDocuments(of: roleID)
         if role.kind == .admin { result.roleKeysRewrapped = try rewrapRoleKeys() }
         let settled = state.roles[roleID]!
-        result.keyVersion = settled.currentVersion
+        // The version this call issued, else the one data keys ended under.
+        result.keyVersion = issuedVersion ?? settled.currentVersion
         result.retired = settled.olderVersions
         if !result.retired.isEmpty {
             try commit { _ in [.roleKeysRetired(RoleKeysRetired(role: roleID, before: settled.currentVersion))] }
