@@ -275,7 +275,7 @@ public struct VaultState: Sendable {
     public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated, sequence: Int64)] = []
     /// The current wrap of each sealed-details entry's details key, by the
     /// entry's sequence number: as written, or as the last `admin.rewrap` rewrapped it.
-    internal(set) var detailsKeys: [Int64: DetailsKeyWrap] = [:]
+    var detailsKeys: [Int64: DetailsKeyWrap] = [:]
     /// Entries applied so far.
     public internal(set) var entryCount: Int64 = 0
     /// Hash of the last entry applied.
