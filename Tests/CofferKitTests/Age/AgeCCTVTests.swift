@@ -58,7 +58,7 @@ struct CCTVVector: Sendable {
 /// `shared/age-cctv/`.
 @Suite("age CCTV conformance vectors")
 struct AgeCCTVTests {
-    static let directory = TestSupport.sharedDirectory.appendingPathComponent("age-cctv", isDirectory: true)
+    static let directory = TestSupport.vectorsDirectory.appendingPathComponent("age-cctv", isDirectory: true)
 
     /// Every vector file name, sorted.
     static let allNames: [String] = {

@@ -6,15 +6,16 @@ import Testing
 /// Where the shared conformance vectors live, and small helpers the age and
 /// Wycheproof suites share.
 enum TestSupport {
-    /// `$COFFER_SHARED_DIR` if set, else `shared/` next to the repository
-    /// root (this file is `<root>/Tests/CofferKitTests/Age/TestSupport.swift`).
-    static let sharedDirectory: URL = {
-        if let override = ProcessInfo.processInfo.environment["COFFER_SHARED_DIR"], !override.isEmpty {
+    /// `$COFFER_VECTORS_DIR` if set, else `Tests/Vectors/` of this
+    /// repository (this file is `<root>/Tests/CofferKitTests/Age/TestSupport.swift`):
+    /// the committed conformance vectors, with their licence notes.
+    static let vectorsDirectory: URL = {
+        if let override = ProcessInfo.processInfo.environment["COFFER_VECTORS_DIR"], !override.isEmpty {
             return URL(fileURLWithPath: override, isDirectory: true)
         }
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { root.deleteLastPathComponent() }
-        return root.deletingLastPathComponent().appendingPathComponent("shared", isDirectory: true)
+        var tests = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { tests.deleteLastPathComponent() }
+        return tests.appendingPathComponent("Vectors", isDirectory: true)
     }()
 
     /// Reads a file as bytes.

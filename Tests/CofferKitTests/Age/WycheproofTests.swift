@@ -15,7 +15,7 @@ struct WycheproofFile<Group: Decodable & Sendable>: Decodable, Sendable {
 
     /// Loads `name` from `shared/wycheproof/`.
     static func load(_ name: String) throws -> WycheproofFile {
-        let url = TestSupport.sharedDirectory.appendingPathComponent("wycheproof").appendingPathComponent(name)
+        let url = TestSupport.vectorsDirectory.appendingPathComponent("wycheproof").appendingPathComponent(name)
         return try JSONDecoder().decode(WycheproofFile.self, from: Data(contentsOf: url))
     }
 }
