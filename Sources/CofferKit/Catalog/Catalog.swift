@@ -61,16 +61,19 @@ final class Catalog {
         return catalog
     }
 
-    /// The catalog and its `-wal` and `-shm` companions, where present, must
-    /// be regular files: SQLite refuses a linked companion only with "unable
-    /// to open database file", and would block on a FIFO.
+    /// The catalog file and its SQLite companions (`-wal`, `-shm`).
+    static func files(at path: String) -> [String] { [path, path + "-wal", path + "-shm"] }
+
+    /// The catalog and its companions, where present, must be regular files:
+    /// SQLite refuses a linked companion only with "unable to open database
+    /// file", and would block on a FIFO.
+    /// - Throws: ``UnsafeEntryError`` (an integrity failure) naming the file and what it is.
     private static func requireRegularFiles(_ path: String) throws {
-        for file in [path, path + "-wal", path + "-shm"] {
+        for file in files(at: path) {
             var status = stat()
             guard lstat(file, &status) == 0 else { continue }
-            guard status.st_mode & S_IFMT == S_IFREG else {
-                throw CatalogSchemaError(path: path, deviations: ["\(file) is not a regular file (a link, FIFO or device was put in its place)"])
-            }
+            let kind = EntryKind(mode: status.st_mode)
+            guard kind == .regular else { throw UnsafeEntryError(path: file, found: kind, expected: .regular) }
         }
     }
 

@@ -110,7 +110,7 @@ public enum VaultVerifier {
         }
         // A catalog that is not a regular file is not opened (a FIFO would block).
         let catalogPath = Vault.catalogPath(path)
-        if special.contains(where: { [catalogPath, catalogPath + "-wal", catalogPath + "-shm"].contains($0.path) }) { return report }
+        if special.contains(where: { Catalog.files(at: catalogPath).contains($0.path) }) { return report }
         let descriptor: VaultDescriptor
         let catalog: Catalog
         // Held shared for the whole check: `gc` cannot delete a generation
