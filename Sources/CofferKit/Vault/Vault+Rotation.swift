@@ -78,13 +78,11 @@ extension Vault {
             var report = RotationReport(planned: plan)
             let newKey = wantsKey && role.currentVersion == initial.currentVersion
             var rotation = try finishRotation(of: role.id, newKey: newKey, plan: plan) { issued.append($0) }
-            if !plan, let last = issued.last {
-                // Reported as issued by this run: the version it signed (another
-                // administrator may have issued a newer one since).
-                rotation.newKey = true
-                rotation.keyVersion = last
-            } else if !plan {
-                rotation.newKey = false
+            if !plan {
+                // Reported as issued by this run: the version it signed in any
+                // attempt (another administrator may have issued a newer one since).
+                rotation.newKey = !issued.isEmpty
+                if let last = issued.last { rotation.keyVersion = last }
             }
             report.roles.append(rotation)
             report.seconds = Date().timeIntervalSince(started)

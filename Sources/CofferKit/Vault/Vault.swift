@@ -275,9 +275,8 @@ public final class Vault {
     ///
     /// The caller planned against ``state``. Inside the write transaction,
     /// entries another process appended meanwhile are verified and applied
-    /// first, and `build` works from that fresher state (``LedgerDraft/headMoved``
-    /// tells it whether there was any), so concurrent writers never fork the
-    /// chain. `build` re-validates whatever its plan assumed and throws
+    /// first, and `build` works from that fresher state, so concurrent
+    /// writers never fork the chain. `build` re-validates whatever its plan assumed and throws
     /// ``VaultError/changedConcurrently(_:)`` when that no longer holds.
     /// Each appended event is verified and applied at once, so later events
     /// are built from the state earlier ones produce. After the commit, the
@@ -297,13 +296,13 @@ public final class Vault {
         do {
             try catalog.database.transaction {
                 try refresh()
-                let draft = LedgerDraft(
-                    verifier: LedgerVerifier(state: state), identity: identity, time: Date(), headMoved: state.entryCount != planned)
+                let headMoved = state.entryCount != planned
+                let draft = LedgerDraft(verifier: LedgerVerifier(state: state), identity: identity, time: Date())
                 do {
                     try build(draft)
                 } catch LedgerError.unauthorized(_, let reason) {
                     if !wasRevoked, state.revoked.contains(identity.fingerprint) { throw VaultError.revoked(fingerprint: identity.fingerprint) }
-                    if draft.headMoved { throw VaultError.changedConcurrently(reason) }
+                    if headMoved { throw VaultError.changedConcurrently(reason) }
                     throw VaultError.notPermitted(reason)
                 }
                 try catalog.append(draft.entries)
@@ -354,16 +353,10 @@ final class LedgerDraft {
     /// The signed entries, in order.
     private(set) var entries: [LedgerEntry] = []
 
-    /// True if other processes appended entries after the caller planned:
-    /// the draft starts from their newer head, and the builder must
-    /// re-validate what it planned.
-    let headMoved: Bool
-
-    init(verifier: LedgerVerifier, identity: Identity, time: Date, headMoved: Bool) {
+    init(verifier: LedgerVerifier, identity: Identity, time: Date) {
         self.verifier = verifier
         self.identity = identity
         self.time = time
-        self.headMoved = headMoved
     }
 
     /// The state with every appended entry applied.
