@@ -137,7 +137,7 @@ extension Coffer {
 
         func run() throws {
             let vault = try self.vault.openVault(access: .readOnly)
-            let listing = vault.list()
+            let listing = try vault.list()
             if output.json {
                 try JSONOutput.print(listing.documents)
             } else {

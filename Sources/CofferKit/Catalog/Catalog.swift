@@ -191,6 +191,8 @@ final class Catalog {
     /// The stored `hash` column (an index for readers of the raw table)
     /// must equal the hash recomputed from the body and signature.
     func forEachLedgerEntry(from: Int64 = 0, _ body: (LedgerEntry) throws -> Void) throws {
+        var read = 0
+        defer { entriesRead += read }
         let cursor = try database.rows("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)])
         // Closed here, on the connection's thread, once the workers have stopped
         // (run waits for them): their last reference to the pipeline may be
@@ -200,8 +202,15 @@ final class Catalog {
             width: ProcessInfo.processInfo.activeProcessorCount, window: 256,
             next: { try cursor.next() },
             process: { try Self.entry(from: $0) },
-            consume: body)
+            consume: {
+                read += 1
+                try body($0)
+            })
     }
+
+    /// How many ledger entries ``forEachLedgerEntry(from:_:)`` read on this
+    /// connection (the work a command does, which tests bound).
+    private(set) var entriesRead = 0
 
     /// Appends entries and indexes what they establish. Call inside a transaction.
     /// Each entry must insert exactly one row.

@@ -130,14 +130,15 @@ public enum FuzzEntryPoints {
         }
     }
 
-    /// A state checkpoint body, as `StateCheckpoint.read(at:key:)` parses it
-    /// once its MAC has verified: the magic line, then the fields to the end.
-    /// - Parameter bytes: the checkpoint file without its MAC.
+    /// A part of an identity's saved state (``StateStore``), as it is parsed
+    /// once its MAC has verified: the first byte 0 for the core, anything
+    /// else for one document's record, then the bytes.
+    /// - Parameter bytes: the selector byte and the part.
     public static func stateCheckpoint(_ bytes: [UInt8]) {
         typed {
-            var reader = ByteReader(bytes, what: "state checkpoint")
-            guard try reader.read(min(StateCheckpoint.magic.count, reader.remaining)) == StateCheckpoint.magic else { return }
-            _ = try StateCheckpoint.parseBody(&reader)
+            guard let selector = bytes.first else { return }
+            var reader = ByteReader(Array(bytes.dropFirst()), what: "vault state")
+            if selector == 0 { _ = try StateCodec.decodeCore(&reader) } else { _ = try StateCodec.decodeDocument(&reader) }
         }
     }
 

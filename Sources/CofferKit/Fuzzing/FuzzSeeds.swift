@@ -54,9 +54,9 @@ extension FuzzEntryPoints {
             }
         }
 
-        // The owner's state checkpoint, without its MAC.
+        // The owner's saved state: its core, and each document's record.
         let reopened = try Vault.open(at: vaultPath, identity: owner, stateDirectory: state)
-        seeds["state-checkpoint"] = [Array(StateCheckpoint.encode(reopened.state, key: StateCheckpoint.key(of: owner)).dropLast(StateCheckpoint.macByteCount))]
+        seeds["state-checkpoint"] = [[0] + StateCodec.encodeCore(reopened.state)] + reopened.state.documents.map { [1] + StateCodec.encodeDocument($0) }
 
         seeds["identity-file"] = [
             try IdentityFile.encode(owner, passphrase: nil),

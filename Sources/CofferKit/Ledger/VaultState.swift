@@ -268,7 +268,7 @@ public struct VaultState: Sendable {
     /// Roles by id.
     public internal(set) var roles: [RoleID: Role] = [:]
     /// Documents by id.
-    public internal(set) var documents: [DocumentID: Document] = [:]
+    public internal(set) var documents = DocumentTable()
     /// External partners by name.
     public internal(set) var partners: [String: PartnerAdded] = [:]
     /// Every bundle created, in ledger order, with who sent it, when, and its entry's sequence number.
@@ -353,6 +353,19 @@ public struct VaultState: Sendable {
     /// Whether exporting a document labelled `label` needs an administrator's approval.
     public func exportNeedsApproval(_ label: String) -> Bool {
         (rank(of: label) ?? Int.max) > (rank(of: exportLimit) ?? 0)
+    }
+
+    /// The fields in which `other` differs from this state (empty: the
+    /// same state): how a saved state is checked against a full replay.
+    func fieldsDiffering(from other: VaultState) -> [String] {
+        let checks: [(String, Bool)] = [
+            ("head", entryCount == other.entryCount && head == other.head), ("labels", labels == other.labels && exportLimit == other.exportLimit),
+            ("identities", identities == other.identities), ("administrators", admins == other.admins), ("revoked", revoked == other.revoked),
+            ("roles", roles == other.roles && adminRoleID == other.adminRoleID && personalRoleIDs == other.personalRoleIDs),
+            ("documents", documents == other.documents), ("wrap counts", wrapCounts == other.wrapCounts), ("partners", partners == other.partners),
+            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys),
+        ]
+        return checks.filter { !$0.1 }.map(\.0)
     }
 
     /// Applies one signature-checked entry, enforcing the authorisation rules.

@@ -15,9 +15,9 @@ import Foundation
 ///   (``HeadConflict``, which uses the path to tell a rollback of this
 ///   directory from a record made on a copy elsewhere), and entries up to
 ///   it need no second signature check, since their hashes chain to it;
-/// - a checkpoint of the vault state it verified (`<fingerprint>/<vault
-///   id>.state`, see ``StateCheckpoint``), from which the next open replays
-///   only newer entries;
+/// - the vault state it verified (`<fingerprint>/<vault id>.sqlite`, see
+///   ``StateStore``), from which the next open replays only newer entries
+///   and reads only the documents it needs;
 /// - which vault it met at each directory (`<fingerprint>/paths/<hash of the
 ///   canonical path>`): a different vault swapped in at a known path (one an
 ///   attacker administers, say) is reported instead of used.
@@ -39,26 +39,21 @@ struct HeadStore {
         FileSystem.join(FileSystem.join(directory, fingerprint), vault.description + ".head")
     }
 
-    private func checkpointPath(fingerprint: String, vault: VaultID) -> String {
-        FileSystem.join(FileSystem.join(directory, fingerprint), vault.description + ".state")
+    /// The files of `fingerprint`'s state store of `vault` (the database and
+    /// SQLite's companions), and the whole-state checkpoint earlier versions wrote.
+    private func stateFiles(fingerprint: String, vault: VaultID) -> [String] {
+        let base = FileSystem.join(FileSystem.join(directory, fingerprint), vault.description)
+        return [".sqlite", ".sqlite-wal", ".sqlite-shm", ".state"].map { base + $0 }
     }
 
-    /// The state `identity` checkpointed for `vault`, if it saved one that
-    /// still authenticates (a damaged or foreign file is ignored: the
-    /// ledger is then replayed from the start, which is always correct).
-    func checkpoint(of identity: Identity, vault: VaultID) -> VaultState? {
-        let path = checkpointPath(fingerprint: identity.fingerprint, vault: vault)
-        guard let state = try? StateCheckpoint.read(at: path, key: StateCheckpoint.key(of: identity)), state.vaultID == vault else {
-            return nil
-        }
-        return state
-    }
-
-    /// Saves `state` as `identity`'s checkpoint of its vault (mode 0600, atomically).
-    func saveCheckpoint(_ state: VaultState, of identity: Identity) throws {
-        let file = checkpointPath(fingerprint: identity.fingerprint, vault: state.vaultID)
-        try FileSystem.createDirectories(FileSystem.directoryName(of: file))
-        try AtomicFile.write(StateCheckpoint.encode(state, key: StateCheckpoint.key(of: identity)), to: file, overwrite: true)
+    /// `identity`'s state store of `vault` (created empty if it has none).
+    /// A checkpoint file of an earlier version is removed: the ledger is
+    /// replayed once into the store instead.
+    /// - Throws: ``FileError``, ``DatabaseError``.
+    func stateStore(of identity: Identity, vault: VaultID) throws -> StateStore {
+        let files = stateFiles(fingerprint: identity.fingerprint, vault: vault)
+        if FileSystem.exists(files[3]) { FileSystem.remove(files[3]) }
+        return try StateStore(path: files[0], identity: identity, vault: vault)
     }
 
     private func pinPath(fingerprint: String, vaultPath: String) -> String {
@@ -106,7 +101,7 @@ struct HeadStore {
     func forget(fingerprint: String, vault: VaultID) throws -> Head? {
         let old = try? head(fingerprint: fingerprint, vault: vault)
         let file = headPath(fingerprint: fingerprint, vault: vault)
-        for path in [file, checkpointPath(fingerprint: fingerprint, vault: vault)] where FileSystem.exists(path) {
+        for path in [file] + stateFiles(fingerprint: fingerprint, vault: vault) where FileSystem.exists(path) {
             guard unlink(path) == 0 else { throw FileError("unlink", path: path) }
         }
         if FileSystem.isDirectory(FileSystem.directoryName(of: file)) { try FileSystem.syncDirectory(FileSystem.directoryName(of: file)) }

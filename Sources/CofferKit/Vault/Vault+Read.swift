@@ -43,7 +43,8 @@ extension Vault {
     /// The documents this identity can read, with decrypted names and sizes.
     /// A document whose wrap or metadata fails to open is reported in
     /// ``DocumentListing/failures`` instead of stopping the listing.
-    public func list() -> DocumentListing {
+    /// - Throws: ``VaultError/integrity(_:)`` if a record of this identity's saved state did not authenticate.
+    public func list() throws -> DocumentListing {
         var rows: [DocumentSummary] = []
         var failures: [DocumentFailure] = []
         for document in state.documents.values where canRead(document) {
@@ -54,6 +55,7 @@ extension Vault {
                 failures.append(DocumentFailure(id: document.id, reason: "\(error)", kind: kind.rawValue))
             }
         }
+        try store?.requireIntact()
         return DocumentListing(
             documents: rows.sorted { ($0.name, $0.id) < ($1.name, $1.id) },
             failures: failures.sorted { $0.id < $1.id })
@@ -89,20 +91,56 @@ extension Vault {
         var byID: [VaultState.Document] = []
         if let id = try? DocumentID(hex: lower), let document = state.documents[id] {
             byID = [document]
-        } else {
-            byID = state.documents.values.filter {
-                lower.utf8.count >= 4 && lower.allSatisfy(\.isHexDigit) && $0.id.description.hasPrefix(lower)
-            }
+        } else if lower.utf8.count >= 4, lower.allSatisfy(\.isHexDigit) {
+            // Two are enough to call the prefix ambiguous; the error lists up to 16.
+            byID = state.documents.documents(withIDPrefix: lower, limit: 16)
         }
         if byID.count > 1 { throw VaultError.ambiguous(query, matches: byID.map(\.id.description).sorted()) }
         if let document = byID.first {
             guard canRead(document) else { throw VaultError.accessDenied(document: document.id.description) }
             return (document, nil)
         }
-        let named = list().documents.filter { $0.name == query }
-        if named.count > 1 { throw VaultError.ambiguous(query, matches: named.map(\.id.description)) }
-        guard let summary = named.first, let document = state.documents[summary.id] else { throw VaultError.documentNotFound(query) }
+        let named = try documents(named: query)
+        if named.count > 1 { throw VaultError.ambiguous(query, matches: named.map(\.summary.id.description).sorted()) }
+        guard let (document, summary) = named.first else { throw VaultError.documentNotFound(query) }
         return (document, summary)
+    }
+
+    /// The readable documents named exactly `name`: through this identity's
+    /// name index when it has a saved state (the documents saved since the
+    /// last lookup are indexed first), else by decrypting every name.
+    /// Every match is checked against the document's own metadata.
+    /// - Throws: ``VaultError/integrity(_:)`` if a saved record did not authenticate.
+    func documents(named name: String) throws -> [(document: VaultState.Document, summary: DocumentSummary)] {
+        guard let store else {
+            return try list().documents.filter { $0.name == name }.compactMap { summary in state.documents[summary.id].map { ($0, summary) } }
+        }
+        try indexNames(in: store)
+        var seen = Set<DocumentID>()
+        var found: [(document: VaultState.Document, summary: DocumentSummary)] = []
+        // Documents changed in this process and not yet saved are not in the index yet.
+        for id in try store.documents(named: name) + state.documents.changed.map(\.id) where seen.insert(id).inserted {
+            guard let document = state.documents[id], canRead(document), let summary = try? summary(of: document), summary.name == name else { continue }
+            found.append((document, summary))
+        }
+        try store.requireIntact()
+        return found
+    }
+
+    /// Indexes the names of the documents queued since the last lookup.
+    private func indexNames(in store: StateStore) throws {
+        while true {
+            // A document this state does not know was saved by a newer process of this
+            // identity: it stays queued for a lookup made from a state that knows it.
+            let queued = try store.unnamedDocuments(limit: 1024).filter { state.documents[$0] != nil }
+            guard !queued.isEmpty else { return }
+            let named = queued.compactMap { id -> (id: DocumentID, name: String)? in
+                guard let document = state.documents[id], canRead(document), let summary = try? summary(of: document) else { return nil }
+                return (id, summary.name)
+            }
+            try store.requireIntact()
+            try store.index(named, indexed: queued)
+        }
     }
 
     /// Decrypts a document to `destination` and records the read in the ledger.

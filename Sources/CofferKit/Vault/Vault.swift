@@ -19,6 +19,8 @@ public final class Vault {
     let catalog: Catalog
     let objects: ObjectStore
     private let heads: HeadStore?
+    /// This identity's saved state of the vault (nil: kept only in memory).
+    let store: StateStore?
     /// Held shared while the vault is open; `gc` takes it exclusively.
     let lock: VaultLock?
     /// Why nothing may be appended (opened ``VaultAccess/readOnly``, or a
@@ -34,7 +36,7 @@ public final class Vault {
 
     private init(
         path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?,
-        lock: VaultLock?, readOnlyReason: String? = nil
+        store: StateStore?, lock: VaultLock?, readOnlyReason: String? = nil
     ) {
         self.path = path
         self.identity = identity
@@ -43,6 +45,7 @@ public final class Vault {
         self.catalog = catalog
         self.objects = objects
         self.heads = heads
+        self.store = store
         self.readOnlyReason = readOnlyReason
         self.lock = lock
     }
@@ -105,7 +108,9 @@ public final class Vault {
         try heads?.pin(fingerprint: creator.fingerprint, vaultPath: path, vault: descriptor.vault)
         let vault = Vault(
             path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
-            objects: ObjectStore(root: objectsPath(path)), heads: heads, lock: try VaultLock.shared(for: path))
+            objects: ObjectStore(root: objectsPath(path)), heads: heads,
+            store: try heads?.stateStore(of: creator, vault: vaultID), lock: try VaultLock.shared(for: path))
+        try vault.saveState()
         try vault.rememberHead()
         return vault
     }
@@ -155,18 +160,15 @@ public final class Vault {
         let heads = stateDirectory.map { HeadStore(directory: $0) }
         let pinned = try heads?.checkPin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) ?? true
         let remembered = try heads?.head(fingerprint: identity.fingerprint, vault: descriptor.vault)
-        let checkpoint = heads?.checkpoint(of: identity, vault: descriptor.vault)
-        var replayedBytes = 0
-        let state: VaultState
-        do {
-            state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: checkpoint) { replayedBytes += $0.body.count }
-        } catch let error as LedgerError {
-            throw try HeadConflict.explaining(error, vaultPath: path, remembered: remembered, catalog: catalog) ?? error
-        }
         // A restored copy not yet adopted leaves this identity's record of the vault alone.
         let tracked = restored == nil ? heads : nil
-        if let heads = tracked, StateCheckpoint.isDue(entries: state.entryCount - (checkpoint?.entryCount ?? 0), bytes: replayedBytes) {
-            try heads.saveCheckpoint(state, of: identity)
+        let store = try tracked?.stateStore(of: identity, vault: descriptor.vault)
+        let saved = try store?.load()
+        let state: VaultState
+        do {
+            state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: saved)
+        } catch let error as LedgerError {
+            throw try HeadConflict.explaining(error, vaultPath: path, remembered: remembered, catalog: catalog) ?? error
         }
         guard state.identities[identity.fingerprint] != nil else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
@@ -176,7 +178,7 @@ public final class Vault {
         if !pinned { try tracked?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
         let vault = Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
-            objects: ObjectStore(root: objects), heads: tracked, lock: lock,
+            objects: ObjectStore(root: objects), heads: tracked, store: store, lock: lock,
             readOnlyReason: restored.map { $0.refusal(path: path) } ?? (access == .readOnly ? "\(path) was opened read-only" : nil))
         guard !state.revoked.contains(identity.fingerprint) else {
             // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself
@@ -185,6 +187,7 @@ public final class Vault {
             if access == .readOnly, restored == nil { _ = try? open(at: path, identity: identity, stateDirectory: stateDirectory) }
             throw VaultError.revoked(fingerprint: identity.fingerprint)
         }
+        if state.entryCount != saved?.entryCount { try vault.saveState() }
         try vault.rememberHead()
         return vault
     }
@@ -209,8 +212,8 @@ public final class Vault {
     /// entries at or before `trustedThrough` were checked on an earlier run and
     /// are skipped; their hash chain is still recomputed).
     ///
-    /// From a `checkpoint` (a state this identity verified and saved), only
-    /// the entries after it are replayed: the entry the checkpoint ends with
+    /// From a `checkpoint` (a state this identity verified and saved in its
+    /// ``StateStore``), only the entries after it are replayed: the entry it ends with
     /// must still be in the ledger with the same hash, or the vault was
     /// rolled back or forked. Edits to entries before it are left to
     /// `coffer verify`, which always replays everything.
@@ -246,6 +249,19 @@ public final class Vault {
         guard let genesis, genesis.descriptor == descriptor.bodyHash, genesis.creator == descriptor.creator
         else { throw VaultError.badDescriptor("it does not match the ledger's first entry") }
         return verifier.state
+    }
+
+    /// Saves the state in this identity's store, which writes only the
+    /// documents changed since it was loaded or last saved. A newer state
+    /// that another process of this identity saved meanwhile is taken
+    /// instead, once its head is found in the ledger.
+    func saveState() throws {
+        guard let store else { return }
+        let saved = try store.save(state, reader: identity.fingerprint)
+        if saved.entryCount != state.entryCount || saved.head != state.head {
+            try catalog.requireEntry(at: saved.entryCount - 1, hash: saved.head)
+        }
+        state = saved
     }
 
     private func rememberHead() throws {
@@ -290,6 +306,7 @@ public final class Vault {
     /// the request (``VaultError/notPermitted(_:)``).
     func commit(building build: (LedgerDraft) throws -> Void) throws {
         try requireWritable()
+        try store?.requireIntact()
         let planned = state.entryCount
         let wasRevoked = state.revoked.contains(identity.fingerprint)
         var appended: [LedgerEntry] = []
@@ -305,6 +322,8 @@ public final class Vault {
                     if headMoved { throw VaultError.changedConcurrently(reason) }
                     throw VaultError.notPermitted(reason)
                 }
+                // Never append what was planned from a saved record that did not authenticate.
+                try store?.requireIntact()
                 try catalog.append(draft.entries)
                 appended = draft.entries
                 state = draft.state
@@ -315,6 +334,7 @@ public final class Vault {
             throw error
         }
         try catalog.requireAppended(appended)
+        try saveState()
         try rememberHead()
     }
 

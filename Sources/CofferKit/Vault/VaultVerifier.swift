@@ -250,6 +250,14 @@ public enum VaultVerifier {
         // 4. Deep: decrypt everything the identity can read.
         if deep, let identity, state != nil, report.findings.isEmpty {
             let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly, objects: objectsPath)
+            // The identity's saved state must be exactly what the ledger replays to (a
+            // record put back from an older copy of its store authenticates, and is found here).
+            if let replayed = state, vault.state.entryCount == replayed.entryCount {
+                let differing = vault.state.fieldsDiffering(from: replayed)
+                if !differing.isEmpty {
+                    report.add("state", identity.fingerprint, "the saved state in the state directory differs from the ledger in: \(differing.joined(separator: ", ")); remove it with `coffer state reset`")
+                }
+            }
             for document in vault.state.documents.values.sorted(by: { $0.id < $1.id }) {
                 guard vault.canRead(document) else {
                     report.counts.documentsSkipped += 1

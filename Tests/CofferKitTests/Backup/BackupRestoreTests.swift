@@ -78,7 +78,7 @@ struct BackupRestoreTests {
         let before = try heads.head(fingerprint: fixture.owner.fingerprint, vault: snapshot.vault)
 
         let restored = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: fixture.stateDirectory)
-        #expect(restored.list().documents.map(\.name) == ["a.txt"])
+        #expect(try restored.list().documents.map(\.name) == ["a.txt"])
         #expect(throws: VaultError.self) { try restored.open("a.txt", to: .file(path: fixture.scratch.join("out"), overwrite: false)) }
         #expect(throws: VaultError.self) { try restored.seal(paths: [try fixture.scratch.write("in", [1])], name: "x") }
         #expect(try heads.head(fingerprint: fixture.owner.fingerprint, vault: snapshot.vault) == before)

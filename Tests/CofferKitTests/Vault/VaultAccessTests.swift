@@ -38,7 +38,7 @@ struct VaultAccessTests {
         let stamp = try FileStamp(Vault.catalogPath(fixture.path))
         #expect(try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: fixture.stateDirectory, deep: false).isClean)
         let vault = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: fixture.stateDirectory, access: .readOnly)
-        #expect(vault.list().documents.count == 1)
+        #expect(try vault.list().documents.count == 1)
         #expect(throws: VaultError.self) { try vault.seal(paths: [try fixture.scratch.write("in", [1])], name: "x") }
         #expect(try listing(fixture.path) == before && FileStamp(Vault.catalogPath(fixture.path)) == stamp)
     }
@@ -79,7 +79,7 @@ struct VaultAccessTests {
             #expect(try VaultVerifier.verify(at: mounted, identity: fixture.owner, stateDirectory: fixture.stateDirectory, deep: true).isClean)
             #expect(try Audit.verify(vaultAt: mounted, stateDirectory: fixture.stateDirectory).failure == nil)
             let vault = try Vault.open(at: mounted, identity: fixture.owner, stateDirectory: fixture.stateDirectory, access: .readOnly)
-            #expect(vault.list().documents.map(\.name) == ["a.txt"])
+            #expect(try vault.list().documents.map(\.name) == ["a.txt"])
         }
     }
 }

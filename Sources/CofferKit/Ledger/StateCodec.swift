@@ -1,89 +1,50 @@
 import Foundation
 
-/// A verified ``VaultState`` saved by one identity, so that opening a vault
-/// replays only the ledger entries after it instead of the whole history
-/// (a vault of a hundred thousand documents replays in seconds, not less).
+/// The binary encoding of a verified ``VaultState`` in an identity's
+/// ``StateStore``: the *core* (everything but the documents: labels,
+/// identities, roles and their key versions, partners, bundles, details
+/// keys, wrap counts; small, read whole by every command) and one *record*
+/// per document (read only when that document is needed).
 ///
-/// The file lives in the identity's state directory, beside its remembered
-/// heads, and is authenticated with a key only that identity holds
-/// (BLAKE2b-256 keyed by `KDF(identity seed, 4, "cofrckpt")`): someone who
-/// can write the state directory cannot make it believe in another state.
-/// Layout (docs/FORMAT.md, "State checkpoint"): `"coffer-state-v2\n"` ‖ body ‖ MAC (32).
-/// (A `v1` checkpoint, written before sealed details, is ignored: the
-/// ledger is replayed from its first entry and a `v2` one written.)
-/// The body is the state's fields in a fixed order, big-endian, strings and
-/// byte strings with a `u32` length.
-enum StateCheckpoint {
-    static let magic = Array("coffer-state-v2\n".utf8)
-    static let macByteCount = 32
-    /// Whether opening, having replayed `entries` entries of `bytes` bytes
-    /// after the last checkpoint, should write a new one: after 2,000
-    /// entries, or 16 MiB of entries (one rotation of 100,000 documents).
-    static func isDue(entries: Int64, bytes: Int) -> Bool {
-        entries >= 2_000 || bytes >= 16 << 20
-    }
-    /// The largest checkpoint file read (a few million documents).
-    static let maximumSize = 2 << 30
-
-    /// The key that authenticates `identity`'s checkpoints.
-    static func key(of identity: Identity) -> SymmetricKey {
-        SubkeyDerivation.derive(from: identity.seed, id: 4, context: "cofrckpt")
-    }
-
-    private static func mac(_ bytes: [UInt8], key: SymmetricKey) -> [UInt8] {
-        let hasher = Blake2b(outputByteCount: macByteCount, key: key)
-        hasher.update(bytes)
-        return hasher.finalize()
-    }
-
-    /// The file bytes for `state`.
-    static func encode(_ state: VaultState, key: SymmetricKey) -> [UInt8] {
+/// Fields in a fixed order, big-endian, strings and byte strings with a
+/// `u32` length (docs/FORMAT.md, "State store"). Both are authenticated by
+/// the store, not here: the parsers below only ever see bytes whose MAC
+/// verified, and still refuse anything malformed with a ``FormatError``.
+enum StateCodec {
+    /// The core of `state`: every field but the documents.
+    static func encodeCore(_ state: VaultState) -> [UInt8] {
         var w = ByteWriter()
-        w.write(magic)
-        StateWriter().write(state, into: &w)
-        w.write(mac(w.bytes, key: key))
+        StateWriter().writeCore(state, into: &w)
         return w.bytes
     }
 
-    /// The state in the checkpoint file at `path`, if its MAC verifies under
-    /// `key`. Read in two streaming passes (MAC, then parse) through a small
-    /// buffer, so the file never sits in memory next to the state it holds.
-    /// - Returns: nil for a missing, foreign or damaged file.
-    /// - Throws: ``FormatError`` for a body that authenticates but does not parse, ``FileError``.
-    static func read(at path: String, key: SymmetricKey) throws -> VaultState? {
-        let file: POSIXFile
-        do {
-            file = try POSIXFile.openForReading(path)
-        } catch let error as FileError where error.kind == .notFound {
-            return nil
-        }
-        let size = Int(try file.status().st_size)
-        guard size >= magic.count + macByteCount, size <= maximumSize else { return nil }
-        let bodyEnd = size - macByteCount
-        let hasher = Blake2b(outputByteCount: macByteCount, key: key)
-        var reader = FileByteReader(file: file, range: 0..<bodyEnd, what: "state checkpoint")
-        while reader.remaining > 0 { hasher.update(try reader.read(Swift.min(reader.remaining, 1 << 20))) }
-        var tail = FileByteReader(file: file, range: bodyEnd..<size, what: "state checkpoint")
-        guard Sodium.constantTimeEqual(hasher.finalize(), try tail.read(macByteCount)) else { return nil }
-        var body = FileByteReader(file: file, range: 0..<bodyEnd, what: "state checkpoint")
-        guard try body.read(magic.count) == magic else { return nil }
-        return try parseBody(&body)
+    /// One document's record.
+    static func encodeDocument(_ document: VaultState.Document) -> [UInt8] {
+        var w = ByteWriter()
+        StateWriter().writeDocument(document, into: &w)
+        return w.bytes
     }
 
-    /// Parses an authenticated checkpoint body (after the magic, before the
-    /// MAC) to its end: the one parser ``read(at:key:)`` uses, also run by
-    /// the fuzz target on bytes in memory.
-    /// - Throws: ``FormatError`` (and the identity and id errors of the fields) for a body that does not parse.
-    static func parseBody<R: BinaryReading>(_ body: inout R) throws -> VaultState {
-        let state = try StateReader.read(&body)
-        try body.expectEnd()
+    /// Parses a core to its end into a state with no documents.
+    /// - Throws: ``FormatError`` (and the identity and id errors of the fields) for bytes that do not parse.
+    static func decodeCore<R: BinaryReading>(_ r: inout R) throws -> VaultState {
+        let state = try StateReader.readCore(&r)
+        try r.expectEnd()
         return state
+    }
+
+    /// Parses a document record to its end.
+    /// - Throws: ``FormatError`` for bytes that do not parse.
+    static func decodeDocument<R: BinaryReading>(_ r: inout R) throws -> VaultState.Document {
+        let document = try StateReader.readDocument(&r)
+        try r.expectEnd()
+        return document
     }
 }
 
-/// Writes the checkpoint body (one order of fields, mirrored by ``StateReader``).
+/// Writes cores and records (one order of fields, mirrored by ``StateReader``).
 private struct StateWriter {
-    func write(_ s: VaultState, into w: inout ByteWriter) {
+    func writeCore(_ s: VaultState, into w: inout ByteWriter) {
         w.write(s.vaultID.bytes)
         w.write(UInt64(s.entryCount))
         w.write(s.head)
@@ -117,13 +78,12 @@ private struct StateWriter {
                 }
             }
         }
-        list(Array(s.documents.values), &w) { document, w in
-            w.write(document.id.bytes)
-            string(document.owner, &w)
-            string(document.label, &w)
-            w.write(UInt8(document.rekeyDue ? 1 : 0))
-            version(document.current, &w)
-            list(document.older, &w) { version($0, &$1) }
+        list(s.wrapCounts.sorted { $0.key < $1.key }, &w) { role, w in
+            w.write(role.key.bytes)
+            list(role.value.sorted { $0.key < $1.key }, &w) { count, w in
+                w.write(count.key)
+                w.write(UInt64(max(0, count.value)))
+            }
         }
         list(s.partners.values.sorted { $0.name < $1.name }, &w) { json($0, &$1) }
         list(s.bundles, &w) { bundle, w in
@@ -139,6 +99,15 @@ private struct StateWriter {
             string(entry.value.action, &w)
             string(entry.value.subject, &w)
         }
+    }
+
+    func writeDocument(_ document: VaultState.Document, into w: inout ByteWriter) {
+        w.write(document.id.bytes)
+        string(document.owner, &w)
+        string(document.label, &w)
+        w.write(UInt8(document.rekeyDue ? 1 : 0))
+        version(document.current, &w)
+        list(document.older, &w) { version($0, &$1) }
     }
 
     private func version(_ v: VaultState.Version, _ w: inout ByteWriter) {
@@ -182,7 +151,7 @@ private struct StateWriter {
 
 /// Reads what ``StateWriter`` wrote.
 private enum StateReader {
-    static func read<R: BinaryReading>(_ r: inout R) throws -> VaultState {
+    static func readCore<R: BinaryReading>(_ r: inout R) throws -> VaultState {
         var s = VaultState(vaultID: try VaultID(bytes: try r.read(16)))
         s.entryCount = Int64(bitPattern: try r.readUInt64())
         s.head = try r.read(32)
@@ -198,20 +167,11 @@ private enum StateReader {
             if role.kind == .admin { s.adminRoleID = role.id }
             if role.kind == .personal { s.personalRoleIDs[s.canonical(String(role.name.dropFirst()))] = role.id }
         }
-        let count = Int(try r.readUInt32())
-        // Each document takes more than one byte: a larger count is a damaged
-        // body, refused before it sizes the table (fuzzing found the 4-billion one).
-        guard count <= r.remaining else { throw FormatError.truncated("state checkpoint") }
-        s.documents.reserveCapacity(count)
-        for _ in 0..<count {
-            let id = try DocumentID(bytes: try r.read(16))
-            let owner = s.canonical(try string(&r))
-            let label = try string(&r)
-            let rekeyDue = try r.readUInt8() == 1
-            let current = try version(&r, s)
-            let older = try list(&r) { try version(&$0, s) }
-            s.documents[id] = VaultState.Document(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
-            for (role, wrap) in current.wraps { s.wrapCounts[role, default: [:]][wrap.roleVersion, default: 0] += 1 }
+        for (role, counts) in try list(&r, { r in (try RoleID(bytes: try r.read(16)), try list(&r) { r in (try r.readUInt32(), try r.readUInt64()) }) }) {
+            for (version, count) in counts {
+                guard count <= UInt64(Int32.max) else { throw FormatError.malformed("vault state", "wrap count") }
+                s.wrapCounts[role, default: [:]][version] = Int(count)
+            }
         }
         for partner in try list(&r, { try json(PartnerAdded.self, &$0) }) { s.partners[partner.name] = partner }
         s.bundles = try list(&r) { r in
@@ -227,10 +187,20 @@ private enum StateReader {
         return s
     }
 
+    static func readDocument<R: BinaryReading>(_ r: inout R) throws -> VaultState.Document {
+        let id = try DocumentID(bytes: try r.read(16))
+        let owner = try string(&r)
+        let label = try string(&r)
+        let rekeyDue = try r.readUInt8() == 1
+        let current = try version(&r)
+        let older = try list(&r) { try version(&$0) }
+        return VaultState.Document(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
+    }
+
     private static func role<R: BinaryReading>(_ r: inout R, _ s: VaultState) throws -> VaultState.Role {
         let id = try RoleID(bytes: try r.read(16))
         let name = try string(&r)
-        guard let kind = RoleKind(rawValue: try string(&r)) else { throw FormatError.malformed("state checkpoint", "role kind") }
+        guard let kind = RoleKind(rawValue: try string(&r)) else { throw FormatError.malformed("vault state", "role kind") }
         let clearance = try string(&r)
         let members = Set(try list(&r) { try string(&$0) }.map(s.canonical))
         let current = try r.readUInt32()
@@ -249,20 +219,20 @@ private enum StateReader {
         return role
     }
 
-    private static func version<R: BinaryReading>(_ r: inout R, _ s: VaultState) throws -> VaultState.Version {
+    private static func version<R: BinaryReading>(_ r: inout R) throws -> VaultState.Version {
         let generation = try r.readUInt32()
         let manifest = try ObjectID(bytes: try r.read(32))
         let segments = try list(&r) { try ObjectID(bytes: try $0.read(32)) }
         let metadata = try bytes(&r)
         let commitment = try bytes(&r)
         // Version keeps it inline and requires 32 bytes (fuzzing found an empty one trapping there).
-        guard commitment.count == 32 else { throw FormatError.malformed("state checkpoint", "commitment is not 32 bytes") }
+        guard commitment.count == 32 else { throw FormatError.malformed("vault state", "commitment is not 32 bytes") }
         var wraps = VaultState.WrapSet()
         for (role, roleVersion, wrapped) in try list(&r, { r in (try RoleID(bytes: try r.read(16)), try r.readUInt32(), try bytes(&r)) }) {
             wraps[role] = VaultState.Wrap(roleVersion: roleVersion, wrapped: wrapped)
         }
         let sealedAt = Date(timeIntervalSince1970: TimeInterval(Int64(bitPattern: try r.readUInt64())))
-        let sealedBy = s.canonical(try string(&r))
+        let sealedBy = try string(&r)
         let sequence = Int64(bitPattern: try r.readUInt64())
         return VaultState.Version(
             generation: generation, manifest: manifest, segments: segments, metadata: metadata, commitment: commitment, wraps: wraps,
@@ -271,7 +241,7 @@ private enum StateReader {
 
     private static func list<R: BinaryReading, T>(_ r: inout R, _ each: (inout R) throws -> T) throws -> [T] {
         let count = Int(try r.readUInt32())
-        guard count <= r.remaining else { throw FormatError.truncated("state checkpoint") }
+        guard count <= r.remaining else { throw FormatError.truncated("vault state") }
         var items: [T] = []
         items.reserveCapacity(count)
         for _ in 0..<count { items.append(try each(&r)) }
@@ -285,7 +255,7 @@ private enum StateReader {
     private static func bytes<R: BinaryReading>(_ r: inout R) throws -> [UInt8] { try r.read(Int(try r.readUInt32())) }
 
     private static func string<R: BinaryReading>(_ r: inout R) throws -> String {
-        guard let s = String(validating: try bytes(&r), as: UTF8.self) else { throw FormatError.malformed("state checkpoint", "string") }
+        guard let s = String(validating: try bytes(&r), as: UTF8.self) else { throw FormatError.malformed("vault state", "string") }
         return s
     }
 
@@ -295,53 +265,8 @@ private enum StateReader {
         } catch let error as FormatError {
             throw error
         } catch {
-            throw FormatError.malformed("state checkpoint", "\(T.self)")
+            throw FormatError.malformed("vault state", "\(T.self)")
         }
     }
 }
 
-/// Reads a byte range of a file sequentially through a 1 MiB buffer.
-private struct FileByteReader: BinaryReading {
-    private let file: POSIXFile
-    private var position: Int
-    private let end: Int
-    private var buffer: [UInt8] = []
-    private var bufferOffset = 0
-    let what: String
-
-    init(file: POSIXFile, range: Range<Int>, what: String) {
-        self.file = file
-        position = range.lowerBound
-        end = range.upperBound
-        self.what = what
-    }
-
-    var remaining: Int { end - position + (buffer.count - bufferOffset) }
-
-    mutating func withNext<T>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
-        guard count >= 0, count <= remaining else { throw FormatError.truncated(what) }
-        if bufferOffset == buffer.count && count > 0 { try refill() }
-        if count <= buffer.count - bufferOffset {  // within the buffer: lent in place
-            defer { bufferOffset += count }
-            return try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[bufferOffset..<(bufferOffset + count)])) }
-        }
-        var out: [UInt8] = []  // across a refill: gathered
-        out.reserveCapacity(count)
-        while out.count < count {
-            if bufferOffset == buffer.count { try refill() }
-            let take = Swift.min(count - out.count, buffer.count - bufferOffset)
-            out.append(contentsOf: buffer[bufferOffset..<(bufferOffset + take)])
-            bufferOffset += take
-        }
-        return try out.withUnsafeBytes(body)
-    }
-
-    private mutating func refill() throws {
-        let chunk = Swift.min(1 << 20, end - position)
-        buffer = [UInt8](repeating: 0, count: chunk)
-        let got = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: position) }
-        guard got == chunk else { throw FormatError.truncated(what) }
-        position += chunk
-        bufferOffset = 0
-    }
-}

@@ -1,0 +1,119 @@
+/// Where a ``DocumentTable`` reads the documents it has not changed: one
+/// consistent, verified snapshot (an identity's ``StateStore``).
+protocol DocumentSource: AnyObject, Sendable {
+    /// How many documents the snapshot holds.
+    var documentCount: Int { get }
+    /// The document `id`, if the snapshot has it.
+    func document(_ id: DocumentID) -> VaultState.Document?
+    /// Up to `limit` documents whose ids are at least `from` (compared as
+    /// bytes, a shorter string before its extensions), in id order.
+    func documents(from: [UInt8], limit: Int) -> [VaultState.Document]
+}
+
+/// The documents of a ``VaultState``: the ones changed since the state was
+/// loaded, in memory, over a ``DocumentSource`` that holds the rest.
+///
+/// A state replayed from the first entry has no source and holds every
+/// document in memory; a state loaded from an identity's ``StateStore``
+/// reads a document from the store only when it is asked for, so a command
+/// that touches one document of a million reads one record. Copies are
+/// cheap (the changes are copy-on-write; the source is shared and never
+/// changes under a copy).
+public struct DocumentTable: Sendable, Equatable, Sequence {
+    private var changes: [DocumentID: VaultState.Document] = [:]
+    /// Documents in `changes` that the source does not hold.
+    private var added: Set<DocumentID> = []
+    let source: (any DocumentSource)?
+    /// How many documents there are.
+    public private(set) var count: Int
+
+    /// An empty table, or the documents of `source`.
+    init(source: (any DocumentSource)? = nil) {
+        self.source = source
+        count = source?.documentCount ?? 0
+    }
+
+    /// The document `id`, if it exists. Setting a document adds or replaces it
+    /// (documents are never removed).
+    public subscript(id: DocumentID) -> VaultState.Document? {
+        get { changes[id] ?? source?.document(id) }
+        set {
+            guard let newValue else { return }
+            if changes[id] == nil, !added.contains(id), source?.document(id) == nil {
+                added.insert(id)
+                count += 1
+            }
+            changes[id] = newValue
+        }
+    }
+
+    /// The documents changed or added since the source's snapshot.
+    var changed: Dictionary<DocumentID, VaultState.Document>.Values { changes.values }
+
+    /// Every document: the source's in id order (a page at a time, so
+    /// memory stays flat), each replaced by its changed copy, then the added ones.
+    public var values: DocumentTable { self }
+
+    public func makeIterator() -> Iterator { Iterator(table: self) }
+
+    /// Walks a ``DocumentTable``.
+    public struct Iterator: IteratorProtocol {
+        private let table: DocumentTable
+        private var page: [VaultState.Document] = []
+        private var pageIndex = 0
+        private var lastSourceID: DocumentID?
+        private var sourceDone: Bool
+        private var addedIDs: [DocumentID]?
+
+        init(table: DocumentTable) {
+            self.table = table
+            sourceDone = table.source == nil
+        }
+
+        public mutating func next() -> VaultState.Document? {
+            while !sourceDone {
+                if pageIndex == page.count {
+                    // The smallest id after the last one: its bytes and one more.
+                    page = table.source?.documents(from: lastSourceID.map { $0.bytes + [0] } ?? [], limit: 512) ?? []
+                    pageIndex = 0
+                    guard let last = page.last else {
+                        sourceDone = true
+                        break
+                    }
+                    lastSourceID = last.id
+                }
+                let document = page[pageIndex]
+                pageIndex += 1
+                return table.changes[document.id] ?? document
+            }
+            if addedIDs == nil { addedIDs = Array(table.added) }
+            guard let id = addedIDs?.popLast() else { return nil }
+            return table.changes[id]
+        }
+    }
+
+    /// The documents whose id (in hex) starts with `prefix`, at most
+    /// `limit` of them: found through the source's index, not by reading every document.
+    func documents(withIDPrefix prefix: String, limit: Int) -> [VaultState.Document] {
+        let prefix = prefix.lowercased()
+        var found = changes.values.filter { $0.id.description.hasPrefix(prefix) }
+        guard let source, prefix.allSatisfy(\.isHexDigit) else { return Array(found.prefix(limit)) }
+        // The prefix's bytes (an odd last digit as the high half of a byte) are the lowest id that can match.
+        let digits = prefix.compactMap(\.hexDigitValue).map(UInt8.init)
+        var from = stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | (($0 + 1 < digits.count) ? digits[$0 + 1] : 0) }
+        while found.count < limit {
+            let page = source.documents(from: from, limit: 64)
+            for document in page {
+                guard document.id.description.hasPrefix(prefix) else { return Array(found.prefix(limit)) }
+                if changes[document.id] == nil { found.append(document) }
+            }
+            guard let last = page.last, page.count == 64 else { break }
+            from = last.id.bytes + [0]
+        }
+        return Array(found.prefix(limit))
+    }
+
+    public static func == (a: DocumentTable, b: DocumentTable) -> Bool {
+        a.count == b.count && a.allSatisfy { b[$0.id] == $0 }
+    }
+}

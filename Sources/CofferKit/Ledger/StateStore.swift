@@ -1,0 +1,394 @@
+import Foundation
+
+/// One identity's verified state of one vault, kept in its state directory
+/// as an indexed SQLite file (`<fingerprint>/<vault id>.sqlite`), so that a
+/// command loads the small core and reads only the documents it touches,
+/// and the next command replays only the entries appended since.
+///
+/// Only that identity can produce it. Every document record carries a MAC
+/// (BLAKE2b-256 keyed by `KDF(identity seed, 5, "cofrstat")`) over the vault
+/// id, the document id and the record; the core and the document count are
+/// sealed by one more MAC. Whoever can write the state directory cannot
+/// forge a record, move one to another document or vault, or change the
+/// core. A record put back from an older copy of the file authenticates; it
+/// is caught by `coffer verify --deep`, which compares the whole saved state
+/// with a replay of the ledger. A record or core that does not authenticate or parse makes the
+/// store *damaged*: the command fails (exit 5), the store is emptied, and
+/// the next command rebuilds it from a full replay of the ledger, which
+/// stays the only source of truth (docs/THREAT-MODEL.md, "State directory").
+///
+/// The state it returns reads documents from one snapshot (a read
+/// transaction held open), which ``save(_:)`` renews: a state obtained
+/// before a save must not be used after it (a read through it is reported
+/// as damage rather than answered from a newer snapshot).
+final class StateStore: @unchecked Sendable {
+    /// The SQLite file.
+    let path: String
+    private let database: SQLiteDatabase
+    /// A second connection for the name index, which is read and written
+    /// while ``database`` holds its snapshot.
+    private let names: SQLiteDatabase
+    private let key: SymmetricKey
+    private let nameKey: SymmetricKey
+    private let vaultID: VaultID
+    private let lock = NSLock()
+    /// Whether a read transaction (the snapshot states read from) is open.
+    private var snapshotOpen = false
+    private var problem: String?
+    /// How many document records were read and authenticated (the work a
+    /// command does, which tests bound).
+    private(set) var recordsRead = 0
+
+    static let format = "coffer-state-store-v1"
+    private static let schema = """
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS documents (id BLOB PRIMARY KEY, record BLOB NOT NULL, mac BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS names (tag BLOB NOT NULL, id BLOB NOT NULL, PRIMARY KEY (tag, id)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS unnamed (id BLOB PRIMARY KEY) WITHOUT ROWID;
+        """
+
+    /// Opens (creating, mode 0600) `identity`'s store of `vaultID` at `path`.
+    /// Its records are authenticated under `KDF(seed, 5, "cofrstat")`; its
+    /// name index is keyed by `KDF(seed, 6, "cofrname")`.
+    /// - Throws: ``FileError``, ``DatabaseError``.
+    init(path: String, identity: Identity, vault vaultID: VaultID) throws {
+        self.path = path
+        key = SubkeyDerivation.derive(from: identity.seed, id: 5, context: "cofrstat")
+        nameKey = SubkeyDerivation.derive(from: identity.seed, id: 6, context: "cofrname")
+        self.vaultID = vaultID
+        try FileSystem.createDirectories(FileSystem.directoryName(of: path))
+        if !FileSystem.exists(path) {
+            // SQLite creates files with the process umask; the state is 0600 from the start.
+            do { _ = try POSIXFile.createExclusive(path) } catch let error as FileError where error.kind == .conflict {}
+        }
+        let database = try SQLiteDatabase(path: path, create: false)
+        try database.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+        try database.transaction { try database.execute(Self.schema) }
+        self.database = database
+        names = try SQLiteDatabase(path: path, create: false)
+        try names.execute("PRAGMA synchronous = NORMAL")
+    }
+
+    deinit {
+        if snapshotOpen { try? database.execute("COMMIT") }
+    }
+
+    // MARK: Loading
+
+    /// The saved state, reading its documents from a new snapshot; nil if
+    /// nothing is saved (or the store was emptied after damage).
+    /// - Throws: ``VaultError/integrity(_:)`` if the core does not authenticate or parse (the store is emptied first).
+    func load() throws -> VaultState? {
+        try locked {
+            try renewSnapshot()
+            return try readCore()
+        }
+    }
+
+    /// The core as saved in the current snapshot, with its documents read from it.
+    private func readCore() throws -> VaultState? {
+        let rows = try database.query("SELECT name, value FROM meta")
+        var meta: [String: [UInt8]] = [:]
+        for row in rows { if let name = row[0].text, let value = row[1].blob { meta[name] = value } }
+        guard let seal = meta["seal"] else { return nil }
+        guard meta["format"] == Array(Self.format.utf8), let core = meta["core"], let countBytes = meta["count"], countBytes.count == 8
+        else { return try damaged("its core is incomplete") }
+        guard Sodium.constantTimeEqual(coreMAC(core: core, count: countBytes), seal) else {
+            return try damaged("its core does not authenticate")
+        }
+        var state: VaultState
+        do {
+            var reader = ByteReader(core, what: "vault state")
+            state = try StateCodec.decodeCore(&reader)
+        } catch {
+            return try damaged("its core does not parse (\(error))")
+        }
+        guard state.vaultID == vaultID else { return try damaged("it belongs to another vault") }
+        let count = countBytes.reduce(0) { $0 << 8 | Int($1) }
+        state.documents = DocumentTable(source: Snapshot(store: self, epoch: snapshotEpoch, count: count))
+        return state
+    }
+
+    // MARK: Saving
+
+    /// Saves `state` (which must have been loaded from this store, or hold
+    /// every document itself), writing only the documents it changed and
+    /// queueing them for the name index (every document, when the roles
+    /// `reader` holds changed: what it can read changed with them), and
+    /// returns it reading from the new snapshot. If the store already holds
+    /// a newer state (another process of this identity saved one), nothing
+    /// is written and that state is returned: the caller checks it against
+    /// the ledger like any state it loads.
+    /// - Throws: ``DatabaseError``, ``VaultError/integrity(_:)``.
+    func save(_ state: VaultState, reader: String) throws -> VaultState {
+        try locked {
+            if let problem { _ = try damaged(problem) }
+            let wholeState = state.documents.source == nil
+            precondition(wholeState || (state.documents.source as? Snapshot)?.isCurrent(in: self) == true, "a state saved after its snapshot was renewed")
+            try endSnapshot()
+            try database.transaction {
+                switch try savedCore() {
+                case .authentic(let count) where count > state.entryCount: return
+                case .damaged where !wholeState: throw VaultError.integrity(Self.message(path: path, "its core no longer authenticates"))
+                default: break
+                }
+                if wholeState { try database.execute("DELETE FROM documents; DELETE FROM names; DELETE FROM unnamed") }
+                for document in state.documents.changed {
+                    let record = StateCodec.encodeDocument(document)
+                    try database.run(
+                        "INSERT OR REPLACE INTO documents (id, record, mac) VALUES (?, ?, ?)",
+                        [.blob(document.id.bytes), .blob(record), .blob(recordMAC(id: document.id, record: record))])
+                    try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [.blob(document.id.bytes)])
+                }
+                let held = Self.readerKey(state, reader)
+                if try database.query("SELECT value FROM meta WHERE name = 'reader'").first?[0].blob != held {
+                    try database.execute("INSERT OR IGNORE INTO unnamed (id) SELECT id FROM documents")
+                    try database.run("INSERT OR REPLACE INTO meta (name, value) VALUES ('reader', ?)", [.blob(held)])
+                }
+                let core = StateCodec.encodeCore(state)
+                let count = Self.bigEndian(UInt64(state.documents.count))
+                let values: [(String, [UInt8])] = [
+                    ("format", Array(Self.format.utf8)), ("core", core), ("count", count),
+                    ("seal", coreMAC(core: core, count: count)),
+                ]
+                for (name, value) in values {
+                    try database.run("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", [.text(name), .blob(value)])
+                }
+            }
+            try renewSnapshot()
+            guard let saved = try readCore() else {
+                _ = try damaged("its core vanished")
+                return state
+            }
+            if saved.entryCount == state.entryCount && saved.head == state.head {
+                var kept = state
+                kept.documents = saved.documents
+                return kept
+            }
+            return saved
+        }
+    }
+
+    /// What decides which documents `reader` can read: whether it is an
+    /// administrator, and the roles it belongs to.
+    private static func readerKey(_ state: VaultState, _ reader: String) -> [UInt8] {
+        Blake2b.hash(Array(((state.admins.contains(reader) ? "admin" : "member") + state.roles(of: reader).map { " \($0.id)" }.joined()).utf8))
+    }
+
+    // MARK: Name index
+
+    /// The name index maps a keyed hash of each readable document's name to
+    /// its id, so that a document is found by name without decrypting every
+    /// document's metadata. It is a hint: a match is always checked against
+    /// the document's authenticated metadata, and documents saved since they
+    /// were last indexed are queued (`unnamed`) until the next lookup.
+
+    /// The index tag of `name`.
+    func tag(name: String) -> [UInt8] {
+        let hasher = Blake2b(outputByteCount: 16, key: nameKey)
+        hasher.update(Array("coffer-name\n\(name)".utf8))
+        return hasher.finalize()
+    }
+
+    /// Up to `limit` documents queued for the name index.
+    func unnamedDocuments(limit: Int) throws -> [DocumentID] {
+        try locked {
+            try names.query("SELECT id FROM unnamed LIMIT ?", [.integer(Int64(limit))]).compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
+        }
+    }
+
+    /// Indexes `named` documents under their names' tags and takes every
+    /// document of `indexed` off the queue (those this identity cannot read have no name).
+    func index(_ named: [(id: DocumentID, name: String)], indexed: [DocumentID]) throws {
+        try locked {
+            try names.transaction {
+                for entry in named {
+                    try names.run("DELETE FROM names WHERE id = ?", [.blob(entry.id.bytes)])
+                    try names.run("INSERT OR IGNORE INTO names (tag, id) VALUES (?, ?)", [.blob(tag(name: entry.name)), .blob(entry.id.bytes)])
+                }
+                for id in indexed { try names.run("DELETE FROM unnamed WHERE id = ?", [.blob(id.bytes)]) }
+            }
+        }
+    }
+
+    /// The documents indexed under `name` (candidates, to be checked).
+    func documents(named name: String) throws -> [DocumentID] {
+        try locked {
+            try names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(name: name))]).compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
+        }
+    }
+
+    // MARK: Checks
+
+    /// Throws if a record read so far did not authenticate or parse, or was
+    /// read through a state older than the current snapshot; the store is
+    /// emptied so that the next command rebuilds it.
+    /// - Throws: ``VaultError/integrity(_:)``.
+    func requireIntact() throws {
+        try locked {
+            if let problem { _ = try damaged(problem) }
+        }
+    }
+
+    /// What the store holds before a save.
+    private enum SavedCore {
+        case none
+        case damaged
+        /// A core that authenticates, with its entry count.
+        case authentic(Int64)
+    }
+
+    /// The saved core, checked (its entry count is its second field, after the vault id).
+    private func savedCore() throws -> SavedCore {
+        var meta: [String: [UInt8]] = [:]
+        for row in try database.query("SELECT name, value FROM meta WHERE name IN ('seal', 'core', 'count')") {
+            if let name = row[0].text, let value = row[1].blob { meta[name] = value }
+        }
+        guard let seal = meta["seal"] else { return .none }
+        guard let core = meta["core"], core.count >= 24, let count = meta["count"], count.count == 8,
+              Sodium.constantTimeEqual(coreMAC(core: core, count: count), seal)
+        else { return .damaged }
+        return .authentic(Int64(bitPattern: core[16..<24].reduce(0) { $0 << 8 | UInt64($1) }))
+    }
+
+    // MARK: Reading documents
+
+    /// A document from the current snapshot, authenticated.
+    fileprivate func document(_ id: DocumentID, epoch: Int) -> VaultState.Document? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard epoch == snapshotEpoch else {
+            problem = problem ?? "a document was read through a state older than the store's snapshot"
+            return nil
+        }
+        if let cached = recentlyRead[id] { return cached }
+        do {
+            guard let row = try database.query("SELECT record, mac FROM documents WHERE id = ?", [.blob(id.bytes)]).first else { return nil }
+            let document = authenticated(id: id, record: row[0].blob, mac: row[1].blob)
+            if recentlyRead.count >= 1024 { recentlyRead.removeAll(keepingCapacity: true) }
+            recentlyRead[id] = document
+            return document
+        } catch {
+            problem = problem ?? "its records cannot be read (\(error))"
+            return nil
+        }
+    }
+
+    /// Up to `limit` documents from `from` on, in id order, authenticated.
+    fileprivate func documents(from: [UInt8], limit: Int, epoch: Int) -> [VaultState.Document] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard epoch == snapshotEpoch else {
+            problem = problem ?? "documents were listed through a state older than the store's snapshot"
+            return []
+        }
+        do {
+            var page: [VaultState.Document] = []
+            try database.forEachRow(
+                "SELECT id, record, mac FROM documents WHERE id >= ? ORDER BY id LIMIT ?", [.blob(from), .integer(Int64(limit))]
+            ) { row in
+                guard let raw = row[0].blob, let id = try? DocumentID(bytes: raw) else {
+                    problem = problem ?? "a record has a malformed id"
+                    return
+                }
+                if let document = authenticated(id: id, record: row[1].blob, mac: row[2].blob) { page.append(document) }
+            }
+            return page
+        } catch {
+            problem = problem ?? "its records cannot be read (\(error))"
+            return []
+        }
+    }
+
+    /// The record's document, if its MAC verifies and it parses to the same id; else records the damage.
+    private func authenticated(id: DocumentID, record: [UInt8]?, mac: [UInt8]?) -> VaultState.Document? {
+        recordsRead += 1
+        guard let record, let mac, Sodium.constantTimeEqual(recordMAC(id: id, record: record), mac) else {
+            problem = problem ?? "the record of document \(id) does not authenticate"
+            return nil
+        }
+        var reader = ByteReader(record, what: "vault state")
+        guard let document = try? StateCodec.decodeDocument(&reader), document.id == id else {
+            problem = problem ?? "the record of document \(id) does not parse"
+            return nil
+        }
+        return document
+    }
+
+    // MARK: Helpers
+
+    private var snapshotEpoch = 0
+    /// Documents read from the current snapshot, so that the several reads
+    /// of one document while an entry is applied cost one query.
+    private var recentlyRead: [DocumentID: VaultState.Document] = [:]
+
+    private func renewSnapshot() throws {
+        try endSnapshot()
+        try database.execute("BEGIN DEFERRED")
+        _ = try database.query("SELECT 1 FROM meta LIMIT 1")  // the snapshot starts with the first read
+        snapshotOpen = true
+        snapshotEpoch += 1
+        recentlyRead.removeAll()
+    }
+
+    private func endSnapshot() throws {
+        guard snapshotOpen else { return }
+        snapshotOpen = false
+        try database.execute("COMMIT")
+    }
+
+    /// Records `reason`, empties the store (the next command rebuilds it), and throws.
+    private func damaged(_ reason: String) throws -> VaultState? {
+        problem = nil
+        try? endSnapshot()
+        try? database.transaction { try database.execute("DELETE FROM meta; DELETE FROM documents") }
+        throw VaultError.integrity(Self.message(path: path, reason))
+    }
+
+    private static func message(path: String, _ reason: String) -> String {
+        "the saved state \(path) is damaged: \(reason); it was discarded and the next command rebuilds it from the ledger"
+    }
+
+    private func locked<R>(_ body: () throws -> R) throws -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func recordMAC(id: DocumentID, record: [UInt8]) -> [UInt8] {
+        let hasher = Blake2b(outputByteCount: 32, key: key)
+        hasher.update(Array("coffer-state-record\n".utf8) + vaultID.bytes + id.bytes)
+        hasher.update(record)
+        return hasher.finalize()
+    }
+
+    private func coreMAC(core: [UInt8], count: [UInt8]) -> [UInt8] {
+        let hasher = Blake2b(outputByteCount: 32, key: key)
+        hasher.update(Array("coffer-state-core\n".utf8) + vaultID.bytes + count)
+        hasher.update(core)
+        return hasher.finalize()
+    }
+
+    private static func bigEndian(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    }
+
+    /// The documents of one snapshot, as a ``DocumentTable`` reads them.
+    private final class Snapshot: DocumentSource, @unchecked Sendable {
+        let store: StateStore
+        let epoch: Int
+        let documentCount: Int
+
+        init(store: StateStore, epoch: Int, count: Int) {
+            self.store = store
+            self.epoch = epoch
+            documentCount = count
+        }
+
+        func isCurrent(in store: StateStore) -> Bool { store === self.store && epoch == store.snapshotEpoch }
+
+        func document(_ id: DocumentID) -> VaultState.Document? { store.document(id, epoch: epoch) }
+
+        func documents(from: [UInt8], limit: Int) -> [VaultState.Document] { store.documents(from: from, limit: limit, epoch: epoch) }
+    }
+}

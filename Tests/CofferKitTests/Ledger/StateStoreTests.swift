@@ -1,0 +1,184 @@
+import Foundation
+import Testing
+
+@testable import CofferKit
+
+/// The identity's saved state (``StateStore``): opening from it gives
+/// exactly the state a full replay gives; a command reads the records it
+/// needs, not the vault; a damaged or foreign store fails loudly once and is
+/// rebuilt; a vault rolled back behind it is refused; a record put back
+/// from an older copy is found by `verify --deep`.
+@Suite("Saved state")
+struct StateStoreTests {
+    let fixture: VaultFixture
+    let bob = Identity.generate(name: "bob")
+
+    init() throws {
+        fixture = try VaultFixture()
+    }
+
+    var storePath: String { fixture.stateDirectory + "/\(fixture.owner.fingerprint)/\((try? fixture.open().state.vaultID.description) ?? "").sqlite" }
+
+    /// A vault with roles, members, shares, a rotation, a re-key, a partner and a bundle.
+    func populate() throws {
+        let a = try fixture.seal("a.txt", Array("alpha".utf8), label: "confidential")
+        try fixture.seal("b.txt", Array("beta".utf8))
+        let vault = try fixture.open()
+        try vault.createRole(named: "eng", clearance: "confidential")
+        try vault.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
+        _ = try vault.share(["a.txt", "b.txt"], withRole: "eng")
+        _ = try vault.rotateRole(named: "eng", plan: false)
+        _ = try vault.rekey([a.id.description], plan: false)
+        try vault.addPartner(name: "acme", recipient: Identity.generate(name: "p").publicIdentity.ageRecipient, minisignKey: nil)
+        _ = try vault.createBundle(BundleRequest(documents: ["b.txt"], recipients: ["acme"], output: .file(path: fixture.scratch.join("b.age"), overwrite: false)))
+    }
+
+    /// A full replay, trusting nothing.
+    func fullReplay() throws -> VaultState {
+        let (descriptor, catalog) = try Vault.openStorage(at: fixture.path)
+        return try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
+    }
+
+    /// Seals `count` small documents in one call (batched commits).
+    func sealMany(_ count: Int, prefix: String) throws -> [SealedDocument] {
+        let paths = try (0..<count).map { try fixture.scratch.write("many/\(prefix)/\($0).txt", Array("\(prefix) \($0)".utf8)) }
+        return try fixture.open().seal(paths: paths)
+    }
+
+    @Test("the saved state is exactly a full replay, before and after newer entries")
+    func roundTrip() throws {
+        try populate()
+        #expect(try fixture.open().state.fieldsDiffering(from: try fullReplay()) == [])
+        try fixture.seal("c.txt", Array("gamma".utf8))
+        _ = try fixture.open().removeMember("bob", fromRole: "eng", plan: false)
+        let reopened = try fixture.open()
+        #expect(reopened.state.fieldsDiffering(from: try fullReplay()) == [])
+        #expect(try reopened.list().documents.map(\.name) == ["a.txt", "b.txt", "c.txt"])
+        #expect(try fixture.read("a.txt") == Array("alpha".utf8))
+        #expect(try fixture.verify(deep: true).findings.isEmpty)
+    }
+
+    /// The work of opening one document by id in a fresh process: records
+    /// read from the store, and ledger entries read from the catalog.
+    func workOfOpeningOne(_ id: DocumentID) throws -> (records: Int, entries: Int) {
+        let vault = try fixture.open()
+        let output = fixture.scratch.join("out-\(UUID().uuidString)")
+        try vault.open(id.description, to: .file(path: output, overwrite: false))
+        return (try #require(vault.store).recordsRead, vault.catalog.entriesRead)
+    }
+
+    @Test("opening one document reads a bounded number of records and entries, whatever the vault's size")
+    func boundedWork() throws {
+        let first = try sealMany(200, prefix: "small")
+        let small = try workOfOpeningOne(first[17].id)
+        _ = try sealMany(2_000, prefix: "large")
+        #expect(try fixture.open().state.documents.count == 2_200)
+        let large = try workOfOpeningOne(first[17].id)
+        // One record (the document itself) and the one entry of the previous open.
+        #expect(small.records <= 3 && small.entries <= 1, "\(small)")
+        #expect(large == small, "\(large) against \(small)")
+
+        // After others append k entries, the next command reads those k entries and the records they touch.
+        let bobState = fixture.scratch.join("bob-state")
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
+        let before = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState).state.entryCount
+        try fixture.seal("one-more.txt", [1])
+        _ = try fixture.open().share([first[3].id.description], withRole: "eng")
+        let after = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState)
+        #expect(after.state.entryCount - before >= 2)
+        #expect(after.catalog.entriesRead == Int(after.state.entryCount - before), "bob read only the new entries")
+        #expect(try #require(after.store).recordsRead <= 2, "and only the records they touch")
+    }
+
+    @Test("a name is found through the name index: once indexed, a lookup decrypts only its matches; new and newly shared documents are found")
+    func nameIndex() throws {
+        let sealed = try sealMany(300, prefix: "n")
+        #expect(try fixture.open().resolve(sealed[150].name).id == sealed[150].id)  // the first lookup indexes every name
+        let vault = try fixture.open()
+        #expect(try vault.resolve(sealed[150].name).id == sealed[150].id)
+        #expect(try #require(vault.store).recordsRead <= 2, "read \(vault.store!.recordsRead) records")
+        // A new document of the same name is found too: the name is ambiguous.
+        let again = try fixture.seal(sealed[150].name, [9])
+        #expect { try fixture.open().resolve(sealed[150].name) } throws: { error in
+            guard case VaultError.ambiguous(_, let matches) = error else { return false }
+            return Set(matches) == [sealed[150].id.description, again.id.description]
+        }
+        // Bob joins a role: the documents shared with it are found by name from his state.
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
+        let bobState = fixture.scratch.join("bob-state")
+        let bobVault = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState)
+        #expect(throws: VaultError.self) { try bobVault.resolve(sealed[7].name) }
+        _ = try fixture.open().share([sealed[7].id.description], withRole: "eng")
+        #expect(try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState).resolve(sealed[7].name).id == sealed[7].id)
+    }
+
+    @Test("another identity's store, or one with a changed core, fails once with exit 5 and is rebuilt")
+    func foreignOrDamagedCore() throws {
+        try populate()
+        let path = storePath
+        let bobState = fixture.scratch.join("bob-state")
+        _ = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        try FileManager.default.copyItem(atPath: bobState + "/\(bob.fingerprint)/" + (path as NSString).lastPathComponent, toPath: path)
+        #expect { try fixture.open() } throws: { ($0 as? VaultError)?.kind == .integrity && "\($0)".contains("does not authenticate") }
+        #expect(try fixture.open().state.fieldsDiffering(from: try fullReplay()) == [])
+
+        let database = try SQLiteDatabase(path: path, create: false)
+        try database.run("UPDATE meta SET value = CAST(value AS BLOB) || x'00' WHERE name = 'core'")
+        #expect { try fixture.open() } throws: { ($0 as? VaultError)?.kind == .integrity }
+        #expect(try fixture.open().state.fieldsDiffering(from: try fullReplay()) == [])
+    }
+
+    @Test("a changed document record fails the command that reads it, commits nothing, and is rebuilt")
+    func damagedRecord() throws {
+        let a = try fixture.seal("a.txt", Array("alpha".utf8))
+        try fixture.seal("b.txt", Array("beta".utf8))
+        let entries = try fixture.open().state.entryCount
+        let database = try SQLiteDatabase(path: storePath, create: false)
+        try database.run("UPDATE documents SET record = CAST(record AS BLOB) || x'00' WHERE id = ?", [.blob(a.id.bytes)])
+        #expect { try fixture.read(a.id.description) } throws: { ($0 as? VaultError)?.kind == .integrity && "\($0)".contains("does not authenticate") }
+        #expect(try fullReplay().entryCount == entries, "no entry was committed from the damaged record")
+        #expect(try fixture.read(a.id.description) == Array("alpha".utf8))
+        #expect(try fixture.read("b.txt") == Array("beta".utf8))
+    }
+
+    @Test("a record put back from an older copy of the store is found by verify --deep")
+    func recordRolledBack() throws {
+        let a = try fixture.seal("a.txt", Array("alpha".utf8))
+        let old = try SQLiteDatabase(path: storePath, create: false).query("SELECT record, mac FROM documents WHERE id = ?", [.blob(a.id.bytes)])[0]
+        _ = try fixture.open().rekey([a.id.description], plan: false)
+        #expect(try fixture.verify(deep: true).findings.isEmpty)
+        try SQLiteDatabase(path: storePath, create: false).run("UPDATE documents SET record = ?, mac = ? WHERE id = ?", [old[0], old[1], .blob(a.id.bytes)])
+        let report = try fixture.verify(deep: true)
+        #expect(report.findings.contains { $0.check == "state" && $0.message.contains("documents") }, "\(report.findings)")
+    }
+
+    @Test("a vault rolled back behind the saved state is refused")
+    func rollback() throws {
+        try fixture.seal("a.txt", [1])
+        let copy = fixture.scratch.join("old-copy")
+        try FileManager.default.copyItem(atPath: fixture.path, toPath: copy)
+        try fixture.seal("b.txt", [2])
+        // Forget the remembered head so that only the saved state can notice.
+        try FileManager.default.removeItem(atPath: fixture.stateDirectory + "/\(fixture.owner.fingerprint)/\(try fixture.open().state.vaultID).head")
+        try FileManager.default.removeItem(atPath: fixture.path)
+        try FileManager.default.copyItem(atPath: copy, toPath: fixture.path)
+        #expect(throws: LedgerError.self) { try fixture.open() }
+    }
+
+    @Test("two processes of one identity: a save behind the store's takes the newer saved state")
+    func sameIdentityTwice() throws {
+        try fixture.seal("a.txt", [1])
+        let behind = try fixture.open()
+        try fixture.seal("b.txt", [2])
+        let stale = behind.state.entryCount
+        try behind.saveState()
+        #expect(behind.state.entryCount > stale)
+        #expect(behind.state.fieldsDiffering(from: try fullReplay()) == [])
+        #expect(try behind.list().documents.map(\.name) == ["a.txt", "b.txt"])
+    }
+}
