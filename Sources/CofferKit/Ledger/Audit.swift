@@ -118,7 +118,7 @@ public enum Audit {
 
     /// Replays entries from `source`, stopping at the first bad one.
     static func verify(vault: VaultID, descriptor: VaultDescriptor?, source: ((LedgerEntry) throws -> Void) throws -> Void) throws -> AuditVerification {
-        var verifier = LedgerVerifier(vaultID: vault)
+        var verifier = LedgerVerifier(vaultID: vault, spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: vault)))
         var failure: AuditVerification.Failure?
         do {
             try source { entry in

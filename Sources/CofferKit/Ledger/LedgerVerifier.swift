@@ -1,18 +1,35 @@
 /// Replays a ledger from its first entry: sequence numbers, vault id, hash
 /// links, signatures and the authorisation rules of ``VaultState``. The first
 /// bad entry stops the replay and is named in the error.
+///
+/// With a ``Spill``, the documents changed so far are saved in a
+/// ``StateStore`` every few thousand entries, so that a replay of a million
+/// documents holds one interval's changes in memory, not the vault.
 struct LedgerVerifier {
+    /// Where, and how often, a replay saves what it has verified.
+    struct Spill {
+        /// The store (the identity's own, or a temporary one).
+        let store: StateStore
+        /// The identity whose name index the saves queue documents for (nil: none).
+        var reader: String? = nil
+        /// Entries between two saves.
+        var interval: Int64 = 20_000
+    }
+
     /// The state after the entries applied so far.
     private(set) var state: VaultState
+    private let spill: Spill?
 
     /// Starts an empty replay for `vaultID`.
-    init(vaultID: VaultID) {
+    init(vaultID: VaultID, spillingTo spill: Spill? = nil) {
         state = VaultState(vaultID: vaultID)
+        self.spill = spill
     }
 
     /// Continues from an already verified state.
-    init(state: VaultState) {
+    init(state: VaultState, spillingTo spill: Spill? = nil) {
         self.state = state
+        self.spill = spill
     }
 
     /// Verifies and applies the next entry.
@@ -50,5 +67,6 @@ struct LedgerVerifier {
         } catch {
             throw LedgerError.unauthorized(sequence: entry.sequence, reason: "\(error)")
         }
+        if let spill, state.entryCount % spill.interval == 0 { state = try spill.store.save(state, reader: spill.reader) }
     }
 }

@@ -47,6 +47,23 @@ final class StateStore: @unchecked Sendable {
         CREATE TABLE IF NOT EXISTS unnamed (id BLOB PRIMARY KEY) WITHOUT ROWID;
         """
 
+    /// A store in a new private temporary directory, under a key nobody
+    /// keeps, removed with the store: where a full replay (`coffer verify`)
+    /// puts the documents it has verified instead of holding them all in memory.
+    /// - Throws: ``FileError``, ``DatabaseError``.
+    static func temporary(vault: VaultID) throws -> StateStore {
+        var template = Array((FileSystem.temporaryDirectory + "/coffer-replay-XXXXXX").utf8CString)
+        guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            throw FileError("mkdtemp", path: FileSystem.temporaryDirectory)
+        }
+        let store = try StateStore(path: directory + "/state.sqlite", identity: .generate(name: "replay"), vault: vault)
+        store.removesDirectory = directory
+        return store
+    }
+
+    /// The private directory ``temporary(vault:)`` made, removed on deinit.
+    private var removesDirectory: String?
+
     /// Opens (creating, mode 0600) `identity`'s store of `vaultID` at `path`.
     /// Its records are authenticated under `KDF(seed, 5, "cofrstat")`; its
     /// name index is keyed by `KDF(seed, 6, "cofrname")`.
@@ -71,6 +88,7 @@ final class StateStore: @unchecked Sendable {
 
     deinit {
         if snapshotOpen { try? database.execute("COMMIT") }
+        if let removesDirectory { try? FileManager.default.removeItem(atPath: removesDirectory) }
     }
 
     // MARK: Loading
@@ -120,7 +138,7 @@ final class StateStore: @unchecked Sendable {
     /// is written and that state is returned: the caller checks it against
     /// the ledger like any state it loads.
     /// - Throws: ``DatabaseError``, ``VaultError/integrity(_:)``.
-    func save(_ state: VaultState, reader: String) throws -> VaultState {
+    func save(_ state: VaultState, reader: String?) throws -> VaultState {
         try locked {
             if let problem { _ = try damaged(problem) }
             let wholeState = state.documents.source == nil
@@ -138,12 +156,14 @@ final class StateStore: @unchecked Sendable {
                     try database.run(
                         "INSERT OR REPLACE INTO documents (id, record, mac) VALUES (?, ?, ?)",
                         [.blob(document.id.bytes), .blob(record), .blob(recordMAC(id: document.id, record: record))])
-                    try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [.blob(document.id.bytes)])
+                    if reader != nil { try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [.blob(document.id.bytes)]) }
                 }
-                let held = Self.readerKey(state, reader)
-                if try database.query("SELECT value FROM meta WHERE name = 'reader'").first?[0].blob != held {
-                    try database.execute("INSERT OR IGNORE INTO unnamed (id) SELECT id FROM documents")
-                    try database.run("INSERT OR REPLACE INTO meta (name, value) VALUES ('reader', ?)", [.blob(held)])
+                if let reader {
+                    let held = Self.readerKey(state, reader)
+                    if try database.query("SELECT value FROM meta WHERE name = 'reader'").first?[0].blob != held {
+                        try database.execute("INSERT OR IGNORE INTO unnamed (id) SELECT id FROM documents")
+                        try database.run("INSERT OR REPLACE INTO meta (name, value) VALUES ('reader', ?)", [.blob(held)])
+                    }
                 }
                 let core = StateCodec.encodeCore(state)
                 let count = Self.bigEndian(UInt64(state.documents.count))

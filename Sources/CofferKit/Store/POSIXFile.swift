@@ -294,6 +294,12 @@ public enum FileSystem {
 
     /// The canonical absolute path (symbolic links resolved), or `path`
     /// itself when it cannot be resolved (it does not exist yet).
+    /// Where scratch files go: `TMPDIR`, else `/var/tmp` (on disk, unlike a
+    /// `/tmp` that is often memory).
+    static var temporaryDirectory: String {
+        getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/var/tmp"
+    }
+
     static func realPath(_ path: String) -> String {
         guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }

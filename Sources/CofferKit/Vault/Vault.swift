@@ -166,7 +166,9 @@ public final class Vault {
         let saved = try store?.load()
         let state: VaultState
         do {
-            state = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: saved)
+            state = try replay(
+                catalog: catalog, descriptor: descriptor, trustedThrough: remembered, from: saved,
+                spillingTo: store.map { LedgerVerifier.Spill(store: $0, reader: identity.fingerprint) })
         } catch let error as LedgerError {
             throw try HeadConflict.explaining(error, vaultPath: path, remembered: remembered, catalog: catalog) ?? error
         }
@@ -217,16 +219,19 @@ public final class Vault {
     /// must still be in the ledger with the same hash, or the vault was
     /// rolled back or forked. Edits to entries before it are left to
     /// `coffer verify`, which always replays everything.
+    ///
+    /// With a `spill`, what is verified is saved as it goes (see
+    /// ``LedgerVerifier/Spill``); the caller saves the rest.
     static func replay(
         catalog: Catalog, descriptor: VaultDescriptor, trustedThrough remembered: HeadStore.Head?, from checkpoint: VaultState? = nil,
-        replayed: (LedgerEntry) -> Void = { _ in }
+        spillingTo spill: LedgerVerifier.Spill? = nil
     ) throws -> VaultState {
-        var verifier = LedgerVerifier(vaultID: descriptor.vault)
+        var verifier = LedgerVerifier(vaultID: descriptor.vault, spillingTo: spill)
         var rememberedMatched = remembered == nil
         if let checkpoint, checkpoint.entryCount > 0 {
             let last = checkpoint.entryCount - 1
             try catalog.requireEntry(at: last, hash: checkpoint.head)
-            verifier = LedgerVerifier(state: checkpoint)
+            verifier = LedgerVerifier(state: checkpoint, spillingTo: spill)
             // The remembered head was checked when the checkpoint was made, if it is not newer.
             if let remembered, remembered.sequence <= last { rememberedMatched = true }
         }
@@ -235,7 +240,6 @@ public final class Vault {
         try catalog.forEachLedgerEntry(from: verifier.state.entryCount) { entry in
             let trusted = remembered.map { entry.sequence <= $0.sequence } ?? false
             try verifier.append(entry, checkSignature: !trusted)
-            replayed(entry)
             if entry.sequence == 0, case .vaultCreated(let created) = entry.contents.event { genesis = created }
             if let remembered, entry.sequence == remembered.sequence {
                 guard verifier.state.head == remembered.hash else { throw LedgerError.forked(sequence: entry.sequence) }

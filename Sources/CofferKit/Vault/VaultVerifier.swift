@@ -151,7 +151,8 @@ public enum VaultVerifier {
                 let remembered = try heads?.heads(vault: descriptor.vault) ?? []
                 try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
                 // Re-check every signature: verify trusts nothing it has not checked now.
-                let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
+                let replayed = try Vault.replay(
+                    catalog: catalog, descriptor: descriptor, trustedThrough: nil, spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: descriptor.vault)))
                 for (_, head) in remembered {
                     do {
                         try catalog.requireEntry(at: head.sequence, hash: head.hash)

@@ -116,6 +116,18 @@ struct StateStoreTests {
         #expect(try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState).resolve(sealed[7].name).id == sealed[7].id)
     }
 
+    @Test("a replay that saves to a store as it goes holds only the last interval's changes in memory, and ends in the same state")
+    func spill() throws {
+        _ = try sealMany(300, prefix: "s")
+        let (descriptor, catalog) = try Vault.openStorage(at: fixture.path)
+        let store = try StateStore.temporary(vault: descriptor.vault)
+        let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil, spillingTo: .init(store: store, interval: 2))
+        #expect(replayed.documents.changed.count < 300, "\(replayed.documents.changed.count) documents held in memory")
+        #expect(replayed.documents.count == 300)
+        #expect(replayed.fieldsDiffering(from: try fullReplay()) == [])
+        #expect(try fixture.verify(deep: true).findings.isEmpty)
+    }
+
     @Test("another identity's store, or one with a changed core, fails once with exit 5 and is rebuilt")
     func foreignOrDamagedCore() throws {
         try populate()
