@@ -130,14 +130,31 @@ extension Coffer {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "ls", abstract: "List the documents your identity can read.",
-            discussion: "Changes nothing in the vault directory; works on read-only media.")
+            discussion: """
+                Changes nothing in the vault directory; works on read-only media. A folder, --label and --role \
+                are answered from your saved state's indexes: only the matching documents are read and decrypted.
+
+                Examples:
+                  coffer ls
+                  coffer ls reports/ --label confidential
+                  coffer ls --role finance --json
+                """)
+
+        @Argument(help: "Only documents in this folder: names that start with FOLDER/ (e.g. `coffer ls reports/`).")
+        var folder: String?
+
+        @Option(name: .long, help: "Only documents with this label.")
+        var label: String?
+
+        @Option(name: .long, help: "Only documents shared with this role (a role name, or @FINGERPRINT).")
+        var role: String?
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let vault = try self.vault.openVault(access: .readOnly)
-            let listing = try vault.list()
+            let listing = try vault.list(folder: folder, label: label, role: role)
             if output.json {
                 try JSONOutput.print(listing.documents)
             } else {

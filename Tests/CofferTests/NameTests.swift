@@ -32,6 +32,30 @@ struct NameTests {
         #expect(names.sorted() == ["inner/placeholder", "top.txt"])
     }
 
+    @Test("ls FOLDER --label L --role R lists exactly the matching documents, in text and JSON; unknown labels and roles are usage and not-found errors")
+    func filteredListing() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("reports/q1.txt", Data("1".utf8))
+        try cli.write("reports/old/q0.txt", Data("0".utf8))
+        try cli.write("notes.txt", Data("n".utf8))
+        try cli.ok(["seal", cli.path("reports"), cli.path("notes.txt")])
+        try cli.write("secret.txt", Data("s".utf8))
+        try cli.ok(["seal", cli.path("secret.txt"), "--name", "reports/q2.txt", "--label", "secret"])
+        try cli.ok(["role", "create", "eng", "--clearance", "secret"])
+        try cli.ok(["share", "reports/q2.txt", "--role", "eng"])
+        func names(_ arguments: [String]) throws -> [String] {
+            try #require(try cli.ok(["ls", "--json"] + arguments).json() as? [[String: Any]]).compactMap { $0["name"] as? String }
+        }
+        #expect(try names(["reports/"]) == ["reports/old/q0.txt", "reports/q1.txt", "reports/q2.txt"])
+        #expect(try names(["reports", "--label", "secret"]) == ["reports/q2.txt"])
+        #expect(try names(["--role", "eng"]) == ["reports/q2.txt"])
+        #expect(try names(["reports/old"]) == ["reports/old/q0.txt"])
+        #expect(try cli.ok(["ls", "reports/old"]).text.contains("reports/old/q0.txt"))
+        #expect(try cli.run(["ls", "--label", "no-such-label"]).status == Exit.usage)
+        #expect(try cli.run(["ls", "--role", "no-such-role"]).status == Exit.notFound)
+    }
+
     /// A name that retitles the terminal window, clears the screen and rings the bell.
     static let hostile = "report\u{1b}]0;pwned\u{07}\u{1b}[2J\u{9b}31m\u{202e}.txt"
     /// How text output shows it.

@@ -42,7 +42,10 @@ final class StateStore: @unchecked Sendable {
     static let format = "coffer-state-store-v1"
     private static let schema = """
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS documents (id BLOB PRIMARY KEY, record BLOB NOT NULL, mac BLOB NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS documents (id BLOB PRIMARY KEY, record BLOB NOT NULL, mac BLOB NOT NULL, label TEXT NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS documents_by_label ON documents (label, id);
+        CREATE TABLE IF NOT EXISTS holders (id BLOB NOT NULL, role BLOB NOT NULL, PRIMARY KEY (id, role)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS holders_by_role ON holders (role, id);
         CREATE TABLE IF NOT EXISTS names (tag BLOB NOT NULL, id BLOB NOT NULL, PRIMARY KEY (tag, id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS unnamed (id BLOB PRIMARY KEY) WITHOUT ROWID;
         """
@@ -150,12 +153,15 @@ final class StateStore: @unchecked Sendable {
                 case .damaged where !wholeState: throw VaultError.integrity(Self.message(path: path, "its core no longer authenticates"))
                 default: break
                 }
-                if wholeState { try database.execute("DELETE FROM documents; DELETE FROM names; DELETE FROM unnamed") }
+                if wholeState { try database.execute("DELETE FROM documents; DELETE FROM holders; DELETE FROM names; DELETE FROM unnamed") }
                 for document in state.documents.changed {
                     let record = StateCodec.encodeDocument(document)
+                    let id: SQLValue = .blob(document.id.bytes)
                     try database.run(
-                        "INSERT OR REPLACE INTO documents (id, record, mac) VALUES (?, ?, ?)",
-                        [.blob(document.id.bytes), .blob(record), .blob(recordMAC(id: document.id, record: record))])
+                        "INSERT OR REPLACE INTO documents (id, record, mac, label) VALUES (?, ?, ?, ?)",
+                        [id, .blob(record), .blob(recordMAC(id: document.id, record: record)), .text(document.label)])
+                    try database.run("DELETE FROM holders WHERE id = ?", [id])
+                    for role in document.current.wraps.keys { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role.bytes)]) }
                     if reader != nil { try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [.blob(document.id.bytes)]) }
                 }
                 if let reader {
@@ -197,8 +203,9 @@ final class StateStore: @unchecked Sendable {
 
     // MARK: Name index
 
-    /// The name index maps a keyed hash of each readable document's name to
-    /// its id, so that a document is found by name without decrypting every
+    /// The name index maps a keyed hash of each readable document's name, and
+    /// of each folder its name is in, to its id, so that a document is found
+    /// by name (and a folder listed) without decrypting every
     /// document's metadata. It is a hint: a match is always checked against
     /// the document's authenticated metadata, and documents saved since they
     /// were last indexed are queued (`unnamed`) until the next lookup.
@@ -223,8 +230,9 @@ final class StateStore: @unchecked Sendable {
         try locked {
             try names.transaction {
                 for entry in named {
-                    try names.run("DELETE FROM names WHERE id = ?", [.blob(entry.id.bytes)])
-                    try names.run("INSERT OR IGNORE INTO names (tag, id) VALUES (?, ?)", [.blob(tag(name: entry.name)), .blob(entry.id.bytes)])
+                    for tag in tags(ofName: entry.name) {
+                        try names.run("INSERT OR IGNORE INTO names (tag, id) VALUES (?, ?)", [.blob(tag), .blob(entry.id.bytes)])
+                    }
                 }
                 for id in indexed { try names.run("DELETE FROM unnamed WHERE id = ?", [.blob(id.bytes)]) }
             }
@@ -233,9 +241,41 @@ final class StateStore: @unchecked Sendable {
 
     /// The documents indexed under `name` (candidates, to be checked).
     func documents(named name: String) throws -> [DocumentID] {
-        try locked {
-            try names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(name: name))]).compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
-        }
+        try locked { try ids(names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(name: name))])) }
+    }
+
+    /// The documents indexed under the folder `folder` (a name prefix ending in `/`; candidates, to be checked).
+    func documents(inFolder folder: String) throws -> [DocumentID] {
+        try locked { try ids(names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(folder: folder))])) }
+    }
+
+    /// The index tag of the folder `folder` (a name prefix ending in `/`).
+    func tag(folder: String) -> [UInt8] {
+        let hasher = Blake2b(outputByteCount: 16, key: nameKey)
+        hasher.update(Array("coffer-folder\n\(folder)".utf8))
+        return hasher.finalize()
+    }
+
+    /// The tags a document named `name` is indexed under: its name, and each folder it is in.
+    func tags(ofName name: String) -> [[UInt8]] {
+        let utf8 = Array(name.utf8)
+        let folders = utf8.indices.filter { utf8[$0] == UInt8(ascii: "/") }.map { String(decoding: utf8[...$0], as: UTF8.self) }
+        return [tag(name: name)] + folders.map(tag(folder:))
+    }
+
+    /// The documents of the current snapshot labelled `label`, by the
+    /// store's label column (candidates: the caller checks each record).
+    func documents(labelled label: String) throws -> [DocumentID] {
+        try locked { try ids(database.query("SELECT id FROM documents WHERE label = ? ORDER BY id", [.text(label)])) }
+    }
+
+    /// The documents of the current snapshot wrapped for `role` (candidates, to be checked).
+    func documents(heldBy role: RoleID) throws -> [DocumentID] {
+        try locked { try ids(database.query("SELECT id FROM holders WHERE role = ? ORDER BY id", [.blob(role.bytes)])) }
+    }
+
+    private func ids(_ rows: [[SQLValue]]) throws -> [DocumentID] {
+        rows.compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
     }
 
     // MARK: Checks

@@ -43,13 +43,30 @@ extension Vault {
     /// The documents this identity can read, with decrypted names and sizes.
     /// A document whose wrap or metadata fails to open is reported in
     /// ``DocumentListing/failures`` instead of stopping the listing.
-    /// - Throws: ``VaultError/integrity(_:)`` if a record of this identity's saved state did not authenticate.
-    public func list() throws -> DocumentListing {
+    ///
+    /// Filters narrow the listing: `folder` to names under that folder
+    /// (`reports` or `reports/`: names starting with `reports/`), `label` to
+    /// one label, `role` to documents shared with that role. With a saved
+    /// state they are answered from its indexes (label, role holders, and the
+    /// keyed name index), so only the matching documents are read and
+    /// decrypted; every match is checked against the authenticated record
+    /// and the decrypted name.
+    /// - Throws: ``VaultError/integrity(_:)`` if a record of this identity's saved state did not authenticate;
+    ///   ``VaultError/notFound(_:)`` for an unknown role; ``VaultError/unknownLabel(_:known:)``.
+    public func list(folder: String? = nil, label: String? = nil, role roleName: String? = nil) throws -> DocumentListing {
+        if let label, !state.labels.contains(label) { throw VaultError.unknownLabel(label, known: state.labels) }
+        let role = try roleName.map { try self.role(named: $0) }
+        let folder = folder.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        func admits(_ document: VaultState.Document) -> Bool {
+            canRead(document) && (label.map { document.label == $0 } ?? true) && (role.map { document.current.wraps[$0.id] != nil } ?? true)
+        }
         var rows: [DocumentSummary] = []
         var failures: [DocumentFailure] = []
-        for document in state.documents.values where canRead(document) {
+        for document in try candidates(folder: folder, label: label, role: role?.id) where admits(document) {
             do {
-                rows.append(try summary(of: document))
+                let summary = try summary(of: document)
+                if let folder, !summary.name.hasPrefix(folder) { continue }
+                rows.append(summary)
             } catch {
                 let kind = (error as? any CofferFailure)?.kind ?? .general
                 failures.append(DocumentFailure(id: document.id, reason: "\(error)", kind: kind.rawValue))
@@ -59,6 +76,23 @@ extension Vault {
         return DocumentListing(
             documents: rows.sorted { ($0.name, $0.id) < ($1.name, $1.id) },
             failures: failures.sorted { $0.id < $1.id })
+    }
+
+    /// The documents a filtered listing must look at: from the saved state's
+    /// indexes when there is a filter (the narrowest of them, plus the
+    /// documents changed and not yet saved), else every document.
+    private func candidates(folder: String?, label: String?, role: RoleID?) throws -> AnySequence<VaultState.Document> {
+        guard let store, folder != nil || label != nil || role != nil else { return AnySequence(state.documents.values) }
+        var sets: [[DocumentID]] = []
+        if let folder {
+            try indexNames(in: store)
+            sets.append(try store.documents(inFolder: folder))
+        }
+        if let label { sets.append(try store.documents(labelled: label)) }
+        if let role { sets.append(try store.documents(heldBy: role)) }
+        var seen = Set<DocumentID>()
+        let ids = (sets.min { $0.count < $1.count } ?? []) + state.documents.changed.map(\.id)
+        return AnySequence(ids.filter { seen.insert($0).inserted }.compactMap { state.documents[$0] })
     }
 
     /// Decrypts a document's metadata into its summary.

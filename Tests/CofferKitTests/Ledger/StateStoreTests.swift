@@ -128,6 +128,48 @@ struct StateStoreTests {
         #expect(try fixture.verify(deep: true).findings.isEmpty)
     }
 
+    @Test("a whole-state checkpoint file of an earlier version is removed, and the ledger replayed once into the store")
+    func earlierCheckpointReplaced() throws {
+        try fixture.seal("a.txt", [1])
+        let owned = fixture.stateDirectory + "/" + fixture.owner.fingerprint + "/" + (try fixture.open().state.vaultID.description)
+        for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm"] { try? FileManager.default.removeItem(atPath: owned + suffix) }
+        FileManager.default.createFile(atPath: owned + ".state", contents: Data("coffer-state-v2\n".utf8 + [UInt8](repeating: 0, count: 64)))
+        let vault = try fixture.open()
+        #expect(!FileManager.default.fileExists(atPath: owned + ".state"))
+        #expect(FileManager.default.fileExists(atPath: owned + ".sqlite"))
+        #expect(vault.catalog.entriesRead == Int(vault.state.entryCount), "one full replay")
+        #expect(vault.state.fieldsDiffering(from: try fullReplay()) == [])
+        let attributes = try FileManager.default.attributesOfItem(atPath: owned + ".sqlite")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+
+    @Test("ls by folder, label and role lists exactly the matching documents, reading only those from the saved state")
+    func filteredListing() throws {
+        try fixture.seal("reports/q1.txt", [1], label: "confidential")
+        try fixture.seal("reports/q2.txt", [2], label: "internal")
+        try fixture.seal("reports/old/q0.txt", [0], label: "internal")
+        try fixture.seal("reportsmore.txt", [3], label: "internal")
+        _ = try sealMany(200, prefix: "bulk")
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.share(["reports/q1.txt"], withRole: "eng")
+        _ = try fixture.open().list(folder: "reports")  // indexes the names once
+        let vault = try fixture.open()
+        #expect(try vault.list(folder: "reports").documents.map(\.name) == ["reports/old/q0.txt", "reports/q1.txt", "reports/q2.txt"])
+        #expect(try #require(vault.store).recordsRead <= 6, "read \(vault.store!.recordsRead) records")
+        #expect(try vault.list(folder: "reports/old/").documents.map(\.name) == ["reports/old/q0.txt"])
+        #expect(try vault.list(label: "confidential").documents.map(\.name) == ["reports/q1.txt"])
+        #expect(try vault.list(role: "eng").documents.map(\.name) == ["reports/q1.txt"])
+        #expect(try vault.list(folder: "reports", label: "internal").documents.map(\.name) == ["reports/old/q0.txt", "reports/q2.txt"])
+        #expect(try vault.list(folder: "nowhere").documents.isEmpty)
+        #expect(throws: VaultError.self) { try vault.list(label: "no-such-label") }
+        #expect(throws: VaultError.self) { try vault.list(role: "no-such-role") }
+        // Without a saved state, the same answers by decrypting every name.
+        let stateless = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: nil)
+        #expect(try stateless.list(folder: "reports", label: "internal").documents.map(\.name) == ["reports/old/q0.txt", "reports/q2.txt"])
+        #expect(try stateless.list(role: "eng").documents.map(\.name) == ["reports/q1.txt"])
+    }
+
     @Test("another identity's store, or one with a changed core, fails once with exit 5 and is rebuilt")
     func foreignOrDamagedCore() throws {
         try populate()
