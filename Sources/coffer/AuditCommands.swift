@@ -150,6 +150,15 @@ extension Coffer.AuditCommand {
             for f in report.findings {
                 TextOutput.line("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
             }
+            if let checks = report.objectChecks {
+                let unchecked = checks.lastChecked.enumerated().filter { $0.element == nil }.map { "\($0.offset + 1)" }
+                TextOutput.line(
+                    "objects: " + (checks.everyObjectCheckedSince.map { "every object re-hashed since \($0)" }
+                        ?? "part(s) \(unchecked.joined(separator: ", ")) of \(checks.parts) never checked")
+                        + " (verify --subset …/\(checks.parts)); \(checks.checksWithFindings) check(s) found problems")
+            } else {
+                TextOutput.line("objects: no verify --subset was ever recorded")
+            }
         }
     }
 

@@ -4,6 +4,36 @@ import Testing
 /// `coffer audit` and `coffer gc` through the real binary.
 @Suite("Audit and gc commands")
 struct AuditCommandTests {
+    @Test("verify --subset re-hashes a part, records vault.check, and audit report says when every object was last checked; seals meanwhile are unaffected")
+    func verifyByParts() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        for i in 0..<8 { try cli.write("docs/d\(i).txt", Data("document \(i)\n".utf8)) }
+        try cli.ok(["seal", cli.path("docs")])
+        let report = try #require(try cli.ok(["audit", "report", "--json"]).json() as? [String: Any])
+        #expect(report["objectChecks"] == nil)
+        #expect(try cli.ok(["audit", "report"]).text.contains("no verify --subset was ever recorded"))
+        for bad in ["0/2", "3/2", "x", "1/1001"] {
+            #expect(try cli.run(["verify", "--subset", bad]).status == Exit.usage, "\(bad)")
+        }
+        // A seal running beside the check: both succeed, and the check is recorded after it.
+        try cli.write("late.txt", Data("late\n".utf8))
+        let sealer = try cli.start(["seal", cli.path("late.txt")])
+        let first = try #require(try cli.ok(["verify", "--subset", "1/2", "--json"]).json() as? [String: Any])
+        sealer.waitUntilExit()
+        #expect(sealer.terminationStatus == 0)
+        #expect(first["subset"] as? String == "1/2")
+        let partial = try #require(try cli.ok(["audit", "report", "--json"]).json() as? [String: Any])
+        let coverage = try #require(partial["objectChecks"] as? [String: Any])
+        #expect(coverage["parts"] as? Int == 2 && coverage["everyObjectCheckedSince"] == nil)
+        #expect(try cli.ok(["audit", "report"]).text.contains("part(s) 2 of 2 never checked"))
+        try cli.ok(["verify", "--subset", "2/2"])
+        let complete = try #require(try cli.ok(["audit", "report", "--json"]).json() as? [String: Any])
+        #expect((complete["objectChecks"] as? [String: Any])?["everyObjectCheckedSince"] is String)
+        #expect(try cli.ok(["audit", "log", "--action", "vault.check"]).text.split(separator: "\n").count == 2)
+        #expect(try cli.ok(["verify"]).text.contains("vault is consistent"))
+    }
+
     @Test("verify, log, export and check-export; a raw-SQL edit exits 5 naming the entry")
     func audit() throws {
         let cli = try CLIHarness()

@@ -73,11 +73,9 @@ final class CLIHarness {
         try execute("/usr/bin/timeout", ["-s", "KILL", "\(seconds)", Self.binary] + arguments, environment: extra)
     }
 
-    /// Starts `coffer arguments` (output discarded), sends it SIGKILL after
-    /// `microseconds`, and waits for it. Returns true if the kill landed
-    /// while it was still running.
-    @discardableResult
-    func kill(_ arguments: [String], after microseconds: UInt32) throws -> Bool {
+    /// Starts `coffer arguments` (output discarded) and returns at once:
+    /// for a command that runs beside another (`waitUntilExit()` it).
+    func start(_ arguments: [String]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -85,6 +83,15 @@ final class CLIHarness {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        return process
+    }
+
+    /// Starts `coffer arguments` (output discarded), sends it SIGKILL after
+    /// `microseconds`, and waits for it. Returns true if the kill landed
+    /// while it was still running.
+    @discardableResult
+    func kill(_ arguments: [String], after microseconds: UInt32) throws -> Bool {
+        let process = try start(arguments)
         usleep(microseconds)
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

@@ -325,7 +325,7 @@ final class Catalog {
             for wrap in p.wraps {
                 try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
             }
-        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .vaultAdopted, .accessRefused:
+        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .vaultAdopted, .vaultChecked, .accessRefused:
             break  // kept in the ledger only
         }
     }

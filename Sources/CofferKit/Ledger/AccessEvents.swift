@@ -157,6 +157,24 @@ public struct VaultAdopted: Codable, Sendable, Equatable {
     public var head: String
 }
 
+/// Payload of `vault.check`: `coffer verify --subset PART/PARTS` re-hashed
+/// one part of the objects (those whose name's first four bytes, as a
+/// big-endian number, leave `part − 1` modulo `parts`), so that a schedule
+/// of PARTS runs covers every object; `coffer audit report` says when each
+/// part, and so every object, was last checked.
+public struct VaultChecked: Codable, Sendable, Equatable {
+    /// Which part (1…parts).
+    public var part: Int
+    /// Into how many parts the objects were divided (1…1000).
+    public var parts: Int
+    /// Objects re-hashed.
+    public var objects: Int
+    /// Bytes re-hashed.
+    public var bytes: UInt64
+    /// Findings of the whole verification (0: clean).
+    public var findings: Int
+}
+
 /// Payload of `access.refused`.
 public struct AccessRefused: Codable, Sendable, Equatable {
     /// What the identity tried to do.

@@ -39,6 +39,20 @@ public struct AuditFinding: Codable, Sendable, Equatable {
     public let detail: String
 }
 
+/// When the objects were last re-hashed by `coffer verify --subset`
+/// (its `vault.check` entries), for the division into parts used last.
+public struct ObjectCheckCoverage: Codable, Sendable, Equatable {
+    /// Into how many parts the latest check divided the objects.
+    public let parts: Int
+    /// When each part was last checked (RFC 3339; the first is part 1), nil for a part never checked.
+    public let lastChecked: [String?]
+    /// Since when every object has been re-hashed at least once: the oldest of
+    /// the parts' last checks (nil while a part was never checked).
+    public let everyObjectCheckedSince: String?
+    /// Recorded checks that reported findings.
+    public let checksWithFindings: Int
+}
+
 /// The unusual-access report (`coffer audit report`).
 public struct AuditReportResult: Codable, Sendable, Equatable {
     /// The policy applied.
@@ -47,6 +61,8 @@ public struct AuditReportResult: Codable, Sendable, Equatable {
     public let entries: Int64
     /// The findings, in ledger order (overdue rotations last).
     public let findings: [AuditFinding]
+    /// When the objects were last checked (nil: no `verify --subset` was ever recorded).
+    public let objectChecks: ObjectCheckCoverage?
 }
 
 extension Audit {
@@ -71,6 +87,9 @@ extension Audit {
         var entries: Int64 = 0
         var names: [String: String] = [:]
         var state: VaultState?
+        var checked: [Int: [Int: Date]] = [:]  // parts → part → last check
+        var latestParts: Int?
+        var checksWithFindings = 0
         try log(vaultAt: path, filter: AuditFilter()) { record in
             let entry = record.entry
             let c = entry.contents
@@ -109,6 +128,10 @@ extension Audit {
                 flag("refused-after-revocation", "revoked identity tried to \(p.attempted)")
             case .roleKeyIssued(let p):
                 keyIssued[p.role] = c.time
+            case .vaultChecked(let p):
+                checked[p.parts, default: [:]][p.part] = c.time
+                latestParts = p.parts
+                if p.findings > 0 { checksWithFindings += 1 }
             default:
                 break
             }
@@ -133,6 +156,13 @@ extension Audit {
             }
         }
         findings.sort { ($0.sequence ?? Int64.max) < ($1.sequence ?? Int64.max) }
-        return AuditReportResult(policy: policy, entries: entries, findings: findings)
+        let coverage = latestParts.map { parts in
+            let last = (1...parts).map { checked[parts]?[$0] }
+            return ObjectCheckCoverage(
+                parts: parts, lastChecked: last.map { $0.map(Timestamp.format) },
+                everyObjectCheckedSince: last.contains(nil) ? nil : last.compactMap { $0 }.min().map(Timestamp.format),
+                checksWithFindings: checksWithFindings)
+        }
+        return AuditReportResult(policy: policy, entries: entries, findings: findings, objectChecks: coverage)
     }
 }

@@ -86,7 +86,7 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
                 pageIndex += 1
                 return table.changes[document.id] ?? document
             }
-            if addedIDs == nil { addedIDs = Array(table.added) }
+            if addedIDs == nil { addedIDs = table.added.sorted(by: >) }  // popped from the end: ascending
             guard let id = addedIDs?.popLast() else { return nil }
             return table.changes[id]
         }

@@ -51,6 +51,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case vaultAdopted(VaultAdopted)
     /// A revoked identity tried to use the vault and was refused (signed by that identity).
     case accessRefused(AccessRefused)
+    /// `vault.check`: a part of the objects was re-hashed by `coffer verify --subset` (any identity of the vault).
+    case vaultChecked(VaultChecked)
 
     /// The `action` string of the entry.
     public var action: String {
@@ -78,6 +80,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .garbageCollected: "vault.gc"
         case .backupStarted: "vault.backup"
         case .vaultAdopted: "vault.adopt"
+        case .vaultChecked: "vault.check"
         case .accessRefused: "access.refused"
         }
     }
@@ -104,6 +107,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .garbageCollected(let p): try container.encode(p, forKey: .data)
         case .backupStarted(let p): try container.encode(p, forKey: .data)
         case .vaultAdopted(let p): try container.encode(p, forKey: .data)
+        case .vaultChecked(let p): try container.encode(p, forKey: .data)
         case .accessRefused(let p): try container.encode(p, forKey: .data)
         }
     }
@@ -134,6 +138,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "vault.gc": .garbageCollected(try container.decode(GarbageCollected.self, forKey: .data))
         case "vault.backup": .backupStarted(try container.decode(BackupStarted.self, forKey: .data))
         case "vault.adopt": .vaultAdopted(try container.decode(VaultAdopted.self, forKey: .data))
+        case "vault.check": .vaultChecked(try container.decode(VaultChecked.self, forKey: .data))
         case "access.refused": .accessRefused(try container.decode(AccessRefused.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }

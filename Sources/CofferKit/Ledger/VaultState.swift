@@ -644,6 +644,13 @@ public struct VaultState: Sendable {
             // Any identity of the vault may back it up; the actor was checked above.
             if let details = p.details { try recordDetails(details, action: c.event.action, subject: p.snapshot, sequence: seq, deny) }
 
+        case .vaultChecked(let p):
+            // Any identity of the vault may record a check; the actor was checked above.
+            guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
+            guard (1...ObjectSubset.maximumParts).contains(p.parts), (1...p.parts).contains(p.part), p.objects >= 0, p.findings >= 0 else {
+                throw deny("a vault.check names part 1…parts of 1…\(ObjectSubset.maximumParts) parts")
+            }
+
         case .vaultAdopted:
             try requireAdmin("adopt a restored vault")
 

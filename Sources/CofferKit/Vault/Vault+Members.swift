@@ -259,24 +259,31 @@ extension Vault {
         let started = Date()
         var report = RotationReport(planned: plan)
         report.removed = (removal?.roles ?? []).map { RotationReport.Removal(member: removal!.member, role: $0.name) }
-        var issued = Set<RoleID>()
+        // The key version each role got in the removal's commit (0 in a plan).
+        var issued: [RoleID: UInt32] = [:]
         if let removal {
             if plan {
-                issued = removal.due
+                for role in removal.due { issued[role] = 0 }
             } else {
                 try commit(building: { draft in
+                    issued = [:]  // built again if the commit is re-planned
                     try draft.append(removal.event)
                     for role in draft.state.roles.values.filter(\.rotationDue).sorted(by: Self.adminFirst) {
                         try draft.append(try self.newKeyEvent(for: role, in: draft.state))
-                        issued.insert(role.id)
+                        issued[role.id] = role.currentVersion + 1
                     }
                 })
             }
         }
-        let unfinished = state.roles.values.filter { issued.contains($0.id) || $0.rotationDue || $0.hasOlderVersions }
+        let unfinished = state.roles.values.filter { issued[$0.id] != nil || $0.rotationDue || $0.hasOlderVersions }
         for role in unfinished.sorted(by: Self.adminFirst) {
-            var rotation = try finishRotation(of: role.id, newKey: plan && issued.contains(role.id), plan: plan)
-            rotation.newKey = rotation.newKey || issued.contains(role.id)
+            var rotation = try finishRotation(of: role.id, newKey: plan && issued[role.id] != nil, plan: plan)
+            // Reported as issued by this command: the version its removal commit signed (unless the
+            // rotation issued a newer one itself), not one another administrator issued meanwhile.
+            if let version = issued[role.id] {
+                if !plan, !rotation.newKey { rotation.keyVersion = version }
+                rotation.newKey = true
+            }
             report.roles.append(rotation)
         }
         report.seconds = Date().timeIntervalSince(started)

@@ -39,6 +39,8 @@ public struct VerificationReport: Codable, Sendable {
     public var findings: [Finding] = []
     /// Whether documents were decrypted.
     public var deep = false
+    /// The part of the objects re-hashed (`PART/PARTS`; nil: all of them).
+    public var subset: String?
 
     /// True when nothing was found.
     public var isClean: Bool { findings.isEmpty }
@@ -56,6 +58,7 @@ public enum VaultVerifier {
     ///   - stateDirectory: where identities remember ledger heads and vault
     ///     locations; every identity's record there is checked, keylessly.
     ///   - deep: decrypt every document the identity can read and check it end to end.
+    ///   - subset: re-hash only this part of the objects (every other check stays complete).
     /// - Returns: the report; the vault is clean if it has no findings.
     /// - Throws: only when the vault cannot be read at all (not a vault,
     ///   unreadable catalog), and ``VaultError/changedConcurrently(_:)`` if
@@ -63,9 +66,9 @@ public enum VaultVerifier {
     ///
     /// Nothing in the vault directory is created, changed or deleted: it
     /// works on read-only media (``Catalog/openReadOnly(at:)``).
-    public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool) throws -> VerificationReport {
+    public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, subset: ObjectSubset? = nil) throws -> VerificationReport {
         var state: VaultState?
-        return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, objects: nil, replayed: &state)
+        return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, subset: subset, objects: nil, replayed: &state)
     }
 
     /// ``verify(at:identity:stateDirectory:deep:)``, also handing back the
@@ -77,11 +80,13 @@ public enum VaultVerifier {
     ///   backup's shared store: that one link is expected, never followed,
     ///   and the shared store is checked for links instead).
     static func verify(
-        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, objects: String?, replayed verifiedState: inout VaultState?
+        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, subset: ObjectSubset? = nil, objects: String?,
+        replayed verifiedState: inout VaultState?
     ) throws -> VerificationReport {
         for attempt in 1... {
             do {
-                return try verifyOnce(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, objects: objects, replayed: &verifiedState)
+                return try verifyOnce(
+                    at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, subset: subset, objects: objects, replayed: &verifiedState)
             } catch VaultError.changedConcurrently(_) where attempt < 3 {
                 continue
             }
@@ -90,10 +95,12 @@ public enum VaultVerifier {
     }
 
     private static func verifyOnce(
-        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, objects: String?, replayed verifiedState: inout VaultState?
+        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, subset: ObjectSubset?, objects: String?,
+        replayed verifiedState: inout VaultState?
     ) throws -> VerificationReport {
         var report = VerificationReport()
         report.deep = deep
+        report.subset = subset?.description
         // 0. The tree: only regular files and directories, and no link, anywhere below the vault.
         var special = (try? Directory.open(path).specialEntries()) ?? []
         let objectsPath = objects ?? Vault.objectsPath(path)
@@ -201,8 +208,9 @@ public enum VaultVerifier {
         } catch is UnsafeEntryError {
             present = []  // `objects` itself is a link or special file: reported by the tree check
         }
-        // Read and hashed on every core; findings are reported in id order.
-        let checked = try ParallelMap.run(present) { id -> (hashedBytes: Int?, problem: String?) in
+        // Read and hashed on every core (only the subset's part, if one is given); findings are reported in id order.
+        let hashed = subset.map { part in present.filter(part.contains) } ?? present
+        let checked = try ParallelMap.run(hashed) { id -> (hashedBytes: Int?, problem: String?) in
             do {
                 let bytes = try store.read(id)
                 return (bytes.count, bytes.withUnsafeBytes(ObjectID.of) == id ? nil : ObjectStoreError.corrupt(id).description)
@@ -210,7 +218,7 @@ public enum VaultVerifier {
                 return (nil, error.description)
             }
         }
-        for (id, result) in zip(present, checked) {
+        for (id, result) in zip(hashed, checked) {
             if let size = result.hashedBytes {
                 report.counts.objectsHashed += 1
                 report.counts.bytesHashed += UInt64(size)
@@ -221,7 +229,8 @@ public enum VaultVerifier {
             let presentSet = Set(present)
             var referenced = Set<ObjectID>()
             // Only current versions are live: a re-key leaves the older objects to `gc`.
-            for document in state.documents.values.sorted(by: { $0.id < $1.id }) {
+            // In id order, streamed from the replay's store (memory stays flat).
+            for document in state.documents.values {
                 do {
                     let version = document.current
                     referenced.insert(version.manifest)
@@ -283,5 +292,21 @@ public enum VaultVerifier {
 
     private static func ledgerSubject(_ error: LedgerError) -> String {
         "entry \(error.sequence ?? 0)"
+    }
+}
+
+extension Vault {
+    /// Records in the ledger that `verify --subset` re-hashed `subset` of the
+    /// objects, with what it found (`vault.check`, signed by this identity):
+    /// the evidence `coffer audit report` reads to say when every object was last checked.
+    /// - Throws: ``VaultError/notPermitted(_:)`` on a read-only vault, and what a commit throws.
+    public func recordCheck(of subset: ObjectSubset, report: VerificationReport) throws {
+        try replanning {
+            try commit { _ in
+                [.vaultChecked(VaultChecked(
+                    part: subset.part, parts: subset.parts, objects: report.counts.objectsHashed, bytes: report.counts.bytesHashed,
+                    findings: report.findings.count))]
+            }
+        }
     }
 }
