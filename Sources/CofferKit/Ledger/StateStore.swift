@@ -82,7 +82,8 @@ final class StateStore: @unchecked Sendable {
             do { _ = try POSIXFile.createExclusive(path) } catch let error as FileError where error.kind == .conflict {}
         }
         let database = try SQLiteDatabase(path: path, create: false)
-        try database.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
+        // The log is truncated back to 16 MiB after a checkpoint (a rotation writes a hundred MB through it).
+        try database.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 16777216")
         try database.transaction { try database.execute(Self.schema) }
         self.database = database
         names = try SQLiteDatabase(path: path, create: false)
