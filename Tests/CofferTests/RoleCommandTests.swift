@@ -5,6 +5,45 @@ import Testing
 /// each person's own identity file.
 @Suite("Role commands")
 struct RoleCommandTests {
+    @Test("rotate role finds its documents a page at a time through the saved state's role index, in many batches; a role index missing rows fails once (exit 5) and the rerun finishes")
+    func rotationThroughTheIndex() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        for i in 0..<40 { try cli.write("docs/d\(i).txt", Data("document \(i)\n".utf8)) }
+        try cli.ok(["seal", cli.path("docs")])
+        try cli.ok(["role", "create", "eng"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        let ids = try #require(try cli.ok(["ls", "--json"]).json() as? [[String: Any]]).compactMap { $0["id"] as? String }
+        try cli.write("ids.txt", Data(ids.joined(separator: "\n").utf8))
+        try cli.ok(["share", "--documents-from", cli.path("ids.txt"), "--role", "eng"])
+        cli.environment["COFFER_REWRAP_BATCH_SIZE"] = "7"
+        let plan = try #require(try cli.ok(["rotate", "role", "eng", "--plan", "--json"]).json() as? [String: Any])
+        #expect(((plan["roles"] as? [[String: Any]])?.first?["rewrapped"] as? Int) == 40)
+        let rotated = try #require(try cli.ok(["rotate", "role", "eng", "--json"]).json() as? [String: Any])
+        #expect(((rotated["roles"] as? [[String: Any]])?.first?["rewrapped"] as? Int) == 40)
+        #expect(try cli.run(as: bob.file, ["open", ids[23], "-o", "-"]).status == 0)
+
+        // Someone with write access to the state directory deletes half of the role index.
+        let stores = try FileManager.default.subpathsOfDirectory(atPath: cli.path("state")).filter { $0.hasSuffix(".sqlite") }
+        #expect(!stores.isEmpty)
+        for store in stores {
+            let edit = try cli.execute("/usr/bin/env", ["python3", "-c", """
+                import sqlite3, sys
+                db = sqlite3.connect(sys.argv[1])
+                rows = db.execute("SELECT id, role FROM holders ORDER BY id").fetchall()
+                for id, role in rows[::2]: db.execute("DELETE FROM holders WHERE id = ? AND role = ?", (id, role))
+                db.commit()
+                """, cli.path("state/" + store)])
+            #expect(edit.status == 0, "\(edit.stderr)")
+        }
+        let refused = try cli.run(["rotate", "role", "eng"])
+        #expect(refused.status == Exit.integrity && refused.stderr.contains("role index"), "\(refused.stderr)")
+        try cli.ok(["rotate", "role", "eng"])  // rebuilt from the ledger, and finished
+        for id in ids { #expect(try cli.run(as: bob.file, ["open", id, "-o", "-"]).status == 0) }
+        #expect(try cli.ok(["verify"]).text.contains("vault is consistent"))
+    }
+
     @Test("create, add, share, access, remove: JSON reports and exit codes")
     func roleLifecycle() throws {
         let cli = try CLIHarness()

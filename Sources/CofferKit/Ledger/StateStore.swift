@@ -275,6 +275,14 @@ final class StateStore: @unchecked Sendable {
         try locked { try ids(database.query("SELECT id FROM holders WHERE role = ? ORDER BY id", [.blob(role.bytes)])) }
     }
 
+    /// Up to `limit` of the documents wrapped for `role`, with ids after `after`, in id order.
+    func documents(heldBy role: RoleID, after: DocumentID?, limit: Int) throws -> [DocumentID] {
+        try locked {
+            try ids(database.query(
+                "SELECT id FROM holders WHERE role = ? AND id > ? ORDER BY id LIMIT ?", [.blob(role.bytes), .blob(after?.bytes ?? []), .integer(Int64(limit))]))
+        }
+    }
+
     private func ids(_ rows: [[SQLValue]]) throws -> [DocumentID] {
         rows.compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
     }
@@ -310,6 +318,13 @@ final class StateStore: @unchecked Sendable {
               Sodium.constantTimeEqual(coreMAC(core: core, count: count), seal)
         else { return .damaged }
         return .authentic(Int64(bitPattern: core[16..<24].reduce(0) { $0 << 8 | UInt64($1) }))
+    }
+
+    /// Empties the store, so that the next command rebuilds it from the
+    /// ledger, and throws: for an index found incomplete.
+    /// - Throws: ``VaultError/integrity(_:)``, always.
+    func discard(because reason: String) throws {
+        try locked { _ = try damaged(reason) }
     }
 
     // MARK: Reading documents

@@ -105,10 +105,13 @@ extension Vault {
         let issue = newKey || role.rotationDue
         var result = RotationReport.RoleRotation(role: role.name, newKey: issue, keyVersion: role.currentVersion + (issue ? 1 : 0))
         if plan {
-            result.rewrapped = state.documents.values.filter { document in
-                guard let wrap = document.current.wraps[roleID] else { return false }
-                return issue || wrap.roleVersion < role.currentVersion
-            }.count
+            var after: DocumentID?
+            while let last = try documents(wrappedFor: roleID, after: after, limit: 4096, each: { document in
+                guard let wrap = document.current.wraps[roleID], issue || wrap.roleVersion < role.currentVersion else { return }
+                result.rewrapped += 1
+            }) {
+                after = last
+            }
             result.retired = Array(role.versions.keys.filter { $0 < result.keyVersion }).sorted()
             if role.kind == .admin { result.roleKeysRewrapped = staleAdminWraps(below: result.keyVersion).count }
             return result
@@ -139,29 +142,44 @@ extension Vault {
 
     /// Rewraps every data key wrapped for `roleID` under an older version,
     /// in batches of ``rewrapBatchSize`` (one entry and transaction each),
-    /// unwrapping and wrapping on every core.
+    /// unwrapping and wrapping on every core. The documents are found a
+    /// batch at a time, in id order, through the saved state's role index:
+    /// memory holds one batch, whatever the vault's size.
     private func rewrapDocuments(of roleID: RoleID) throws -> Int {
         let role = state.roles[roleID]!
         let version = role.currentVersion
         let newKey = try roleKey(roleID, version: version).orThrow(role.name)
-        // What each rewrap needs, not the documents themselves: holding them
-        // would keep every document's pre-rotation copy alive until the end.
-        let stale = state.documents.values.compactMap { document -> StaleWrap? in
-            guard let wrap = document.current.wraps[roleID], wrap.roleVersion < version else { return nil }
-            return StaleWrap(
-                document: document.id, generation: document.currentGeneration, label: document.label, commitment: document.current.commitment,
-                wrap: wrap)
-        }.sorted { $0.document < $1.document }
         var oldKeys: [UInt32: RoleKey] = [:]
-        for old in Set(stale.map(\.wrap.roleVersion)) {
-            oldKeys[old] = try roleKey(roleID, version: old).orThrow("\(role.name) v\(old)")
-        }
-        let keys = oldKeys
         let vaultID = state.vaultID
         let roleName = role.name
         var done = 0
-        for start in stride(from: 0, to: stale.count, by: Self.rewrapBatchSize) {
-            let batch = Array(stale[start..<min(start + Self.rewrapBatchSize, stale.count)])
+        var after: DocumentID?
+        while true {
+            // What each rewrap needs, not the documents themselves; a page at a time up to a batch.
+            var batch: [StaleWrap] = []
+            while batch.count < Self.rewrapBatchSize, let last = try documents(
+                wrappedFor: roleID, after: after, limit: min(4096, Self.rewrapBatchSize - batch.count),
+                each: { document in
+                    guard let wrap = document.current.wraps[roleID], wrap.roleVersion < version else { return }
+                    batch.append(StaleWrap(
+                        document: document.id, generation: document.currentGeneration, label: document.label, commitment: document.current.commitment,
+                        wrap: wrap))
+                })
+            {
+                after = last
+            }
+            guard !batch.isEmpty else {
+                // The role index is a hint: if it missed a wrap (an edited state directory), the
+                // store is rebuilt from the ledger and the rotation is finished by running it again.
+                if let store, state.wrapCounts[roleID]?.contains(where: { $0.key < version && $0.value > 0 }) == true {
+                    try store.discard(because: "its role index misses data keys of \(role.name) under older versions")
+                }
+                return done
+            }
+            for old in Set(batch.map(\.wrap.roleVersion)) where oldKeys[old] == nil {
+                oldKeys[old] = try roleKey(roleID, version: old).orThrow("\(role.name) v\(old)")
+            }
+            let keys = oldKeys
             let records = try ParallelMap.run(batch) { item -> PackedWrap in
                 var context = DataKeyWrapContext(
                     vaultID: vaultID, documentID: item.document, generation: item.generation, roleID: roleID, roleVersion: item.wrap.roleVersion,
@@ -176,7 +194,26 @@ extension Vault {
             try commit { _ in [.roleRewrapped(WrapBatch(role: roleID, version: role.currentVersion, records: PackedWrap.pack(records)))] }
             done += records.count
         }
-        return done
+    }
+
+    /// Calls `each` for up to `limit` documents wrapped for `roleID` (and
+    /// perhaps a few that no longer are: `each` checks), in id order after
+    /// `after`, and returns the last id visited (nil: none left). Read through
+    /// the saved state's role index when there is one, after saving any
+    /// unsaved change so that the index holds it; else from the whole state.
+    func documents(wrappedFor roleID: RoleID, after: DocumentID?, limit: Int, each: (VaultState.Document) throws -> Void) throws -> DocumentID? {
+        let page: [VaultState.Document]
+        if let store {
+            if !state.documents.changed.isEmpty { try saveState() }
+            page = try store.documents(heldBy: roleID, after: after, limit: limit).compactMap { state.documents[$0] }
+            try store.requireIntact()
+        } else {
+            page = Array(state.documents.values.filter { document in
+                document.current.wraps[roleID] != nil && after.map { $0 < document.id } ?? true
+            }.sorted { $0.id < $1.id }.prefix(limit))
+        }
+        for document in page { try each(document) }
+        return page.last?.id
     }
 
     /// One data key wrapped under an older role key version.
