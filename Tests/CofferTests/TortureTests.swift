@@ -40,14 +40,19 @@ struct TortureTests {
             ("backup", { _ in ["backup", "create", cli.path("backup")] }),
             ("gc", { _ in ["gc", "--grace", "0m"] }),
         ]
-        // How long each takes uninterrupted, so kills land inside it.
+        // How long each takes uninterrupted, so kills land inside it: the faster of two
+        // runs (a first run pays one-time costs, like a full backup, that later runs do not).
         var durations: [String: UInt32] = [:]
         for operation in operations {
-            let started = Date()
-            try cli.ok(operation.arguments(-1))
-            durations[operation.name] = UInt32(max(0.02, Date().timeIntervalSince(started)) * 1_000_000)
+            for run in [-1, -2] {
+                let started = Date()
+                try cli.ok(operation.arguments(run))
+                let micros = UInt32(max(0.02, Date().timeIntervalSince(started)) * 1_000_000)
+                durations[operation.name] = min(durations[operation.name] ?? .max, micros)
+            }
         }
         expected["big--1.bin"] = pattern(6 << 20, seed: 3)
+        expected["big--2.bin"] = pattern(6 << 20, seed: 3)
 
         var generator = SystemRandomNumberGenerator()
         var interrupted = 0
