@@ -57,6 +57,8 @@ extension Vault {
             let prepared = batch
             try objectBatch.finish()
             try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
+            // The sealer knows the names: indexed now, not decrypted again at the next lookup.
+            try store?.index(prepared.map { ($0.id, $0.metadata.name) }, indexed: prepared.map(\.id))
             for p in prepared {
                 let doc = SealedDocument(id: p.id, name: p.metadata.name, size: p.metadata.size, label: p.label)
                 sealed.append(doc)
