@@ -109,9 +109,7 @@ final class StateStore: @unchecked Sendable {
 
     /// The core as saved in the current snapshot, with its documents read from it.
     private func readCore() throws -> VaultState? {
-        let rows = try database.query("SELECT name, value FROM meta")
-        var meta: [String: [UInt8]] = [:]
-        for row in rows { if let name = row[0].text, let value = row[1].blob { meta[name] = value } }
+        let meta = try metaRows()
         guard let seal = meta["seal"] else { return nil }
         guard meta["format"] == Array(Self.format.utf8), let core = meta["core"], let countBytes = meta["count"], countBytes.count == 8
         else { return try damaged("its core is incomplete") }
@@ -212,16 +210,22 @@ final class StateStore: @unchecked Sendable {
     /// were last indexed are queued (`unnamed`) until the next lookup.
 
     /// The index tag of `name`.
-    func tag(name: String) -> [UInt8] {
+    func tag(name: String) -> [UInt8] { tag("coffer-name", name) }
+
+    /// The index tag of the folder `folder` (a name prefix ending in `/`).
+    func tag(folder: String) -> [UInt8] { tag("coffer-folder", folder) }
+
+    /// BLAKE2b-128 under the name key of `domain` ‖ `\n` ‖ `text`.
+    private func tag(_ domain: String, _ text: String) -> [UInt8] {
         let hasher = Blake2b(outputByteCount: 16, key: nameKey)
-        hasher.update(Array("coffer-name\n\(name)".utf8))
+        hasher.update(Array("\(domain)\n\(text)".utf8))
         return hasher.finalize()
     }
 
     /// Up to `limit` documents queued for the name index.
     func unnamedDocuments(limit: Int) throws -> [DocumentID] {
         try locked {
-            try names.query("SELECT id FROM unnamed LIMIT ?", [.integer(Int64(limit))]).compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
+            ids(try names.query("SELECT id FROM unnamed LIMIT ?", [.integer(Int64(limit))]))
         }
     }
 
@@ -242,19 +246,12 @@ final class StateStore: @unchecked Sendable {
 
     /// The documents indexed under `name` (candidates, to be checked).
     func documents(named name: String) throws -> [DocumentID] {
-        try locked { try ids(names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(name: name))])) }
+        try locked { ids(try names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(name: name))])) }
     }
 
     /// The documents indexed under the folder `folder` (a name prefix ending in `/`; candidates, to be checked).
     func documents(inFolder folder: String) throws -> [DocumentID] {
-        try locked { try ids(names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(folder: folder))])) }
-    }
-
-    /// The index tag of the folder `folder` (a name prefix ending in `/`).
-    func tag(folder: String) -> [UInt8] {
-        let hasher = Blake2b(outputByteCount: 16, key: nameKey)
-        hasher.update(Array("coffer-folder\n\(folder)".utf8))
-        return hasher.finalize()
+        try locked { ids(try names.query("SELECT id FROM names WHERE tag = ?", [.blob(tag(folder: folder))])) }
     }
 
     /// The tags a document named `name` is indexed under: its name, and each folder it is in.
@@ -267,23 +264,19 @@ final class StateStore: @unchecked Sendable {
     /// The documents of the current snapshot labelled `label`, by the
     /// store's label column (candidates: the caller checks each record).
     func documents(labelled label: String) throws -> [DocumentID] {
-        try locked { try ids(database.query("SELECT id FROM documents WHERE label = ? ORDER BY id", [.text(label)])) }
+        try locked { ids(try database.query("SELECT id FROM documents WHERE label = ? ORDER BY id", [.text(label)])) }
     }
 
-    /// The documents of the current snapshot wrapped for `role` (candidates, to be checked).
-    func documents(heldBy role: RoleID) throws -> [DocumentID] {
-        try locked { try ids(database.query("SELECT id FROM holders WHERE role = ? ORDER BY id", [.blob(role.bytes)])) }
-    }
-
-    /// Up to `limit` of the documents wrapped for `role`, with ids after `after`, in id order.
-    func documents(heldBy role: RoleID, after: DocumentID?, limit: Int) throws -> [DocumentID] {
+    /// Up to `limit` of the documents of the current snapshot wrapped for
+    /// `role`, with ids after `after`, in id order (candidates, to be checked).
+    func documents(heldBy role: RoleID, after: DocumentID? = nil, limit: Int = Int(Int64.max)) throws -> [DocumentID] {
         try locked {
-            try ids(database.query(
+            ids(try database.query(
                 "SELECT id FROM holders WHERE role = ? AND id > ? ORDER BY id LIMIT ?", [.blob(role.bytes), .blob(after?.bytes ?? []), .integer(Int64(limit))]))
         }
     }
 
-    private func ids(_ rows: [[SQLValue]]) throws -> [DocumentID] {
+    private func ids(_ rows: [[SQLValue]]) -> [DocumentID] {
         rows.compactMap { $0[0].blob.flatMap { try? DocumentID(bytes: $0) } }
     }
 
@@ -299,6 +292,15 @@ final class StateStore: @unchecked Sendable {
         }
     }
 
+    /// The `meta` table as the connection's current transaction sees it.
+    private func metaRows() throws -> [String: [UInt8]] {
+        var meta: [String: [UInt8]] = [:]
+        for row in try database.query("SELECT name, value FROM meta") {
+            if let name = row[0].text, let value = row[1].blob { meta[name] = value }
+        }
+        return meta
+    }
+
     /// What the store holds before a save.
     private enum SavedCore {
         case none
@@ -309,10 +311,7 @@ final class StateStore: @unchecked Sendable {
 
     /// The saved core, checked (its entry count is its second field, after the vault id).
     private func savedCore() throws -> SavedCore {
-        var meta: [String: [UInt8]] = [:]
-        for row in try database.query("SELECT name, value FROM meta WHERE name IN ('seal', 'core', 'count')") {
-            if let name = row[0].text, let value = row[1].blob { meta[name] = value }
-        }
+        let meta = try metaRows()
         guard let seal = meta["seal"] else { return .none }
         guard let core = meta["core"], core.count >= 24, let count = meta["count"], count.count == 8,
               Sodium.constantTimeEqual(coreMAC(core: core, count: count), seal)
