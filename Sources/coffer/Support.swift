@@ -237,10 +237,33 @@ enum ProcessHardening {
 /// JSON output with stable key order.
 enum JSONOutput {
     static func print<T: Encodable>(_ value: T) throws {
+        Swift.print(try encoded(value))
+    }
+
+    /// One value as compact JSON with sorted keys.
+    static func encoded<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        Swift.print(String(decoding: data, as: UTF8.self))
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Prints a JSON array (on one line, as ``print(_:)`` would) an element
+    /// at a time, as the elements are produced: a long listing starts at
+    /// once and is never held whole.
+    struct Stream {
+        private var started = false
+
+        /// Prints the next element.
+        mutating func append<T: Encodable>(_ value: T) throws {
+            Swift.print(started ? "," : "[", terminator: "")
+            Swift.print(try encoded(value), terminator: "")
+            started = true
+        }
+
+        /// Closes the array.
+        func finish() {
+            Swift.print(started ? "]" : "[]")
+        }
     }
 }
 

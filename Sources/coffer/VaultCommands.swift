@@ -131,8 +131,10 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "ls", abstract: "List the documents your identity can read.",
             discussion: """
-                Changes nothing in the vault directory; works on read-only media. A folder, --label and --role \
-                are answered from your saved state's indexes: only the matching documents are read and decrypted.
+                Lists in the order the documents were first sealed (oldest first), streaming: the first line comes \
+                at once and memory stays flat however large the vault. Changes nothing in the vault directory; works \
+                on read-only media. A folder, --label and --role are answered from your saved state's indexes: only \
+                the matching documents are read and decrypted.
 
                 Examples:
                   coffer ls
@@ -154,17 +156,15 @@ extension Coffer {
 
         func run() throws {
             let vault = try self.vault.openVault(access: .readOnly)
-            let listing = try vault.list(folder: folder, label: label, role: role)
-            if output.json {
-                try JSONOutput.print(listing.documents)
-            } else {
-                for row in listing.documents {
-                    TextOutput.line("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
-                }
+            var json = JSONOutput.Stream()
+            let failures = try vault.list(folder: folder, label: label, role: role) { row in
+                if output.json { return try json.append(row) }
+                TextOutput.line("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
             }
+            if output.json { json.finish() }
             // Documents that did not open are named on stderr; the exit code says integrity.
-            for failure in listing.failures { ExitStatus.printError("document \(failure.id): \(failure.reason)") }
-            if !listing.failures.isEmpty { throw ExitCode(ExitStatus.code(for: .integrity)) }
+            for failure in failures { ExitStatus.printError("document \(failure.id): \(failure.reason)") }
+            if !failures.isEmpty { throw ExitCode(ExitStatus.code(for: .integrity)) }
         }
     }
 
@@ -218,7 +218,10 @@ enum VerifyOutput {
     static func print(_ report: VerificationReport) {
         let c = report.counts
         TextOutput.line("ledger:   \(c.ledgerEntries) entries replayed (hash chain, signatures, authorisation)")
-        TextOutput.line("catalog:  \(c.catalogRows) rows compared with the ledger")
+        if let schema = report.catalogSchema {
+            let upgrade = schema < CatalogUpgrade.currentSchema ? " (an earlier schema: an administrator upgrades it with `coffer vault upgrade`)" : ""
+            TextOutput.line("catalog:  schema \(schema)\(upgrade)")
+        }
         let part = report.subset.map { " (part \($0))" } ?? ""
         TextOutput.line("objects:  \(c.objectsHashed) hashed\(part) (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
         if report.deep { TextOutput.line("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }

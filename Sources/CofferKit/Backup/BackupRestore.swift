@@ -158,7 +158,10 @@ extension Vault {
             throw VaultError.notPermitted("only an administrator may adopt a restored vault")
         }
         vault.readOnlyReason = nil
-        try vault.commit { _ in [.vaultAdopted(VaultAdopted(snapshot: mark.snapshot, entries: mark.entries, head: mark.head))] }
+        // A snapshot of a vault of an earlier schema is upgraded in the same transaction.
+        try vault.commit(upgradingSchema: true) { draft in
+            try draft.append(.vaultAdopted(VaultAdopted(snapshot: mark.snapshot, entries: mark.entries, head: mark.head)))
+        }
         let markPath = FileSystem.join(path, RestoredCopy.fileName)
         guard unlink(markPath) == 0 else { throw FileError("unlink", path: markPath) }
         try FileSystem.syncDirectory(path)

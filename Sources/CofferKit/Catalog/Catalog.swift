@@ -5,15 +5,20 @@ import Darwin
 #endif
 import Foundation
 
-/// The vault's SQLite catalog (WAL mode): the ledger, and tables that index
-/// what the ledger established (identities, roles, key versions, seals,
-/// documents, versions, wraps). It never holds a plaintext name or a raw key.
+/// The vault's SQLite catalog (WAL mode): the `meta` table (vault id,
+/// schema version) and the signed ledger. It never holds a plaintext name or
+/// a raw key.
 ///
-/// The index tables are a convenience for queries; every security decision
-/// uses the state replayed from the verified ledger, and ``rowsDisagreeing(with:)``
-/// reports any row the ledger does not vouch for (or vouches for but is absent).
+/// Everything else a command needs is derived from the verified ledger and
+/// kept by each identity in its own ``StateStore``. Schema 2 also held nine
+/// index tables projected from the ledger, which nothing but `verify` read;
+/// schema 3 dropped them (``upgradeSchema()``, `coffer vault upgrade`).
 final class Catalog {
-    static let schemaVersion = 2
+    /// The schema this Coffer writes.
+    static let schemaVersion = 3
+    /// The schemas this Coffer opens: a schema-2 catalog is read (verify,
+    /// audit, ls, a backup's snapshot) but written only by ``upgradeSchema()``.
+    static let readableSchemas = [2, 3]
     let database: SQLiteDatabase
 
     private init(database: SQLiteDatabase) {
@@ -38,12 +43,13 @@ final class Catalog {
 
     /// Opens an existing catalog (`access`: see ``SQLiteDatabase/Access``;
     /// to read one without changing anything, use ``openReadOnly(at:)``) and
-    /// checks that its schema is exactly Coffer's own (see ``schemaDeviations()``).
+    /// checks that its schema is exactly Coffer's own for its version (see ``schemaDeviations()``).
     /// - Parameter toleratingForeignSchema: true only for `verify`, which
     ///   reports the deviations as findings and reads on: with triggers and
     ///   views disabled, reading the tables runs no foreign code.
     /// - Throws: ``CatalogSchemaError`` for any schema object that is not
-    ///   Coffer's own (unless tolerated), ``FormatError`` for another schema version.
+    ///   Coffer's own (unless tolerated), ``FormatError`` for a schema version
+    ///   not in ``readableSchemas``.
     static func open(at path: String, access: SQLiteDatabase.Access = .readWrite, toleratingForeignSchema: Bool = false) throws -> Catalog {
         guard FileSystem.exists(path) else { throw FileError("open", path: path, code: ENOENT) }
         try requireRegularFiles(path)
@@ -54,11 +60,17 @@ final class Catalog {
             let deviations = try catalog.schemaDeviations()
             guard deviations.isEmpty else { throw CatalogSchemaError(path: path, deviations: deviations) }
         }
-        let schema = try catalog.meta("schema")
-        guard schema == String(schemaVersion) else {
-            throw FormatError.unsupportedVersion("catalog", Int(schema ?? "") ?? -1)
+        let schema = try catalog.storedSchema()
+        guard let schema, readableSchemas.contains(schema) else {
+            throw FormatError.unsupportedVersion("catalog", schema ?? -1)
         }
         return catalog
+    }
+
+    /// The schema version the `meta` table records (nil if it records none
+    /// or not a number).
+    func storedSchema() throws -> Int? {
+        try meta("schema").flatMap { Int($0) }
     }
 
     /// The catalog file and its SQLite companions (`-wal`, `-shm`).
@@ -77,12 +89,15 @@ final class Catalog {
         }
     }
 
-    /// Every difference between this file's schema and the one ``create(at:vaultID:)``
-    /// makes: objects Coffer did not create (a trigger, a view, an index, a
-    /// table), objects missing, and definitions changed. Empty for an intact catalog.
+    /// Every difference between this file's schema and Coffer's own for the
+    /// version the file records (schema 2 when it says 2, else the current
+    /// one, which ``create(at:vaultID:)`` makes): objects Coffer did not create
+    /// (a trigger, a view, an index, a table), objects missing, and
+    /// definitions changed. Empty for an intact catalog.
     func schemaDeviations() throws -> [String] {
         let actual = try Self.schemaObjects(of: database)
-        let expected = try Self.expectedSchemaObjects
+        let recorded = (try? storedSchema()) ?? nil
+        let expected = try Self.expectedSchemaObjects(version: recorded == 2 ? 2 : Self.schemaVersion)
         var findings: [String] = []
         for (key, sql) in actual.sorted(by: { $0.key < $1.key }) {
             switch expected[key] {
@@ -115,19 +130,28 @@ final class Catalog {
         return objects
     }
 
-    /// The schema objects of a fresh catalog: ``schema`` applied to an
-    /// in-memory database, so the statement text is the one source of truth.
-    private static var expectedSchemaObjects: [SchemaObject: String] {
-        get throws {
-            let memory = try SQLiteDatabase(path: ":memory:", create: true)
-            try memory.execute(schema)
-            return try schemaObjects(of: memory)
-        }
+    /// The schema objects of a fresh catalog of `version` (2 or the current
+    /// one): the statements applied to an in-memory database, so their text
+    /// is the one source of truth.
+    private static func expectedSchemaObjects(version: Int) throws -> [SchemaObject: String] {
+        let memory = try SQLiteDatabase(path: ":memory:", create: true)
+        try memory.execute(schema)
+        if version == 2 { try memory.execute(schema2IndexTables) }
+        return try schemaObjects(of: memory)
     }
 
+    /// The current schema: the vault's id and schema version, and the ledger.
     private static let schema = """
         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE ledger(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL);
+        """
+
+    /// What schema 2 had beside ``schema``: nine tables projected from the
+    /// ledger at every append (identities, roles and their keys and seals,
+    /// documents, versions, their objects and wraps), trusted by no command
+    /// and read only by `verify`, which compared them with its replay.
+    /// Kept to recognise a schema-2 catalog exactly and to drop them.
+    private static let schema2IndexTables = """
         CREATE TABLE identities(fingerprint TEXT PRIMARY KEY, public TEXT NOT NULL, name TEXT NOT NULL, admin INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
         CREATE TABLE roles(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, clearance TEXT NOT NULL, current_version INTEGER NOT NULL);
         CREATE TABLE role_members(role TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY(role, member));
@@ -212,14 +236,12 @@ final class Catalog {
     /// connection (the work a command does, which tests bound).
     private(set) var entriesRead = 0
 
-    /// Appends entries and indexes what they establish. Call inside a transaction.
-    /// Each entry must insert exactly one row.
+    /// Appends entries. Call inside a transaction. Each entry must insert exactly one row.
     func append(_ entries: [LedgerEntry]) throws {
         for entry in entries {
             try database.run(
                 "INSERT INTO ledger(seq, hash, body, signature) VALUES (?, ?, ?, ?)",
                 [.integer(entry.sequence), .blob(entry.hash), .blob(entry.body), .blob(entry.signature)], changing: 1)
-            try index(entry.contents)
         }
     }
 
@@ -231,204 +253,27 @@ final class Catalog {
         for entry in entries { try requireEntry(at: entry.sequence, hash: entry.hash) }
     }
 
-    private func index(_ c: LedgerEntry.Contents) throws {
-        switch c.event {
-        case .vaultCreated(let p):
-            let creator = try PublicIdentity(p.creator)
-            try database.run("INSERT INTO identities VALUES (?, ?, ?, 1, 0)", [.text(creator.fingerprint), .text(p.creator), .text(p.name)])
-        case .identityAdded(let p):
-            let identity = try PublicIdentity(p.identity)
-            try database.run("INSERT INTO identities VALUES (?, ?, ?, 0, 0)", [.text(identity.fingerprint), .text(p.identity), .text(p.name)])
-        case .adminAdded(let p):
-            try database.run("UPDATE identities SET admin = 1 WHERE fingerprint = ?", [.text(p.member)])
-            try database.run("INSERT INTO role_members SELECT id, ? FROM roles WHERE kind = 'admin'", [.text(p.member)])
-            if let seal = p.seal {
-                try database.run(
-                    "INSERT INTO role_seals SELECT id, current_version, ?, ? FROM roles WHERE kind = 'admin'", [.text(p.member), .blob(Array(seal))])
-            }
-        case .adminRemoved(let p):
-            try database.run("UPDATE identities SET admin = 0 WHERE fingerprint = ?", [.text(p.member)])
-            try database.run("DELETE FROM role_members WHERE member = ? AND role IN (SELECT id FROM roles WHERE kind = 'admin')", [.text(p.member)])
-        case .identityRevoked(let p):
-            try database.run("UPDATE identities SET admin = 0, revoked = 1 WHERE fingerprint = ?", [.text(p.member)])
-            try database.run("DELETE FROM role_members WHERE member = ?", [.text(p.member)])
-        case .roleCreated(let p):
-            try database.run("INSERT INTO roles VALUES (?, ?, ?, ?, 0)", [.text(p.role.description), .text(p.name), .text(p.kind.rawValue), .text(p.clearance)])
-            if p.kind == .admin {
-                try database.run("INSERT INTO role_members SELECT ?, fingerprint FROM identities WHERE admin = 1", [.text(p.role.description)])
-            }
-        case .roleMemberAdded(let p):
-            try database.run("INSERT INTO role_members VALUES (?, ?)", [.text(p.role.description), .text(p.member)])
-            if let seal = p.seal {
-                try database.run(
-                    "INSERT INTO role_seals SELECT id, current_version, ?, ? FROM roles WHERE id = ?",
-                    [.text(p.member), .blob(Array(seal)), .text(p.role.description)])
-            }
-        case .roleMemberRemoved(let p):
-            try database.run("DELETE FROM role_members WHERE role = ? AND member = ?", [.text(p.role.description), .text(p.member)])
-        case .roleKeyIssued(let p):
-            try database.run(
-                "INSERT INTO role_keys VALUES (?, ?, ?, ?, ?)",
-                [.text(p.role.description), .integer(Int64(p.version)), .blob(Array(p.publicKey)),
-                 p.adminWrap.map { .blob(Array($0)) } ?? .null, p.adminVersion.map { .integer(Int64($0)) } ?? .null])
-            for (member, sealed) in p.seals {
-                try database.run("INSERT INTO role_seals VALUES (?, ?, ?, ?)", [.text(p.role.description), .integer(Int64(p.version)), .text(member), .blob(Array(sealed))])
-            }
-            try database.run("UPDATE roles SET current_version = ? WHERE id = ?", [.integer(Int64(p.version)), .text(p.role.description)])
-        case .roleRewrapped(let p):
-            for record in try PackedWrap.unpack(p.records) {
-                try database.run(
-                    "UPDATE wraps SET role_version = ?, wrapped = ? WHERE document = ? AND generation = ? AND role = ?",
-                    [.integer(Int64(p.version)), .blob(record.wrapped), .text(record.document.description), .integer(Int64(record.generation)),
-                     .text(p.role.description)])
-            }
-        case .documentsShared(let p):
-            for record in try PackedWrap.unpack(p.records) {
-                try insertWrap(document: record.document, generation: record.generation, role: p.role, version: p.version, wrapped: record.wrapped)
-            }
-        case .adminRewrapped(let p):
-            for wrap in p.wraps {
-                try database.run(
-                    "UPDATE role_keys SET admin_wrap = ?, admin_version = ? WHERE role = ? AND version = ?",
-                    [.blob(Array(wrap.wrapped)), .integer(Int64(p.adminVersion)), .text(wrap.role.description), .integer(Int64(wrap.version))])
-            }
-        case .roleKeysRetired(let p):
-            for table in ["role_keys", "role_seals"] {
-                try database.run("DELETE FROM \(table) WHERE role = ? AND version < ?", [.text(p.role.description), .integer(Int64(p.before))])
-            }
-        case .documentSealed(let p), .documentRekeyed(let p):
-            let doc = p.document.description
-            if p.generation == 1 {
-                try database.run("INSERT INTO documents VALUES (?, ?, ?, 1)", [.text(doc), .text(c.actor), .text(p.label)])
-            } else {
-                try database.run("UPDATE documents SET current_generation = ?, label = ? WHERE id = ?", [.integer(Int64(p.generation)), .text(p.label), .text(doc)])
-                // The old generation's data key and objects are no longer referenced.
-                try database.run("DELETE FROM wraps WHERE document = ?", [.text(doc)])
-                try database.run("DELETE FROM version_objects WHERE document = ?", [.text(doc)])
-            }
-            try database.run(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(doc), .integer(Int64(p.generation)), .text(p.manifest), .blob(Array(p.metadata)), .text(Timestamp.format(c.time)), .text(c.actor), .integer(c.sequence)])
-            for object in [p.manifest] + p.segments {
-                try database.run("INSERT OR IGNORE INTO version_objects VALUES (?, ?, ?)", [.text(object), .text(doc), .integer(Int64(p.generation))])
-            }
-            for wrap in p.wraps {
-                try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
-            }
-        case .documentsUnshared(let p):
-            for document in p.documents {
-                try database.run("DELETE FROM wraps WHERE document = ? AND role = ?", [.text(document.description), .text(p.role.description)])
-            }
-        case .documentRelabeled(let p):
-            try database.run("UPDATE documents SET label = ? WHERE id = ?", [.text(p.label), .text(p.document.description)])
-            try database.run("DELETE FROM wraps WHERE document = ?", [.text(p.document.description)])
-            for wrap in p.wraps {
-                try insertWrap(document: p.document, generation: p.generation, role: wrap.role, version: wrap.roleVersion, wrapped: Array(wrap.wrapped))
-            }
-        case .documentOpened, .partnerAdded, .bundleCreated, .garbageCollected, .backupStarted, .vaultAdopted, .vaultChecked, .accessRefused:
-            break  // kept in the ledger only
-        }
-    }
+    // MARK: Upgrade
 
-    private func insertWrap(document: DocumentID, generation: UInt32, role: RoleID, version: UInt32, wrapped: [UInt8]) throws {
-        try database.run(
-            "INSERT INTO wraps VALUES (?, ?, ?, ?, ?)",
-            [.text(document.description), .integer(Int64(generation)), .text(role.description), .integer(Int64(version)), .blob(wrapped)])
-    }
-
-    // MARK: Cross-check
-
-    /// One catalog row that the ledger does not account for, or a row the
-    /// ledger establishes that the catalog lacks or holds with other values.
-    struct RowFinding: Sendable, Equatable {
-        /// The table.
-        let table: String
-        /// The row's key and values, as text.
-        let row: String
-        /// True if the row is in the catalog but not vouched for; false if it is missing or differs.
-        let unvouched: Bool
-    }
-
-    /// Compares every index table with the rows the verified ledger implies.
-    func rowsDisagreeing(with state: VaultState) throws -> [RowFinding] {
-        var findings: [RowFinding] = []
-        for (table, columns, expected) in expectedRows(state) {
-            var actual: [String: Int] = [:]
-            try database.forEachRow("SELECT \(columns) FROM \(table)") { row in
-                actual[Self.render(row), default: 0] += 1
-            }
-            var wanted: [String: Int] = [:]
-            for row in expected { wanted[Self.render(row), default: 0] += 1 }
-            for (row, count) in actual where (wanted[row] ?? 0) < count {
-                findings.append(RowFinding(table: table, row: row, unvouched: true))
-            }
-            for (row, count) in wanted where (actual[row] ?? 0) < count {
-                findings.append(RowFinding(table: table, row: row, unvouched: false))
-            }
-        }
-        return findings.sorted { ($0.table, $0.row) < ($1.table, $1.row) }
-    }
-
-    private static func render(_ row: [SQLValue]) -> String {
-        row.map { value in
-            switch value {
-            case .null: "null"
-            case .integer(let v): String(v)
-            case .text(let s): s
-            case .blob(let b): b.count <= 32 ? Hex.encode(b) : "blob:" + Hex.encode(Blake2b.hash(b, outputByteCount: 16))
-            }
-        }.joined(separator: " | ")
-    }
-
-    private func expectedRows(_ s: VaultState) -> [(String, String, [[SQLValue]])] {
-        let identities = s.identities.map { fp, m in
-            [SQLValue.text(fp), .text(m.identity.description), .text(m.name), .integer(s.admins.contains(fp) ? 1 : 0),
-             .integer(s.revoked.contains(fp) ? 1 : 0)]
-        }
-        let roles = s.roles.values.map { r in
-            [SQLValue.text(r.id.description), .text(r.name), .text(r.kind.rawValue), .text(r.clearance), .integer(Int64(r.currentVersion))]
-        }
-        let members = s.roles.values.flatMap { r in r.members.map { [SQLValue.text(r.id.description), .text($0)] } }
-        let keys = s.roles.values.flatMap { r in
-            r.versions.map { v, k in
-                [SQLValue.text(r.id.description), .integer(Int64(v)), .blob(k.publicKey),
-                 k.adminWrap.map { .blob($0.wrapped) } ?? .null, k.adminWrap.map { .integer(Int64($0.adminVersion)) } ?? .null]
-            }
-        }
-        let seals = s.roles.values.flatMap { r in
-            r.versions.flatMap { v, k in k.seals.map { [SQLValue.text(r.id.description), .integer(Int64(v)), .text($0.key), .blob($0.value)] } }
-        }
-        let documents = s.documents.values.map { d in
-            [SQLValue.text(d.id.description), .text(d.owner), .text(d.label), .integer(Int64(d.currentGeneration))]
-        }
-        let versions = s.documents.values.flatMap { d in
-            ([d.current] + d.older).map { v in
-                [SQLValue.text(d.id.description), .integer(Int64(v.generation)), .text(v.manifest.description), .blob(v.metadata),
-                 .text(Timestamp.format(v.sealedAt)), .text(v.sealedBy), .integer(v.sequence)]
-            }
-        }
-        // Only current versions reference objects and hold wraps; a re-key retires the older ones.
-        let objects = s.documents.values.flatMap { d in
-            Set([d.current.manifest] + d.current.segments).map {
-                [SQLValue.text($0.description), .text(d.id.description), .integer(Int64(d.currentGeneration))]
-            }
-        }
-        let wraps = s.documents.values.flatMap { d in
-            d.current.wraps.map { role, w in
-                [SQLValue.text(d.id.description), .integer(Int64(d.currentGeneration)), .text(role.description), .integer(Int64(w.roleVersion)), .blob(w.wrapped)]
-            }
-        }
-        return [
-            ("identities", "fingerprint, public, name, admin, revoked", identities),
-            ("roles", "id, name, kind, clearance, current_version", roles),
-            ("role_members", "role, member", members),
-            ("role_keys", "role, version, public_key, admin_wrap, admin_version", keys),
-            ("role_seals", "role, version, member, sealed", seals),
-            ("documents", "id, owner, label, current_generation", documents),
-            ("versions", "document, generation, manifest, metadata, sealed_at, sealed_by, seq", versions),
-            ("version_objects", "object, document, generation", objects),
-            ("wraps", "document, generation, role, role_version, wrapped", wraps),
-        ]
+    /// Brings a schema-2 catalog to the current schema: drops the nine index
+    /// tables and records the new version. Call inside the write transaction
+    /// that also appends the signed `vault.upgrade` entry, so that the two
+    /// happen together or not at all.
+    /// - Returns: the schema upgraded from, or nil if the catalog is current
+    ///   already (another process upgraded it first).
+    /// - Throws: ``CatalogSchemaError`` if what remains is not exactly the
+    ///   current schema (the transaction then leaves the file as it was).
+    func upgradeSchema() throws -> Int? {
+        let recorded = try storedSchema()
+        guard recorded != Self.schemaVersion else { return nil }
+        guard recorded == 2 else { throw FormatError.unsupportedVersion("catalog", recorded ?? -1) }
+        let current = try Self.expectedSchemaObjects(version: Self.schemaVersion)
+        let retired = try Self.expectedSchemaObjects(version: 2).keys.filter { $0.type == "table" && current[$0] == nil }
+        for table in retired.sorted() { try database.execute("DROP TABLE \(table.name)") }
+        try database.run("UPDATE meta SET value = ? WHERE key = 'schema'", [.text(String(Self.schemaVersion))], changing: 1)
+        let deviations = try schemaDeviations()
+        guard deviations.isEmpty else { throw CatalogSchemaError(path: database.path, deviations: deviations) }
+        return 2
     }
 }
 

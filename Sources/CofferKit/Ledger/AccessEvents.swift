@@ -175,6 +175,16 @@ public struct VaultChecked: Codable, Sendable, Equatable {
     public var findings: Int
 }
 
+/// Payload of `vault.upgrade`: an administrator upgraded the catalog in
+/// place (`coffer vault upgrade`), in the same transaction as this entry.
+/// Schema 3 dropped schema 2's nine index tables; the ledger is unchanged.
+public struct VaultUpgraded: Codable, Sendable, Equatable {
+    /// The catalog schema before.
+    public var fromSchema: Int
+    /// The catalog schema after.
+    public var toSchema: Int
+}
+
 /// Payload of `access.refused`.
 public struct AccessRefused: Codable, Sendable, Equatable {
     /// What the identity tried to do.

@@ -8,6 +8,9 @@ protocol DocumentSource: AnyObject, Sendable {
     /// Up to `limit` documents whose ids are at least `from` (compared as
     /// bytes, a shorter string before its extensions), in id order.
     func documents(from: [UInt8], limit: Int) -> [VaultState.Document]
+    /// Up to `limit` documents after `position` (nil: from the first), in
+    /// the order they were first sealed (``VaultState/Document/sealOrder``).
+    func documents(sealedAfter position: VaultState.SealPosition?, limit: Int) -> [VaultState.Document]
 }
 
 /// The documents of a ``VaultState``: the ones changed since the state was
@@ -54,41 +57,66 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
     /// memory stays flat), each replaced by its changed copy, then the added ones.
     public var values: DocumentTable { self }
 
-    public func makeIterator() -> Iterator { Iterator(table: self) }
+    public func makeIterator() -> Iterator { Iterator(table: self, order: .id) }
 
-    /// Walks a ``DocumentTable``.
+    /// Every document, in the order they were first sealed (oldest first),
+    /// read a page at a time like ``values``.
+    public var inSealOrder: SealOrder { SealOrder(table: self) }
+
+    /// The documents of a table in the order they were first sealed.
+    public struct SealOrder: Sequence {
+        let table: DocumentTable
+
+        public func makeIterator() -> Iterator { Iterator(table: table, order: .sealed) }
+    }
+
+    /// Walks a ``DocumentTable`` in id order or in seal order.
     public struct Iterator: IteratorProtocol {
+        enum Order { case id, sealed }
         private let table: DocumentTable
+        private let order: Order
         private var page: [VaultState.Document] = []
         private var pageIndex = 0
-        private var lastSourceID: DocumentID?
+        private var lastFromSource: VaultState.Document?
         private var sourceDone: Bool
-        private var addedIDs: [DocumentID]?
+        private var addedDocuments: [VaultState.Document]?
 
-        init(table: DocumentTable) {
+        init(table: DocumentTable, order: Order) {
             self.table = table
+            self.order = order
             sourceDone = table.source == nil
         }
 
         public mutating func next() -> VaultState.Document? {
             while !sourceDone {
                 if pageIndex == page.count {
-                    // The smallest id after the last one: its bytes and one more.
-                    page = table.source?.documents(from: lastSourceID.map { $0.bytes + [0] } ?? [], limit: 512) ?? []
+                    page = nextPage()
                     pageIndex = 0
                     guard let last = page.last else {
                         sourceDone = true
                         break
                     }
-                    lastSourceID = last.id
+                    lastFromSource = last
                 }
                 let document = page[pageIndex]
                 pageIndex += 1
                 return table.changes[document.id] ?? document
             }
-            if addedIDs == nil { addedIDs = table.added.sorted(by: >) }  // popped from the end: ascending
-            guard let id = addedIDs?.popLast() else { return nil }
-            return table.changes[id]
+            if addedDocuments == nil {
+                // Popped from the end: ascending.
+                let added = table.added.compactMap { table.changes[$0] }
+                addedDocuments = order == .id ? added.sorted { $0.id > $1.id } : added.sorted { $0.sealOrder > $1.sealOrder }
+            }
+            return addedDocuments?.popLast()
+        }
+
+        private func nextPage() -> [VaultState.Document] {
+            guard let source = table.source else { return [] }
+            switch order {
+            // The smallest id after the last one: its bytes and one more.
+            case .id: return source.documents(from: lastFromSource.map { $0.id.bytes + [0] } ?? [], limit: 512)
+            case .sealed: return source.documents(sealedAfter: lastFromSource?.sealOrder, limit: 512)
+            }
         }
     }
 

@@ -53,6 +53,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case accessRefused(AccessRefused)
     /// `vault.check`: a part of the objects was re-hashed by `coffer verify --subset` (any identity of the vault).
     case vaultChecked(VaultChecked)
+    /// `vault.upgrade`: an administrator upgraded the catalog's schema in place (`coffer vault upgrade`).
+    case vaultUpgraded(VaultUpgraded)
 
     /// The `action` string of the entry.
     public var action: String {
@@ -81,6 +83,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .backupStarted: "vault.backup"
         case .vaultAdopted: "vault.adopt"
         case .vaultChecked: "vault.check"
+        case .vaultUpgraded: "vault.upgrade"
         case .accessRefused: "access.refused"
         }
     }
@@ -108,6 +111,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .backupStarted(let p): try container.encode(p, forKey: .data)
         case .vaultAdopted(let p): try container.encode(p, forKey: .data)
         case .vaultChecked(let p): try container.encode(p, forKey: .data)
+        case .vaultUpgraded(let p): try container.encode(p, forKey: .data)
         case .accessRefused(let p): try container.encode(p, forKey: .data)
         }
     }
@@ -139,6 +143,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "vault.backup": .backupStarted(try container.decode(BackupStarted.self, forKey: .data))
         case "vault.adopt": .vaultAdopted(try container.decode(VaultAdopted.self, forKey: .data))
         case "vault.check": .vaultChecked(try container.decode(VaultChecked.self, forKey: .data))
+        case "vault.upgrade": .vaultUpgraded(try container.decode(VaultUpgraded.self, forKey: .data))
         case "access.refused": .accessRefused(try container.decode(AccessRefused.self, forKey: .data))
         default: throw FormatError.malformed("ledger entry", "unknown action \(action)")
         }

@@ -39,11 +39,12 @@ final class StateStore: @unchecked Sendable {
     /// command does, which tests bound).
     private(set) var recordsRead = 0
 
-    static let format = "coffer-state-store-v1"
+    static let format = "coffer-state-store-v2"
     private static let schema = """
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS documents (id BLOB PRIMARY KEY, record BLOB NOT NULL, mac BLOB NOT NULL, label TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS documents (id BLOB PRIMARY KEY, record BLOB NOT NULL, mac BLOB NOT NULL, label TEXT NOT NULL, sealed INTEGER NOT NULL) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS documents_by_label ON documents (label, id);
+        CREATE INDEX IF NOT EXISTS documents_by_seal ON documents (sealed, id);
         CREATE TABLE IF NOT EXISTS holders (id BLOB NOT NULL, role BLOB NOT NULL, PRIMARY KEY (id, role)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS holders_by_role ON holders (role, id);
         CREATE TABLE IF NOT EXISTS names (tag BLOB NOT NULL, id BLOB NOT NULL, PRIMARY KEY (tag, id)) WITHOUT ROWID;
@@ -84,7 +85,16 @@ final class StateStore: @unchecked Sendable {
         let database = try SQLiteDatabase(path: path, create: false)
         // The log is truncated back to 16 MiB after a checkpoint (a rotation writes a hundred MB through it).
         try database.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 16777216")
-        try database.transaction { try database.execute(Self.schema) }
+        try database.transaction {
+            // A store of another format (an earlier Coffer's) is a cache like any
+            // other: dropped, and rebuilt by the next replay of the ledger.
+            let tables = try database.query("SELECT name FROM sqlite_schema WHERE type = 'table'").compactMap { $0.first?.text }
+            let format = tables.contains("meta") ? try database.query("SELECT value FROM meta WHERE name = 'format'").first?.first?.blob : nil
+            if let format, format != Array(Self.format.utf8) {
+                for table in tables { try database.execute("DROP TABLE \"\(table.replacingOccurrences(of: "\"", with: "\"\""))\"") }
+            }
+            try database.execute(Self.schema)
+        }
         self.database = database
         names = try SQLiteDatabase(path: path, create: false)
         try names.execute("PRAGMA synchronous = NORMAL")
@@ -157,8 +167,9 @@ final class StateStore: @unchecked Sendable {
                     let record = StateCodec.encodeDocument(document)
                     let id: SQLValue = .blob(document.id.bytes)
                     try database.run(
-                        "INSERT OR REPLACE INTO documents (id, record, mac, label) VALUES (?, ?, ?, ?)",
-                        [id, .blob(record), .blob(recordMAC(id: document.id, record: record)), .text(document.label)])
+                        "INSERT OR REPLACE INTO documents (id, record, mac, label, sealed) VALUES (?, ?, ?, ?, ?)",
+                        [id, .blob(record), .blob(recordMAC(id: document.id, record: record)), .text(document.label),
+                         .integer(document.sealOrder.sequence)])
                     try database.run("DELETE FROM holders WHERE id = ?", [id])
                     for role in document.current.wraps.keys { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role.bytes)]) }
                     if reader != nil { try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [.blob(document.id.bytes)]) }
@@ -351,6 +362,20 @@ final class StateStore: @unchecked Sendable {
 
     /// Up to `limit` documents from `from` on, in id order, authenticated.
     fileprivate func documents(from: [UInt8], limit: Int, epoch: Int) -> [VaultState.Document] {
+        page("SELECT id, record, mac FROM documents WHERE id >= ? ORDER BY id LIMIT ?", [.blob(from), .integer(Int64(limit))], epoch: epoch)
+    }
+
+    /// Up to `limit` documents after `position`, in seal order (the `sealed`
+    /// column, then id), authenticated. The column orders the listing only:
+    /// a value changed on disk moves a document, never hides or repeats one.
+    fileprivate func documents(sealedAfter position: VaultState.SealPosition?, limit: Int, epoch: Int) -> [VaultState.Document] {
+        page(
+            "SELECT id, record, mac FROM documents WHERE (sealed, id) > (?, ?) ORDER BY sealed, id LIMIT ?",
+            [.integer(position?.sequence ?? Int64.min), .blob(position?.id.bytes ?? []), .integer(Int64(limit))], epoch: epoch)
+    }
+
+    /// The documents a `SELECT id, record, mac` query returns, authenticated.
+    private func page(_ query: String, _ parameters: [SQLValue], epoch: Int) -> [VaultState.Document] {
         lock.lock()
         defer { lock.unlock() }
         guard epoch == snapshotEpoch else {
@@ -359,9 +384,7 @@ final class StateStore: @unchecked Sendable {
         }
         do {
             var page: [VaultState.Document] = []
-            try database.forEachRow(
-                "SELECT id, record, mac FROM documents WHERE id >= ? ORDER BY id LIMIT ?", [.blob(from), .integer(Int64(limit))]
-            ) { row in
+            try database.forEachRow(query, parameters) { row in
                 guard let raw = row[0].blob, let id = try? DocumentID(bytes: raw) else {
                     problem = problem ?? "a record has a malformed id"
                     return
@@ -465,5 +488,9 @@ final class StateStore: @unchecked Sendable {
         func document(_ id: DocumentID) -> VaultState.Document? { store.document(id, epoch: epoch) }
 
         func documents(from: [UInt8], limit: Int) -> [VaultState.Document] { store.documents(from: from, limit: limit, epoch: epoch) }
+
+        func documents(sealedAfter position: VaultState.SealPosition?, limit: Int) -> [VaultState.Document] {
+            store.documents(sealedAfter: position, limit: limit, epoch: epoch)
+        }
     }
 }

@@ -243,6 +243,10 @@ public struct VaultState: Sendable {
         /// The newest generation.
         public var currentGeneration: UInt32 { current.generation }
 
+        /// Where it stands in the order documents were first sealed: the
+        /// sequence of the entry that sealed its first version, then its id.
+        public var sealOrder: SealPosition { SealPosition(sequence: (older.first ?? current).sequence, id: id) }
+
         /// The version of `generation`, if it exists.
         public func version(_ generation: UInt32) -> Version? {
             generation == current.generation ? current : older.first { $0.generation == generation }
@@ -253,6 +257,17 @@ public struct VaultState: Sendable {
                 || (a.id == b.id && a.owner == b.owner && a.label == b.label && a.current == b.current && a.older == b.older
                     && a.rekeyDue == b.rekeyDue)
         }
+    }
+
+    /// A document's place in the order documents were first sealed (see
+    /// ``Document/sealOrder``): `coffer ls` lists in this order.
+    public struct SealPosition: Sendable, Hashable, Comparable {
+        /// The ledger sequence of the entry that sealed the document's first version.
+        public let sequence: Int64
+        /// The document (documents sealed by one entry are in id order).
+        public let id: DocumentID
+
+        public static func < (a: SealPosition, b: SealPosition) -> Bool { (a.sequence, a.id) < (b.sequence, b.id) }
     }
 
     /// The vault's id.
@@ -653,6 +668,10 @@ public struct VaultState: Sendable {
 
         case .vaultAdopted:
             try requireAdmin("adopt a restored vault")
+
+        case .vaultUpgraded(let p):
+            try requireAdmin("upgrade the vault")
+            guard p.fromSchema >= 2, p.toSchema > p.fromSchema else { throw deny("a vault.upgrade goes from a schema to a later one") }
 
         case .accessRefused:
             break  // checked above

@@ -23,7 +23,7 @@ public struct DocumentSummary: Codable, Sendable, Equatable {
 /// What `coffer ls` shows: the readable documents, and those whose key or
 /// metadata failed to open (tampering), so one bad document hides nothing else.
 public struct DocumentListing: Sendable {
-    /// Documents that opened, sorted by name then id.
+    /// Documents that opened, in the order they were first sealed.
     public let documents: [DocumentSummary]
     /// Documents this identity should be able to read but could not, with why.
     public let failures: [DocumentFailure]
@@ -40,9 +40,20 @@ public struct DocumentFailure: Codable, Sendable, Equatable {
 }
 
 extension Vault {
-    /// The documents this identity can read, with decrypted names and sizes.
-    /// A document whose wrap or metadata fails to open is reported in
-    /// ``DocumentListing/failures`` instead of stopping the listing.
+    /// The documents this identity can read, with decrypted names and sizes,
+    /// in the order they were first sealed (see ``list(folder:label:role:each:)``).
+    public func list(folder: String? = nil, label: String? = nil, role roleName: String? = nil) throws -> DocumentListing {
+        var rows: [DocumentSummary] = []
+        let failures = try list(folder: folder, label: label, role: roleName) { rows.append($0) }
+        return DocumentListing(documents: rows, failures: failures)
+    }
+
+    /// Calls `each` with every document this identity can read, with its
+    /// decrypted name and size, as it is read: in the order the documents
+    /// were first sealed (oldest first; ``VaultState/Document/sealOrder``),
+    /// a page at a time, so the first arrives at once and memory stays flat
+    /// however large the vault. A document whose wrap or metadata fails to
+    /// open is returned as a failure instead of stopping the listing.
     ///
     /// Filters narrow the listing: `folder` to names under that folder
     /// (`reports` or `reports/`: names starting with `reports/`), `label` to
@@ -51,38 +62,47 @@ extension Vault {
     /// keyed name index), so only the matching documents are read and
     /// decrypted; every match is checked against the authenticated record
     /// and the decrypted name.
-    /// - Throws: ``VaultError/integrity(_:)`` if a record of this identity's saved state did not authenticate;
+    /// - Returns: the documents that failed to open, in id order.
+    /// - Throws: ``VaultError/integrity(_:)`` if a record of this identity's
+    ///   saved state did not authenticate, or an unfiltered listing found
+    ///   fewer records than the authenticated count (a record deleted from the store);
     ///   ``VaultError/notFound(_:)`` for an unknown role; ``VaultError/unknownLabel(_:known:)``.
-    public func list(folder: String? = nil, label: String? = nil, role roleName: String? = nil) throws -> DocumentListing {
+    @discardableResult
+    public func list(folder: String? = nil, label: String? = nil, role roleName: String? = nil, each: (DocumentSummary) throws -> Void) throws -> [DocumentFailure] {
         if let label, !state.labels.contains(label) { throw VaultError.unknownLabel(label, known: state.labels) }
         let role = try roleName.map { try self.role(named: $0) }
         let folder = folder.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         func admits(_ document: VaultState.Document) -> Bool {
             canRead(document) && (label.map { document.label == $0 } ?? true) && (role.map { document.current.wraps[$0.id] != nil } ?? true)
         }
-        var rows: [DocumentSummary] = []
         var failures: [DocumentFailure] = []
-        for document in try candidates(folder: folder, label: label, role: role?.id) where admits(document) {
+        var seen = 0
+        for document in try candidates(folder: folder, label: label, role: role?.id) {
+            seen += 1
+            guard admits(document) else { continue }
+            let summary: DocumentSummary
             do {
-                let summary = try summary(of: document)
-                if let folder, !summary.name.hasPrefix(folder) { continue }
-                rows.append(summary)
+                summary = try self.summary(of: document)
             } catch {
                 let kind = (error as? any CofferFailure)?.kind ?? .general
                 failures.append(DocumentFailure(id: document.id, reason: "\(error)", kind: kind.rawValue))
+                continue
             }
+            if let folder, !summary.name.hasPrefix(folder) { continue }
+            try each(summary)
         }
         try store?.requireIntact()
-        return DocumentListing(
-            documents: rows.sorted { ($0.name, $0.id) < ($1.name, $1.id) },
-            failures: failures.sorted { $0.id < $1.id })
+        if folder == nil, label == nil, role == nil, seen != state.documents.count {
+            try store?.discard(because: "it lists \(seen) document records where its authenticated core counts \(state.documents.count)")
+        }
+        return failures.sorted { $0.id < $1.id }
     }
 
-    /// The documents a filtered listing must look at: from the saved state's
-    /// indexes when there is a filter (the narrowest of them, plus the
-    /// documents changed and not yet saved), else every document.
+    /// The documents a listing must look at, in seal order: from the saved
+    /// state's indexes when there is a filter (the narrowest of them, plus
+    /// the documents changed and not yet saved), else every document.
     private func candidates(folder: String?, label: String?, role: RoleID?) throws -> AnySequence<VaultState.Document> {
-        guard let store, folder != nil || label != nil || role != nil else { return AnySequence(state.documents.values) }
+        guard let store, folder != nil || label != nil || role != nil else { return AnySequence(state.documents.inSealOrder) }
         var sets: [[DocumentID]] = []
         if let folder {
             try indexNames(in: store)
@@ -92,7 +112,8 @@ extension Vault {
         if let role { sets.append(try store.documents(heldBy: role)) }
         var seen = Set<DocumentID>()
         let ids = (sets.min { $0.count < $1.count } ?? []) + state.documents.changed.map(\.id)
-        return AnySequence(ids.filter { seen.insert($0).inserted }.compactMap { state.documents[$0] })
+        let documents = ids.filter { seen.insert($0).inserted }.compactMap { state.documents[$0] }
+        return AnySequence(documents.sorted { $0.sealOrder < $1.sealOrder })
     }
 
     /// Decrypts a document's metadata into its summary.

@@ -3,9 +3,8 @@ import Foundation
 /// An open vault, used by one identity: the object store, the catalog, and
 /// the state replayed from the verified ledger.
 ///
-/// Every method that changes the vault appends signed ledger entries in the
-/// same SQLite transaction as the index rows they imply, after the objects
-/// they reference are durable.
+/// Every method that changes the vault appends signed ledger entries in one
+/// SQLite transaction, after the objects they reference are durable.
 public final class Vault {
     /// The vault directory.
     public let path: String
@@ -282,8 +281,8 @@ public final class Vault {
         state = verifier.state
     }
 
-    /// Signs `events` as this identity and commits them, with the index
-    /// rows they imply, in one transaction (see ``commit(building:)``).
+    /// Signs `events` as this identity and commits them in one transaction
+    /// (see ``commit(upgradingSchema:building:)``).
     func commit(_ events: (VaultState) throws -> [LedgerEvent]) throws {
         try commit(building: { draft in
             for event in try events(draft.state) { try draft.append(event) }
@@ -308,8 +307,16 @@ public final class Vault {
     /// retries), if this identity was revoked meanwhile it is
     /// ``VaultError/revoked(fingerprint:)``, and otherwise the rules refuse
     /// the request (``VaultError/notPermitted(_:)``).
-    func commit(building build: (LedgerDraft) throws -> Void) throws {
-        try requireWritable()
+    ///
+    /// With `upgradingSchema`, a catalog of an earlier schema is upgraded in
+    /// the same transaction (``Catalog/upgradeSchema()``), and a signed
+    /// `vault.upgrade` entry precedes what `build` appends; without it, such
+    /// a catalog refuses the commit (``VaultError/upgradeRequired(path:schema:)``).
+    /// - Returns: the entries appended.
+    @discardableResult
+    func commit(upgradingSchema: Bool = false, building build: (LedgerDraft) throws -> Void) throws -> [LedgerEntry] {
+        if let readOnlyReason { throw VaultError.notPermitted(readOnlyReason) }
+        if !upgradingSchema { try requireCurrentSchema() }
         try store?.requireIntact()
         let planned = state.entryCount
         let wasRevoked = state.revoked.contains(identity.fingerprint)
@@ -320,6 +327,12 @@ public final class Vault {
                 let headMoved = state.entryCount != planned
                 let draft = LedgerDraft(verifier: LedgerVerifier(state: state), identity: identity, time: Date())
                 do {
+                    if upgradingSchema, let from = try catalog.upgradeSchema() {
+                        try draft.append(.vaultUpgraded(VaultUpgraded(fromSchema: from, toSchema: Catalog.schemaVersion)))
+                    } else {
+                        // Another process may have upgraded, or not yet: decided inside the transaction.
+                        try requireCurrentSchema()
+                    }
                     try build(draft)
                 } catch LedgerError.unauthorized(_, let reason) {
                     if !wasRevoked, state.revoked.contains(identity.fingerprint) { throw VaultError.revoked(fingerprint: identity.fingerprint) }
@@ -340,6 +353,7 @@ public final class Vault {
         try catalog.requireAppended(appended)
         try saveState()
         try rememberHead()
+        return appended
     }
 
     /// How many times an operation is planned again when another process

@@ -95,10 +95,19 @@ extension Catalog {
 }
 
 extension Vault {
-    /// Throws if nothing may be appended to this vault (opened read-only, or
-    /// a restored copy not yet adopted).
-    /// - Throws: ``VaultError/notPermitted(_:)`` saying why and what to do.
+    /// Throws if nothing may be appended to this vault (opened read-only, a
+    /// restored copy not yet adopted, or a catalog of an earlier schema).
+    /// - Throws: ``VaultError/notPermitted(_:)`` saying why and what to do;
+    ///   ``VaultError/upgradeRequired(path:schema:)``.
     func requireWritable() throws {
         if let readOnlyReason { throw VaultError.notPermitted(readOnlyReason) }
+        try requireCurrentSchema()
+    }
+
+    /// Throws ``VaultError/upgradeRequired(path:schema:)`` if the catalog
+    /// records an earlier schema than ``Catalog/schemaVersion``.
+    func requireCurrentSchema() throws {
+        let schema = try catalog.storedSchema() ?? -1
+        if schema != Catalog.schemaVersion { throw VaultError.upgradeRequired(path: path, schema: schema) }
     }
 }

@@ -39,6 +39,9 @@ public enum VaultError: CofferFailure, Equatable {
     /// The vault does not hold the ledger head this identity remembers for
     /// it: rolled back, rewritten, or the identity's record comes from a copy.
     case headConflict(HeadConflict)
+    /// The vault's catalog has an earlier schema, which this Coffer reads
+    /// but does not write until an administrator runs `coffer vault upgrade`.
+    case upgradeRequired(path: String, schema: Int)
 
     public var kind: FailureKind {
         switch self {
@@ -49,6 +52,7 @@ public enum VaultError: CofferFailure, Equatable {
         case .integrity, .badDescriptor, .replaced, .headConflict: .integrity
         case .unsealableInput: .io
         case .changedConcurrently: .concurrentChange
+        case .upgradeRequired: .general
         }
     }
 
@@ -74,6 +78,8 @@ public enum VaultError: CofferFailure, Equatable {
         case .replaced(let path, let expected, let found):
             "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify --vault \(path)` and then `coffer state reset --vault \(path)`"
         case .headConflict(let conflict): conflict.description
+        case .upgradeRequired(let path, let schema):
+            "\(path) has catalog schema \(schema), which this Coffer reads but does not change; an administrator upgrades it in place with `coffer vault upgrade --vault \(path)` (one transaction, recorded in the ledger), then run the command again"
         }
     }
 }

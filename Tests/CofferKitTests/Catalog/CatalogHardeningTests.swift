@@ -37,10 +37,10 @@ struct CatalogHardeningTests {
     @Test("a changed table definition is a finding")
     func changedDefinition() throws {
         let database = try fixture.database()
-        try database.execute("CREATE TABLE roles2 AS SELECT * FROM roles; DROP TABLE roles; ALTER TABLE roles2 RENAME TO roles")
+        try database.execute("CREATE TABLE meta2 AS SELECT * FROM meta; DROP TABLE meta; ALTER TABLE meta2 RENAME TO meta")
         expectFailure(.integrity) { _ = try fixture.open() }
         let findings = try fixture.verify().findings.filter { $0.subject == "schema" }.map(\.message)
-        #expect(findings.contains { $0.contains("\"roles\" has a changed definition") }, "\(findings)")
+        #expect(findings.contains { $0.contains("\"meta\" has a changed definition") }, "\(findings)")
     }
 
     @Test("a trigger never runs, even on a connection that skips the schema check")

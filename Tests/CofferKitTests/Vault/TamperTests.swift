@@ -79,30 +79,9 @@ struct TamperTests {
         #expect(written == Array(patternBytes((4 << 20) + 100, seed: 1).prefix(4 << 20)))
     }
 
-    @Test("a catalog row pointing at another document's objects is reported and ignored")
-    func catalogRowPointsElsewhere() throws {
-        let (fixture, a, b) = try Self.twoDocuments()
-        let bManifest = try fixture.objects(of: b.id).manifest
-        try fixture.database().run(
-            "UPDATE versions SET manifest = ? WHERE document = ?", [.text(bManifest.description), .text(a.id.description)])
-        let report = try fixture.verify()
-        #expect(report.findings("catalog").contains { $0.subject.hasPrefix("versions:") && $0.subject.contains(a.id.description) },
-                "\(report.findings)")
-        // The signed ledger, not the catalog, decides what a document is.
-        #expect(try fixture.read(a.id.description) == patternBytes((4 << 20) + 100, seed: 1))
-    }
-
-    @Test("a wrapped key copied to another document is reported, and its wrap does not open there")
+    @Test("a wrapped key does not open in another document's place, nor under another generation, label or vault")
     func wrapCopiedToAnotherDocument() throws {
         let (fixture, a, b) = try Self.twoDocuments()
-        try fixture.database().run(
-            "UPDATE wraps SET wrapped = (SELECT wrapped FROM wraps WHERE document = ? AND role = wraps.role) WHERE document = ?",
-            [.text(b.id.description), .text(a.id.description)])
-        let report = try fixture.verify()
-        #expect(report.findings("catalog").contains { $0.subject.hasPrefix("wraps:") && $0.subject.contains(a.id.description) },
-                "\(report.findings)")
-        #expect(try fixture.read(a.id.description) == patternBytes((4 << 20) + 100, seed: 1))
-
         // The wrap's associated data binds it to its document: b's wrap does
         // not unwrap in a's place even with the right role key.
         let vault = try fixture.open()
