@@ -171,7 +171,7 @@ extension Coffer {
     /// `coffer verify`.
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the whole vault: objects, catalog rows and the signed ledger; with --deep, decrypt what you can read.",
+            abstract: "Check the whole vault: the signed ledger, the catalog's schema and every object; with --deep, decrypt what you can read.",
             discussion: """
                 Needs no key unless --deep or --subset is given. Exits 5 if anything is wrong.
 

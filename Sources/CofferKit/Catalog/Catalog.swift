@@ -210,11 +210,15 @@ final class Catalog {
     }
 
     /// Calls `body` with each entry with `seq >= from`, in order, parsed
-    /// but not verified, without holding them all: rows are read in order
-    /// and parsed on every core while `body` runs on the calling thread.
-    /// The stored `hash` column (an index for readers of the raw table)
-    /// must equal the hash recomputed from the body and signature.
-    func forEachLedgerEntry(from: Int64 = 0, _ body: (LedgerEntry) throws -> Void) throws {
+    /// but not verified, without holding them all: rows are read in order,
+    /// a batch at a time, and parsed on every core while `body` runs on the
+    /// calling thread. The stored `hash` column (an index for readers of
+    /// the raw table) must equal the hash recomputed from the body and
+    /// signature. A malformed row stops the walk after every entry before it.
+    /// - Parameter signingKeys: a replay's keys (``LedgerVerifier/signingKeys``):
+    ///   each entry's signature is then also checked on the parsing threads
+    ///   (``LedgerEntry/signatureCheckedAhead``), the replay's dearest step.
+    func forEachLedgerEntry(from: Int64 = 0, checkingAheadWith signingKeys: SigningKeys? = nil, _ body: (LedgerEntry) throws -> Void) throws {
         var read = 0
         defer { entriesRead += read }
         let cursor = try database.rows("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)])
@@ -223,13 +227,43 @@ final class Catalog {
         // dropped later, on their own threads, while this thread uses the connection.
         defer { cursor.close() }
         try OrderedPipeline.run(
-            width: ProcessInfo.processInfo.activeProcessorCount, window: 256,
-            next: { try cursor.next() },
-            process: { try Self.entry(from: $0) },
-            consume: {
-                read += 1
-                try body($0)
+            width: ProcessInfo.processInfo.activeProcessorCount, window: 8,
+            next: { () -> [[SQLValue]]? in
+                var rows: [[SQLValue]] = []
+                while rows.count < Self.rowsPerBatch, let row = try cursor.next() { rows.append(row) }
+                return rows.isEmpty ? nil : rows
+            },
+            process: { rows -> ParsedBatch in
+                var batch = ParsedBatch()
+                do {
+                    for row in rows {
+                        var entry = try Self.entry(from: row)
+                        entry.signatureCheckedAhead = signingKeys?.checkAhead(entry)
+                        batch.entries.append(entry)
+                    }
+                } catch {
+                    batch.failure = error
+                }
+                return batch
+            },
+            consume: { batch in
+                for entry in batch.entries {
+                    read += 1
+                    try body(entry)
+                }
+                if let failure = batch.failure { throw failure }
             })
+    }
+
+    /// Rows one pipeline job reads and parses (few enough that the keys a
+    /// replay learns reach the parsing threads soon, many enough that the
+    /// threads seldom wait on each other).
+    private static let rowsPerBatch = 32
+
+    /// A batch of parsed entries: those before the first malformed row, and its error.
+    private struct ParsedBatch {
+        var entries: [LedgerEntry] = []
+        var failure: (any Error)?
     }
 
     /// How many ledger entries ``forEachLedgerEntry(from:_:)`` read on this

@@ -160,12 +160,15 @@ final class SQLiteDatabase: @unchecked Sendable {
         _ = try query(sql, parameters)
     }
 
+    /// Rows the last write changed.
+    var changes: Int { Int(sqlite3_changes64(handle)) }
+
     /// Runs a write that must change exactly `expected` rows.
     /// - Throws: ``DatabaseError`` with `SQLITE_CORRUPT` when it changed
     ///   another number: something in the file interfered with the write.
     func run(_ sql: String, _ parameters: [SQLValue] = [], changing expected: Int) throws {
         try run(sql, parameters)
-        let changed = Int(sqlite3_changes64(handle))
+        let changed = changes
         guard changed == expected else {
             throw DatabaseError(
                 code: SQLITE_CORRUPT, message: "a write changed \(changed) rows instead of \(expected) (\(sql.prefix(40))…)", path: path)

@@ -108,8 +108,8 @@ public enum Audit {
     public static func verify(vaultAt path: String, stateDirectory: String? = nil) throws -> AuditVerification {
         let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
         let remembered = try stateDirectory.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
-        let verification = try verify(vault: descriptor.vault, descriptor: descriptor) { body in
-            try catalog.forEachLedgerEntry(body)
+        let verification = try verify(vault: descriptor.vault, descriptor: descriptor) { signingKeys, body in
+            try catalog.forEachLedgerEntry(checkingAheadWith: signingKeys, body)
             for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
         }
         guard catalog.unchangedSinceOpened() else { throw VaultError.changedConcurrently("the catalog was written while it was verified") }
@@ -117,11 +117,15 @@ public enum Audit {
     }
 
     /// Replays entries from `source`, stopping at the first bad one.
-    static func verify(vault: VaultID, descriptor: VaultDescriptor?, source: ((LedgerEntry) throws -> Void) throws -> Void) throws -> AuditVerification {
+    /// `source` is handed the replay's ``SigningKeys`` (to check signatures
+    /// ahead, on other threads) and the function each entry goes to.
+    static func verify(
+        vault: VaultID, descriptor: VaultDescriptor?, source: (SigningKeys, (LedgerEntry) throws -> Void) throws -> Void
+    ) throws -> AuditVerification {
         var verifier = LedgerVerifier(vaultID: vault, spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: vault)))
         var failure: AuditVerification.Failure?
         do {
-            try source { entry in
+            try source(verifier.signingKeys) { entry in
                 try verifier.append(entry)
                 if entry.sequence == 0, let descriptor, case .vaultCreated(let genesis) = entry.contents.event,
                    genesis.descriptor != descriptor.bodyHash || genesis.creator != descriptor.creator
@@ -141,7 +145,7 @@ public enum Audit {
     public static func log(vaultAt path: String, filter: AuditFilter, _ body: (AuditRecord) throws -> Void) throws {
         let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
         var verifier = LedgerVerifier(vaultID: descriptor.vault)
-        try catalog.forEachLedgerEntry { entry in
+        try catalog.forEachLedgerEntry(checkingAheadWith: verifier.signingKeys) { entry in
             try verifier.append(entry)
             let name = verifier.state.identities[entry.contents.actor]?.name ?? ""
             guard filter.admits(entry, actorName: name) else { return }

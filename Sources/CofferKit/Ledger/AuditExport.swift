@@ -124,7 +124,7 @@ public enum AuditExport {
         let descriptor = try VaultDescriptor.parse(Array(header.descriptor))
         guard descriptor.vault == header.vault else { throw FormatError.malformed("audit export", "the descriptor is for another vault") }
         var identities: [ExportedIdentity] = []
-        var verification = try Audit.verify(vault: header.vault, descriptor: descriptor) { body in
+        var verification = try Audit.verify(vault: header.vault, descriptor: descriptor) { _, body in
             var expected: Int64 = 0
             while let line = try lines.next() {
                 if line.starts(with: trailerPrefix) {

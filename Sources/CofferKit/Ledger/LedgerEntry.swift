@@ -19,6 +19,12 @@ public struct LedgerEntry: Sendable, Equatable {
 
     /// The decoded header fields and event.
     public let contents: Contents
+    /// BLAKE2b-256 of `body ‖ signature`: the next entry's `prev`.
+    public let hash: [UInt8]
+    /// The signature as a reader thread checked it ahead of the replay
+    /// (``SigningKeys``); ``LedgerVerifier`` uses it only if the key it
+    /// was checked against is the actor's key at this point of the replay.
+    var signatureCheckedAhead: SignatureCheck?
 
     /// The decoded body.
     public struct Contents: Sendable, Equatable {
@@ -41,9 +47,6 @@ public struct LedgerEntry: Sendable, Equatable {
     /// Bodies larger than this are refused (a single entry for a rotation of
     /// a million documents stays well below it).
     static let maximumBodySize = 256 << 20
-
-    /// The entry's hash (the next entry's `prev`).
-    public var hash: [UInt8] { Self.hash(body: body, signature: signature) }
 
     static func hash(body: [UInt8], signature: [UInt8]) -> [UInt8] {
         let h = Blake2b()
@@ -75,6 +78,7 @@ public struct LedgerEntry: Sendable, Equatable {
         self.sequence = sequence
         self.body = body
         self.signature = signature
+        hash = Self.hash(body: body, signature: signature)
         guard body.count <= Self.maximumBodySize else {
             throw LedgerError.malformed(sequence: sequence, reason: "body of \(body.count) bytes")
         }
@@ -94,6 +98,11 @@ public struct LedgerEntry: Sendable, Equatable {
         } catch {
             throw LedgerError.malformed(sequence: sequence, reason: "\(error)")
         }
+    }
+
+    /// Entries are equal when their stored bytes are (how they were checked does not matter).
+    public static func == (a: LedgerEntry, b: LedgerEntry) -> Bool {
+        a.sequence == b.sequence && a.body == b.body && a.signature == b.signature
     }
 }
 

@@ -56,10 +56,7 @@ final class StateStore: @unchecked Sendable {
     /// puts the documents it has verified instead of holding them all in memory.
     /// - Throws: ``FileError``, ``DatabaseError``.
     static func temporary(vault: VaultID) throws -> StateStore {
-        var template = Array((FileSystem.temporaryDirectory + "/coffer-replay-XXXXXX").utf8CString)
-        guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw FileError("mkdtemp", path: FileSystem.temporaryDirectory)
-        }
+        let directory = try FileSystem.makePrivateTemporaryDirectory(named: "coffer-replay")
         let store = try StateStore(path: directory + "/state.sqlite", identity: .generate(name: "replay"), vault: vault)
         store.removesDirectory = directory
         return store

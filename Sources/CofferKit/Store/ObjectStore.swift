@@ -362,13 +362,44 @@ public final class ObjectStore: Sendable {
     func forEachEntry(_ body: (_ relativePath: String, _ id: ObjectID?, _ status: stat) throws -> Void) throws {
         let root = try directory
         for (fan, kind) in try root.entries() where fan.utf8.count == 2 && kind == .directory {
-            guard let fanOut = try? root.openDirectory(fan) else { continue }  // swapped for a link since it was listed
-            for (name, kind) in try fanOut.entries() where kind == .regular {
-                let id = name.hasPrefix(fan) ? try? ObjectID(hex: name) : nil
-                guard id != nil || name.hasPrefix(".coffer-"), let status = fanOut.status(of: name) else { continue }
-                try body(FileSystem.join(fan, name), id, status)
-            }
+            for entry in try entries(ofFanOut: fan, in: root) { try body(entry.relativePath, entry.id, entry.status) }
         }
+    }
+
+    /// One entry of a fan-out directory (see ``forEachEntry(_:)``).
+    struct Entry {
+        /// The path relative to the store's root, for ``remove(_:)``.
+        let relativePath: String
+        /// The object's id; nil for a temporary file an interrupted writer left.
+        let id: ObjectID?
+        /// Its status (size, modification time).
+        let status: stat
+    }
+
+    /// Walks the 256 fan-out directories in order (`00` to `ff`), calling
+    /// `body` with each one's leading byte and entries, as
+    /// ``forEachEntry(_:)`` finds them: memory holds one directory, a
+    /// 256th of the store, and the ids come in the order of their first byte.
+    /// A fan-out directory that is missing, or not a real directory, has no
+    /// entries; so has every one when the store's own directory is missing
+    /// or not a real directory (`coffer verify` reports that as a `tree` finding).
+    func forEachFanOut(_ body: (_ leadingByte: UInt8, _ entries: [Entry]) throws -> Void) throws {
+        let root = try? directory
+        for leadingByte in UInt8.min...UInt8.max {
+            try body(leadingByte, try root.map { try entries(ofFanOut: Hex.encode([leadingByte]), in: $0) } ?? [])
+        }
+    }
+
+    /// The objects and Coffer's temporary files in the fan-out directory `fan`.
+    private func entries(ofFanOut fan: String, in root: Directory) throws -> [Entry] {
+        guard let fanOut = try? root.openDirectory(fan) else { return [] }  // missing, or swapped for a link since it was listed
+        var found: [Entry] = []
+        for (name, kind) in try fanOut.entries() where kind == .regular {
+            let id = name.hasPrefix(fan) ? try? ObjectID(hex: name) : nil
+            guard id != nil || name.hasPrefix(".coffer-"), let status = fanOut.status(of: name) else { continue }
+            found.append(Entry(relativePath: FileSystem.join(fan, name), id: id, status: status))
+        }
+        return found
     }
 
     /// Deletes the entries at `relativePaths` (as ``forEachEntry(_:)``

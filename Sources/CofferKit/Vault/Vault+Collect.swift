@@ -39,7 +39,9 @@ extension Vault {
     /// and its commit, or an `open` reading a generation a re-key has just
     /// superseded, never loses an object. The grace period stays as a second
     /// guard (and the only one where the lock file cannot be created), and
-    /// the state is read again, after the listing, before anything is deleted.
+    /// the state is read again after the listing: if anything was committed
+    /// meanwhile, the store is walked again, and the `gc` entry commits only
+    /// on the head the walk was planned against.
     public func collectGarbage(grace: TimeInterval = defaultGracePeriod, plan: Bool) throws -> CollectionReport {
         try requireAdministrator("collect garbage")
         guard let lock else { return try collect(grace: grace, plan: plan) }
@@ -48,41 +50,68 @@ extension Vault {
 
     private func collect(grace: TimeInterval, plan: Bool) throws -> CollectionReport {
         let started = Date()
-        var report = CollectionReport(planned: plan)
         let cutoff = started.addingTimeInterval(-grace).timeIntervalSince1970
-        var files: [(path: String, id: ObjectID?, size: UInt64, recent: Bool)] = []
-        // Regular files in real fan-out directories only: a link planted in the tree is never followed.
-        try objects.forEachEntry { path, id, st in
-            files.append((path, id, UInt64(st.st_size), Double(st.st_mtim.tv_sec) >= cutoff))
-        }
-        // The state after the listing: anything committed meanwhile is referenced.
-        try refresh()
-        let referenced = Set(state.liveObjects)
-        report.objectsReferenced = referenced.count
-        var doomed: [String] = []
-        for file in files where !(file.id.map(referenced.contains) ?? false) {
-            let isObject = file.id != nil
-            if file.recent {
-                if isObject { report.objectsKeptRecent += 1 }
+        for attempt in 1... {
+            try refresh()
+            let head = state.head
+            let (surveyed, doomed) = try survey(olderThan: cutoff)
+            var report = surveyed
+            report.planned = plan
+            // Anything committed while the store was walked (only possible
+            // without the lock) may reference what the walk found unreferenced:
+            // walk again, from the newer state.
+            try refresh()
+            guard state.head == head else {
+                guard attempt < Self.planningAttempts else { throw VaultError.changedConcurrently("documents were committed while gc walked the store") }
                 continue
             }
-            if isObject {
-                report.objectsRemoved += 1
-                report.bytesFreed += file.size
-            } else {
-                report.temporaryFilesRemoved += 1
+            if !plan && !doomed.isEmpty {
+                // Recorded before anything is deleted: a deletion never goes unrecorded.
+                let counts = report
+                try commit { draft in
+                    guard draft.state.head == head else { throw VaultError.changedConcurrently("documents were committed while gc walked the store") }
+                    try draft.append(.garbageCollected(GarbageCollected(
+                        objects: counts.objectsRemoved, bytes: counts.bytesFreed, temporaryFiles: counts.temporaryFilesRemoved)))
+                }
+                try objects.remove(doomed)
             }
-            doomed.append(file.path)
+            report.seconds = Date().timeIntervalSince(started)
+            return report
         }
-        if !plan && !doomed.isEmpty {
-            // Recorded before anything is deleted: a deletion never goes unrecorded.
-            let counts = report
-            try commit { _ in
-                [.garbageCollected(GarbageCollected(objects: counts.objectsRemoved, bytes: counts.bytesFreed, temporaryFiles: counts.temporaryFilesRemoved))]
+        preconditionFailure("unreachable")
+    }
+
+    /// What the store holds that no current version references: objects
+    /// and temporary files last modified before `cutoff` (doomed, by path
+    /// relative to the store), and younger ones (counted, kept). The
+    /// references are noted in a temporary file and compared with the store
+    /// one fan-out directory at a time: memory holds a 256th of the objects.
+    private func survey(olderThan cutoff: TimeInterval) throws -> (report: CollectionReport, doomed: [String]) {
+        var report = CollectionReport(planned: true)
+        let references = try ObjectReferences()
+        for document in state.documents.values {
+            for id in [document.current.manifest] + document.current.segments { try references.insert(id, referencedBy: "") }
+        }
+        report.objectsReferenced = try references.count
+        var doomed: [String] = []
+        // Regular files in real fan-out directories only: a link planted in the tree is never followed.
+        try objects.forEachFanOut { leadingByte, entries in
+            let referenced = try references.inFanOut(leadingByte)
+            for entry in entries where !(entry.id.map { referenced[$0] != nil } ?? false) {
+                let isObject = entry.id != nil
+                if Double(entry.status.st_mtim.tv_sec) >= cutoff {
+                    if isObject { report.objectsKeptRecent += 1 }
+                    continue
+                }
+                if isObject {
+                    report.objectsRemoved += 1
+                    report.bytesFreed += UInt64(entry.status.st_size)
+                } else {
+                    report.temporaryFilesRemoved += 1
+                }
+                doomed.append(entry.relativePath)
             }
-            try objects.remove(doomed)
         }
-        report.seconds = Date().timeIntervalSince(started)
-        return report
+        return (report, doomed)
     }
 }

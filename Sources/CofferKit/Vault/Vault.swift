@@ -236,7 +236,7 @@ public final class Vault {
         }
         var genesis: VaultCreated?
         if checkpoint != nil, let first = try catalog.ledgerEntry(at: 0), case .vaultCreated(let created) = first.contents.event { genesis = created }
-        try catalog.forEachLedgerEntry(from: verifier.state.entryCount) { entry in
+        try catalog.forEachLedgerEntry(from: verifier.state.entryCount, checkingAheadWith: verifier.signingKeys) { entry in
             let trusted = remembered.map { entry.sequence <= $0.sequence } ?? false
             try verifier.append(entry, checkSignature: !trusted)
             if entry.sequence == 0, case .vaultCreated(let created) = entry.contents.event { genesis = created }

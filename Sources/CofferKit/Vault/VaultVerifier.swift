@@ -186,62 +186,28 @@ public enum VaultVerifier {
             throw VaultError.changedConcurrently("the catalog was written while it was verified")
         }
 
-        // 3. Objects: every one hashes to its name; every referenced one is present; manifests match the ledger.
+        // 3. Objects. First the documents: each current version's manifest
+        // must match the ledger, and the objects it references are noted (in
+        // a temporary file, not in memory). Then the store, one fan-out
+        // directory at a time: every object hashes to its name (only the
+        // subset's part, if one is given), every referenced one is present.
+        // Memory holds one directory's worth, a 256th of the objects.
         let store = ObjectStore(root: objectsPath)
-        let present: [ObjectID]
-        do {
-            present = try store.allObjectIDs().sorted()
-        } catch is UnsafeEntryError {
-            present = []  // `objects` itself is a link or special file: reported by the tree check
-        }
-        // Read and hashed on every core (only the subset's part, if one is given); findings are reported in id order.
-        let hashed = subset.map { part in present.filter(part.contains) } ?? present
-        let checked = try ParallelMap.run(hashed) { id -> (hashedBytes: Int?, problem: String?) in
-            do {
-                let bytes = try store.read(id)
-                return (bytes.count, bytes.withUnsafeBytes(ObjectID.of) == id ? nil : ObjectStoreError.corrupt(id).description)
-            } catch let error as any CofferFailure {
-                return (nil, error.description)
-            }
-        }
-        for (id, result) in zip(hashed, checked) {
-            if let size = result.hashedBytes {
-                report.counts.objectsHashed += 1
-                report.counts.bytesHashed += UInt64(size)
-            }
-            if let problem = result.problem { report.add("object", id.description, problem) }
-        }
-        if let state {
+        let references = try state.map { try noteReferences(of: $0, checkingManifestsIn: store, into: &report) }
+        try store.forEachFanOut { leadingByte, entries in
+            let present = entries.compactMap(\.id).sorted()
+            try hash(subset.map { part in present.filter(part.contains) } ?? present, in: store, into: &report)
+            guard let references else { return }
+            let referenced = try references.inFanOut(leadingByte)
             let presentSet = Set(present)
-            var referenced = Set<ObjectID>()
-            // Only current versions are live: a re-key leaves the older objects to `gc`.
-            // In id order, streamed from the replay's store (memory stays flat).
-            for document in state.documents.values {
-                do {
-                    let version = document.current
-                    referenced.insert(version.manifest)
-                    referenced.formUnion(version.segments)
-                    for id in [version.manifest] + version.segments where !presentSet.contains(id) {
-                        // Present but not a regular file: a directory or special file in its place.
-                        let what = store.contains(id) ? "is not a regular file" : "is missing"
-                        report.add("object", id.description, "object referenced by document \(document.id) (generation \(version.generation)) \(what)")
-                    }
-                    if presentSet.contains(version.manifest) {
-                        do {
-                            let manifest = try Manifest(parsing: try store.read(version.manifest))
-                            if manifest.segments != version.segments || manifest.documentID != document.id
-                                || manifest.generation != version.generation || manifest.commitment != version.commitment {
-                                report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
-                            }
-                        } catch let error as any CofferFailure {
-                            report.add("manifest", version.manifest.description, error.description)
-                        }
-                    }
-                }
+            for (id, referrer) in referenced.sorted(by: { $0.key < $1.key }) where !presentSet.contains(id) {
+                // Present but not a regular file: a directory or special file in its place.
+                let what = store.contains(id) ? "is not a regular file" : "is missing"
+                report.add("object", id.description, "object referenced by \(referrer) \(what)")
             }
-            report.counts.objectsReferenced = referenced.count
-            report.counts.objectsUnreferenced = presentSet.subtracting(referenced).count
+            report.counts.objectsUnreferenced += present.count { referenced[$0] == nil }
         }
+        if let references { report.counts.objectsReferenced = try references.count }
 
         // 4. Deep: decrypt everything the identity can read.
         if deep, let identity, state != nil, report.findings.isEmpty {
@@ -254,7 +220,8 @@ public enum VaultVerifier {
                     report.add("state", identity.fingerprint, "the saved state in the state directory differs from the ledger in: \(differing.joined(separator: ", ")); remove it with `coffer state reset`")
                 }
             }
-            for document in vault.state.documents.values.sorted(by: { $0.id < $1.id }) {
+            // A page at a time from the identity's saved state, in id order.
+            for document in vault.state.documents.values {
                 guard vault.canRead(document) else {
                     report.counts.documentsSkipped += 1
                     continue
@@ -274,6 +241,54 @@ public enum VaultVerifier {
         }
         verifiedState = state
         return report
+    }
+
+    /// Checks each document's current manifest against what the ledger
+    /// recorded, and notes every object its current version references
+    /// (only current versions are live: a re-key leaves the older objects
+    /// to `gc`). Documents are read a page at a time from the replay's store.
+    private static func noteReferences(
+        of state: VaultState, checkingManifestsIn store: ObjectStore, into report: inout VerificationReport
+    ) throws -> ObjectReferences {
+        let references = try ObjectReferences()
+        for document in state.documents.values {
+            let version = document.current
+            let referrer = "document \(document.id) (generation \(version.generation))"
+            for id in [version.manifest] + version.segments { try references.insert(id, referencedBy: referrer) }
+            do {
+                let manifest = try Manifest(parsing: try store.read(version.manifest))
+                if manifest.segments != version.segments || manifest.documentID != document.id
+                    || manifest.generation != version.generation || manifest.commitment != version.commitment {
+                    report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
+                }
+            } catch ObjectStoreError.missing(_) {
+                // Reported by the walk of the store, with every other missing object.
+            } catch is UnsafeEntryError {
+                // Not a regular file: reported by the walk of the store too.
+            } catch let error as any CofferFailure {
+                report.add("manifest", version.manifest.description, error.description)
+            }
+        }
+        return references
+    }
+
+    /// Re-hashes `ids` on every core; findings are reported in id order.
+    private static func hash(_ ids: [ObjectID], in store: ObjectStore, into report: inout VerificationReport) throws {
+        let checked = try ParallelMap.run(ids) { id -> (hashedBytes: Int?, problem: String?) in
+            do {
+                let bytes = try store.read(id)
+                return (bytes.count, bytes.withUnsafeBytes(ObjectID.of) == id ? nil : ObjectStoreError.corrupt(id).description)
+            } catch let error as any CofferFailure {
+                return (nil, error.description)
+            }
+        }
+        for (id, result) in zip(ids, checked) {
+            if let size = result.hashedBytes {
+                report.counts.objectsHashed += 1
+                report.counts.bytesHashed += UInt64(size)
+            }
+            if let problem = result.problem { report.add("object", id.description, problem) }
+        }
     }
 
     private static func ledgerSubject(_ error: LedgerError) -> String {

@@ -75,16 +75,52 @@ struct LedgerTamperTests {
         #expect(try fixture.verify().isClean)
     }
 
-    @Test("a flipped signature bit is caught at that entry")
-    func signature() throws {
-        let fixture = try Self.vault()
-        var signature = try Self.row(fixture, 2).signature
+    /// A vault of 300 documents sealed as one folder: a ledger long enough
+    /// that entries from 256 on are sure to have their signatures checked
+    /// ahead, on reader threads (8 batches of 32 are read ahead at most).
+    static func longVault() throws -> VaultFixture {
+        let fixture = try VaultFixture()
+        for n in 0..<300 { _ = try fixture.scratch.write("folder/d\(n)", Array("\(n)".utf8)) }
+        _ = try fixture.open().seal(paths: [fixture.scratch.join("folder")])
+        return fixture
+    }
+
+    @Test("a flipped signature bit is caught at that entry, early or deep in a long ledger", arguments: [Int64(2), 290])
+    func signature(entry: Int64) throws {
+        let fixture = entry < 4 ? try Self.vault() : try Self.longVault()
+        var signature = try Self.row(fixture, entry).signature
         signature[10] ^= 4
-        let body = try Self.row(fixture, 2).body
+        let body = try Self.row(fixture, entry).body
         try fixture.database().run(
-            "UPDATE ledger SET signature = ?, hash = ? WHERE seq = 2",
-            [.blob(signature), .blob(LedgerEntry.hash(body: body, signature: signature))])
-        try Self.expectCaught(fixture, entry: 2, "flipped signature")
+            "UPDATE ledger SET signature = ?, hash = ? WHERE seq = ?",
+            [.blob(signature), .blob(LedgerEntry.hash(body: body, signature: signature)), .integer(entry)])
+        try Self.expectCaught(fixture, entry: entry, "flipped signature")
+        #expect(try Audit.verify(vaultAt: fixture.path).failure?.sequence == entry)
+    }
+
+    @Test("a signature checked ahead counts only under the key the actor has at that entry")
+    func checkedAhead() throws {
+        let fixture = try Self.vault()
+        let entries = try fixture.open().catalog.ledgerEntries()
+        let outsider = Identity.generate(name: "outsider").publicIdentity.signingKey
+        var verifier = LedgerVerifier(vaultID: entries[0].contents.vault)
+        // Nothing verified yet: no key to check ahead with.
+        #expect(verifier.signingKeys.checkAhead(entries[1]) == nil)
+        try verifier.append(entries[0])
+        // A forged signature that a check under another key called valid is still refused.
+        var flipped = entries[1].signature
+        flipped[0] ^= 1
+        var forged = try LedgerEntry(sequence: 1, body: entries[1].body, signature: flipped)
+        forged.signatureCheckedAhead = SignatureCheck(key: outsider, isValid: true)
+        var copy = verifier
+        #expect(throws: LedgerError.badSignature(sequence: 1)) { try copy.append(forged) }
+        // A genuine entry whose check ahead was made under another key is checked again, and accepted.
+        var genuine = entries[1]
+        genuine.signatureCheckedAhead = SignatureCheck(key: outsider, isValid: false)
+        try verifier.append(genuine)
+        // Keys are learned from verified entries only; with one, a reader thread checks ahead.
+        #expect(verifier.signingKeys.checkAhead(entries[2])?.isValid == true)
+        #expect(verifier.signingKeys.checkAhead(forged)?.isValid == false)
     }
 
     @Test("deleting an entry is caught at the gap")

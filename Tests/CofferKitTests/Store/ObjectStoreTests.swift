@@ -56,6 +56,55 @@ struct ObjectStoreTests {
         expectFailure(.integrity) { _ = try store.read(id, into: fits.bytes, bypassingCache: true) }
     }
 
+    @Test("object references are kept in a private temporary file and read back one fan-out directory at a time")
+    func references() throws {
+        var ids: [ObjectID] = []
+        for n in 0..<3_000 { ids.append(try ObjectID(bytes: Blake2b.hash(Array("object \(n)".utf8)))) }
+        var references: ObjectReferences? = try ObjectReferences()
+        // Every id twice (more than one batch); the first referrer is kept.
+        for (n, id) in ids.enumerated() { try references!.insert(id, referencedBy: "first \(n)") }
+        for id in ids { try references!.insert(id, referencedBy: "second") }
+        #expect(try references!.count == ids.count)
+        var seen: [ObjectID: String] = [:]
+        for leadingByte in UInt8.min...UInt8.max {
+            let fanOut = try references!.inFanOut(leadingByte)
+            #expect(fanOut.keys.allSatisfy { $0.leadingByte == leadingByte })
+            seen.merge(fanOut) { first, _ in first }
+        }
+        #expect(seen.count == ids.count)
+        for (n, id) in ids.enumerated() { #expect(seen[id] == "first \(n)") }
+        // The file is private, and gone with the set.
+        let directories = try FileManager.default.contentsOfDirectory(atPath: FileSystem.temporaryDirectory).filter { $0.hasPrefix("coffer-objects-") }
+        let mine = try #require(directories.first { FileManager.default.fileExists(atPath: FileSystem.temporaryDirectory + "/\($0)/objects.sqlite") })
+        let path = FileSystem.temporaryDirectory + "/" + mine
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o700)
+        #expect(try FileManager.default.attributesOfItem(atPath: path + "/objects.sqlite")[.posixPermissions] as? Int == 0o600)
+        references = nil
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test("the fan-out walk visits 00 to ff in order, each with only its own objects; a missing store has 256 empty ones")
+    func fanOutWalk() throws {
+        let scratch = try ScratchDirectory()
+        let store = try ObjectStore.create(at: scratch.join("objects"))
+        var ids: Set<ObjectID> = []
+        for n in 0..<600 { ids.insert(try store.put(Array("object \(n)".utf8))) }
+        var visited: [UInt8] = []
+        var found: Set<ObjectID> = []
+        try store.forEachFanOut { leadingByte, entries in
+            visited.append(leadingByte)
+            for entry in entries {
+                let id = try #require(entry.id)
+                #expect(id.leadingByte == leadingByte && entry.relativePath.hasPrefix(Hex.encode([leadingByte]) + "/"))
+                found.insert(id)
+            }
+        }
+        #expect(visited == Array(UInt8.min...UInt8.max) && found == ids)
+        var empty = 0
+        try ObjectStore(root: scratch.join("no-such-store")).forEachFanOut { _, entries in empty += entries.isEmpty ? 1 : 0 }
+        #expect(empty == 256)
+    }
+
     @Test("object ids parse strictly from hex")
     func ids() throws {
         let id = Array("x".utf8).withUnsafeBytes(ObjectID.of)

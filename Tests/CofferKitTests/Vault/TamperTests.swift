@@ -25,6 +25,24 @@ struct TamperTests {
         #expect(!leftovers.contains { $0.contains("must-not-exist") }, "\(comment): temporary file left behind")
     }
 
+    @Test("a whole fan-out directory, or the whole store, gone: verify names every referenced object in it as missing")
+    func missingFanOutAndStore() throws {
+        let (fixture, a, b) = try Self.twoDocuments()
+        let target = try fixture.objects(of: a.id).segments[0]
+        let fanOut = FileSystem.directoryName(of: fixture.objectPath(target))
+        let expected = try ([a.id, b.id].flatMap { id -> [ObjectID] in
+            let objects = try fixture.objects(of: id)
+            return [objects.manifest] + objects.segments
+        }).filter { $0.description.prefix(2) == target.description.prefix(2) }
+        try FileManager.default.removeItem(atPath: fanOut)
+        var report = try fixture.verify()
+        #expect(Set(report.findings("object").map(\.subject)) == Set(expected.map(\.description)), "\(report.findings)")
+        #expect(report.findings("object").allSatisfy { $0.message.contains("is missing") })
+        try FileManager.default.removeItem(atPath: Vault.objectsPath(fixture.path))
+        report = try fixture.verify()
+        #expect(report.findings("object").count == 6 && report.counts.objectsReferenced == 6 && report.counts.objectsHashed == 0, "\(report.findings)")
+    }
+
     @Test("a truncated, bit-flipped, oversized or missing segment or manifest fails verify and open", arguments: ["manifest", "segment"])
     func damagedObjects(kind: String) throws {
         let (fixture, a, b) = try Self.twoDocuments()
