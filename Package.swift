@@ -37,6 +37,7 @@ let package = Package(
             name: "coffer",
             dependencies: [
                 "CofferKit",
+                "CPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

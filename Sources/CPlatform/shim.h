@@ -4,6 +4,15 @@
 /* Operating-system calls that Swift's Glibc module does not expose
  * (they need _GNU_SOURCE, which the prebuilt module was not built with). */
 
+#include <stdio.h>
+
+/* Whether a write to standard output has failed: the error indicator of
+ * the C library's stdout, which Swift's print writes through (the global
+ * itself is not usable from Swift 6 code: it is shared mutable state). */
+static inline int coffer_standard_output_failed(void) {
+    return ferror(stdout);
+}
+
 #ifdef __linux__
 #include <stdint.h>
 

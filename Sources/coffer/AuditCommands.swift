@@ -101,6 +101,7 @@ extension Coffer.AuditCommand {
                     let shown = revealed.map { "  \($0.summary)" } ?? (record.hasSealedDetails ? "  (sealed details)" : "")
                     TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)\(shown)")
                 }
+                try TextOutput.requireWritable()
             }
         }
     }

@@ -1,3 +1,5 @@
+import CPlatform
+import CofferKit
 import Foundation
 
 extension String {
@@ -41,6 +43,16 @@ enum TextOutput {
     /// Prints one line on standard output, control characters escaped.
     static func line(_ text: String) {
         print(text.escapingControlCharacters)
+    }
+
+    /// Stops a command that streams many lines once standard output can no
+    /// longer be written (`coffer ls | head -1`: the reader has gone), instead
+    /// of producing the rest for nobody: exit 8, as any failed write. Call it
+    /// right after printing, while `errno` still tells why the write failed.
+    /// - Throws: ``FileError`` (`EPIPE`, `ENOSPC`, …) after a write to standard output failed.
+    static func requireWritable() throws {
+        guard coffer_standard_output_failed() != 0 else { return }
+        throw FileError(operation: "write", path: "standard output", code: errno == 0 ? EIO : errno)
     }
 
     /// Writes one line on standard error, control characters escaped.

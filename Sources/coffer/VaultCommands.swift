@@ -158,8 +158,12 @@ extension Coffer {
             let vault = try self.vault.openVault(access: .readOnly)
             var json = JSONOutput.Stream()
             let failures = try vault.list(folder: folder, label: label, role: role) { row in
-                if output.json { return try json.append(row) }
-                TextOutput.line("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
+                if output.json {
+                    try json.append(row)
+                } else {
+                    TextOutput.line("\(row.id)  \(formatSize(row.size).leftPadded(10))  \(row.label.leftPadded(12))  \(row.sealedAt)  \(row.sealedByName.isEmpty ? String(row.sealedBy.prefix(12)) : row.sealedByName)  \(row.name)")
+                }
+                try TextOutput.requireWritable()
             }
             if output.json { json.finish() }
             // Documents that did not open are named on stderr; the exit code says integrity.

@@ -148,6 +148,18 @@ struct ErrorTests {
         #expect(try cli.ok(["open", "from-stdin.bin", "-o", "-"]).stdout == payload)
     }
 
+    @Test("a listing whose reader has gone (`coffer ls | head -1`) stops at once with exit 8, not after producing the rest", arguments: [["ls"], ["ls", "--json"], ["audit", "log"]])
+    func closedPipeStopsListing(arguments: [String]) throws {
+        let cli = try Self.vaultWithDocument()
+        for i in 0..<400 { try cli.write("many/d\(i).txt", Data("document \(i)\n".utf8)) }
+        try cli.ok(["seal", cli.path("many")])
+        // The listing writes far more than a pipe holds and the reader takes 5 bytes:
+        // a listing that went on to the end would exit 0.
+        let result = try cli.execute("/bin/bash", ["-c", "\"$0\" \"$@\" | head -c 5 >/dev/null; echo \"status ${PIPESTATUS[0]}\" >&2", CLIHarness.binary] + arguments)
+        #expect(result.stderr.contains("status 8"), "\(result.stderr)")
+        #expect(result.stderr.contains("standard output") && result.stderr.contains("Broken pipe"), "\(result.stderr)")
+    }
+
     @Test("a ledger row edited with raw SQL: verify names it, and every command of an identity that has not saved a state past it exits 5")
     func tamperedLedger() throws {
         let cli = try Self.vaultWithDocument()

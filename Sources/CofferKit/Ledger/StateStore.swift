@@ -163,13 +163,25 @@ final class StateStore: @unchecked Sendable {
                 for document in state.documents.changed {
                     let record = StateCodec.encodeDocument(document)
                     let id: SQLValue = .blob(document.id.bytes)
-                    try database.run(
-                        "INSERT OR REPLACE INTO documents (id, record, mac, label, sealed) VALUES (?, ?, ?, ?, ?)",
-                        [id, .blob(record), .blob(recordMAC(id: document.id, record: record)), .text(document.label),
-                         .integer(document.sealOrder.sequence)])
-                    try database.run("DELETE FROM holders WHERE id = ?", [id])
-                    for role in document.current.wraps.keys { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role.bytes)]) }
-                    if reader != nil { try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [.blob(document.id.bytes)]) }
+                    let mac: SQLValue = .blob(recordMAC(id: document.id, record: record))
+                    let roles = Set(document.current.wraps.keys.map(\.bytes))
+                    // Only the rows that change are written: a rewrap changes the record alone.
+                    let saved = wholeState ? nil : try savedIndexing(of: document.id)
+                    if let saved, saved.label == document.label, saved.sealed == document.sealOrder.sequence {
+                        try database.run("UPDATE documents SET record = ?, mac = ? WHERE id = ?", [.blob(record), mac, id], changing: 1)
+                    } else {
+                        try database.run(
+                            "INSERT OR REPLACE INTO documents (id, record, mac, label, sealed) VALUES (?, ?, ?, ?, ?)",
+                            [id, .blob(record), mac, .text(document.label), .integer(document.sealOrder.sequence)])
+                    }
+                    if saved?.roles != roles {
+                        try database.run("DELETE FROM holders WHERE id = ?", [id])
+                        for role in roles { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role)]) }
+                    }
+                    // Named again only if its name or who can read it may have changed.
+                    if reader != nil, saved?.roles != roles || saved?.metadata != document.current.metadata {
+                        try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [id])
+                    }
                 }
                 if let reader {
                     let held = Self.readerKey(state, reader)
@@ -200,6 +212,20 @@ final class StateStore: @unchecked Sendable {
             }
             return saved
         }
+    }
+
+    /// What the store holds for document `id` that decides which of its
+    /// rows a save must write: the indexed columns, the roles in the holders
+    /// index, and the current version's (encrypted) metadata, read without
+    /// authentication. Like the indexes themselves these are hints: a wrong
+    /// one makes a save write a row it could have left, or leave an index
+    /// row as an attacker who can write the store could have left it anyway.
+    private func savedIndexing(of id: DocumentID) throws -> (label: String?, sealed: Int64?, roles: Set<[UInt8]>, metadata: [UInt8]?)? {
+        guard let row = try database.query("SELECT record, label, sealed FROM documents WHERE id = ?", [.blob(id.bytes)]).first else { return nil }
+        var reader = ByteReader(row[0].blob ?? [], what: "vault state")
+        let metadata = (try? StateCodec.decodeDocument(&reader))?.current.metadata
+        let roles = try database.query("SELECT role FROM holders WHERE id = ?", [.blob(id.bytes)]).compactMap { $0.first?.blob }
+        return (row[1].text, row[2].integer, Set(roles), metadata)
     }
 
     /// What decides which documents `reader` can read: whether it is an

@@ -173,6 +173,30 @@ struct StateStoreTests {
         #expect(try stateless.list(role: "eng").documents.map(\.name) == ["reports/q1.txt"])
     }
 
+    @Test("a rewrap rewrites only the records it changes: nothing is queued for naming again, and the indexes stay right when labels and roles do change")
+    func saveWritesWhatChanged() throws {
+        let sealed = try sealMany(120, prefix: "w")
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.share(sealed.map(\.id.description), withRole: "eng")
+        _ = try fixture.open().list(folder: "many")  // indexes every name
+        let store = try #require(try fixture.open().store)
+        #expect(try store.unnamedDocuments(limit: 1_000).isEmpty)
+        _ = try fixture.open().rotateRole(named: "eng", plan: false)
+        // The rotation rewrapped 120 records and queued none of them to be named again.
+        #expect(try #require(try fixture.open().store).unnamedDocuments(limit: 1_000).isEmpty)
+        #expect(try fixture.open().list(role: "eng").documents.count == 120)
+        #expect(try fixture.open().resolve(sealed[60].name).id == sealed[60].id)
+        // A relabel and an unshare do change the indexes.
+        _ = try fixture.open().relabel(sealed[1].id.description, to: "secret", rekey: false)
+        _ = try fixture.open().unshare([sealed[2].id.description], fromRole: "eng", rekey: false)
+        let after = try fixture.open()
+        #expect(try after.list(label: "secret").documents.map(\.id) == [sealed[1].id])
+        #expect(try after.list(role: "eng").documents.count == 118)
+        #expect(try after.list(role: "eng").documents.allSatisfy { $0.id != sealed[1].id && $0.id != sealed[2].id })
+        #expect(try fullReplay().fieldsDiffering(from: after.state).isEmpty)
+    }
+
     @Test("ls streams in seal order: the first document arrives after one page of records, every document once; a record deleted from the store fails the listing (exit 5) and is rebuilt")
     func streamingListing() throws {
         try fixture.seal("first.txt", [1])
