@@ -49,11 +49,11 @@ public struct RotationReport: Codable, Sendable, Equatable {
 }
 
 extension Vault {
-    /// Wraps in one `role.rewrap` entry and transaction (about 2.5 MB of
+    /// Wraps in one `role.rewrap` entry and transaction (about 1.3 MB of
     /// ledger per entry); `COFFER_REWRAP_BATCH_SIZE` changes it (smaller
     /// entries, more commits).
     static var rewrapBatchSize: Int {
-        ProcessInfo.processInfo.environment["COFFER_REWRAP_BATCH_SIZE"].flatMap(Int.init).map { Swift.max(1, $0) } ?? 20_000
+        ProcessInfo.processInfo.environment["COFFER_REWRAP_BATCH_SIZE"].flatMap(Int.init).map { Swift.max(1, $0) } ?? 10_000
     }
     /// Documents re-keyed per commit.
     static let rekeyBatchSize = 64
