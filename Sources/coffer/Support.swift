@@ -104,8 +104,10 @@ enum IdentityLoader {
 
 }
 
-/// Passphrases: from a file, `$COFFER_PASSPHRASE`, or a terminal prompt
-/// without echo, never from an argument. No prompt when stdin is not a TTY.
+/// Passphrases: from a file, `$COFFER_PASSPHRASE`, or a prompt without echo
+/// on the controlling terminal (`/dev/tty`, as age, gpg, ssh and sops ask:
+/// standard input may be a pipe, `pg_dump | coffer seal -`), never from an
+/// argument. No prompt without a controlling terminal (cron, CI, `setsid`).
 enum Passphrase {
     /// Reads a passphrase into locked memory.
     /// - Parameters:
@@ -127,11 +129,14 @@ enum Passphrase {
             unsetenv("COFFER_PASSPHRASE")
             return try nonEmpty(bytes)
         }
-        guard isatty(0) == 1 else { throw IdentityError.passphraseRequired(path: path) }
-        var first = try prompted(prompt)
+        // ENXIO: the process has no controlling terminal.
+        let terminal = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard terminal >= 0 else { throw IdentityError.passphraseRequired(path: path) }
+        defer { close(terminal) }
+        var first = try prompted(prompt, on: terminal)
         defer { Sodium.wipe(&first) }
         if confirm {
-            var second = try prompted("Repeat passphrase: ")
+            var second = try prompted("Repeat passphrase: ", on: terminal)
             defer { Sodium.wipe(&second) }
             guard first == second else { throw IdentityError.badPassphrase("the two passphrases differ") }
         }
@@ -143,11 +148,8 @@ enum Passphrase {
         return SecureBytes.copying(bytes)
     }
 
-    /// Reads one line from the terminal with echo off.
-    private static func prompted(_ prompt: String) throws -> [UInt8] {
-        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw IdentityError.badPassphrase("cannot open the terminal to ask for a passphrase") }
-        defer { close(fd) }
+    /// Writes `prompt` on the terminal `fd` and reads one line with echo off.
+    private static func prompted(_ prompt: String, on fd: Int32) throws -> [UInt8] {
         _ = prompt.withCString { write(fd, $0, strlen($0)) }
         var saved = termios()
         tcgetattr(fd, &saved)
@@ -158,7 +160,9 @@ enum Passphrase {
             tcsetattr(fd, TCSAFLUSH, &saved)
             _ = write(fd, "\n", 1)
         }
+        // Reserved up front: growing would leave copies of the passphrase in freed memory.
         var line: [UInt8] = []
+        line.reserveCapacity(4097)
         var byte: UInt8 = 0
         while Glibc.read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
             if byte != UInt8(ascii: "\r") { line.append(byte) }
