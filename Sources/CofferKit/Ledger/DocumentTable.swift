@@ -53,6 +53,9 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
     /// The documents changed or added since the source's snapshot.
     var changed: Dictionary<DocumentID, VaultState.Document>.Values { changes.values }
 
+    /// How many documents are changed or added since the source's snapshot.
+    var changedCount: Int { changes.count }
+
     /// Every document: the source's in id order (a page at a time, so
     /// memory stays flat), each replaced by its changed copy, then the added ones.
     public var values: DocumentTable { self }

@@ -5,8 +5,9 @@ import Foundation
 /// bad entry stops the replay and is named in the error.
 ///
 /// With a ``Spill``, the documents changed so far are saved in a
-/// ``StateStore`` every few thousand entries, so that a replay of a million
-/// documents holds one interval's changes in memory, not the vault.
+/// ``StateStore`` whenever some thousands of them are held, so that a replay
+/// of a million documents holds that many in memory, not the vault (a
+/// rotation changes 10,000 documents in one entry: counting entries would not do).
 struct LedgerVerifier {
     /// Where, and how often, a replay saves what it has verified.
     struct Spill {
@@ -14,8 +15,9 @@ struct LedgerVerifier {
         let store: StateStore
         /// The identity whose name index the saves queue documents for (nil: none).
         var reader: String? = nil
-        /// Entries between two saves.
-        var interval: Int64 = 20_000
+        /// Changed documents held in memory that make the replay save them
+        /// (it may hold one entry's documents more).
+        var documentLimit = 20_000
     }
 
     /// The state after the entries applied so far.
@@ -73,7 +75,7 @@ struct LedgerVerifier {
         } catch {
             throw LedgerError.unauthorized(sequence: entry.sequence, reason: "\(error)")
         }
-        if let spill, state.entryCount % spill.interval == 0 { state = try spill.store.save(state, reader: spill.reader) }
+        if let spill, state.documents.changedCount >= spill.documentLimit { state = try spill.store.save(state, reader: spill.reader) }
     }
 }
 

@@ -119,16 +119,26 @@ struct StateStoreTests {
         #expect(try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState).resolve(sealed[7].name).id == sealed[7].id)
     }
 
-    @Test("a replay that saves to a store as it goes holds only the last interval's changes in memory, and ends in the same state")
+    @Test("a replay that saves to a store as it goes holds a bounded number of changed documents in memory, also across entries that change hundreds, and ends in the same state")
     func spill() throws {
         _ = try sealMany(300, prefix: "s")
         let (descriptor, catalog) = try Vault.openStorage(at: fixture.path)
         let store = try StateStore.temporary(vault: descriptor.vault)
-        let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil, spillingTo: .init(store: store, interval: 2))
-        #expect(replayed.documents.changed.count < 300, "\(replayed.documents.changed.count) documents held in memory")
+        let replayed = try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil, spillingTo: .init(store: store, documentLimit: 2))
+        #expect(replayed.documents.changed.count < 2, "\(replayed.documents.changed.count) documents held in memory")
         #expect(replayed.documents.count == 300)
         #expect(replayed.fieldsDiffering(from: try fullReplay()) == [])
         #expect(try fixture.verify(deep: true).findings.isEmpty)
+        // A share and a rotation: two entries that each change all 300 documents, and a few that change none.
+        let vault = try fixture.open()
+        try vault.createRole(named: "eng", clearance: "confidential")
+        _ = try vault.share((try vault.list().documents).map(\.id.description), withRole: "eng")
+        _ = try fixture.open().rotateRole(named: "eng", plan: false)
+        let again = try Vault.replay(
+            catalog: catalog, descriptor: descriptor, trustedThrough: nil,
+            spillingTo: .init(store: try StateStore.temporary(vault: descriptor.vault), documentLimit: 100))
+        #expect(again.documents.changed.count < 100, "\(again.documents.changed.count) documents held in memory")
+        #expect(again.fieldsDiffering(from: try fullReplay()) == [])
     }
 
     @Test("a whole-state checkpoint file of an earlier version is removed, and the ledger replayed once into the store")
