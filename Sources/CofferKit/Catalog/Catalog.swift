@@ -227,10 +227,14 @@ final class Catalog {
         // dropped later, on their own threads, while this thread uses the connection.
         defer { cursor.close() }
         try OrderedPipeline.run(
-            width: ProcessInfo.processInfo.activeProcessorCount, window: 8,
+            width: ProcessInfo.processInfo.activeProcessorCount, window: 4,
             next: { () -> [[SQLValue]]? in
                 var rows: [[SQLValue]] = []
-                while rows.count < Self.rowsPerBatch, let row = try cursor.next() { rows.append(row) }
+                var bytes = 0
+                while rows.count < Self.rowsPerBatch, bytes < Self.bytesPerBatch, let row = try cursor.next() {
+                    rows.append(row)
+                    bytes += row.count > 1 ? row[1].blob?.count ?? 0 : 0
+                }
                 return rows.isEmpty ? nil : rows
             },
             process: { rows -> ParsedBatch in
@@ -259,6 +263,9 @@ final class Catalog {
     /// replay learns reach the parsing threads soon, many enough that the
     /// threads seldom wait on each other).
     private static let rowsPerBatch = 32
+    /// Body bytes after which a batch ends early: a rotation's entries are
+    /// over a megabyte each, and 4 batches of 32 of them would hold 170 MB.
+    private static let bytesPerBatch = 1 << 20
 
     /// A batch of parsed entries: those before the first malformed row, and its error.
     private struct ParsedBatch {

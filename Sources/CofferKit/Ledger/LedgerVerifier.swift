@@ -17,7 +17,7 @@ struct LedgerVerifier {
         var reader: String? = nil
         /// Changed documents held in memory that make the replay save them
         /// (it may hold one entry's documents more).
-        var documentLimit = 20_000
+        var documentLimit = 10_000
     }
 
     /// The state after the entries applied so far.

@@ -76,8 +76,8 @@ struct LedgerTamperTests {
     }
 
     /// A vault of 300 documents sealed as one folder: a ledger long enough
-    /// that entries from 256 on are sure to have their signatures checked
-    /// ahead, on reader threads (8 batches of 32 are read ahead at most).
+    /// that entries from 128 on are sure to have their signatures checked
+    /// ahead, on reader threads (4 batches of at most 32 are read ahead).
     static func longVault() throws -> VaultFixture {
         let fixture = try VaultFixture()
         for n in 0..<300 { _ = try fixture.scratch.write("folder/d\(n)", Array("\(n)".utf8)) }
