@@ -9,7 +9,8 @@ import Foundation
 /// Object ids are public (they name the vault's files); no key or
 /// plaintext goes into the file. It is removed when the set is released.
 final class ObjectReferences {
-    private let directory: String
+    /// The private directory holding the file, removed on release.
+    let directory: String
     private let database: SQLiteDatabase
     private var pending: [(id: ObjectID, referrer: String)] = []
 

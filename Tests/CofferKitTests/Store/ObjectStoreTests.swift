@@ -74,9 +74,8 @@ struct ObjectStoreTests {
         #expect(seen.count == ids.count)
         for (n, id) in ids.enumerated() { #expect(seen[id] == "first \(n)") }
         // The file is private, and gone with the set.
-        let directories = try FileManager.default.contentsOfDirectory(atPath: FileSystem.temporaryDirectory).filter { $0.hasPrefix("coffer-objects-") }
-        let mine = try #require(directories.first { FileManager.default.fileExists(atPath: FileSystem.temporaryDirectory + "/\($0)/objects.sqlite") })
-        let path = FileSystem.temporaryDirectory + "/" + mine
+        let path = references!.directory
+        #expect(path.hasPrefix(FileSystem.temporaryDirectory + "/coffer-objects-"))
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o700)
         #expect(try FileManager.default.attributesOfItem(atPath: path + "/objects.sqlite")[.posixPermissions] as? Int == 0o600)
         references = nil
