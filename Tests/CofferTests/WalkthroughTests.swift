@@ -34,7 +34,7 @@ struct WalkthroughTests {
         let made = Process()
         made.executableURL = URL(fileURLWithPath: "/bin/sh")
         made.arguments = ["-c", "head -c \(Self.bigFileSize) /dev/urandom > '\(big)'"]
-        try made.run()
+        try made.runSerially()
         made.waitUntilExit()
         #expect(made.terminationStatus == 0)
 
