@@ -107,7 +107,7 @@ struct AuditCommandTests {
         reader.environment = cli.environment
         reader.standardOutput = pipe
         reader.standardError = FileHandle.nullDevice
-        try reader.runSerially()
+        try reader.run()
         usleep(500_000)
         // Meanwhile the document is re-keyed: the generation being read is superseded.
         try cli.ok(["rotate", "doc", "big.bin"])
@@ -118,7 +118,7 @@ struct AuditCommandTests {
         let report = Pipe()
         collector.standardOutput = report
         collector.standardError = FileHandle.nullDevice
-        try collector.runSerially()
+        try collector.run()
         usleep(1_500_000)
         #expect(collector.isRunning, "gc did not wait for the reader")
         // The reader finishes with every byte of the old generation, then gc runs.

@@ -233,7 +233,7 @@ struct BackupCommandTests {
         let copy = Process()
         copy.executableURL = URL(fileURLWithPath: "/bin/cp")
         copy.arguments = ["-a", source, destination]
-        try copy.runSerially()
+        try copy.run()
         copy.waitUntilExit()
         guard copy.terminationStatus == 0 else { throw HarnessError("cp -a \(source) \(destination) failed") }
     }
@@ -261,7 +261,7 @@ enum ReadOnlyMount {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        try process.runSerially()
+        try process.run()
         process.waitUntilExit()
         return process.terminationStatus
     }

@@ -82,7 +82,7 @@ final class CLIHarness {
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.runSerially()
+        try process.run()
         return process
     }
 
@@ -111,7 +111,7 @@ final class CLIHarness {
         process.standardInput = stdin == nil ? FileHandle.nullDevice : input
         process.standardOutput = output
         process.standardError = errors
-        try process.runSerially()
+        try process.run()
         // Feed stdin from another thread so large inputs cannot deadlock with output.
         if let stdin {
             let writer = input.fileHandleForWriting
@@ -231,16 +231,3 @@ func flipByte(in path: String, at offset: Int) throws {
     try bytes.write(to: URL(fileURLWithPath: path))
     chmod(path, 0o444)
 }
-
-extension Process {
-    /// Foundation's `Process.run()` on Linux crashed once (a bad read in
-    /// `memcpy` inside it) while four threads of `ConcurrencyTests` and other
-    /// suites started processes at the same moment: the tests start their
-    /// processes one at a time (the children still run side by side).
-    func runSerially() throws {
-        try processStart.withLock { try run() }
-    }
-}
-
-/// Serialises ``Foundation/Process/runSerially()`` across the test process.
-private let processStart = NSLock()

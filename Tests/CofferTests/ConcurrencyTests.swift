@@ -678,7 +678,7 @@ struct BoundedRunner: Sendable {
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         let started = Date()
-        try process.runSerially()
+        try process.run()
         let stdout = Locked(Data()), stderr = Locked(Data())
         let drained = DispatchGroup()
         for (pipe, sink) in [(output, stdout), (errors, stderr)] {

@@ -15,7 +15,7 @@ struct DeviceOutputTests {
         reader.arguments = ["-s", "KILL", "\(HostileTreeTests.prompt)", "/bin/cat", fifo]
         let output = Pipe()
         reader.standardOutput = output
-        try reader.runSerially()
+        try reader.run()
         let result = try cli.run(arguments, timeout: HostileTreeTests.prompt, environment: environment)
         let data = output.fileHandleForReading.readDataToEndOfFile()
         reader.waitUntilExit()

@@ -176,7 +176,7 @@ struct ErrorTests {
             db.execute("UPDATE ledger SET body = ? WHERE seq = 1", (body,))
             db.commit()
             """, cli.path("vault/catalog.sqlite")]
-        try edit.runSerially()
+        try edit.run()
         edit.waitUntilExit()
         #expect(edit.terminationStatus == 0)
         let verify = try cli.run(["verify"])

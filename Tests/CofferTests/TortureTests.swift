@@ -100,7 +100,7 @@ struct TortureTests {
             let errors = Pipe()
             process.standardError = errors
             process.standardOutput = FileHandle.nullDevice
-            try process.runSerially()
+            try process.run()
             processes.append((process, errors, label))
         }
         let coffer = CLIHarness.binary

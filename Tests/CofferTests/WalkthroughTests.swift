@@ -34,7 +34,7 @@ struct WalkthroughTests {
         let made = Process()
         made.executableURL = URL(fileURLWithPath: "/bin/sh")
         made.arguments = ["-c", "head -c \(Self.bigFileSize) /dev/urandom > '\(big)'"]
-        try made.runSerially()
+        try made.run()
         made.waitUntilExit()
         #expect(made.terminationStatus == 0)
 
