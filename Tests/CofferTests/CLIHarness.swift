@@ -86,6 +86,22 @@ final class CLIHarness {
         return process
     }
 
+    /// Microseconds one complete, successful run of `coffer arguments`
+    /// takes: the span in which a kill test picks its moments, so that the
+    /// kills land inside the command on a loaded machine as on an idle one.
+    func duration(of arguments: [String]) throws -> UInt32 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try ok(arguments)
+        return UInt32(clamping: (DispatchTime.now().uptimeNanoseconds - start) / 1_000)
+    }
+
+    /// Kills `coffer arguments` like `kill(_:after:)`, at a random moment
+    /// within the first 90 % of `span` (from `duration(of:)`).
+    @discardableResult
+    func kill(_ arguments: [String], within span: UInt32) throws -> Bool {
+        try kill(arguments, after: UInt32.random(in: 1_000...max(2_000, span / 10 * 9)))
+    }
+
     /// Starts `coffer arguments` (output discarded), sends it SIGKILL after
     /// `microseconds`, and waits for it. Returns true if the kill landed
     /// while it was still running.

@@ -93,10 +93,11 @@ struct CrashTests {
         for (i, bytes) in contents.enumerated() { try cli.write("docs/d\(i).bin", bytes) }
         try cli.ok(["seal", cli.path("docs")])
         let names = (0..<contents.count).map { "docs/d\($0).bin" }
-        var generator = SystemRandomNumberGenerator()
+        // Kill moments fall within 90 % of how long one whole re-key takes here.
+        let span = try cli.duration(of: ["rotate", "doc"] + names)
         var landed = 0
         for round in 0..<Self.kills {
-            if try cli.kill(["rotate", "doc"] + names, after: UInt32.random(in: 2_000...300_000, using: &generator)) { landed += 1 }
+            if try cli.kill(["rotate", "doc"] + names, within: span) { landed += 1 }
             let verify = try cli.run(["verify", "--deep"])
             #expect(verify.status == Exit.ok, "round \(round): \(verify.text) \(verify.stderr)")
             for (name, bytes) in zip(names, contents) {
@@ -118,11 +119,11 @@ struct CrashTests {
         try cli.write("big.bin", pattern(16 << 20, seed: 3))
         try cli.ok(["seal", cli.path("big.bin")])
         try cli.ok(["backup", "create", cli.path("dest")])
-        var generator = SystemRandomNumberGenerator()
+        let span = try cli.duration(of: ["backup", "restore", cli.path("dest"), "--to", cli.path("restored-timing")])
         var landed = 0
         for round in 0..<Self.kills {
             let target = cli.path("restored-\(round)")
-            if try cli.kill(["backup", "restore", cli.path("dest"), "--to", target], after: UInt32.random(in: 2_000...150_000, using: &generator)) {
+            if try cli.kill(["backup", "restore", cli.path("dest"), "--to", target], within: span) {
                 landed += 1
             }
             // Either nothing that is a vault (the descriptor is written last), or the whole, checked copy.

@@ -24,9 +24,7 @@ struct RotationCrashTests {
         for i in 0..<documents { try cli.write("docs/d\(i).txt", Data("document \(i)\n".utf8)) }
         try cli.ok(["seal", cli.path("docs")])
         try cli.ok(["share"] + (0..<documents).map { "docs/d\($0).txt" } + ["--role", "eng"])
-        let started = Date()
-        try cli.ok(["rotate", "role", "eng"])
-        return (cli, bob, carol, UInt32(Date().timeIntervalSince(started) * 1_000_000))
+        return (cli, bob, carol, try cli.duration(of: ["rotate", "role", "eng"]))
     }
 
     /// Runs `arguments` and kills it after a random delay up to `maximum` microseconds.
