@@ -41,8 +41,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit", "CSodium", "CPlatform"]),
-        .testTarget(name: "CofferTests", dependencies: ["coffer", "CofferKit"]),
+        // What both test targets share: starting child processes safely.
+        .target(name: "CofferTestSupport", dependencies: ["CPlatform"], path: "Tests/Support"),
+        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit", "CSodium", "CPlatform", "CofferTestSupport"]),
+        .testTarget(name: "CofferTests", dependencies: ["coffer", "CofferKit", "CofferTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -32,6 +32,22 @@ static inline int coffer_start_writeback(int fd) {
     return sync_file_range(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
+#include <spawn.h>
+
+/* posix_spawn file actions glibc 2.29 and 2.34 added, with glibc's prototypes. */
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+
+/* Makes the child close every descriptor from `from` up before it runs. */
+static inline int coffer_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+/* Makes the child change to `path` before it runs. */
+static inline int coffer_spawn_change_directory(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
 #include <fcntl.h>
 
 /* Turns direct I/O on or off for fd: with it, reads and writes move data

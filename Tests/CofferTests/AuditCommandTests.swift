@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -101,7 +102,7 @@ struct AuditCommandTests {
         try cli.write("big.bin", content)
         try cli.ok(["seal", cli.path("big.bin")])
         // A reader stuck mid-document: nobody reads its output pipe yet.
-        let reader = Process(), pipe = Pipe()
+        let reader = ChildProcess(), pipe = Pipe()
         reader.executableURL = URL(fileURLWithPath: CLIHarness.binary)
         reader.arguments = ["open", "big.bin", "-o", "-"]
         reader.environment = cli.environment
@@ -111,7 +112,7 @@ struct AuditCommandTests {
         usleep(500_000)
         // Meanwhile the document is re-keyed: the generation being read is superseded.
         try cli.ok(["rotate", "doc", "big.bin"])
-        let collector = Process()
+        let collector = ChildProcess()
         collector.executableURL = URL(fileURLWithPath: CLIHarness.binary)
         collector.arguments = ["gc", "--grace", "0m", "--json"]
         collector.environment = cli.environment

@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -230,7 +231,7 @@ struct BackupCommandTests {
 
     /// `cp -a`.
     private func copyTree(_ source: String, _ destination: String) throws {
-        let copy = Process()
+        let copy = ChildProcess()
         copy.executableURL = URL(fileURLWithPath: "/bin/cp")
         copy.arguments = ["-a", source, destination]
         try copy.run()
@@ -258,7 +259,7 @@ enum ReadOnlyMount {
     }
 
     private static func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         try process.run()

@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -75,8 +76,8 @@ final class CLIHarness {
 
     /// Starts `coffer arguments` (output discarded) and returns at once:
     /// for a command that runs beside another (`waitUntilExit()` it).
-    func start(_ arguments: [String]) throws -> Process {
-        let process = Process()
+    func start(_ arguments: [String]) throws -> ChildProcess {
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
         process.environment = environment
@@ -118,7 +119,7 @@ final class CLIHarness {
     /// directory with the harness's environment plus `extra`.
     @discardableResult
     func execute(_ executable: String, _ arguments: [String], stdin: Data? = nil, environment extra: [String: String] = [:]) throws -> Result {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = environment.merging(extra) { $1 }

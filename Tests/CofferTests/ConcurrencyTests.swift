@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -666,7 +667,7 @@ struct BoundedRunner: Sendable {
     }
 
     func run(_ arguments: [String], environment: [String: String]) throws -> Outcome {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: CLIHarness.binary)
         process.arguments = arguments
         process.environment = environment

@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ struct DeviceOutputTests {
     /// returns the command's result and what came through.
     static func throughFIFO(_ cli: CLIHarness, _ fifo: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (CLIHarness.Result, Data) {
         #expect(mkfifo(fifo, 0o600) == 0)
-        let reader = Process()
+        let reader = ChildProcess()
         reader.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         reader.arguments = ["-s", "KILL", "\(HostileTreeTests.prompt)", "/bin/cat", fifo]
         let output = Pipe()

@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -89,9 +90,9 @@ struct TortureTests {
         try cli.initVault()
         for i in 0..<4 { try cli.write("seed/s\(i).txt", Data("seed \(i)\n".utf8)) }
         try cli.ok(["seal", cli.path("seed")])
-        var processes: [(Process, Pipe, String)] = []
+        var processes: [(ChildProcess, Pipe, String)] = []
         func start(_ arguments: [String], _ label: String) throws {
-            let process = Process()
+            let process = ChildProcess()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", arguments.joined(separator: " ")]
             process.environment = cli.environment

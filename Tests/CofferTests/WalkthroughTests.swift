@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -31,7 +32,7 @@ struct WalkthroughTests {
         try cli.write("docs/tiny.txt", Data("tiny\n".utf8))
         try cli.write("docs/nested/medium.bin", pattern(3_000_000))
         let big = cli.path("docs/big.bin")
-        let made = Process()
+        let made = ChildProcess()
         made.executableURL = URL(fileURLWithPath: "/bin/sh")
         made.arguments = ["-c", "head -c \(Self.bigFileSize) /dev/urandom > '\(big)'"]
         try made.run()

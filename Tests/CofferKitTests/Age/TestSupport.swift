@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -57,7 +58,7 @@ enum TestSupport {
     /// stdout and stderr (read to the end before waiting, so a chatty child
     /// cannot block on a full pipe).
     static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> RunResult {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let input = Pipe()

@@ -25,7 +25,7 @@ struct SealedDetailsTests {
         request.note = note
         let manifest = try fixture.open().createBundle(request)
         let backup = fixture.scratch.join("backup-dest-4d9b")
-        try fixture.open().backup(to: backup)
+        _ = try fixture.open().backup(to: backup)
         return (fixture, bob, manifest.files[0].sha256, URL(fileURLWithPath: backup).standardizedFileURL.path)
     }
 
@@ -79,7 +79,7 @@ struct SealedDetailsTests {
     @Test("after the admin role rotates, the details keys are rewrapped, old admin keys retire, and details still open")
     func adminRotation() throws {
         let (fixture, _, sha256, backup) = try Self.exported()
-        try fixture.open().rotateRole(named: "admin", plan: false)
+        _ = try fixture.open().rotateRole(named: "admin", plan: false)
         let vault = try fixture.open()
         let admin = try #require(vault.state.adminRole)
         #expect(admin.currentVersion == 2 && admin.olderVersions.isEmpty)

@@ -146,7 +146,7 @@ struct StateStoreTests {
         try fixture.seal("a.txt", [1])
         let owned = fixture.stateDirectory + "/" + fixture.owner.fingerprint + "/" + (try fixture.open().state.vaultID.description)
         for suffix in [".sqlite", ".sqlite-wal", ".sqlite-shm"] { try? FileManager.default.removeItem(atPath: owned + suffix) }
-        FileManager.default.createFile(atPath: owned + ".state", contents: Data("coffer-state-v2\n".utf8 + [UInt8](repeating: 0, count: 64)))
+        _ = FileManager.default.createFile(atPath: owned + ".state", contents: Data("coffer-state-v2\n".utf8 + [UInt8](repeating: 0, count: 64)))
         let vault = try fixture.open()
         #expect(!FileManager.default.fileExists(atPath: owned + ".state"))
         #expect(FileManager.default.fileExists(atPath: owned + ".sqlite"))
