@@ -69,47 +69,78 @@ extension Coffer {
         func run() throws {
             let vault = try self.vault.openVault()
             let json = output.json
-            var committed: [SealedDocument] = []
-            do {
-                try vault.seal(paths: paths, name: name, label: label) { document in
-                    committed.append(document)
-                    if !json { TextOutput.line("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)") }
+            // Documents are reported as their batches commit, and never held:
+            // after a failure a script still learns which ones were sealed.
+            var committed = JSONOutput.Stream()
+            defer { if json { committed.finish() } }
+            try vault.seal(paths: paths, name: name, label: label) { document in
+                if json {
+                    try committed.append(document)
+                } else {
+                    TextOutput.line("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)")
                 }
-            } catch {
-                // Earlier batches are committed: a script still learns which.
-                if json { try JSONOutput.print(committed) }
-                throw error
             }
-            if json { try JSONOutput.print(committed) }
         }
     }
 
     /// `coffer open`.
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Decrypt one document to a file or standard output.",
-            discussion: "DOC is a document id, a unique id prefix, or an exact name. A file is written under a temporary name and renamed only after every frame authenticated; standard output receives frames as they authenticate and the command fails if a later one does not.")
+            abstract: "Decrypt a document to a file or standard output, or a folder of documents to a new folder.",
+            discussion: """
+                DOC is a document id, a unique id prefix, or an exact name. A file is written under a temporary name \
+                and renamed only after every frame authenticated; standard output receives frames as they \
+                authenticate and the command fails if a later one does not.
 
-        @Argument(help: ArgumentHelp("Document id, id prefix, or exact name.", valueName: "doc"))
+                A name ending in / opens every document under it as a tree into a new folder (default: the \
+                folder's last component in the current directory): reports/2026/q3.pdf becomes DIR/2026/q3.pdf, \
+                with the permission bits it was sealed with. Nothing appears at DIR until every document has \
+                authenticated and every read is in the ledger; DIR must not exist.
+
+                Examples:
+                  coffer open reports/q3.pdf
+                  coffer open reports/q3.pdf -o - | less
+                  coffer open reports/ -o restored-reports
+                """)
+
+        @Argument(help: ArgumentHelp("Document id, id prefix, exact name, or a folder ending in /.", valueName: "doc"))
         var document: String
 
-        @Option(name: .shortAndLong, help: ArgumentHelp("Output file, or - for standard output (default: the document's file name in the current directory).", valueName: "path"))
-        var output: String?
+        @Option(
+            name: [.customShort("o"), .customLong("output")],
+            help: ArgumentHelp(
+                "Output file, - for standard output, or for a folder the new folder (default: the document's or folder's last name in the current directory).",
+                valueName: "path"))
+        var target: String?
 
-        @Flag(name: .long, help: "Overwrite an existing output file.")
+        @Flag(name: .long, help: "Overwrite an existing output file (not for a folder, which always opens into a new one).")
         var force = false
+
+        @OptionGroup var output: OutputOptions
 
         @OptionGroup var vault: VaultOptions
 
+        func validate() throws {
+            if target == "-", output.json { throw ValidationError("--json reports on standard output, which -o - fills with the document") }
+            if document.hasSuffix("/") {
+                if target == "-" { throw ValidationError("a folder opens into a new folder, not to standard output") }
+                if force { throw ValidationError("a folder always opens into a new folder: --force does not apply") }
+            }
+        }
+
         func run() throws {
             let vault = try self.vault.openVault()
-            if output == "-" {
+            if document.hasSuffix("/") {
+                try openFolder(in: vault)
+                return
+            }
+            if target == "-" {
                 try vault.open(document, to: .standardOutput)
                 return
             }
             let target: String
-            if let output {
-                target = output
+            if let given = self.target {
+                target = given
             } else {
                 let summary = try vault.resolve(document)
                 target = (summary.name as NSString).lastPathComponent
@@ -119,9 +150,25 @@ extension Coffer {
                 }
             }
             let summary = try vault.open(document, to: .file(path: target, overwrite: force))
-            // A confirmation for people; scripts (no terminal) get silence on success.
-            if isatty(STDERR_FILENO) == 1 {
+            if output.json {
+                try JSONOutput.print(summary)
+            } else if isatty(STDERR_FILENO) == 1 {
+                // A confirmation for people; scripts (no terminal) get silence on success.
                 TextOutput.errorLine("opened \(summary.name) (\(summary.id)) to \(target)")
+            }
+        }
+
+        private func openFolder(in vault: Vault) throws {
+            let folder = String(document.dropLast())
+            let destination = target ?? (folder as NSString).lastPathComponent
+            guard !["", ".", "..", "/"].contains(destination) else {
+                throw ValidationError("\(document) gives no folder name to open to; pass -o DIR")
+            }
+            let opened = try vault.open(folder: document, to: destination)
+            if output.json {
+                try JSONOutput.print(opened)
+            } else if isatty(STDERR_FILENO) == 1 {
+                TextOutput.errorLine("opened \(opened.documents) documents (\(formatSize(opened.bytes))) from \(opened.folder) to \(opened.destination)")
             }
         }
     }

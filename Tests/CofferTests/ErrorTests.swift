@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -123,6 +124,21 @@ struct ErrorTests {
         try Self.expectUnharmed(cli)
     }
 
+    @Test("a folder seal that fails part-way (a full disk at file 281 of 300) reports, as valid JSON, exactly the batch of 256 it committed")
+    func partialFolderSeal() throws {
+        let cli = try Self.vaultWithDocument()
+        for i in 0..<300 {
+            try cli.write(String(format: "folder/f%03d.txt", i), i == 280 ? pattern(9_000_000) : Data("file \(i)\n".utf8))
+        }
+        let seal = try cli.run(["seal", cli.path("folder"), "--json"], fileSizeLimitKiB: 2048)
+        #expect(seal.status == Exit.io, "\(seal.stderr)")
+        let reported = try #require(seal.json() as? [[String: Any]], "\(seal.text)")
+        #expect(reported.compactMap { $0["name"] as? String } == (0..<256).map { String(format: "folder/f%03d.txt", $0) })
+        let listed = try #require(try cli.ok(["ls", "--json"]).json() as? [Any])
+        #expect(listed.count == 1 + 256)
+        try Self.expectUnharmed(cli)
+    }
+
     @Test("not-found, usage and ambiguity have their own codes")
     func notFoundAndUsage() throws {
         let cli = try Self.vaultWithDocument()
@@ -165,7 +181,7 @@ struct ErrorTests {
         let cli = try Self.vaultWithDocument()
         try cli.ok(["verify"])
         // Python's sqlite3 module plays the attacker with write access.
-        let edit = Process()
+        let edit = ChildProcess()
         edit.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         edit.arguments = ["python3", "-c", """
             import sqlite3, sys

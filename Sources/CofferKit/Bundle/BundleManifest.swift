@@ -94,8 +94,6 @@ public enum BundleError: CofferFailure, Equatable {
     case notPermitted(String)
     /// Exporting a document above the vault's export limit needs an administrator's approval.
     case approvalRequired(document: String, label: String, limit: String)
-    /// `bundle open`'s destination folder exists: opening would write into it.
-    case destinationExists(path: String)
 
     public var kind: FailureKind {
         switch self {
@@ -103,7 +101,6 @@ public enum BundleError: CofferFailure, Equatable {
         case .expired: .integrity
         case .invalidRequest: .usage
         case .approvalRequired, .notPermitted: .accessDenied
-        case .destinationExists: .conflict
         }
     }
 
@@ -114,8 +111,6 @@ public enum BundleError: CofferFailure, Equatable {
         case .expired(let date): "the bundle expired on \(date); pass --allow-expired to open it anyway"
         case .invalidRequest(let detail): detail
         case .notPermitted(let detail): "not permitted: \(detail)"
-        case .destinationExists(let path):
-            "\(path) exists; bundle open creates a new folder and never writes into an existing one, so choose a folder that does not exist"
         case .approvalRequired(let document, let label, let limit):
             "\(document) is labelled \(label), above the export limit \(limit); an administrator must create the bundle with --approve"
         }

@@ -44,7 +44,7 @@ public enum BundleOpener {
     /// - Returns: the verified manifest.
     /// - Throws: ``BundleError`` (`.integrity` for any failed check, among
     ///   them a name that is both a file and a folder;
-    ///   ``BundleError/destinationExists(path:)`` if `destination` exists),
+    ///   ``OutputError/folderExists(path:)`` if `destination` exists),
     ///   ``MinisignError``, ``TarError``, ``AgeError``.
     @discardableResult
     public static func open(
@@ -62,39 +62,25 @@ public enum BundleOpener {
         _ path: String, identities: [AgeIdentity], sender: MinisignPublicKey, destination: String,
         allowExpired: Bool = false, now: Date = Date(), unnamedLimit: Int
     ) throws -> BundleManifest {
-        var destination = destination
-        while destination.count > 1, destination.hasSuffix("/") { destination.removeLast() }
-        guard !FileSystem.exists(destination) else { throw BundleError.destinationExists(path: destination) }
-        guard FileSystem.isDirectory(FileSystem.directoryName(of: destination)) else {
-            throw BundleError.invalidRequest("the folder that would hold \(destination) does not exist")
-        }
+        let destination = try StagingDirectory.checkDestination(destination)
         let decryptor = try AgeDecryptor(source: POSIXFileSource(file: try POSIXFile.openForReading(path)), identities: identities)
-        let staging = StagingDirectory(beside: destination, unnamedLimit: unnamedLimit)
+        let staging = StagingDirectory(beside: destination, prefix: ".coffer-bundle-", unnamedLimit: unnamedLimit)
         try staging.create()
         let tar = TarReader { try decryptor.read(into: $0) }
         var extracted: [String: BundleManifest.File] = [:]
         var own: [String: [UInt8]] = [:]
-        // Every folder some extracted file lies in: a file may not also be one.
-        var folders: Set<String> = []
+        var names = TreeNames()
         let ownNames: Set = [BundleManifest.fileName, BundleManifest.signatureName, BundleManifest.sumsName]
         while let entry = try tar.next() {
             if entry.isDirectory { continue }  // folders are made as files need them
-            guard extracted[entry.name] == nil, own[entry.name] == nil else {
-                throw BundleError.malformed("\(entry.name) appears twice")
-            }
-            guard !folders.contains(entry.name) else { throw BundleError.malformed("\(entry.name) is both a file and a folder") }
+            do { try names.place(entry.name) } catch let clash as TreeNames.Clash { throw BundleError.malformed(clash.description) }
             if ownNames.contains(entry.name) {
                 guard entry.size <= UInt64(BundleManifest.maximumSize) else { throw BundleError.malformed("\(entry.name) is too large") }
                 var bytes = [UInt8](repeating: 0, count: Int(entry.size))
                 try bytes.withUnsafeMutableBytes { try readAll(tar, into: $0) }
                 own[entry.name] = bytes
             } else {
-                let parents = Self.parentFolders(of: entry.name)
-                if let clash = parents.first(where: { extracted[$0] != nil || own[$0] != nil }) {
-                    throw BundleError.malformed("\(clash) is both a file and a folder")
-                }
-                folders.formUnion(parents)
-                extracted[entry.name] = try staging.extract(entry, from: tar)
+                extracted[entry.name] = try Self.extract(entry, from: tar, into: staging)
             }
         }
         guard let manifestBytes = own[BundleManifest.fileName], let signatureBytes = own[BundleManifest.signatureName] else {
@@ -118,81 +104,9 @@ public enum BundleOpener {
         return manifest
     }
 
-    /// `a` and `a/b` for `a/b/c`.
-    static func parentFolders(of name: String) -> [String] {
-        var parents: [String] = []
-        var index = name.startIndex
-        while let slash = name[index...].firstIndex(of: "/") {
-            parents.append(String(name[..<slash]))
-            index = name.index(after: slash)
-        }
-        return parents
-    }
-
-    private static func readAll(_ tar: TarReader, into buffer: UnsafeMutableRawBufferPointer) throws {
-        var filled = 0
-        while filled < buffer.count {
-            let n = try tar.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
-            guard n > 0 else { throw BundleError.malformed("a file ends early") }
-            filled += n
-        }
-    }
-}
-
-/// A private directory (0700) beside the destination, holding extracted
-/// files until every check passed; removed with its contents if not published.
-///
-/// Extracted files are unnamed (``POSIXFile/createUnnamed(in:mode:)``) until
-/// ``publish(as:)`` links them, so a process killed mid-way leaves at most
-/// empty folders behind, no plaintext. Past ``unnamedLimit`` files (each
-/// holds a descriptor until then), or where the file system lacks unnamed
-/// files, they are written under their names in the private directory.
-private final class StagingDirectory {
-    let path: String
-    private var published = false
-    /// Unnamed files written, with the path each is to be linked at.
-    private var unnamed: [(file: POSIXFile, path: String)] = []
-    private let unnamedLimit: Int
-
-    /// Most unnamed files one bundle may hold open: as many descriptors as
-    /// the process may have (its soft limit first raised to the hard one),
-    /// less 256 for everything else; 20,000 descriptors allow 19,744 files.
-    static let unnamedLimit: Int = {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
-        if limit.rlim_cur < limit.rlim_max {
-            var raised = limit
-            raised.rlim_cur = limit.rlim_max
-            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
-        }
-        return max(0, Int(clamping: min(limit.rlim_cur, 1 << 20)) - 256)
-    }()
-
-    init(beside destination: String, unnamedLimit: Int) {
-        path = FileSystem.join(FileSystem.directoryName(of: destination), FileSystem.temporaryName(prefix: ".coffer-bundle-"))
-        self.unnamedLimit = unnamedLimit
-    }
-
-    deinit {
-        if !published { try? FileManager.default.removeItem(atPath: path) }
-    }
-
-    func create() throws {
-        guard mkdir(path, 0o700) == 0 else { throw FileError("mkdir", path: path) }
-    }
-
-    /// Writes one entry (0600), hashing it on the way.
-    func extract(_ entry: TarEntry, from tar: TarReader) throws -> BundleManifest.File {
-        let target = FileSystem.join(path, entry.name)
-        let directory = FileSystem.directoryName(of: target)
-        try FileSystem.createDirectories(directory, mode: 0o700)
-        let file: POSIXFile
-        if unnamed.count < unnamedLimit, let anonymous = POSIXFile.createUnnamed(in: directory, mode: 0o600) {
-            file = anonymous
-            unnamed.append((anonymous, target))
-        } else {
-            file = try POSIXFile.createExclusive(target, mode: 0o600)
-        }
+    /// Writes one entry (0600) into `staging`, hashing it on the way.
+    private static func extract(_ entry: TarEntry, from tar: TarReader, into staging: StagingDirectory) throws -> BundleManifest.File {
+        let file = try staging.createFile(entry.name)
         var hash = SHA256()
         var size: UInt64 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
@@ -209,30 +123,15 @@ private final class StagingDirectory {
             size += UInt64(n)
         }
         guard size == entry.size else { throw BundleError.malformed("\(entry.name) ends early") }
-        try file.sync()
         return BundleManifest.File(name: entry.name, size: size, sha256: Hex.encode(hash.finalize()))
     }
 
-    /// Writes a small file (0600) at the top of the directory.
-    func store(_ name: String, _ bytes: [UInt8]) throws {
-        let file = try POSIXFile.createExclusive(FileSystem.join(path, name), mode: 0o600)
-        try bytes.withUnsafeBytes { try file.write($0) }
-        try file.sync()
-    }
-
-    /// Names the unnamed files, fsyncs their folders, renames the directory
-    /// to `destination` and makes that durable.
-    func publish(as destination: String) throws {
-        var directories: Set<String> = []
-        for (file, target) in unnamed {
-            try file.linkUnnamed(to: target)
-            directories.insert(FileSystem.directoryName(of: target))
+    private static func readAll(_ tar: TarReader, into buffer: UnsafeMutableRawBufferPointer) throws {
+        var filled = 0
+        while filled < buffer.count {
+            let n = try tar.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            guard n > 0 else { throw BundleError.malformed("a file ends early") }
+            filled += n
         }
-        unnamed.removeAll()
-        for directory in directories.sorted() { try FileSystem.syncDirectory(directory) }
-        try FileSystem.syncDirectory(path)
-        try FileSystem.rename(path, to: destination)
-        published = true
-        try FileSystem.syncDirectory(FileSystem.directoryName(of: destination))
     }
 }

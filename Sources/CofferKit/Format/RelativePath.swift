@@ -17,6 +17,52 @@ enum RelativePath {
     }
 }
 
+/// The names placed in one tree of files (a bundle opened, a folder
+/// opened): each at most once, and none both a file and a folder (`a` and
+/// `a/b`), in either order.
+struct TreeNames {
+    /// Why a name cannot be placed.
+    enum Clash: Error, CustomStringConvertible {
+        /// The name was placed before.
+        case twice(String)
+        /// This name (the one placed, or a folder above it) is a file and a folder.
+        case fileAndFolder(String)
+
+        /// `a appears twice`, `a is both a file and a folder`.
+        var description: String {
+            switch self {
+            case .twice(let name): "\(name) appears twice"
+            case .fileAndFolder(let name): "\(name) is both a file and a folder"
+            }
+        }
+    }
+
+    private var files: Set<String> = []
+    private var folders: Set<String> = []
+
+    /// Places `name` (a safe relative path) beside the names before it.
+    /// - Throws: ``Clash``.
+    mutating func place(_ name: String) throws {
+        if files.contains(name) { throw Clash.twice(name) }
+        if folders.contains(name) { throw Clash.fileAndFolder(name) }
+        let parents = Self.parentFolders(of: name)
+        if let clash = parents.first(where: files.contains) { throw Clash.fileAndFolder(clash) }
+        files.insert(name)
+        folders.formUnion(parents)
+    }
+
+    /// `a` and `a/b` for `a/b/c`.
+    static func parentFolders(of name: String) -> [String] {
+        var parents: [String] = []
+        var index = name.startIndex
+        while let slash = name[index...].firstIndex(of: "/") {
+            parents.append(String(name[..<slash]))
+            index = name.index(after: slash)
+        }
+        return parents
+    }
+}
+
 /// Document names: what `coffer seal` accepts as a name.
 public enum DocumentName {
     /// Longest accepted name, in bytes (a bundle's tar path may be as long).

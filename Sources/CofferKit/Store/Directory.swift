@@ -174,9 +174,7 @@ final class Directory: Sendable {
         defer { closedir(stream) }
         var entries: [(String, EntryKind)] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
+            let name = FileSystem.name(of: entry)
             if name == "." || name == ".." { continue }
             if let kind = Self.kind(directoryEntryType: entry.pointee.d_type) {
                 entries.append((name, kind))

@@ -196,6 +196,18 @@ final class POSIXFile: @unchecked Sendable {
         }
     }
 
+    /// Cuts the file to `size` bytes.
+    func truncate(to size: Int) throws {
+        while ftruncate(descriptor, off_t(size)) != 0 {
+            if errno != EINTR { throw FileError("truncate", path: path) }
+        }
+    }
+
+    /// Sets the file's permission bits, whatever the umask.
+    func setMode(_ mode: mode_t) throws {
+        guard fchmod(descriptor, mode) == 0 else { throw FileError("chmod", path: path) }
+    }
+
     /// Flushes data and metadata to stable storage.
     func sync() throws {
         while fsync(descriptor) != 0 {
@@ -289,15 +301,22 @@ public enum FileSystem {
         try POSIXFile.openDirectory(path).sync()
     }
 
+    /// The name in a directory entry `readdir` returned, read in place. The
+    /// record is only `d_reclen` bytes long: copying the whole 256-byte
+    /// `d_name` field can read past the end of the C library's buffer into
+    /// an unmapped page and crash (swift-corelibs-foundation PR #5472).
+    static func name(of entry: UnsafePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
+    }
+
     /// The names in a directory, without `.` and `..`.
     static func contents(of path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw FileError("opendir", path: path) }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
+            let name = FileSystem.name(of: entry)
             if name != "." && name != ".." { names.append(name) }
         }
         return names

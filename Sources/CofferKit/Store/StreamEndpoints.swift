@@ -67,9 +67,18 @@ public enum OutputError: CofferFailure, Equatable {
     case exists(path: String)
     /// The output is a symbolic link, which Coffer neither follows nor replaces.
     case symbolicLink(path: String)
+    /// A folder output (`bundle open`, `open FOLDER/`) exists: it would be written into.
+    case folderExists(path: String)
+    /// The folder that would hold a folder output does not exist.
+    case noFolder(path: String)
 
-    /// `.conflict` (exit 7).
-    public var kind: FailureKind { .conflict }
+    /// `.conflict` (exit 7), or `.usage` for ``noFolder(path:)``.
+    public var kind: FailureKind {
+        switch self {
+        case .exists, .symbolicLink, .folderExists: .conflict
+        case .noFolder: .usage
+        }
+    }
 
     /// One line naming the file and what to do.
     public var description: String {
@@ -78,6 +87,9 @@ public enum OutputError: CofferFailure, Equatable {
         case .symbolicLink(let path):
             "\(path) is a symbolic link; Coffer neither writes through it nor replaces it, --force or not. "
                 + "Give the file it points to (`readlink -f \(path)`) as the output, or remove the link"
+        case .folderExists(let path):
+            "\(path) exists; a folder is opened into a new folder, never into an existing one, so choose a path that does not exist"
+        case .noFolder(let path): "the folder that would hold \(path) does not exist"
         }
     }
 }

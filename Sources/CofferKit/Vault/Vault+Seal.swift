@@ -24,31 +24,49 @@ extension Vault {
     /// The label used when none is given: `internal` if the vault has it, else the lowest.
     public var defaultLabel: String { state.labels.contains("internal") ? "internal" : state.labels[0] }
 
+    /// Seals files and folders (recursively), one document per regular file,
+    /// and returns them in input order: for a few documents. A folder of any
+    /// size is sealed in constant memory by
+    /// ``seal(paths:name:label:onSealed:)``, which keeps no list.
+    ///
+    /// - Throws: as ``seal(paths:name:label:onSealed:)``.
+    @discardableResult
+    public func seal(paths: [String], name: String? = nil, label: String? = nil) throws -> [SealedDocument] {
+        var sealed: [SealedDocument] = []
+        try seal(paths: paths, name: name, label: label) { sealed.append($0) }
+        return sealed
+    }
+
     /// Seals files and folders (recursively), one document per regular file.
     /// Files in a folder are named by their path relative to the folder's
     /// parent (`reports/q3.pdf`). `name` renames a single file. Every name
     /// must pass ``DocumentName/check(_:)``; all are checked before the first
-    /// document is sealed.
+    /// document is sealed, by a first walk of the folders that keeps nothing
+    /// (the second walk seals, checking each name again: a file that appears
+    /// in between with an unsafe name stops it there). Memory stays flat
+    /// whatever the number of files: only the listing of the folder being
+    /// walked and one batch are held.
     ///
     /// - Parameters:
     ///   - paths: files or directories; `-` reads standard input (then `name` is required).
-    ///   - onSealed: called after each batch is committed, for progress output.
-    /// - Returns: the sealed documents, in input order.
+    ///   - onSealed: called for each document, in input order, once its batch is committed;
+///     an error it throws stops the seal (the batch stays committed).
     /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/invalidRequest(_:)``, ``VaultError/unsafeName(_:reason:)``,
     ///   ``VaultError/unsealableInput(path:reason:)``,
     ///   ``FileError`` for unreadable inputs. Documents of earlier batches stay sealed.
-    @discardableResult
-    public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) -> Void = { _ in }) throws -> [SealedDocument] {
+    public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) throws -> Void) throws {
         let label = label ?? defaultLabel
         guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
         let vaultDirectory = FileSystem.realPath(path)
-        let inputs = try paths.flatMap { try Self.expand($0, excluding: vaultDirectory) }
-        if name != nil, inputs.count != 1 {
-            throw VaultError.invalidRequest("--name names a single document, but the inputs hold \(inputs.count) files")
-        }
         // Every name is checked before anything is sealed.
-        for input in inputs { try DocumentName.check(name ?? input.name) }
-        var sealed: [SealedDocument] = []
+        var count = 0
+        try Self.forEachInput(in: paths, excluding: vaultDirectory) { input in
+            try DocumentName.check(name ?? input.name)
+            count += 1
+        }
+        if name != nil, count != 1 {
+            throw VaultError.invalidRequest("--name names a single document, but the inputs hold \(count) files")
+        }
         var batch: [PreparedDocument] = []
         // The batch's objects become durable together, just before its commit.
         let objectBatch = PublishBatch(store: objects)
@@ -60,14 +78,13 @@ extension Vault {
             // The sealer knows the names: indexed now, not decrypted again at the next lookup.
             try store?.index(prepared.map { ($0.id, $0.metadata.name) }, indexed: prepared.map(\.id))
             for p in prepared {
-                let doc = SealedDocument(id: p.id, name: p.metadata.name, size: p.metadata.size, label: p.label)
-                sealed.append(doc)
-                onSealed(doc)
+                try onSealed(SealedDocument(id: p.id, name: p.metadata.name, size: p.metadata.size, label: p.label))
             }
             batch.removeAll()
         }
-        for input in inputs {
+        try Self.forEachInput(in: paths, excluding: vaultDirectory) { input in
             let documentName = name ?? input.name
+            try DocumentName.check(documentName)
             if input.path == "-" {
                 guard name != nil else { throw VaultError.invalidRequest("sealing standard input (-) needs a name (--name)") }
                 batch.append(try prepare(source: POSIXFile.standardInput, name: documentName, mode: nil, label: label, origin: "stream", into: objectBatch))
@@ -87,7 +104,6 @@ extension Vault {
             if batch.count >= Self.sealBatchSize { try flush() }
         }
         try flush()
-        return sealed
     }
 
     /// A document whose content is stored (durable once its batch is finished) but not yet committed.
@@ -165,35 +181,39 @@ extension Vault {
         let name: String
     }
 
-    /// Expands a path into the regular files to seal: a file is itself (a
-    /// symbolic link given by name is followed), a directory is every
-    /// regular file below it (sorted, links inside not followed), `-` is
-    /// standard input. Nothing inside `vault` (the vault's own directory) is
-    /// ever an input, and FIFOs and devices are refused before they are
-    /// opened (opening a FIFO would block).
-    static func expand(_ path: String, excluding vault: String) throws -> [Input] {
-        if path == "-" { return [Input(path: "-", name: "-")] }
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw FileError("stat", path: path) }
-        if FileSystem.isWithin(path, vault) {
-            throw VaultError.invalidRequest("\(path) is inside the vault itself; choose files outside \(vault)")
-        }
-        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        switch st.st_mode & S_IFMT {
-        case S_IFDIR:
-            let base = FileSystem.baseName(of: trimmed)
-            var inputs: [Input] = []
-            // `.`, `..` and `/` name no folder of their own: their files are named from inside them.
-            try walk(trimmed, relative: [".", "..", "/"].contains(base) ? "" : base, excluding: vault, into: &inputs)
-            return inputs
-        case S_IFREG:
-            return [Input(path: path, name: FileSystem.baseName(of: trimmed))]
-        default:
-            throw VaultError.unsealableInput(path: path, reason: "not a regular file or folder (use - and a pipe for streams)")
+    /// Calls `body` with each regular file to seal, in order: a file is
+    /// itself (a symbolic link given by name is followed), a directory is
+    /// every regular file below it (sorted, links inside not followed), `-`
+    /// is standard input. Nothing inside `vault` (the vault's own directory)
+    /// is ever an input, and FIFOs and devices are refused before they are
+    /// opened (opening a FIFO would block). Only the listing of the folder
+    /// being walked is held.
+    static func forEachInput(in paths: [String], excluding vault: String, _ body: (Input) throws -> Void) throws {
+        for path in paths {
+            if path == "-" {
+                try body(Input(path: "-", name: "-"))
+                continue
+            }
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw FileError("stat", path: path) }
+            if FileSystem.isWithin(path, vault) {
+                throw VaultError.invalidRequest("\(path) is inside the vault itself; choose files outside \(vault)")
+            }
+            let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                let base = FileSystem.baseName(of: trimmed)
+                // `.`, `..` and `/` name no folder of their own: their files are named from inside them.
+                try walk(trimmed, relative: [".", "..", "/"].contains(base) ? "" : base, excluding: vault, body)
+            case S_IFREG:
+                try body(Input(path: path, name: FileSystem.baseName(of: trimmed)))
+            default:
+                throw VaultError.unsealableInput(path: path, reason: "not a regular file or folder (use - and a pipe for streams)")
+            }
         }
     }
 
-    private static func walk(_ directory: String, relative: String, excluding vault: String, into inputs: inout [Input]) throws {
+    private static func walk(_ directory: String, relative: String, excluding vault: String, _ body: (Input) throws -> Void) throws {
         for name in try FileSystem.contents(of: directory).sorted() {
             let full = FileSystem.join(directory, name)
             let rel = relative.isEmpty ? name : relative + "/" + name
@@ -201,8 +221,8 @@ extension Vault {
             guard lstat(full, &st) == 0 else { throw FileError("stat", path: full) }
             switch st.st_mode & S_IFMT {
             case S_IFDIR where FileSystem.realPath(full) == vault: continue  // never seal the vault into itself
-            case S_IFDIR: try walk(full, relative: rel, excluding: vault, into: &inputs)
-            case S_IFREG: inputs.append(Input(path: full, name: rel))
+            case S_IFDIR: try walk(full, relative: rel, excluding: vault, body)
+            case S_IFREG: try body(Input(path: full, name: rel))
             default: continue  // symbolic links, sockets and devices are not documents
             }
         }
