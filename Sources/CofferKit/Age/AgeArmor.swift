@@ -59,7 +59,7 @@ struct AgeArmorEncoder {
             pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + take]))
             offset += take
             if pending.count == AgeArmor.bytesPerLine {
-                try emit(AgeBase64.encodePadded(pending) + [0x0A], to: &sink)
+                try emit(Base64.encodedBytes(pending, padded: true) + [0x0A], to: &sink)
                 pending.removeAll(keepingCapacity: true)
             }
         }
@@ -72,7 +72,7 @@ struct AgeArmorEncoder {
             try emit(AgeArmor.beginLine + [0x0A], to: &sink)
         }
         if !pending.isEmpty {
-            try emit(AgeBase64.encodePadded(pending) + [0x0A], to: &sink)
+            try emit(Base64.encodedBytes(pending, padded: true) + [0x0A], to: &sink)
             pending.removeAll()
         }
         try emit(AgeArmor.endLine + [0x0A], to: &sink)
@@ -183,7 +183,7 @@ struct AgeArmorDecoder: AgeSource {
         }
         guard !text.isEmpty else { throw AgeArmor.failure("an empty line inside the armor") }
         guard text.count <= AgeArmor.columnsPerLine else { throw AgeArmor.failure("a line is longer than 64 columns") }
-        guard let decoded = AgeBase64.decodePadded(text) else {
+        guard let decoded = Base64.decode(bytes: text, padded: true) else {
             throw AgeArmor.failure("a line is not canonical padded base64 (or has stray characters or whitespace)")
         }
         pending = decoded

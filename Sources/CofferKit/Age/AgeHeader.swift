@@ -94,7 +94,7 @@ struct AgeHeader: Sendable, Equatable {
             while true {
                 let bodyLine = try nextLine("stanza body")
                 authenticated += bodyLine
-                guard let decoded = AgeBase64.decodeUnpadded(bodyLine.dropLast()) else {
+                guard let decoded = Base64.decode(bytes: bodyLine.dropLast(), padded: false) else {
                     if bodyLine.starts(with: [0x2D, 0x2D, 0x2D]) || bodyLine.starts(with: [0x2D, 0x3E]) {
                         throw AgeError.header("a stanza ended without a short body line (every body ends with a line shorter than 64 columns, maybe empty)")
                     }
@@ -142,7 +142,7 @@ struct AgeHeader: Sendable, Equatable {
         guard line.starts(with: [0x2D, 0x2D, 0x2D, 0x20]) else {
             throw AgeError.header("the MAC line does not start with \"--- \"")
         }
-        guard let mac = AgeBase64.decodeUnpadded(line.dropFirst(4).dropLast()), mac.count == 32 else {
+        guard let mac = Base64.decode(bytes: line.dropFirst(4).dropLast(), padded: false), mac.count == 32 else {
             throw AgeError.header("the header MAC is not 32 bytes of canonical unpadded base64")
         }
         return mac
@@ -159,7 +159,7 @@ struct AgeHeader: Sendable, Equatable {
                 out += Array(argument.utf8)
             }
             out.append(0x0A)
-            let encoded = AgeBase64.encodeUnpadded(stanza.body)
+            let encoded = Base64.encodedBytes(stanza.body, padded: false)
             var offset = 0
             // Full 64-column lines, then a final shorter line, empty if the
             // encoding is a multiple of 64 columns long.
@@ -177,7 +177,7 @@ struct AgeHeader: Sendable, Equatable {
 
     /// The complete header: the authenticated bytes, a space, the MAC, LF.
     static func encode(authenticatedBytes: [UInt8], mac: [UInt8]) -> [UInt8] {
-        authenticatedBytes + [0x20] + AgeBase64.encodeUnpadded(mac) + [0x0A]
+        authenticatedBytes + [0x20] + Base64.encodedBytes(mac, padded: false) + [0x0A]
     }
 }
 
@@ -199,7 +199,7 @@ struct AgeX25519Stanza: Sendable, Equatable {
         guard stanza.arguments.count == 1 else {
             throw AgeError.header("an X25519 stanza must have exactly one argument, the share")
         }
-        guard let share = AgeBase64.decodeUnpadded(Array(stanza.arguments[0].utf8)), share.count == 32 else {
+        guard let share = Base64.decode(bytes: Array(stanza.arguments[0].utf8), padded: false), share.count == 32 else {
             throw AgeError.header("an X25519 share is not 32 bytes of canonical unpadded base64")
         }
         guard stanza.body.count == 32 else {
@@ -217,7 +217,7 @@ struct AgeX25519Stanza: Sendable, Equatable {
 
     /// The generic stanza to serialise.
     var stanza: AgeStanza {
-        AgeStanza(type: Self.type, arguments: [AgeBase64.encodeUnpaddedString(share)], body: body)
+        AgeStanza(type: Self.type, arguments: [Base64.encode(share, padded: false)], body: body)
     }
 }
 
@@ -243,7 +243,7 @@ struct AgeScryptStanza: Sendable, Equatable {
         guard stanza.arguments.count == 2 else {
             throw AgeError.header("an scrypt stanza must have exactly two arguments, salt and work factor")
         }
-        guard let salt = AgeBase64.decodeUnpadded(Array(stanza.arguments[0].utf8)), salt.count == 16 else {
+        guard let salt = Base64.decode(bytes: Array(stanza.arguments[0].utf8), padded: false), salt.count == 16 else {
             throw AgeError.header("an scrypt salt is not 16 bytes of canonical unpadded base64")
         }
         let digits = Array(stanza.arguments[1].utf8)
@@ -277,6 +277,6 @@ struct AgeScryptStanza: Sendable, Equatable {
     /// The generic stanza to serialise.
     var stanza: AgeStanza {
         AgeStanza(
-            type: Self.type, arguments: [AgeBase64.encodeUnpaddedString(salt), String(workFactor)], body: body)
+            type: Self.type, arguments: [Base64.encode(salt, padded: false), String(workFactor)], body: body)
     }
 }

@@ -149,7 +149,7 @@ extension Vault {
             catalog: catalogHash, operatorIdentity: identity.publicIdentity.description)
         let body = Array(try LedgerJSON.encoder.encode(manifest))
         let signature = identity.sign(BackupManifest.signaturePrefix + body)
-        try AtomicFile.write(Array(Data(signature).base64EncodedString().utf8), to: FileSystem.join(folder, "manifest.sig"), overwrite: false)
+        try AtomicFile.write(Array(Base64.encode(signature).utf8), to: FileSystem.join(folder, "manifest.sig"), overwrite: false)
         try AtomicFile.write(body, to: FileSystem.join(folder, "manifest.json"), overwrite: false)
         try FileSystem.syncDirectory(snapshots)
         return BackupReport(snapshot: manifest, objectsCopied: copied, bytesCopied: copiedBytes, seconds: Date().timeIntervalSince(started))
@@ -275,7 +275,7 @@ public enum BackupStore {
         let manifest = try parseManifest(body, in: folder)
         guard manifest.id == listed.id else { throw BackupError.badManifest("the manifest in snapshot folder \(listed.id) names snapshot \(manifest.id)") }
         let signatureText = String(decoding: try FileSystem.readSmallFile(FileSystem.join(folder, "manifest.sig"), limit: 1024), as: UTF8.self)
-        guard let signature = Data(base64Encoded: signatureText.trimmingCharacters(in: .whitespacesAndNewlines)),
+        guard let signature = Base64.decode(signatureText.trimmingCharacters(in: .whitespacesAndNewlines)),
               let operatorIdentity = try? PublicIdentity(manifest.operatorIdentity),
               Ed25519.isValid(signature: Array(signature), message: BackupManifest.signaturePrefix + body, publicKey: operatorIdentity.signingKey)
         else { throw BackupError.badManifest("the signature does not verify with the operator's key") }

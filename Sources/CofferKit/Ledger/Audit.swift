@@ -54,7 +54,7 @@ public struct AuditRecord: Sendable {
             throw FormatError.malformed("ledger entry", "body is not a JSON object")
         }
         object["hash"] = Hex.encode(entry.hash)
-        object["signature"] = Data(entry.signature).base64EncodedString()
+        object["signature"] = Base64.encode(entry.signature)
         object["actorName"] = actorName
         if let details {
             object["details"] = try JSONSerialization.jsonObject(with: try LedgerJSON.encoder.encode(details))

@@ -12,7 +12,7 @@ struct AgeFormatTests {
         ("Zm9", false), ("Zg==", false), ("Z", false), ("Zm9v\n", false), ("Zm 9", false), ("Zm-_", false),
     ])
     func unpadded(_ text: String, _ valid: Bool) {
-        #expect((AgeBase64.decodeUnpadded(Array(text.utf8)) != nil) == valid, "\(text)")
+        #expect((Base64.decode(bytes: Array(text.utf8), padded: false) != nil) == valid, "\(text)")
     }
 
     @Test("padded base64 is strict", arguments: [
@@ -20,14 +20,14 @@ struct AgeFormatTests {
         ("Zh==", false), ("Zm9=", false), ("Zg", false), ("Zg=", false), ("Z===", false), ("Zg==Zg==", false), ("=Zg=", false),
     ])
     func padded(_ text: String, _ valid: Bool) {
-        #expect((AgeBase64.decodePadded(Array(text.utf8)) != nil) == valid, "\(text)")
+        #expect((Base64.decode(bytes: Array(text.utf8), padded: true) != nil) == valid, "\(text)")
     }
 
     @Test("base64 encodings round-trip", arguments: 0..<100)
     func base64RoundTrip(_ count: Int) {
         let bytes = TestSupport.bytes(count: count, seed: UInt64(count))
-        #expect(AgeBase64.decodeUnpadded(AgeBase64.encodeUnpadded(bytes)) == bytes)
-        #expect(AgeBase64.decodePadded(AgeBase64.encodePadded(bytes)) == bytes)
+        #expect(Base64.decode(bytes: Base64.encodedBytes(bytes, padded: false), padded: false) == bytes)
+        #expect(Base64.decode(bytes: Base64.encodedBytes(bytes, padded: true), padded: true) == bytes)
     }
 
     @Test("stanza bodies of every length serialise and parse back", arguments: [0, 1, 31, 32, 47, 48, 49, 95, 96, 97, 200])
