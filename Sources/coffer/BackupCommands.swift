@@ -23,9 +23,17 @@ extension Coffer.BackupCommand {
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() throws {
-            let report = try vault.openVault().backup(to: destination)
+            let vault = try self.vault.openVault()
+            let progress = progressOptions.start()
+            vault.progress = progress
+            let report: BackupReport
+            do {
+                defer { progress?.finish() }  // erased before the report, or the error
+                report = try vault.backup(to: destination)
+            }
             if output.json { return try JSONOutput.print(report) }
             TextOutput.line("snapshot \(report.snapshot.id): \(report.snapshot.entries) ledger entries, \(report.snapshot.objects) objects (\(formatSize(report.snapshot.objectBytes)))")
             TextOutput.line(String(format: "copied %d new objects (%@) in %.2f s", report.objectsCopied, formatSize(report.bytesCopied), report.seconds))
@@ -102,9 +110,15 @@ extension Coffer.BackupCommand {
         var at: String?
 
         @OptionGroup var output: OutputOptions
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() throws {
-            let manifest = try BackupStore.restore(destination, snapshot: at, to: to)
+            let progress = progressOptions.start()
+            let manifest: BackupManifest
+            do {
+                defer { progress?.finish() }  // erased before the report, or the error
+                manifest = try BackupStore.restore(destination, snapshot: at, to: to, progress: progress)
+            }
             if output.json { return try JSONOutput.print(manifest) }
             TextOutput.line("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
             TextOutput.line("it is read-only: check it with `coffer verify --deep --vault \(to)`; to work in it, `coffer backup adopt --vault \(to)`")

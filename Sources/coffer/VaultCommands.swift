@@ -60,6 +60,7 @@ extension Coffer {
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
+        @OptionGroup var progressOptions: ProgressOptions
 
         func validate() throws {
             if paths.contains("-"), name == nil { throw ValidationError("sealing standard input (-) needs --name") }
@@ -69,16 +70,24 @@ extension Coffer {
         func run() throws {
             let vault = try self.vault.openVault()
             let json = output.json
+            let progress = progressOptions.start()
+            vault.progress = progress
             // Documents are reported as their batches commit, and never held:
             // after a failure a script still learns which ones were sealed.
             var committed = JSONOutput.Stream()
-            defer { if json { committed.finish() } }
+            defer {
+                progress?.finish()
+                if json { committed.finish() }
+            }
             try vault.seal(paths: paths, name: name, label: label) { document in
-                if json {
-                    try committed.append(document)
-                } else {
-                    TextOutput.line("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)")
+                let report = {
+                    if json {
+                        try committed.append(document)
+                    } else {
+                        TextOutput.line("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)")
+                    }
                 }
+                if let progress { try progress.aside(report) } else { try report() }
             }
         }
     }
@@ -118,6 +127,8 @@ extension Coffer {
 
         @OptionGroup var output: OutputOptions
 
+        @OptionGroup var progressOptions: ProgressOptions
+
         @OptionGroup var vault: VaultOptions
 
         func validate() throws {
@@ -130,8 +141,17 @@ extension Coffer {
 
         func run() throws {
             let vault = try self.vault.openVault()
+            let progress = progressOptions.start()
+            vault.progress = progress
+            defer { progress?.finish() }
             if document.hasSuffix("/") {
-                try openFolder(in: vault)
+                let opened = try openFolder(in: vault)
+                progress?.finish()
+                if output.json {
+                    try JSONOutput.print(opened)
+                } else if isatty(STDERR_FILENO) == 1 {
+                    TextOutput.errorLine("opened \(opened.documents) documents (\(formatSize(opened.bytes))) from \(opened.folder) to \(opened.destination)")
+                }
                 return
             }
             if target == "-" {
@@ -150,6 +170,7 @@ extension Coffer {
                 }
             }
             let summary = try vault.open(document, to: .file(path: target, overwrite: force))
+            progress?.finish()
             if output.json {
                 try JSONOutput.print(summary)
             } else if isatty(STDERR_FILENO) == 1 {
@@ -158,18 +179,13 @@ extension Coffer {
             }
         }
 
-        private func openFolder(in vault: Vault) throws {
+        private func openFolder(in vault: Vault) throws -> OpenedFolder {
             let folder = String(document.dropLast())
             let destination = target ?? (folder as NSString).lastPathComponent
             guard !["", ".", "..", "/"].contains(destination) else {
                 throw ValidationError("\(document) gives no folder name to open to; pass -o DIR")
             }
-            let opened = try vault.open(folder: document, to: destination)
-            if output.json {
-                try JSONOutput.print(opened)
-            } else if isatty(STDERR_FILENO) == 1 {
-                TextOutput.errorLine("opened \(opened.documents) documents (\(formatSize(opened.bytes))) from \(opened.folder) to \(opened.destination)")
-            }
+            return try vault.open(folder: document, to: destination)
         }
     }
 

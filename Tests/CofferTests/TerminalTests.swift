@@ -9,6 +9,8 @@ struct TerminalTests {
     final class Terminal {
         let cli: CLIHarness
         let socket: String
+        /// The session the last ``start(_:)`` made: the one read and typed into.
+        private var session = 0
 
         init(_ cli: CLIHarness) {
             self.cli = cli
@@ -20,21 +22,22 @@ struct TerminalTests {
         }
 
         /// Starts `command` (a shell command line) in a new detached session,
-        /// with the harness's environment.
+        /// with the harness's environment; it becomes the one read and typed into.
         func start(_ command: String) throws {
             let exports = cli.environment.map { "\($0.key)='\($0.value)'" }.sorted().joined(separator: " ")
             // The tmux server outlives the client and keeps every descriptor the client
-            // had: it gets none of the harness's (its pipes, and the socket Foundation
-            // watches the child's exit through, which would never close).
+            // had: it gets none of the harness's (the output pipes the harness reads
+            // to their end would never close).
             let detached = "import os, sys; os.closerange(3, 65536); null = os.open('/dev/null', os.O_RDWR); [os.dup2(null, n) for n in (0, 1, 2)]; os.execv(sys.argv[1], sys.argv[1:])"
             let started = try cli.execute(
-                "/usr/bin/python3", ["-c", detached, "/usr/bin/tmux", "-S", socket, "new-session", "-d", "-x", "160", "-y", "40", "env \(exports) bash -c \"\(command)\""])
+                "/usr/bin/python3", ["-c", detached, "/usr/bin/tmux", "-S", socket, "new-session", "-d", "-s", "s\(session + 1)", "-x", "160", "-y", "40", "env \(exports) bash -c \"\(command)\""])
             #expect(started.status == 0)
+            session += 1
         }
 
         /// What the screen shows.
         func screen() throws -> String {
-            try cli.execute("/usr/bin/tmux", ["-S", socket, "capture-pane", "-p"]).text
+            try cli.execute("/usr/bin/tmux", ["-S", socket, "capture-pane", "-p", "-t", "s\(session)"]).text
         }
 
         /// The screen, for failure messages.
@@ -51,8 +54,8 @@ struct TerminalTests {
 
         /// Types `keys` and Enter.
         func type(_ keys: String) throws {
-            try cli.execute("/usr/bin/tmux", ["-S", socket, "send-keys", "-l", keys])
-            try cli.execute("/usr/bin/tmux", ["-S", socket, "send-keys", "Enter"])
+            try cli.execute("/usr/bin/tmux", ["-S", socket, "send-keys", "-t", "s\(session)", "-l", keys])
+            try cli.execute("/usr/bin/tmux", ["-S", socket, "send-keys", "-t", "s\(session)", "Enter"])
         }
     }
 
@@ -94,6 +97,54 @@ struct TerminalTests {
         #expect(try terminal.waitFor("Passphrase for"))
         try terminal.type("not the passphrase")
         #expect(Self.status(in: again) == "status \(Exit.authentication)", "\(terminal.shown)")
+    }
+
+    /// A shell command that reads standard input at about 20 MiB/s (1 MiB per 50 ms).
+    static let slowReader = "python3 -c 'import sys, time\nwhile sys.stdin.buffer.read(1 << 20): time.sleep(0.05)'"
+
+    /// A shell command that writes `mebibytes` MiB at about 20 MiB/s.
+    static func slowWriter(_ mebibytes: Int) -> String {
+        "python3 -c 'import sys, time\nfor _ in range(\(mebibytes)): sys.stdout.buffer.write(bytes(1 << 20)); sys.stdout.flush(); time.sleep(0.05)'"
+    }
+
+    @Test("a long open and seal show a progress line on the terminal (bytes, rate, and for a known size the bar and time left), erased at the end; -q and scripts see none")
+    func progress() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        try cli.write("big.bin", pattern(64 << 20, seed: 3))
+        try cli.ok(["seal", cli.path("big.bin")])
+        let terminal = Terminal(cli)
+        let done = cli.path("done")
+        // The reader takes about 3 s, so the line (first drawn after 0.5 s) stays up a while.
+        try terminal.start("'\(CLIHarness.binary)' open big.bin -o - | \(Self.slowReader); echo status \\$? > '\(done)'; sleep 30")
+        #expect(try terminal.waitFor("s left"), "\(terminal.shown)")
+        let line = terminal.shown
+        #expect(line.contains("/ 64.0 MiB") && line.contains("MiB/s") && line.contains("%") && line.contains("[#"), "\(line)")
+        #expect(Self.status(in: done) == "status 0", "\(terminal.shown)")
+        #expect(!terminal.shown.contains("MiB/s"), "the line is erased at the end: \(terminal.shown)")
+
+        // A stream has no known size: bytes and rate only.
+        let sealed = cli.path("sealed")
+        try terminal.start("\(Self.slowWriter(48)) | '\(CLIHarness.binary)' seal - --name stream.bin > /dev/null; echo status \\$? > '\(sealed)'; sleep 30")
+        #expect(try terminal.waitFor("MiB/s"), "\(terminal.shown)")
+        #expect(!terminal.shown.contains("s left") && !terminal.shown.contains("[#"), "\(terminal.shown)")
+        #expect(Self.status(in: sealed) == "status 0", "\(terminal.shown)")
+        #expect(try cli.ok(["open", "stream.bin", "-o", "-"]).stdout == Data(count: 48 << 20))
+
+        // --quiet: never a line, however long it runs.
+        let quiet = cli.path("quiet")
+        try terminal.start("'\(CLIHarness.binary)' open big.bin -o - -q | \(Self.slowReader); echo status \\$? > '\(quiet)'; sleep 30")
+        var seen = false
+        for _ in 0..<40 where !FileManager.default.fileExists(atPath: quiet) {
+            if try terminal.screen().contains("MiB/s") { seen = true }
+            usleep(100_000)
+        }
+        #expect(Self.status(in: quiet) == "status 0")
+        #expect(!seen, "\(terminal.shown)")
+
+        // No terminal: standard error stays empty.
+        let script = try cli.run(["open", "big.bin", "-o", cli.path("copy.bin")])
+        #expect(script.status == Exit.ok && script.stderr.isEmpty, "\(script.stderr)")
     }
 
     @Test("without a controlling terminal (setsid), nothing is prompted: exit 2 naming the ways to give a passphrase")

@@ -163,7 +163,8 @@ extension Vault {
         _ objects: Set<ObjectID>, present: [ObjectID: Int], to store: ObjectStore
     ) throws -> (copied: Int, copiedBytes: UInt64, totalBytes: UInt64) {
         let missing = objects.filter { present[$0] == nil }.sorted()
-        let copiedBytes = try store.copy(missing, from: self.objects)
+        if let progress { progress.expect(self.objects.sizes(of: Set(missing)).values.reduce(0) { $0 + UInt64($1) }) }
+        let copiedBytes = try store.copy(missing, from: self.objects, progress: progress)
         let totalBytes = objects.reduce(copiedBytes) { $0 + UInt64(present[$1] ?? 0) }
         return (missing.count, copiedBytes, totalBytes)
     }

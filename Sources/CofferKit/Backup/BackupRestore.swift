@@ -64,7 +64,9 @@ extension BackupStore {
     /// written is removed (and `directory`, if this created it).
     /// - Throws: ``BackupError/badManifest(_:)``, ``LedgerError`` (integrity,
     ///   exit 5), ``BackupError/noSnapshot(_:)``, ``VaultError/directoryNotEmpty(path:)``.
-    public static func restore(_ destination: String, snapshot: String?, to directory: String) throws -> BackupManifest {
+    public static func restore(
+        _ destination: String, snapshot: String?, to directory: String, progress: (any ProgressListener)? = nil
+    ) throws -> BackupManifest {
         let lock = try lock(try existing(destination), exclusive: false)
         defer { withExtendedLifetime(lock) {} }
         let (folder, listed) = try Self.snapshot(snapshot, in: destination)
@@ -95,7 +97,8 @@ extension BackupStore {
             throw BackupError.badManifest("the operator \(operatorIdentity.fingerprint) who signed it is not an identity of the vault")
         }
         let source = ObjectStore(root: FileSystem.join(destination, "objects"))
-        _ = try ObjectStore.create(at: Vault.objectsPath(directory)).copy(state.liveObjects.sorted(), from: source)
+        if let progress { progress.expect(source.sizes(of: state.liveObjects).values.reduce(0) { $0 + UInt64($1) }) }
+        _ = try ObjectStore.create(at: Vault.objectsPath(directory)).copy(state.liveObjects.sorted(), from: source, progress: progress)
         try staged.commit(overwrite: false)
         let mark = RestoredCopy(snapshot: manifest.id, entries: manifest.entries, head: manifest.head, restored: Timestamp.format(Date()))
         try AtomicFile.write(Array(try LedgerJSON.encoder.encode(mark)), to: FileSystem.join(directory, RestoredCopy.fileName), overwrite: false)

@@ -208,7 +208,7 @@ public final class ObjectStore: Sendable {
     /// - Throws: ``ObjectStoreError`` for an object missing from or damaged
     ///   in `source`. Nothing after it is published; objects before it may
     ///   be, which is harmless in a content-addressed store.
-    func copy(_ ids: [ObjectID], from source: ObjectStore) throws -> UInt64 {
+    func copy(_ ids: [ObjectID], from source: ObjectStore, progress: (any ProgressListener)? = nil) throws -> UInt64 {
         let batch = PublishBatch(store: self)
         var remaining = ids.makeIterator()
         var bytes: UInt64 = 0
@@ -219,6 +219,7 @@ public final class ObjectStore: Sendable {
             consume: { id, content in
                 try batch.add(try content.withUnsafeBytes { try self.stageNew($0, as: id) })
                 bytes += UInt64(content.count)
+                progress?.advance(UInt64(content.count))
             })
         try batch.finish()
         return bytes

@@ -13,6 +13,8 @@ struct ContentStream {
     /// written with direct I/O, which blocks). Each in-flight segment costs
     /// two 4 MiB buffers, so this also bounds memory (docs/PERFORMANCE.md).
     var width = Swift.min(16, ProcessInfo.processInfo.activeProcessorCount + 2)
+    /// Told of every segment's plaintext bytes as they are sealed or opened.
+    var progress: (any ProgressListener)?
 
     /// Worker threads when opening: one fewer than ``width``, as decrypted
     /// segments also wait, a buffer each, for the output to take them in
@@ -67,10 +69,12 @@ struct ContentStream {
             cipher.seal(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), index: job.index, isLast: job.isLast, into: output)
             return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count)
         }
+        let progress = self.progress
         let consume = { (object: ObjectStore.StagedObject, count: Int) in
             segments.append(object.id)
             total += UInt64(count)
             try batch.add(object)
+            progress?.advance(UInt64(count))
         }
         if first.isLast {
             let (object, count) = try process(first)
@@ -136,6 +140,7 @@ struct ContentStream {
                     try sink(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
                 }
                 total += UInt64(count)
+                progress?.advance(UInt64(count))
             })
         return total
     }

@@ -101,6 +101,7 @@ extension Vault {
     /// destination, all checked before anything is written.
     private func plan(folder prefix: String) throws -> [(id: DocumentID, path: String)] {
         var planned: [(id: DocumentID, path: String)] = []
+        var bytes: UInt64 = 0
         var names = TreeNames()
         let failures = try list(folder: prefix) { summary in
             guard summary.name.hasPrefix(prefix) else { throw VaultError.integrity("\(summary.id) was listed under \(prefix) but is named \(summary.name)") }
@@ -115,11 +116,13 @@ extension Vault {
                 throw VaultError.unsafeName(summary.name, reason: "\(prefix)\(clash)")
             }
             planned.append((summary.id, path))
+            bytes += summary.size
         }
         if let failure = failures.first {
             throw VaultError.integrity("document \(failure.id) under \(prefix) does not open (\(failure.reason)); nothing was written")
         }
         guard !planned.isEmpty else { throw VaultError.documentNotFound(prefix) }
+        progress?.expect(bytes)
         return planned
     }
 
@@ -148,10 +151,13 @@ extension Vault {
                 try Self.decrypt(batch[index], with: ContentStream(store: objects, width: 2), into: file)
                 return (index, file)
             },
-            consume: { index, file in files[index] = file })
+            consume: { index, file in
+                files[index] = file
+                self.progress?.advance(batch[index].metadata.size)
+            })
         for index in batch.indices where files[index] == nil {
             let file = try staging.createFile(batch[index].path)
-            try Self.decrypt(batch[index], with: ContentStream(store: objects), into: file)
+            try Self.decrypt(batch[index], with: ContentStream(store: objects, progress: progress), into: file)
             files[index] = file
         }
         return files.map { $0! }

@@ -251,7 +251,8 @@ extension Vault {
         _ document: VaultState.Document, summary: DocumentSummary, key: DataKey, placingIn file: CacheBypassingWriter? = nil,
         sink: (UnsafeRawBufferPointer) throws -> Void = { _ in }
     ) throws {
-        let size = try ContentStream(store: objects).open(try readManifest(document.current), key: key, placingIn: file, sink: sink)
+        progress?.expect(summary.size)
+        let size = try ContentStream(store: objects, progress: progress).open(try readManifest(document.current), key: key, placingIn: file, sink: sink)
         try checkSize(size, summary)
     }
 

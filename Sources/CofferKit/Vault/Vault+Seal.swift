@@ -60,10 +60,13 @@ extension Vault {
         let vaultDirectory = FileSystem.realPath(path)
         // Every name is checked before anything is sealed.
         var count = 0
+        var bytes: UInt64 = 0
         try Self.forEachInput(in: paths, excluding: vaultDirectory) { input in
             try DocumentName.check(name ?? input.name)
             count += 1
+            bytes += input.size ?? 0
         }
+        progress?.expect(bytes)
         if name != nil, count != 1 {
             throw VaultError.invalidRequest("--name names a single document, but the inputs hold \(count) files")
         }
@@ -118,7 +121,7 @@ extension Vault {
     private func prepare(source: POSIXFile, name: String, mode: UInt32?, label: String, origin: String, into batch: PublishBatch) throws -> PreparedDocument {
         let id = DocumentID.random()
         let key = DataKey.generate()
-        let sealed = try ContentStream(store: objects).seal(from: source, key: key, documentID: id, generation: 1, into: batch)
+        let sealed = try ContentStream(store: objects, progress: progress).seal(from: source, key: key, documentID: id, generation: 1, into: batch)
         let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode)
         return PreparedDocument(id: id, key: key, sealed: sealed, metadata: metadata, label: label)
     }
@@ -175,10 +178,12 @@ extension Vault {
         return WrapRecord(role: role.id, roleVersion: version, wrapped: Data(wrapped))
     }
 
-    /// One input file and the document name it gets.
+    /// One input file, the document name it gets, and its size when the
+    /// walk saw it (none for standard input).
     struct Input {
         let path: String
         let name: String
+        var size: UInt64? = nil
     }
 
     /// Calls `body` with each regular file to seal, in order: a file is
@@ -206,7 +211,7 @@ extension Vault {
                 // `.`, `..` and `/` name no folder of their own: their files are named from inside them.
                 try walk(trimmed, relative: [".", "..", "/"].contains(base) ? "" : base, excluding: vault, body)
             case S_IFREG:
-                try body(Input(path: path, name: FileSystem.baseName(of: trimmed)))
+                try body(Input(path: path, name: FileSystem.baseName(of: trimmed), size: UInt64(st.st_size)))
             default:
                 throw VaultError.unsealableInput(path: path, reason: "not a regular file or folder (use - and a pipe for streams)")
             }
@@ -222,7 +227,7 @@ extension Vault {
             switch st.st_mode & S_IFMT {
             case S_IFDIR where FileSystem.realPath(full) == vault: continue  // never seal the vault into itself
             case S_IFDIR: try walk(full, relative: rel, excluding: vault, body)
-            case S_IFREG: try body(Input(path: full, name: rel))
+            case S_IFREG: try body(Input(path: full, name: rel, size: UInt64(st.st_size)))
             default: continue  // symbolic links, sockets and devices are not documents
             }
         }

@@ -17,6 +17,9 @@ public final class Vault {
 
     let catalog: Catalog
     let objects: ObjectStore
+    /// Told of the bytes a long command (seal, open, backup) has ahead and
+    /// has done, to show progress; nil shows none.
+    public var progress: (any ProgressListener)?
     private let heads: HeadStore?
     /// This identity's saved state of the vault (nil: kept only in memory).
     let store: StateStore?
