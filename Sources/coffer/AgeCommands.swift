@@ -43,7 +43,7 @@ enum AgePassphrase {
         do {
             return try Passphrase.read(file: file, prompt: "Passphrase: ", confirm: confirm, path: "")
         } catch IdentityError.passphraseRequired {
-            throw AgeError.invalidUse("-p needs a passphrase: run in a terminal, or pass --passphrase-file FILE, or set COFFER_PASSPHRASE")
+            throw AgeError.invalidUse("a passphrase-encrypted file needs its passphrase: run in a terminal, or pass --passphrase-file FILE, or set COFFER_PASSPHRASE")
         }
     }
 }
@@ -105,7 +105,8 @@ extension Coffer.AgeCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decrypt an age file (binary or armored), streaming in constant memory.",
             discussion: """
-                Without -i or -p, your Coffer identity is used (the --identity rule of every command). \
+                Without -i or -p, a passphrase-encrypted file asks for its passphrase (as age -d does), and \
+                any other file is opened with your Coffer identity (the --identity rule of every command). \
                 To a file (-o), nothing appears unless every chunk authenticated; to standard output, \
                 chunks are written as they authenticate and a later failure exits 5.
                 """)
@@ -116,7 +117,7 @@ extension Coffer.AgeCommand {
 
         func run() throws {
             try stream.target.checkAvailable()
-            try Age.decryptStream(from: stream.source, to: stream.target, identities: try keys.identities())
+            try Age.decryptStream(from: stream.source, to: stream.target, identities: keys.identities(passphraseEncrypted:))
         }
     }
 }
@@ -141,8 +142,19 @@ struct AgeIdentityOptions: ParsableArguments {
 
     /// The keys to try, in order.
     func identities() throws -> [AgeIdentity] {
-        if passphrase {
+        try identities(passphraseEncrypted: false)
+    }
+
+    /// The keys to try on a file that is, or is not, passphrase-encrypted:
+    /// with neither -i nor -p, the passphrase for such a file (asked for
+    /// only then), else your Coffer identity. Given -i, a passphrase-encrypted
+    /// file is refused as age refuses it.
+    func identities(passphraseEncrypted: Bool) throws -> [AgeIdentity] {
+        if passphrase || (passphraseEncrypted && identityFiles.isEmpty) {
             return [.scrypt(passphrase: try AgePassphrase.read(file: passphraseFile, confirm: false))]
+        }
+        if passphraseEncrypted {
+            throw AgeError.invalidUse("the file is passphrase-encrypted but identities were given with -i; use -p, or neither")
         }
         if identityFiles.isEmpty {
             let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)

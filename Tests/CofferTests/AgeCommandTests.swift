@@ -90,6 +90,30 @@ struct AgeCommandTests {
         #expect(wrong.stdout.isEmpty)
     }
 
+    @Test("without -p, a passphrase-encrypted file (the stock age's) asks for its passphrase, as age -d does, never for the Coffer identity's; with -i it is refused (2)")
+    func passphraseDetected() throws {
+        let s = try Setup()
+        let plaintext = pattern(70_000, seed: 8)
+        let plain = try s.cli.write("plain", plaintext)
+        let encrypted = s.cli.path("file.age")
+        let made = try s.ageOnTerminal(["-p", "-o", encrypted, plain], passphrase: "correct horse", prompts: 2)
+        #expect(made.status == 0, "\(made.text) \(made.stderr)")
+        try s.cli.write("pass", Data("correct horse\n".utf8))
+        #expect(try s.cli.ok(["age", "decrypt", "--passphrase-file", s.cli.path("pass"), encrypted]).stdout == plaintext)
+        #expect(try s.cli.run(["age", "decrypt", encrypted], environment: ["COFFER_PASSPHRASE": "correct horse"]).stdout == plaintext)
+        let wrong = try s.cli.run(["age", "decrypt", encrypted], environment: ["COFFER_PASSPHRASE": "wrong horse"])
+        #expect(wrong.status == Exit.authentication && wrong.stdout.isEmpty, "\(wrong.stderr)")
+        // No passphrase and no terminal: a usage error naming the ways to give one, not a prompt.
+        let none = try s.cli.run(["age", "decrypt", encrypted])
+        #expect(none.status == Exit.usage && none.stderr.contains("--passphrase-file"), "\(none.stderr)")
+        let withKey = try s.cli.run(["age", "decrypt", "-i", s.keyFile, encrypted])
+        #expect(withKey.status == Exit.usage && withKey.stderr.contains("passphrase-encrypted"), "\(withKey.stderr)")
+        // A file to a recipient still opens with the Coffer identity, asking for nothing.
+        let toMe = s.cli.path("to-me.age")
+        try s.cli.ok(["age", "encrypt", "-r", s.cofferIdentity, "-o", toMe, plain])
+        #expect(try s.cli.ok(["age", "decrypt", toMe]).stdout == plaintext)
+    }
+
     @Test("coffer age encrypt -p, age -d opens it on a terminal")
     func cofferPassphraseToAge() throws {
         let s = try Setup()

@@ -44,7 +44,17 @@ public final class AgeDecryptor {
     ///   ``AgeError/invalidUse(_:)`` for no identity, ``AgeError/noMatch``, ``AgeError/headerMAC``,
     ///   ``AgeError/armor(_:)``; ``CryptoError`` if scrypt cannot allocate
     ///   its memory; errors of `source`.
-    public init(source: some AgeSource, identities: [AgeIdentity], format: AgeInputFormat = .automatic) throws {
+    public convenience init(source: some AgeSource, identities: [AgeIdentity], format: AgeInputFormat = .automatic) throws {
+        try self.init(source: source, format: format) { _ in identities }
+    }
+
+    /// Reads the header of an age file and finds its file key with the
+    /// identities `choose` returns once the header is parsed. `choose` is
+    /// told whether the file is passphrase-encrypted (its one stanza is
+    /// scrypt): as `age -d` does, a caller can then ask for the passphrase
+    /// only for such a file, and use its keys for the others.
+    /// - Throws: as ``init(source:identities:format:)``, and what `choose` throws.
+    public init(source: some AgeSource, format: AgeInputFormat = .automatic, identities choose: (_ passphraseEncrypted: Bool) throws -> [AgeIdentity]) throws {
         var raw = AgeBufferedReader(source: source)
         let armored: Bool
         switch format {
@@ -56,6 +66,7 @@ public final class AgeDecryptor {
         var reader = armored ? AgeBufferedReader(source: AgeArmorDecoder(reader: raw)) : raw
         let header = try AgeHeader.parse(from: &reader)
         // Parse first, so a malformed file is reported as such whatever the identities.
+        let identities = try choose(header.stanzas.contains { $0.type == AgeScryptStanza.type })
         guard !identities.isEmpty else { throw AgeError.invalidUse("no identity given") }
         let fileKey = try AgeWrap.unwrap(header, identities: identities)
         try AgeHeaderMAC.verify(header, fileKey: fileKey)

@@ -43,8 +43,17 @@ extension Age {
     ///   errors of ``AgeDecryptor`` (``AgeError/noMatch`` for a wrong key,
     ///   `.integrity` kinds for a changed or truncated file); ``FileError``.
     public static func decryptStream(from input: InputSource, to output: OutputTarget, identities: [AgeIdentity]) throws {
+        try decryptStream(from: input, to: output) { _ in identities }
+    }
+
+    /// ``decryptStream(from:to:identities:)`` with the identities `choose`
+    /// returns once the header tells whether the file is passphrase-encrypted
+    /// (see ``AgeDecryptor/init(source:format:identities:)``).
+    public static func decryptStream(
+        from input: InputSource, to output: OutputTarget, identities choose: (_ passphraseEncrypted: Bool) throws -> [AgeIdentity]
+    ) throws {
         try output.checkAvailable()
-        let decryptor = try AgeDecryptor(source: POSIXFileSource(file: try input.open()), identities: identities)
+        let decryptor = try AgeDecryptor(source: POSIXFileSource(file: try input.open()), identities: choose)
         let writer = try OutputWriter(output)
         var sink = AgeClosureSink(writer.write)
         try decryptor.decrypt(to: &sink)
