@@ -34,6 +34,21 @@ struct AgeStreamOptions: ParsableArguments {
     var target: OutputTarget {
         output == nil || output == "-" ? .standardOutput : .file(path: output!, overwrite: force)
     }
+
+    /// Refuses a second use of standard input: key files given as `-`
+    /// (`keyFiles`, the values of `option`) besides the input read from it.
+    func checkOneUseOfStandardInput(keyFiles: [String], option: String) throws {
+        let uses = keyFiles.filter { $0 == "-" }.count + (source == .standardInput ? 1 : 0)
+        guard uses <= 1 else {
+            throw ValidationError("standard input can be read once: give the input as a file, or \(option) - once, not both")
+        }
+    }
+
+    /// The bytes of a small key file (a recipients or identity file), or of
+    /// standard input for `-`.
+    static func readKeyFile(_ path: String, limit: Int) throws -> [UInt8] {
+        path == "-" ? try FileSystem.readSmallStandardInput(limit: limit) : try FileSystem.readSmallFile(path, limit: limit)
+    }
 }
 
 /// Reads the passphrase for age's scrypt recipient with the usual sources
@@ -79,6 +94,7 @@ extension Coffer.AgeCommand {
             if !passphrase, recipients.isEmpty, recipientsFiles.isEmpty {
                 throw ValidationError("give at least one recipient (-r or -R), or -p for a passphrase")
             }
+            try stream.checkOneUseOfStandardInput(keyFiles: recipientsFiles, option: "-R")
             if !armor, stream.target == .standardOutput, isatty(STDOUT_FILENO) == 1 {
                 throw ValidationError("refusing to write binary age output to a terminal; pass -a (armor) or -o FILE")
             }
@@ -88,11 +104,11 @@ extension Coffer.AgeCommand {
             try stream.target.checkAvailable()
             var parsed = try recipients.map { AgeRecipient.x25519(try AgeX25519Recipient(recipientOrPublicIdentity: $0)) }
             for file in recipientsFiles {
-                let contents = try FileSystem.readSmallFile(file, limit: AgeX25519Recipient.maxRecipientsFileByteCount)
+                let contents = try AgeStreamOptions.readKeyFile(file, limit: AgeX25519Recipient.maxRecipientsFileByteCount)
                 do {
                     parsed += try AgeX25519Recipient.parseRecipientsFile(contents).map(AgeRecipient.x25519)
                 } catch AgeError.invalidRecipient(let why) {
-                    throw AgeError.invalidRecipient("\(file): \(why)")
+                    throw AgeError.invalidRecipient("\(file == "-" ? "standard input" : file): \(why)")
                 }
             }
             if passphrase { parsed = [.scrypt(passphrase: try AgePassphrase.read(file: passphraseFile, confirm: true))] }
@@ -114,6 +130,10 @@ extension Coffer.AgeCommand {
         @OptionGroup var stream: AgeStreamOptions
 
         @OptionGroup var keys: AgeIdentityOptions
+
+        func validate() throws {
+            try stream.checkOneUseOfStandardInput(keyFiles: keys.identityFiles, option: "-i")
+        }
 
         func run() throws {
             try stream.target.checkAvailable()
@@ -164,10 +184,11 @@ struct AgeIdentityOptions: ParsableArguments {
     }
 
     private func load(_ path: String) throws -> [AgeX25519Identity] {
-        var bytes = try FileSystem.readSmallFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
+        var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
         defer { Sodium.wipe(&bytes) }
-        return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: path) {
-            try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
+        let name = path == "-" ? "standard input" : path
+        return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: name) {
+            try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(name): ", confirm: false, path: name)
         }
     }
 }

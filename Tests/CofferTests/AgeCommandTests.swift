@@ -90,6 +90,25 @@ struct AgeCommandTests {
         #expect(wrong.stdout.isEmpty)
     }
 
+    @Test("-R - and -i - read recipients and identities from standard input, as age does; with the input on standard input too, exit 2")
+    func keysOnStandardInput() throws {
+        let s = try Setup()
+        let plaintext = pattern(70_000, seed: 9)
+        let plain = try s.cli.write("plain", plaintext)
+        let encrypted = s.cli.path("file.age")
+        try s.cli.ok(["age", "encrypt", "-R", "-", "-o", encrypted, plain], stdin: Data("# a recipients file\n\(s.recipient)\n".utf8))
+        let opened = try s.cli.execute(AgeCommandTests.age, ["-d", "-i", s.keyFile, encrypted])
+        #expect(opened.status == 0 && opened.stdout == plaintext, "\(opened.stderr)")
+        let key = try s.read(s.keyFile)
+        #expect(try s.cli.ok(["age", "decrypt", "-i", "-", encrypted], stdin: key).stdout == plaintext)
+        let twice = try s.cli.run(["age", "decrypt", "-i", "-"], stdin: key)
+        #expect(twice.status == Exit.usage && twice.stderr.contains("standard input can be read once"), "\(twice.stderr)")
+        #expect(try s.cli.run(["age", "encrypt", "-R", "-", "-R", "-", plain], stdin: key).status == Exit.usage)
+        // A bad key on standard input is named as such.
+        let bad = try s.cli.run(["age", "decrypt", "-i", "-", encrypted], stdin: Data("AGE-SECRET-KEY-1NOPE\n".utf8))
+        #expect(bad.status == Exit.usage && bad.stderr.contains("standard input"), "\(bad.stderr)")
+    }
+
     @Test("without -p, a passphrase-encrypted file (the stock age's) asks for its passphrase, as age -d does, never for the Coffer identity's; with -i it is refused (2)")
     func passphraseDetected() throws {
         let s = try Setup()

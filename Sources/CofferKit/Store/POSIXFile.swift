@@ -243,6 +243,12 @@ public enum FileSystem {
         try readSmall(try POSIXFile.openForReading(path), limit: limit)
     }
 
+    /// Standard input to its end, as ``readSmallFile(_:limit:)`` reads a file
+    /// (for `-i -` and `-R -`).
+    public static func readSmallStandardInput(limit: Int) throws -> [UInt8] {
+        try readSmall(POSIXFile.standardInput, limit: limit)
+    }
+
     /// Reads an open file whole from its current offset, as ``readSmallFile(_:limit:)``.
     static func readSmall(_ file: POSIXFile, limit: Int) throws -> [UInt8] {
         // A regular file's size bounds the buffer; pipes and /proc files report 0.
