@@ -22,7 +22,7 @@ struct AgeStreamOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file, atomically (default, or -: standard output).", valueName: "file"))
     var output: String?
 
-    @Flag(name: .long, help: "Replace an existing output file.")
+    @Flag(name: .long, help: "Accepted for scripts written before: an existing output file is replaced anyway, as age does.")
     var force = false
 
     /// Where to read.
@@ -30,9 +30,11 @@ struct AgeStreamOptions: ParsableArguments {
         input == nil || input == "-" ? .standardInput : .file(path: input!)
     }
 
-    /// Where to write.
+    /// Where to write. An existing file is replaced, as `age -o` replaces
+    /// it, but only once the whole output is written (a failure leaves it
+    /// as it was, and `-o FILE FILE` reads the original to its end).
     var target: OutputTarget {
-        output == nil || output == "-" ? .standardOutput : .file(path: output!, overwrite: force)
+        output == nil || output == "-" ? .standardOutput : .file(path: output!, overwrite: true)
     }
 
     /// Refuses a second use of standard input: key files given as `-`

@@ -216,15 +216,20 @@ struct AgeCommandTests {
         #expect(noPassphrase.stderr.contains("--passphrase-file"), "\(noPassphrase.stderr)")
         // Not an age file at all.
         #expect(try s.cli.run(["age", "decrypt", "-i", s.keyFile], stdin: Data("hello\n".utf8)).status == Exit.integrity)
-        // Existing outputs are kept unless --force.
+        // An existing output is replaced, as age replaces it, but only by a
+        // complete result: a failure leaves it as it was.
         try s.cli.write("out", Data("precious".utf8))
-        let kept = try s.cli.run(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), encrypted])
-        #expect(kept.status == Exit.conflict)
-        #expect(kept.stderr.contains("--force"))
+        #expect(try s.cli.execute("/usr/bin/age-keygen", ["-o", s.cli.path("other.key")]).status == 0)
+        let failed = try s.cli.run(["age", "decrypt", "-i", s.cli.path("other.key"), "-o", s.cli.path("out"), encrypted])
+        #expect(failed.status == Exit.authentication, "\(failed.stderr)")
         #expect(try s.read(s.cli.path("out")) == Data("precious".utf8))
-        #expect(try s.cli.run(["age", "encrypt", "-r", s.recipient, "-o", s.cli.path("out")], stdin: Data("x".utf8)).status == Exit.conflict)
-        try s.cli.ok(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), "--force", encrypted])
+        try s.cli.ok(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), encrypted])
         #expect(try s.read(s.cli.path("out")) == Data("secret\n".utf8))
+        try s.cli.ok(["age", "decrypt", "-i", s.keyFile, "-o", s.cli.path("out"), "--force", encrypted])  // still accepted
+        // In place (-o FILE FILE): the original is read to its end, then replaced.
+        try s.cli.write("inplace", Data("in place\n".utf8))
+        try s.cli.ok(["age", "encrypt", "-r", s.recipient, "-o", s.cli.path("inplace"), s.cli.path("inplace")])
+        #expect(try s.cli.ok(["age", "decrypt", "-i", s.keyFile, s.cli.path("inplace")]).stdout == Data("in place\n".utf8))
         // Missing files.
         #expect(try s.cli.run(["age", "decrypt", "-i", s.keyFile, s.cli.path("missing.age")]).status == Exit.notFound)
         #expect(try s.cli.run(["age", "decrypt", "-i", s.cli.path("missing.txt"), encrypted]).status == Exit.notFound)
