@@ -90,6 +90,26 @@ struct AgeCommandTests {
         #expect(wrong.stdout.isEmpty)
     }
 
+    @Test("an identity file encrypted by age -p (binary or armored) opens with its passphrase, as age does; a wrong one exits 3; one encrypted to a recipient exits 2", arguments: [false, true])
+    func encryptedIdentityFile(_ armored: Bool) throws {
+        let s = try Setup()
+        let plaintext = pattern(70_000, seed: 10)
+        let encrypted = s.cli.path("file.age")
+        try s.cli.ok(["age", "encrypt", "-r", s.recipient, "-o", encrypted], stdin: plaintext)
+        let protectedKey = s.cli.path("key.txt.age")
+        let made = try s.ageOnTerminal(["-p"] + (armored ? ["-a"] : []) + ["-o", protectedKey, s.keyFile], passphrase: "key passphrase", prompts: 2)
+        #expect(made.status == 0, "\(made.text) \(made.stderr)")
+        try s.cli.write("pass", Data("key passphrase\n".utf8))
+        #expect(try s.cli.ok(["age", "decrypt", "-i", protectedKey, "--passphrase-file", s.cli.path("pass"), encrypted]).stdout == plaintext)
+        #expect(try s.cli.run(["age", "decrypt", "-i", protectedKey, encrypted], environment: ["COFFER_PASSPHRASE": "key passphrase"]).stdout == plaintext)
+        let wrong = try s.cli.run(["age", "decrypt", "-i", protectedKey, encrypted], environment: ["COFFER_PASSPHRASE": "not it"])
+        #expect(wrong.status == Exit.authentication && wrong.stdout.isEmpty, "\(wrong.stderr)")
+        let toRecipient = s.cli.path("key.txt.to-recipient.age")
+        try s.cli.ok(["age", "encrypt", "-r", s.recipient, "-o", toRecipient, s.keyFile])
+        let refused = try s.cli.run(["age", "decrypt", "-i", toRecipient, encrypted])
+        #expect(refused.status == Exit.usage && refused.stderr.contains("not with a passphrase"), "\(refused.stderr)")
+    }
+
     @Test("-R - and -i - read recipients and identities from standard input, as age does; with the input on standard input too, exit 2")
     func keysOnStandardInput() throws {
         let s = try Setup()

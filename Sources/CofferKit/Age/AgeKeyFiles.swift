@@ -60,12 +60,16 @@ extension AgeX25519Identity {
     public static let maxIdentityFileByteCount = 1024 * 1024
 
     /// Parses a file given to `-i`: an age identity file (`AGE-SECRET-KEY-1…`
-    /// lines, as `age-keygen` writes), or a Coffer identity file, whose X25519
-    /// key is the age identity (its recipient is the identity's `age1…`).
+    /// lines, as `age-keygen` writes), such a file encrypted with a
+    /// passphrase by `age -p` (binary or armored; as age does, the
+    /// passphrase is asked for and the file decrypted in locked memory), or
+    /// a Coffer identity file, whose X25519 key is the age identity (its
+    /// recipient is the identity's `age1…`).
     /// - Parameters:
     ///   - contents: the file's bytes, in locked memory.
     ///   - path: for error messages.
-    ///   - passphrase: called only for an encrypted Coffer identity file.
+    ///   - passphrase: called only for an encrypted Coffer identity file or
+    ///     a passphrase-encrypted age identity file.
     /// - Returns: the identities, in file order (at least one).
     /// - Throws: ``AgeError/invalidIdentity(_:)`` for a bad age identity
     ///   file; ``IdentityError`` for a bad Coffer identity file or passphrase.
@@ -74,6 +78,14 @@ extension AgeX25519Identity {
     ) throws -> [AgeX25519Identity] {
         guard contents.count <= maxIdentityFileByteCount else {
             throw AgeError.invalidIdentity("\(path) is larger than 1 MiB")
+        }
+        if isAgeFile(contents) {
+            let decrypted = try decryptIdentityFile(contents, path: path, passphrase: passphrase)
+            do {
+                return try parseIdentityFile(decrypted)
+            } catch AgeError.invalidIdentity(let why) {
+                throw AgeError.invalidIdentity("\(path), once decrypted: \(why)")
+            }
         }
         let isCofferIdentity = contents.withUnsafeBytes { bytes in
             bytes.split(separator: 0x0A).contains { line in
@@ -90,6 +102,37 @@ extension AgeX25519Identity {
         var bytes = contents.withUnsafeBytes { Array($0) }
         defer { Sodium.wipe(&bytes) }
         return [try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity]
+    }
+
+    /// Whether `contents` is an age file (binary or armored) rather than a key file.
+    static func isAgeFile(_ contents: SecureBytes) -> Bool {
+        contents.withUnsafeBytes { bytes in
+            bytes.starts(with: AgeHeader.versionLine)
+                || AgeArmor.looksArmored(Array(bytes.prefix(AgeArmor.maxOutsideWhitespace + AgeArmor.beginLine.count)))
+        }
+    }
+
+    /// Decrypts a passphrase-encrypted identity file into locked memory.
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` for an age file encrypted
+    ///   to a recipient, or whose plaintext is over 1 MiB; ``AgeError`` for
+    ///   a wrong passphrase or a damaged file.
+    private static func decryptIdentityFile(_ contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> SecureBytes {
+        let decryptor = try AgeDecryptor(source: AgeBytesSource(contents.withUnsafeBytes { Array($0) })) { passphraseEncrypted in
+            guard passphraseEncrypted else {
+                throw AgeError.invalidIdentity("\(path) is an age file encrypted to a recipient, not with a passphrase")
+            }
+            return [.scrypt(passphrase: try passphrase())]
+        }
+        var length = 0
+        let buffer = try SecureBytes(count: maxIdentityFileByteCount + 1) { buffer in
+            while length < buffer.count {
+                let n = try decryptor.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[length...]))
+                if n == 0 { break }
+                length += n
+            }
+        }
+        guard length <= maxIdentityFileByteCount else { throw AgeError.invalidIdentity("\(path) decrypts to more than 1 MiB") }
+        return buffer.withUnsafeBytes { SecureBytes(copying: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
     }
 }
 

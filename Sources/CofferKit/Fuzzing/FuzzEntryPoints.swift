@@ -20,6 +20,7 @@ public enum FuzzEntryPoints {
         "age-header": ageHeader,
         "age-armor": ageArmor,
         "identity-file": identityFile,
+        "age-key-file": ageKeyFile,
         "minisign-key": minisignPublicKey,
         "minisign-signature": minisignSignature,
         "bundle-tar": bundleTar,
@@ -69,6 +70,20 @@ public enum FuzzEntryPoints {
             _ = try IdentityFile.isEncrypted(bytes, path: "fuzz")
             _ = try IdentityFile.decode(bytes, path: "fuzz") { throw IdentityError.passphraseRequired(path: "fuzz") }
         }
+    }
+
+    /// A file given to `coffer age` as `-i` (age identities, a Coffer
+    /// identity, or an identity file encrypted by `age -p`, parsed up to its
+    /// passphrase, which is refused so that no scrypt runs per input) and as
+    /// `-R` (a recipients file).
+    /// - Parameter bytes: the file's contents.
+    public static func ageKeyFile(_ bytes: [UInt8]) {
+        typed {
+            _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: "fuzz") {
+                throw IdentityError.passphraseRequired(path: "fuzz")
+            }
+        }
+        typed { _ = try AgeX25519Recipient.parseRecipientsFile(bytes) }
     }
 
     /// A minisign public key file, and the same bytes as a key given on the

@@ -87,6 +87,16 @@ extension FuzzEntryPoints {
         seeds["age-header"] = binary
         seeds["age-armor"] = armored
 
+        // age-keygen's format, a recipients file, and the key file encrypted by `age -p` (binary and armored).
+        let secret = Bech32.encode(hrp: "AGE-SECRET-KEY-", data: Array(repeating: 7, count: 32)).uppercased()
+        let keyFile = Array("# created: 2026-12-04T00:00:00Z\n# public key: \(try AgeX25519Identity(secret).recipient)\n\(secret)\n".utf8)
+        seeds["age-key-file"] = [
+            keyFile,
+            Array("# partners\n\(bob.publicIdentity.ageRecipient)\r\n\(owner.publicIdentity.description)\n".utf8),
+            try Age.encrypt(keyFile, to: [.scrypt(passphrase: passphrase, workFactor: 10)]),
+            try Age.encrypt(keyFile, to: [.scrypt(passphrase: passphrase, workFactor: 10)], armored: true),
+        ]
+
         var archives: [[UInt8]] = []
         for files in [
             [("MANIFEST.json", try manifest.encoded()), ("report.txt", Array("quarterly figures\n".utf8))],

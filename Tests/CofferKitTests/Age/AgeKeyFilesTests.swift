@@ -85,6 +85,29 @@ struct AgeKeyFilesTests {
         }
     }
 
+    @Test("an identity file encrypted by age -p opens with its passphrase; a wrong one is no match; every truncation and bit flip is a typed error")
+    func passphraseEncryptedIdentityFile() throws {
+        let age = AgeX25519Identity.generate()
+        let keygen = Array("# created: now\n".utf8) + age.encodedSecretKey().withUnsafeBytes { Array($0) } + [0x0A]
+        for armored in [false, true] {
+            let file = try Age.encrypt(keygen, to: [.scrypt(passphrase: secure("pw"), workFactor: 10)], armored: armored)
+            let parsed = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(file), path: "k.age") { secure("pw") }
+            #expect(parsed.map(\.recipient) == [age.recipient])
+            #expect(throws: AgeError.noMatch) {
+                _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(file), path: "k.age") { secure("no") }
+            }
+            for (label, damaged) in Damage.truncations(of: file) + Damage.bitFlips(of: file) {
+                _ = expectTypedOutcome("\(label)") {
+                    _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(damaged), path: "k.age") { secure("pw") }
+                }
+            }
+        }
+        let toRecipient = try Age.encrypt(keygen, to: [.x25519(age.recipient)])
+        expectFailure(.usage) {
+            _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(toRecipient), path: "k.age") { secure("pw") }
+        }
+    }
+
     @Test("bad -i files are usage errors naming the file", arguments: [
         "", "# only a comment\n", "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n", "AGE-SECRET-KEY-1QQQQ\n",
     ])
