@@ -104,11 +104,11 @@ extension Coffer.AgeCommand {
 
         func run() throws {
             try stream.target.checkAvailable()
-            var parsed = try recipients.map { AgeRecipient.x25519(try AgeX25519Recipient(recipientOrPublicIdentity: $0)) }
+            var parsed = try recipients.map(AgeRecipient.parse)
             for file in recipientsFiles {
                 let contents = try AgeStreamOptions.readKeyFile(file, limit: AgeX25519Recipient.maxRecipientsFileByteCount)
                 do {
-                    parsed += try AgeX25519Recipient.parseRecipientsFile(contents).map(AgeRecipient.x25519)
+                    parsed += try AgeRecipient.parseRecipientsFile(contents)
                 } catch AgeError.invalidRecipient(let why) {
                     throw AgeError.invalidRecipient("\(file == "-" ? "standard input" : file): \(why)")
                 }
@@ -182,14 +182,14 @@ struct AgeIdentityOptions: ParsableArguments {
             let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)
             return [.x25519(identity.ageIdentity)]
         }
-        return try identityFiles.flatMap { path in try load(path).map(AgeIdentity.x25519) }
+        return try identityFiles.flatMap(load)
     }
 
-    private func load(_ path: String) throws -> [AgeX25519Identity] {
+    private func load(_ path: String) throws -> [AgeIdentity] {
         var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
         defer { Sodium.wipe(&bytes) }
         let name = path == "-" ? "standard input" : path
-        return try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: name) {
+        return try AgeIdentity.parseFile(contents: SecureBytes.copying(bytes), path: name) {
             try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(name): ", confirm: false, path: name)
         }
     }

@@ -110,6 +110,38 @@ struct AgeCommandTests {
         #expect(refused.status == Exit.usage && refused.stderr.contains("not with a passphrase"), "\(refused.stderr)")
     }
 
+    @Test("ssh-ed25519 keys: the stock age encrypts to key.pub and coffer opens with the private key; coffer encrypts (-R and -r) and age opens; a protected key, an ssh-rsa recipient and another key are refused")
+    func sshEd25519() throws {
+        let s = try Setup()
+        let plaintext = pattern(70_000, seed: 11)
+        let plain = try s.cli.write("plain", plaintext)
+        let key = s.cli.path("id_ed25519")
+        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice@example", "-f", key]).status == 0)
+        let publicLine = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let fromAge = s.cli.path("from-age.age")
+        #expect(try s.cli.execute(AgeCommandTests.age, ["-R", key + ".pub", "-o", fromAge, plain]).status == 0)
+        #expect(try s.cli.ok(["age", "decrypt", "-i", key, fromAge]).stdout == plaintext)
+
+        for recipient in [["-R", key + ".pub"], ["-r", publicLine]] {
+            let fromCoffer = s.cli.path("from-coffer.age")
+            try s.cli.ok(["age", "encrypt"] + recipient + ["-o", fromCoffer, plain])
+            let opened = try s.cli.execute(AgeCommandTests.age, ["-d", "-i", key, fromCoffer])
+            #expect(opened.status == 0 && opened.stdout == plaintext, "\(recipient[0]): \(opened.stderr)")
+            #expect(try s.cli.ok(["age", "decrypt", "-i", key, fromCoffer]).stdout == plaintext)
+        }
+
+        let other = s.cli.path("other_ed25519")
+        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]).status == 0)
+        #expect(try s.cli.run(["age", "decrypt", "-i", other, fromAge]).status == Exit.authentication)
+        let protected = s.cli.path("protected_ed25519")
+        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "a passphrase", "-f", protected]).status == 0)
+        let refused = try s.cli.run(["age", "decrypt", "-i", protected, fromAge])
+        #expect(refused.status == Exit.usage && refused.stderr.contains("protected by a passphrase"), "\(refused.stderr)")
+        let rsa = try s.cli.run(["age", "encrypt", "-r", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0 me", plain])
+        #expect(rsa.status == Exit.usage && rsa.stderr.contains("ssh-rsa"), "\(rsa.stderr)")
+    }
+
     @Test("-R - and -i - read recipients and identities from standard input, as age does; with the input on standard input too, exit 2")
     func keysOnStandardInput() throws {
         let s = try Setup()

@@ -22,36 +22,68 @@ extension AgeX25519Recipient {
             try self.init(text)
         }
     }
+}
+
+extension AgeRecipient {
+    /// Parses a recipient as given to `-r`: an age X25519 recipient
+    /// (`age1…`), a Coffer public identity (`coffer1…`), or an OpenSSH
+    /// Ed25519 public key (`ssh-ed25519 AAAA… [comment]`), as age takes them.
+    /// - Throws: ``AgeError/invalidRecipient(_:)`` saying what is wrong
+    ///   (`ssh-rsa` keys: RSA-OAEP is not in libsodium).
+    public static func parse(_ text: String) throws -> AgeRecipient {
+        if text.hasPrefix(SSHWire.ed25519 + " ") { return .sshEd25519(try AgeSSHEd25519Recipient(text)) }
+        if text.hasPrefix("ssh-rsa ") {
+            throw AgeError.invalidRecipient("ssh-rsa recipients are not supported (RSA-OAEP is not in libsodium): use an ssh-ed25519 key or an age1… recipient")
+        }
+        return .x25519(try AgeX25519Recipient(recipientOrPublicIdentity: text))
+    }
 
     /// Parses a recipients file as age does: one recipient per line (LF or
     /// CRLF); empty lines and lines starting with `#` are skipped. Each line
-    /// is an `age1…` recipient or a `coffer1…` public identity.
+    /// is a recipient as ``parse(_:)`` reads it.
     /// - Parameter contents: the file's bytes, at most 16 MiB.
     /// - Returns: the recipients, in file order (at least one).
     /// - Throws: ``AgeError/invalidRecipient(_:)`` naming the first bad line
     ///   by number (never its content, which may be confidential), or if the
     ///   file holds no recipient.
-    public static func parseRecipientsFile(_ contents: [UInt8]) throws -> [AgeX25519Recipient] {
-        guard contents.count <= maxRecipientsFileByteCount else {
+    public static func parseRecipientsFile(_ contents: [UInt8]) throws -> [AgeRecipient] {
+        guard contents.count <= AgeX25519Recipient.maxRecipientsFileByteCount else {
             throw AgeError.invalidRecipient("the recipients file is larger than 16 MiB")
         }
-        var recipients: [AgeX25519Recipient] = []
+        var recipients: [AgeRecipient] = []
         for (index, var line) in contents.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             if line.last == 0x0D { line = line.dropLast() }
             if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
-            guard line.count <= maxRecipientsLineByteCount else {
+            guard line.count <= AgeX25519Recipient.maxRecipientsLineByteCount else {
                 throw AgeError.invalidRecipient("line \(index + 1) of the recipients file is longer than 8 KiB")
             }
             guard let text = String(validating: line, as: UTF8.self),
-                  let recipient = try? AgeX25519Recipient(recipientOrPublicIdentity: text)
+                  let recipient = try? AgeRecipient.parse(text)
             else {
                 throw AgeError.invalidRecipient(
-                    "line \(index + 1) of the recipients file is not an age1… recipient or a coffer1… public identity")
+                    "line \(index + 1) of the recipients file is not an age1… recipient, a coffer1… public identity or an ssh-ed25519 key")
             }
             recipients.append(recipient)
         }
         guard !recipients.isEmpty else { throw AgeError.invalidRecipient("the recipients file holds no recipient") }
         return recipients
+    }
+}
+
+extension AgeIdentity {
+    /// Parses a file given to `-i`: an unencrypted OpenSSH Ed25519 private
+    /// key (as age takes it), or what ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)`` reads.
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the file; as
+    ///   ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)``.
+    public static func parseFile(contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> [AgeIdentity] {
+        guard AgeSSHEd25519Identity.looksLikeKey(contents) else {
+            return try AgeX25519Identity.parseIdentities(fileContents: contents, path: path, passphrase: passphrase).map(AgeIdentity.x25519)
+        }
+        do {
+            return [.sshEd25519(try AgeSSHEd25519Identity(openSSHPrivateKey: contents))]
+        } catch AgeError.invalidIdentity(let why) {
+            throw AgeError.invalidIdentity("\(path): \(why)")
+        }
     }
 }
 

@@ -156,6 +156,8 @@ public struct AgeX25519Identity: Sendable {
 public enum AgeRecipient: Sendable {
     /// An X25519 public key (`age1…`).
     case x25519(AgeX25519Recipient)
+    /// An OpenSSH Ed25519 public key (`ssh-ed25519 AAAA…`).
+    case sshEd25519(AgeSSHEd25519Recipient)
     /// A passphrase, stretched with scrypt at N = 2^workFactor (r = 8, p = 1).
     /// It must be the only recipient of a file. The default work factor is
     /// ``Age/defaultScryptWorkFactor`` (18: 256 MiB, under a second).
@@ -166,6 +168,8 @@ public enum AgeRecipient: Sendable {
 public enum AgeIdentity: Sendable {
     /// An X25519 secret key (`AGE-SECRET-KEY-1…`).
     case x25519(AgeX25519Identity)
+    /// An OpenSSH Ed25519 private key.
+    case sshEd25519(AgeSSHEd25519Identity)
     /// A passphrase. A file whose scrypt work factor is above
     /// `maxWorkFactor` is refused as a header failure before any scrypt
     /// work is done, so a hostile file cannot make us spend unbounded memory

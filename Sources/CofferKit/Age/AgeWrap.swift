@@ -5,6 +5,8 @@
 enum AgeWrap {
     /// HKDF label of the X25519 wrap key.
     static let x25519Label = "age-encryption.org/v1/X25519"
+    /// HKDF label of the ssh-ed25519 tweak and wrap key.
+    static let sshEd25519Label = "age-encryption.org/v1/ssh-ed25519"
     /// Prefix of the scrypt salt.
     static let scryptLabel = Array("age-encryption.org/v1/scrypt".utf8)
 
@@ -26,6 +28,8 @@ enum AgeWrap {
             switch recipient {
             case .x25519(let publicRecipient):
                 stanzas.append(try wrap(fileKey, to: publicRecipient).stanza)
+            case .sshEd25519(let sshRecipient):
+                stanzas.append(try wrap(fileKey, to: sshRecipient).stanza)
             case .scrypt(let passphrase, let workFactor):
                 guard recipients.count == 1 else {
                     throw AgeError.invalidUse("a passphrase must be the only recipient of a file")
@@ -54,6 +58,35 @@ enum AgeWrap {
         return AgeX25519Stanza(share: share, body: body)
     }
 
+    /// The ssh-ed25519 stanza for `recipient`: as for X25519, but the shared
+    /// secret is tweaked first (X25519 with a scalar derived from the SSH
+    /// key), as the stock age's `agessh` does.
+    static func wrap(_ fileKey: AgeFileKey, to recipient: AgeSSHEd25519Recipient) throws -> AgeSSHEd25519Stanza {
+        let ephemeral = SecureBytes(randomCount: X25519.byteCount)
+        let share = X25519.publicKey(of: ephemeral)
+        let shared: SecureBytes
+        do {
+            shared = try tweaked(try X25519.sharedSecret(secret: ephemeral, peer: recipient.publicKey), wireKey: recipient.wireKey)
+        } catch {
+            throw AgeError.invalidRecipient("the ssh-ed25519 key is a low-order point")
+        }
+        let wrapKey = HKDF.deriveKey(inputKeyMaterial: shared, salt: share + recipient.publicKey, info: sshEd25519Label)
+        let body = AEAD.chaCha20Poly1305.seal(fileKey.bytes, key: wrapKey, nonce: zeroNonce, associatedData: [])
+        return AgeSSHEd25519Stanza(tag: recipient.tag, share: share, body: body)
+    }
+
+    /// `X25519(tweak, shared)`, the tweak being HKDF-SHA-256 with an empty
+    /// secret, the SSH key's wire encoding as salt and the ssh-ed25519 label.
+    private static func tweaked(_ shared: SecureBytes, wireKey: [UInt8]) throws -> SecureBytes {
+        let label = Array(sshEd25519Label.utf8)
+        let tweak = try wireKey.withUnsafeBytes { salt in
+            try label.withUnsafeBytes { info in
+                try HKDF.deriveBytes(inputKeyMaterial: UnsafeRawBufferPointer(start: nil, count: 0), salt: salt, info: info, outputByteCount: X25519.byteCount)
+            }
+        }
+        return try X25519.sharedSecret(secret: tweak, peer: shared)
+    }
+
     /// The scrypt stanza for `passphrase`.
     static func wrap(_ fileKey: AgeFileKey, passphrase: SecureBytes, workFactor: Int) throws -> AgeScryptStanza {
         let salt = Sodium.randomBytes(16)
@@ -78,6 +111,12 @@ enum AgeWrap {
             case .x25519(let x25519):
                 for stanza in header.stanzas where stanza.type == AgeX25519Stanza.type {
                     if let key = try unwrap(AgeX25519Stanza(stanza), with: x25519) { return key }
+                }
+            case .sshEd25519(let ssh):
+                for stanza in header.stanzas where stanza.type == AgeSSHEd25519Stanza.type {
+                    let parsed = try AgeSSHEd25519Stanza(stanza)
+                    guard parsed.tag == ssh.recipient.tag else { continue }
+                    if let key = try unwrap(parsed, with: ssh) { return key }
                 }
             case .scrypt(let passphrase, let maxWorkFactor):
                 for stanza in header.stanzas where stanza.type == AgeScryptStanza.type {
@@ -104,6 +143,19 @@ enum AgeWrap {
         }
         let ownPublicKey = X25519.publicKey(of: identity.secretKey)
         let wrapKey = HKDF.deriveKey(inputKeyMaterial: shared, salt: stanza.share + ownPublicKey, info: x25519Label)
+        return open(stanza.body, key: wrapKey)
+    }
+
+    /// Opens an ssh-ed25519 stanza; nil if it is not for this identity.
+    /// - Throws: ``AgeError/header(_:)`` for a low-order share.
+    static func unwrap(_ stanza: AgeSSHEd25519Stanza, with identity: AgeSSHEd25519Identity) throws -> AgeFileKey? {
+        let shared: SecureBytes
+        do {
+            shared = try tweaked(try X25519.sharedSecret(secret: identity.secretKey, peer: stanza.share), wireKey: identity.recipient.wireKey)
+        } catch {
+            throw AgeError.header("an ssh-ed25519 share is a low-order point (all-zero shared secret)")
+        }
+        let wrapKey = HKDF.deriveKey(inputKeyMaterial: shared, salt: stanza.share + identity.recipient.publicKey, info: sshEd25519Label)
         return open(stanza.body, key: wrapKey)
     }
 

@@ -31,8 +31,8 @@ public enum FuzzEntryPoints {
         "catalog-row": catalogRow,
     ]
 
-    /// A binary age v1 header (`AgeHeader.parse`), then each stanza read as
-    /// an X25519 and as an scrypt stanza, as decryption does.
+    /// A binary age v1 header (`AgeHeader.parse`), then each stanza read
+    /// by its type (X25519, scrypt, ssh-ed25519), as decryption does.
     /// - Parameter bytes: the start of an age file.
     public static func ageHeader(_ bytes: [UInt8]) {
         typed {
@@ -41,6 +41,7 @@ public enum FuzzEntryPoints {
                 switch stanza.type {
                 case AgeX25519Stanza.type: do { _ = try AgeX25519Stanza(stanza) } catch is AgeError {}
                 case AgeScryptStanza.type: do { _ = try AgeScryptStanza(stanza) } catch is AgeError {}
+                case AgeSSHEd25519Stanza.type: do { _ = try AgeSSHEd25519Stanza(stanza) } catch is AgeError {}
                 default: break
                 }
             }
@@ -73,17 +74,17 @@ public enum FuzzEntryPoints {
     }
 
     /// A file given to `coffer age` as `-i` (age identities, a Coffer
-    /// identity, or an identity file encrypted by `age -p`, parsed up to its
+    /// identity, an OpenSSH Ed25519 key, or an identity file encrypted by `age -p`, parsed up to its
     /// passphrase, which is refused so that no scrypt runs per input) and as
     /// `-R` (a recipients file).
     /// - Parameter bytes: the file's contents.
     public static func ageKeyFile(_ bytes: [UInt8]) {
         typed {
-            _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(bytes), path: "fuzz") {
+            _ = try AgeIdentity.parseFile(contents: SecureBytes.copying(bytes), path: "fuzz") {
                 throw IdentityError.passphraseRequired(path: "fuzz")
             }
         }
-        typed { _ = try AgeX25519Recipient.parseRecipientsFile(bytes) }
+        typed { _ = try AgeRecipient.parseRecipientsFile(bytes) }
     }
 
     /// A minisign public key file, and the same bytes as a key given on the

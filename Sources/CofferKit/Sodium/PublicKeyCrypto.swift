@@ -28,6 +28,16 @@ enum X25519 {
         }
     }
 
+    /// ``sharedSecret(secret:peer:)`` with a point that is itself secret (a
+    /// shared secret tweaked again, as age's ssh-ed25519 recipients do).
+    static func sharedSecret(secret: SecureBytes, peer: SecureBytes) throws -> SecureBytes {
+        guard peer.count == byteCount else { throw CryptoError.invalidInput("X25519 point must be 32 bytes") }
+        return try SecureBytes(count: byteCount) { (out) throws in
+            let rc = secret.withUnsafeBytes { s in peer.withUnsafeBytes { p in crypto_scalarmult(out.u8, s.u8, p.u8) } }
+            guard rc == 0 else { throw CryptoError.invalidInput("X25519 point is of low order") }
+        }
+    }
+
     /// Seals `message` to `recipient` so that only its secret key opens it.
     static func seal(_ message: SecureBytes, to recipient: [UInt8]) -> [UInt8] {
         precondition(recipient.count == byteCount, "X25519 public key length")
