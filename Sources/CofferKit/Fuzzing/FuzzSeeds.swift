@@ -1,3 +1,4 @@
+import CSodium
 import Foundation
 
 @_spi(Fuzzing)
@@ -90,12 +91,16 @@ extension FuzzEntryPoints {
         // age-keygen's format, a recipients file, and the key file encrypted by `age -p` (binary and armored).
         let secret = Bech32.encode(hrp: "AGE-SECRET-KEY-", data: Array(repeating: 7, count: 32)).uppercased()
         let keyFile = Array("# created: 2026-12-04T00:00:00Z\n# public key: \(try AgeX25519Identity(secret).recipient)\n\(secret)\n".utf8)
+        // And an OpenSSH ed25519 key (its private file and .pub line), with an age file to it.
+        let (sshKey, sshLine) = openSSHKeyFile()
         seeds["age-key-file"] = [
             keyFile,
-            Array("# partners\n\(bob.publicIdentity.ageRecipient)\r\n\(owner.publicIdentity.description)\n".utf8),
+            Array("# partners\n\(bob.publicIdentity.ageRecipient)\r\n\(owner.publicIdentity.description)\n\(sshLine)\n".utf8),
             try Age.encrypt(keyFile, to: [.scrypt(passphrase: passphrase, workFactor: 10)]),
             try Age.encrypt(keyFile, to: [.scrypt(passphrase: passphrase, workFactor: 10)], armored: true),
+            sshKey,
         ]
+        seeds["age-header", default: []].append(try Age.encrypt(Array("to an ssh key".utf8), to: [try AgeRecipient.parse(sshLine)]))
 
         var archives: [[UInt8]] = []
         for files in [
@@ -114,5 +119,23 @@ extension FuzzEntryPoints {
         }
         seeds["bundle-tar"] = archives
         return seeds
+    }
+
+    /// A throw-away OpenSSH ed25519 private key file, unencrypted, as
+    /// `ssh-keygen -t ed25519 -N ""` writes it, and its `.pub` line.
+    private static func openSSHKeyFile() -> (privateFile: [UInt8], publicLine: String) {
+        var publicKey = [UInt8](repeating: 0, count: 32), secretKey = [UInt8](repeating: 0, count: 64)
+        crypto_sign_keypair(&publicKey, &secretKey)
+        let type = Array(SSHWire.ed25519.utf8)
+        let wirePublic = SSHWire.encode([type, publicKey])
+        let check = Sodium.randomBytes(4)
+        var section = check + check + SSHWire.encode([type, publicKey, secretKey, Array("fuzz seed".utf8)])
+        section += (0..<((8 - section.count % 8) % 8)).map { UInt8($0 + 1) }
+        let blob = Array("openssh-key-v1\0".utf8) + SSHWire.encode([Array("none".utf8), Array("none".utf8), []])
+            + [0, 0, 0, 1] + SSHWire.encode([wirePublic, section])
+        let body = Base64.encode(blob)
+        let lines = stride(from: 0, to: body.count, by: 70).map { String(body.dropFirst($0).prefix(70)) }
+        let file = ([AgeSSHEd25519Identity.beginLine] + lines + ["-----END OPENSSH PRIVATE KEY-----", ""]).joined(separator: "\n")
+        return (Array(file.utf8), "ssh-ed25519 \(Base64.encode(wirePublic)) fuzz seed")
     }
 }
