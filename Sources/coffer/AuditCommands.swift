@@ -43,7 +43,7 @@ extension Coffer.AuditCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replay the ledger from its first entry without keys: signatures, hash links, and that every actor was authorised then.")
 
-        @OptionGroup var vault: VaultOptions
+        @OptionGroup var vault: VaultPathOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {

@@ -16,8 +16,7 @@ extension Coffer {
                   coffer doctor --vault /srv/vault --json
                 """)
 
-        @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))
-        var vault: String?
+        @OptionGroup var vault: VaultPathOptions
 
         @Option(name: .long, help: ArgumentHelp("Identity file (default: $COFFER_IDENTITY, else $XDG_CONFIG_HOME/coffer/identity or ~/.config/coffer/identity).", valueName: "file"))
         var identity: String?
@@ -27,7 +26,7 @@ extension Coffer {
         func run() throws {
             let report = CofferKit.Doctor.examine(
                 identityFile: IdentityLoader.path(explicit: identity), stateDirectory: Paths.stateDirectory,
-                vault: VaultOptions.vaultPath(explicit: vault))
+                vault: vault.chosen)
             if output.json {
                 try JSONOutput.print(report)
             } else {

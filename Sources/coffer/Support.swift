@@ -28,9 +28,7 @@ struct VaultOptions: ParsableArguments {
 
     /// The vault path from the option or the environment.
     func vaultPath() throws -> String {
-        guard let path = Self.vaultPath(explicit: vault) else {
-            throw VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
-        }
+        guard let path = Self.vaultPath(explicit: vault) else { throw VaultPathOptions.noVault }
         return path
     }
 
@@ -53,6 +51,25 @@ struct VaultOptions: ParsableArguments {
         let identity = try loadIdentity()
         return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory, access: access)
     }
+}
+
+/// `--vault` alone, for commands that need no identity (keyless checks).
+struct VaultPathOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))
+    var vault: String?
+
+    /// The vault path from the option or the environment, if any.
+    var chosen: String? { VaultOptions.vaultPath(explicit: vault) }
+
+    /// The vault path from the option or the environment.
+    /// - Throws: ``noVault`` when neither gives one.
+    func vaultPath() throws -> String {
+        guard let path = chosen else { throw Self.noVault }
+        return path
+    }
+
+    /// The error of a command run with no vault chosen.
+    static let noVault = VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
 }
 
 /// `--json` for commands that report something.
