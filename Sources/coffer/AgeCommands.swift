@@ -70,7 +70,13 @@ extension Coffer.AgeCommand {
     struct Encrypt: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Encrypt to age recipients or a passphrase, streaming in constant memory.",
-            discussion: "Recipients are age1… keys or coffer1… public identities (their age recipient). Files decrypt with `age -d`.")
+            discussion: """
+                Recipients are age1… keys, coffer1… public identities (their age recipient) or ssh-ed25519 public keys. Files decrypt with `age -d`.
+
+                Examples:
+                  coffer age encrypt -r age1… -o report.pdf.age report.pdf
+                  tar -c docs | coffer age encrypt -R ~/.ssh/id_ed25519.pub -a > docs.tar.age
+                """)
 
         @OptionGroup var stream: AgeStreamOptions
 
@@ -127,6 +133,10 @@ extension Coffer.AgeCommand {
                 any other file is opened with your Coffer identity (the --identity rule of every command). \
                 To a file (-o), nothing appears unless every chunk authenticated; to standard output, \
                 chunks are written as they authenticate and a later failure exits 5.
+                
+                Examples:
+                  coffer age decrypt -o report.pdf report.pdf.age
+                  coffer age decrypt -i ~/.ssh/id_ed25519 docs.tar.age | tar -x
                 """)
 
         @OptionGroup var stream: AgeStreamOptions

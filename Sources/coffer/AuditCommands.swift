@@ -41,7 +41,11 @@ extension Coffer.AuditCommand {
     /// `coffer audit verify`.
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay the ledger from its first entry without keys: signatures, hash links, and that every actor was authorised then.")
+            abstract: "Replay the ledger from its first entry without keys: signatures, hash links, and that every actor was authorised then.",
+            discussion: """
+                Examples:
+                  coffer audit verify --vault /srv/vault
+                """)
 
         @OptionGroup var vault: VaultPathOptions
         @OptionGroup var output: OutputOptions
@@ -54,7 +58,12 @@ extension Coffer.AuditCommand {
     /// `coffer audit log`.
     struct Log: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show verified ledger entries: a table, or JSON lines with --json.")
+            abstract: "Show verified ledger entries: a table, or JSON lines with --json.",
+            discussion: """
+                Examples:
+                  coffer audit log --since 7d --action document.open
+                  coffer audit log --doc 840493a299f0f387780c4737f44da5df --json
+                """)
 
         @Option(name: .long, help: ArgumentHelp("Entries at or after this time (RFC 3339, or a duration ago such as 7d).", valueName: "time"))
         var since: String?
@@ -110,7 +119,12 @@ extension Coffer.AuditCommand {
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Report unusual access: open rates far above an identity's usual, first access to a label, bulk exports, attempts by revoked identities, overdue rotations.",
-            discussion: "Thresholds are the options below; docs/AUDIT.md explains each. Exits 0 whatever it finds; findings are in the output (`findings` with --json).")
+            discussion: """
+                Thresholds are the options below; docs/AUDIT.md explains each. Exits 0 whatever it finds; findings are in the output (`findings` with --json).
+
+                Examples:
+                  coffer audit report --since 30d --max-key-age 90d
+                """)
 
         @Option(name: .long, help: ArgumentHelp("Start of the window (RFC 3339, or a duration ago; default 7d).", valueName: "time"))
         var since = "7d"
@@ -166,7 +180,11 @@ extension Coffer.AuditCommand {
     /// `coffer audit export`.
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the verified ledger, the descriptor and the public identities, signed by you, to a file that check-export verifies anywhere.")
+            abstract: "Write the verified ledger, the descriptor and the public identities, signed by you, to a file that check-export verifies anywhere.",
+            discussion: """
+                Examples:
+                  coffer audit export -o ledger-2026-12.json
+                """)
 
         @Option(name: .shortAndLong, help: ArgumentHelp("The export file (- for standard output).", valueName: "file"))
         var output: String
@@ -193,7 +211,11 @@ extension Coffer.AuditCommand {
     struct CheckExport: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check-export",
-            abstract: "Verify an audit export with no vault and no key: descriptor, every signature, hash link and authorisation.")
+            abstract: "Verify an audit export with no vault and no key: descriptor, every signature, hash link and authorisation.",
+            discussion: """
+                Examples:
+                  coffer audit check-export ledger-2026-12.json --signer coffer1q…
+                """)
 
         @Argument(help: ArgumentHelp("The export file.", valueName: "file"))
         var file: String

@@ -16,7 +16,11 @@ extension Coffer.BackupCommand {
     /// `coffer backup create`.
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Copy the objects DEST lacks, a consistent catalog snapshot and a manifest you sign; safe while the vault is in use.")
+            abstract: "Copy the objects DEST lacks, a consistent catalog snapshot and a manifest you sign; safe while the vault is in use.",
+            discussion: """
+                Examples:
+                  coffer backup create /mnt/backup/vault
+                """)
 
         @Argument(help: ArgumentHelp("The backup directory (created if needed).", valueName: "dest"))
         var destination: String
@@ -43,7 +47,12 @@ extension Coffer.BackupCommand {
     /// `coffer backup verify`.
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a snapshot without keys: manifest signature, catalog, ledger, every object; --deep also decrypts with your identity.")
+            abstract: "Check a snapshot without keys: manifest signature, catalog, ledger, every object; --deep also decrypts with your identity.",
+            discussion: """
+                Examples:
+                  coffer backup verify /mnt/backup/vault
+                  coffer backup verify /mnt/backup/vault --deep
+                """)
 
         @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
         var destination: String
@@ -76,7 +85,11 @@ extension Coffer.BackupCommand {
 
     /// `coffer backup list`.
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the complete snapshots in a backup directory, oldest first.")
+        static let configuration = CommandConfiguration(abstract: "List the complete snapshots in a backup directory, oldest first.",
+            discussion: """
+                Examples:
+                  coffer backup list /mnt/backup/vault
+                """)
 
         @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
         var destination: String
@@ -98,7 +111,12 @@ extension Coffer.BackupCommand {
     struct Restore: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a snapshot and restore it into a new, read-only vault directory.",
-            discussion: "The manifest signature, the catalog hash, the ledger and its entry count and head, and every object are checked on the bytes restored; exit 5 leaves nothing behind. The restored vault is read-only until `coffer backup adopt`.")
+            discussion: """
+                The manifest signature, the catalog hash, the ledger and its entry count and head, and every object are checked on the bytes restored; exit 5 leaves nothing behind. The restored vault is read-only until `coffer backup adopt`.
+
+                Examples:
+                  coffer backup restore /mnt/backup/vault --to /tmp/restored
+                """)
 
         @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
         var destination: String
@@ -129,7 +147,12 @@ extension Coffer.BackupCommand {
     struct Adopt: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a restored vault the one you work in (administrators; recorded as vault.adopt).",
-            discussion: "Until adopted, a restored vault is read-only and leaves your record of the live vault alone, so a restore drill cannot fork it.")
+            discussion: """
+                Until adopted, a restored vault is read-only and leaves your record of the live vault alone, so a restore drill cannot fork it.
+
+                Examples:
+                  coffer backup adopt --vault /srv/vault-restored
+                """)
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
@@ -146,7 +169,12 @@ extension Coffer.BackupCommand {
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Keep the newest snapshots; delete older ones and every object no kept snapshot references.",
-            discussion: "Waits for backups in progress to finish; no key needed. With --plan, only reports.")
+            discussion: """
+                Waits for backups in progress to finish; no key needed. With --plan, only reports.
+
+                Examples:
+                  coffer backup prune /mnt/backup/vault --keep 14 --plan
+                """)
 
         @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
         var destination: String

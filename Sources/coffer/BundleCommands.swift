@@ -11,7 +11,11 @@ extension Coffer {
 
         /// `coffer partner add`.
         struct Add: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Record a partner's age recipient and, optionally, minisign key.")
+            static let configuration = CommandConfiguration(abstract: "Record a partner's age recipient and, optionally, minisign key.",
+                discussion: """
+                    Examples:
+                      coffer partner add acme age1… --minisign-key RWS…
+                    """)
 
             @Argument(help: "The partner's name, used with bundle create --to.")
             var name: String
@@ -31,7 +35,11 @@ extension Coffer {
 
         /// `coffer partner list`.
         struct List: ParsableCommand {
-            static let configuration = CommandConfiguration(commandName: "list", abstract: "List partners.")
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "List partners.",
+                discussion: """
+                    Examples:
+                      coffer partner list
+                    """)
 
             @OptionGroup var vault: VaultOptions
             @OptionGroup var output: OutputOptions
@@ -57,7 +65,11 @@ extension Coffer.BundleCommand {
     /// `coffer bundle create`.
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write documents into a bundle for partners, signed by you and recorded in the ledger.")
+            abstract: "Write documents into a bundle for partners, signed by you and recorded in the ledger.",
+            discussion: """
+                Examples:
+                  coffer bundle create reports/q3.pdf --to acme -o q3-acme.bundle --expires 30d
+                """)
 
         @Argument(help: ArgumentHelp("Documents (id, id prefix or exact name).", valueName: "doc"))
         var documents: [String]
@@ -116,7 +128,11 @@ extension Coffer.BundleCommand {
     /// `coffer bundle open`.
     struct Open: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Decrypt a bundle into a new folder, only if its signature, hashes and expiry check.")
+            abstract: "Decrypt a bundle into a new folder, only if its signature, hashes and expiry check.",
+            discussion: """
+                Examples:
+                  coffer bundle open q3-acme.bundle --from sender.pub -o received
+                """)
 
         @Argument(help: ArgumentHelp("The bundle file.", valueName: "file"))
         var bundle: String
@@ -163,7 +179,11 @@ extension Coffer.BundleCommand {
 
     /// `coffer bundle inspect`.
     struct Inspect: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show what a bundle reveals without a key.")
+        static let configuration = CommandConfiguration(abstract: "Show what a bundle reveals without a key.",
+            discussion: """
+                Examples:
+                  coffer bundle inspect q3-acme.bundle
+                """)
 
         @Argument(help: ArgumentHelp("The bundle file.", valueName: "file"))
         var bundle: String
@@ -181,7 +201,11 @@ extension Coffer.BundleCommand {
     /// `coffer bundle trace`.
     struct Trace: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Which bundles, sent to whom and when, held this file (or this SHA-256).")
+            abstract: "Which bundles, sent to whom and when, held this file (or this SHA-256).",
+            discussion: """
+                Examples:
+                  coffer bundle trace leaked.pdf
+                """)
 
         @Argument(help: ArgumentHelp("A file, or a SHA-256 in hex.", valueName: "file-or-sha256"))
         var subject: String

@@ -16,7 +16,12 @@ extension Coffer.IdentityCommand {
     /// `coffer identity new`.
     struct New: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a new identity file (mode 0600, encrypted with a passphrase through Argon2id).")
+            abstract: "Create a new identity file (mode 0600, encrypted with a passphrase through Argon2id).",
+            discussion: """
+                Examples:
+                  coffer identity new --out ~/.config/coffer/identity --name alice
+                  coffer identity new --out ci.identity --name ci-bot --no-passphrase --json
+                """)
 
         @Option(name: .long, help: ArgumentHelp("Where to write the identity (never overwritten).", valueName: "file"))
         var out: String
@@ -52,7 +57,12 @@ extension Coffer.IdentityCommand {
     /// `coffer identity show`.
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the public identity, its age recipient and its minisign public key.")
+            abstract: "Show the public identity, its age recipient and its minisign public key.",
+            discussion: """
+                Examples:
+                  coffer identity show
+                  coffer identity show --minisign > alice.pub
+                """)
 
         @OptionGroup var identity: IdentityOptions
 

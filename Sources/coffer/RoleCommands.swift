@@ -45,7 +45,11 @@ struct PlanOptions: ParsableArguments {
 extension Coffer.RoleCommand {
     /// `coffer role create`.
     struct Create: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a shared role with its first key.")
+        static let configuration = CommandConfiguration(abstract: "Create a shared role with its first key.",
+            discussion: """
+                Examples:
+                  coffer role create finance --clearance confidential
+                """)
 
         @Argument(help: "The role's name.")
         var name: String
@@ -64,7 +68,11 @@ extension Coffer.RoleCommand {
     /// `coffer role add`.
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a member to a role and seal the role's current key to them.")
+            abstract: "Add a member to a role and seal the role's current key to them.",
+            discussion: """
+                Examples:
+                  coffer role add finance coffer1q… --name bob
+                """)
 
         @Argument(help: "The role.")
         var role: String
@@ -81,7 +89,12 @@ extension Coffer.RoleCommand {
     /// `coffer role remove`.
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove a member from a role, and rotate the role in the same command.")
+            abstract: "Remove a member from a role, and rotate the role in the same command.",
+            discussion: """
+                Examples:
+                  coffer role remove finance bob --plan
+                  coffer role remove finance bob
+                """)
 
         @Argument(help: "The role.")
         var role: String
@@ -99,7 +112,12 @@ extension Coffer.RoleCommand {
 
     /// `coffer role list`.
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List roles: members, clearance, key version, documents.")
+        static let configuration = CommandConfiguration(abstract: "List roles: members, clearance, key version, documents.",
+            discussion: """
+                Examples:
+                  coffer role list
+                  coffer role list --all --json
+                """)
 
         @Flag(name: .long, help: "Include every identity's personal role.")
         var all = false
@@ -119,7 +137,11 @@ extension Coffer.RoleCommand {
 
     /// `coffer role show`.
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a role's members, clearance, key version and document count.")
+        static let configuration = CommandConfiguration(abstract: "Show a role's members, clearance, key version and document count.",
+            discussion: """
+                Examples:
+                  coffer role show finance
+                """)
 
         @Argument(help: "The role.")
         var role: String
@@ -136,7 +158,11 @@ extension Coffer.RoleCommand {
 extension Coffer.AdminCommand {
     /// `coffer admin add`.
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make an identity an administrator and seal the admin key to it.")
+        static let configuration = CommandConfiguration(abstract: "Make an identity an administrator and seal the admin key to it.",
+            discussion: """
+                Examples:
+                  coffer admin add coffer1q… --name carol
+                """)
 
         @OptionGroup var member: NewMemberOptions
         @OptionGroup var vault: VaultOptions
@@ -151,7 +177,11 @@ extension Coffer.AdminCommand {
 
     /// `coffer admin remove`.
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove an administrator and rotate the admin role.")
+        static let configuration = CommandConfiguration(abstract: "Remove an administrator and rotate the admin role.",
+            discussion: """
+                Examples:
+                  coffer admin remove carol --plan
+                """)
 
         @OptionGroup var member: MemberArgument
 

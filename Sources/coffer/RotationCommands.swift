@@ -14,7 +14,12 @@ extension Coffer {
         struct RoleKey: ParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "role",
-                abstract: "New key version for a role: data keys rewrapped, old versions destroyed, no content touched.")
+                abstract: "New key version for a role: data keys rewrapped, old versions destroyed, no content touched.",
+                discussion: """
+                    Examples:
+                      coffer rotate role finance --plan
+                      coffer rotate role finance
+                    """)
 
             @Argument(help: "The role.")
             var role: String
@@ -32,7 +37,12 @@ extension Coffer {
         struct Document: ParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "doc",
-                abstract: "Re-key documents: new data keys, content re-encrypted, every role's access kept.")
+                abstract: "Re-key documents: new data keys, content re-encrypted, every role's access kept.",
+                discussion: """
+                    Examples:
+                      coffer rotate doc reports/q3.pdf
+                      coffer rotate doc --documents-from ids.txt --plan
+                    """)
 
             @OptionGroup var documents: DocumentArguments
 
@@ -50,7 +60,13 @@ extension Coffer {
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a person from every role and from admin, and rotate every role they held.",
-            discussion: "With --rekey, every document they could read is also re-encrypted. Running it again finishes an interrupted revocation.")
+            discussion: """
+                With --rekey, every document they could read is also re-encrypted. Running it again finishes an interrupted revocation.
+
+                Examples:
+                  coffer revoke bob --plan
+                  coffer revoke bob --rekey
+                """)
 
         @OptionGroup var member: MemberArgument
 
@@ -73,7 +89,13 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "gc",
             abstract: "Delete objects no current document version references (after re-keys and interrupted seals); administrators.",
-            discussion: "Objects and temporary files younger than the grace period are kept, so a seal running meanwhile never loses an object.")
+            discussion: """
+                Objects and temporary files younger than the grace period are kept, so a seal running meanwhile never loses an object.
+
+                Examples:
+                  coffer gc --plan
+                  coffer gc --grace 7d
+                """)
 
         @Option(name: .long, help: ArgumentHelp("Keep unreferenced objects younger than this (e.g. 30m, 1h, 7d; default 1h).", valueName: "age"))
         var grace = "1h"

@@ -6,7 +6,12 @@ extension Coffer {
     /// `coffer share`.
     struct Share: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Wrap documents' keys for a role (owner or administrator; the role must be cleared for each label).")
+            abstract: "Wrap documents' keys for a role (owner or administrator; the role must be cleared for each label).",
+            discussion: """
+                Examples:
+                  coffer share reports/q3.pdf --role finance
+                  coffer ls reports/ --json | jq -r '.[].id' | coffer share --documents-from - --role finance
+                """)
 
         @OptionGroup var documents: DocumentArguments
 
@@ -25,7 +30,11 @@ extension Coffer {
     /// `coffer unshare`.
     struct Unshare: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove a role's access to documents and re-key them (the role's members may have kept the keys).")
+            abstract: "Remove a role's access to documents and re-key them (the role's members may have kept the keys).",
+            discussion: """
+                Examples:
+                  coffer unshare reports/q3.pdf --role finance
+                """)
 
         @OptionGroup var documents: DocumentArguments
 
@@ -47,7 +56,11 @@ extension Coffer {
     /// `coffer relabel`.
     struct Relabel: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move a document to another label (administrators); roles not cleared for it lose access.")
+            abstract: "Move a document to another label (administrators); roles not cleared for it lose access.",
+            discussion: """
+                Examples:
+                  coffer relabel reports/q3.pdf secret
+                """)
 
         @Argument(help: ArgumentHelp("Document id, id prefix or exact name.", valueName: "doc"))
         var document: String
@@ -69,7 +82,11 @@ extension Coffer {
 
     /// `coffer access`.
     struct Access: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show who can read a document now, and through which roles.")
+        static let configuration = CommandConfiguration(abstract: "Show who can read a document now, and through which roles.",
+            discussion: """
+                Examples:
+                  coffer access reports/q3.pdf
+                """)
 
         @Argument(help: ArgumentHelp("Document id, id prefix or exact name.", valueName: "doc"))
         var document: String

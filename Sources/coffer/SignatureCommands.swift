@@ -7,7 +7,12 @@ extension Coffer {
     struct Sign: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sign a file with your identity's Ed25519 key, in minisign's format (prehashed).",
-            discussion: "Anyone can check it with `minisign -Vm FILE -p KEY.pub`, where KEY.pub is what `coffer identity show --minisign` prints.")
+            discussion: """
+                Anyone can check it with `minisign -Vm FILE -p KEY.pub`, where KEY.pub is what `coffer identity show --minisign` prints.
+
+                Examples:
+                  coffer sign release.tar.gz
+                """)
 
         @Argument(help: ArgumentHelp("The file to sign.", valueName: "file"))
         var file: String
@@ -47,7 +52,12 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "verify-signature",
             abstract: "Check a minisign signature (from coffer sign or minisign -S) and print its trusted comment.",
-            discussion: "Exits 5 if the file, the signature or its trusted comment was changed, or another key signed it.")
+            discussion: """
+                Exits 5 if the file, the signature or its trusted comment was changed, or another key signed it.
+
+                Examples:
+                  coffer verify-signature release.tar.gz -p alice.pub
+                """)
 
         @Argument(help: ArgumentHelp("The signed file.", valueName: "file"))
         var file: String

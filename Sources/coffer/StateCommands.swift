@@ -15,7 +15,12 @@ extension Coffer.StateCommand {
     struct Reset: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Trust a vault as it is now: forget the ledger head your identity remembered for it, after its whole ledger verifies.",
-            discussion: "For a record that forked on a copy (a restore drill), or a rollback you made on purpose. Changes only your files in the state directory; never use it on a vault rolled back behind your back.")
+            discussion: """
+                For a record that forked on a copy (a restore drill), or a rollback you made on purpose. Changes only your files in the state directory; never use it on a vault rolled back behind your back.
+
+                Examples:
+                  coffer state reset --vault /srv/vault
+                """)
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions

@@ -6,7 +6,12 @@ extension Coffer {
     /// `coffer init`.
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a vault; you become its first administrator.")
+            abstract: "Create a vault; you become its first administrator.",
+            discussion: """
+                Examples:
+                  coffer init --vault ~/vault
+                  coffer init --vault /srv/vault --labels public internal secret --export-limit internal
+                """)
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions
@@ -47,7 +52,12 @@ extension Coffer {
     /// `coffer seal`.
     struct Seal: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Seal files, folders (recursively) or standard input (-) into the vault, one document per file.")
+            abstract: "Seal files, folders (recursively) or standard input (-) into the vault, one document per file.",
+            discussion: """
+                Examples:
+                  coffer seal ~/reports --label confidential
+                  pg_dump sales | coffer seal - --name sales.sql
+                """)
 
         @Argument(help: ArgumentHelp("Files, folders, or - for standard input.", valueName: "path"))
         var paths: [String]

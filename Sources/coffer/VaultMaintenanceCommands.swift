@@ -15,7 +15,12 @@ extension Coffer.VaultCommand {
     struct Upgrade: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Upgrade the vault's catalog in place to this Coffer's schema (administrators; recorded as vault.upgrade).",
-            discussion: "One transaction: a kill leaves the vault as it was or wholly upgraded; running it again does nothing. Older Coffer releases cannot open the upgraded vault.")
+            discussion: """
+                One transaction: a kill leaves the vault as it was or wholly upgraded; running it again does nothing. Older Coffer releases cannot open the upgraded vault.
+
+                Examples:
+                  coffer vault upgrade --vault /srv/vault
+                """)
 
         @OptionGroup var vault: VaultOptions
         @OptionGroup var output: OutputOptions

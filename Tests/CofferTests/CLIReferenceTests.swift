@@ -5,6 +5,19 @@ import Testing
 /// (argument-parser's `--experimental-dump-help`), so that the two cannot drift.
 @Suite("CLI reference")
 struct CLIReferenceTests {
+    /// The help text (discussion) of every runnable command, by command.
+    static func discussions() throws -> [String: String] {
+        let root = try #require(try CLIHarness().ok(["--experimental-dump-help"]).json() as? [String: Any])
+        var discussions: [String: String] = [:]
+        func walk(_ command: [String: Any], _ path: [String]) {
+            let subcommands = command["subcommands"] as? [[String: Any]] ?? []
+            if subcommands.isEmpty, path.last != "help" { discussions[path.joined(separator: " ")] = command["discussion"] as? String ?? "" }
+            for sub in subcommands { walk(sub, path + [sub["commandName"] as? String ?? "?"]) }
+        }
+        walk(try #require(root["command"] as? [String: Any]), ["coffer"])
+        return discussions
+    }
+
     /// Every runnable command (`coffer backup restore`) and its options, each
     /// as the set of its names, long (`--quiet`) and short (`-q`); `--help`
     /// and `--version` aside.
@@ -57,6 +70,16 @@ struct CLIReferenceTests {
             })
         }
         return synopsis
+    }
+
+    @Test("every command's --help ends with examples of that command")
+    func examples() throws {
+        let discussions = try Self.discussions()
+        #expect(discussions.count > 40)
+        for (command, text) in discussions.sorted(by: { $0.key < $1.key }) {
+            let examples = text.components(separatedBy: "Examples:\n").dropFirst().first ?? ""
+            #expect(examples.split(separator: "\n").contains { $0.contains(command + " ") || $0.hasSuffix(command) }, "\(command) --help has no example of itself")
+        }
     }
 
     @Test("every command has a synopsis line, which names every option it takes and none it does not")
