@@ -9,8 +9,8 @@ extension Coffer {
     struct AgeCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "age",
-            abstract: "Encrypt and decrypt files in the age v1 format, interoperable with the age tool.",
-            subcommands: [Encrypt.self, Decrypt.self])
+            abstract: "Encrypt and decrypt files in the age v1 format, interoperable with the age tool; make age keys.",
+            subcommands: [Encrypt.self, Decrypt.self, Keygen.self])
     }
 }
 
@@ -150,6 +150,76 @@ extension Coffer.AgeCommand {
         func run() throws {
             try stream.target.checkAvailable()
             try Age.decryptStream(from: stream.source, to: stream.target, identities: keys.identities(passphraseEncrypted:))
+        }
+    }
+}
+
+extension Coffer.AgeCommand {
+    /// `coffer age keygen`.
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate an age identity file (X25519), as age-keygen does; with -y, print the recipients of one.",
+            discussion: """
+                The file holds a comment with its creation time, one with its public key, and the \
+                AGE-SECRET-KEY-1… line. To a file (-o), it is written 0600, atomically, and never over an \
+                existing file (exit 7); the public key goes to standard error. With -y, the recipients of an \
+                identity file (age's, an OpenSSH ed25519 key, or a Coffer identity) are printed, one per line.
+
+                Examples:
+                  coffer age keygen -o key.txt
+                  coffer age keygen -y key.txt > recipients.txt
+                """)
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file (default: standard output).", valueName: "file"))
+        var output: String?
+
+        @Flag(name: .customShort("y"), help: "Print the recipients of the identity file INPUT (or standard input) instead.")
+        var convert = false
+
+        @Argument(help: ArgumentHelp("With -y, the identity file (default, or -: standard input).", valueName: "input"))
+        var input: String?
+
+        @Option(name: .long, help: ArgumentHelp("With -y, the passphrase of an encrypted identity file, from the first line of this file.", valueName: "file"))
+        var passphraseFile: String?
+
+        func validate() throws {
+            if input != nil, !convert { throw ValidationError("an input file is read only with -y") }
+        }
+
+        func run() throws {
+            if convert { return try printRecipients() }
+            let identity = AgeX25519Identity.generate()
+            let contents = identity.keyFile()
+            var bytes = contents.withUnsafeBytes { Array($0) }
+            defer { Sodium.wipe(&bytes) }
+            if let output, output != "-" {
+                try IdentityFile.write(bytes, to: output)
+            } else {
+                try bytes.withUnsafeBytes { buffer in
+                    var done = 0
+                    while done < buffer.count {
+                        let n = Glibc.write(STDOUT_FILENO, buffer.baseAddress! + done, buffer.count - done)
+                        if n > 0 { done += n } else if errno != EINTR { throw FileError(operation: "write", path: "standard output", code: errno) }
+                    }
+                }
+            }
+            if output != nil || isatty(STDOUT_FILENO) != 1 { TextOutput.errorLine("Public key: \(identity.recipient.encoded)") }
+        }
+
+        private func printRecipients() throws {
+            let path = input ?? "-"
+            var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
+            defer { Sodium.wipe(&bytes) }
+            let name = path == "-" ? "standard input" : path
+            let identities = try AgeIdentity.parseFile(contents: SecureBytes.copying(bytes), path: name) {
+                try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(name): ", confirm: false, path: name)
+            }
+            let text = identities.compactMap(\.recipient).map { $0 + "\n" }.joined()
+            if let output, output != "-" {
+                try IdentityFile.write(Array(text.utf8), to: output)
+            } else {
+                print(text, terminator: "")
+            }
         }
     }
 }

@@ -142,6 +142,40 @@ struct AgeCommandTests {
         #expect(rsa.status == Exit.usage && rsa.stderr.contains("ssh-rsa"), "\(rsa.stderr)")
     }
 
+    @Test("age keygen writes what age-keygen writes (0600, never over a file, exit 7) and the stock age uses it; -y prints recipients as age-keygen -y, of ssh keys too")
+    func keygen() throws {
+        let s = try Setup()
+        let key = s.cli.path("made.txt")
+        let made = try s.cli.ok(["age", "keygen", "-o", key])
+        var st = stat()
+        #expect(stat(key, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let recipient = try #require(made.stderr.components(separatedBy: "Public key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(try String(contentsOfFile: key, encoding: .utf8).contains("# public key: \(recipient)\n"))
+        let stock = try s.cli.execute("/usr/bin/age-keygen", ["-y", key])
+        #expect(stock.status == 0 && stock.text == recipient + "\n", "\(stock.stderr)")
+        #expect(try s.cli.ok(["age", "keygen", "-y", key]).text == recipient + "\n")
+        #expect(try s.cli.ok(["age", "keygen", "-y"], stdin: try s.read(key)).text == recipient + "\n")
+        // The stock age encrypts to it and opens with it; so does coffer.
+        let plain = try s.cli.write("plain", Data("made by keygen\n".utf8))
+        let encrypted = s.cli.path("k.age")
+        #expect(try s.cli.execute(AgeCommandTests.age, ["-r", recipient, "-o", encrypted, plain]).status == 0)
+        #expect(try s.cli.execute(AgeCommandTests.age, ["-d", "-i", key, encrypted]).stdout == Data("made by keygen\n".utf8))
+        #expect(try s.cli.ok(["age", "decrypt", "-i", key, encrypted]).stdout == Data("made by keygen\n".utf8))
+        // Never over an existing file.
+        let before = try s.read(key)
+        #expect(try s.cli.run(["age", "keygen", "-o", key]).status == Exit.conflict)
+        #expect(try s.read(key) == before)
+        // To standard output (not a terminal): the file there, the public key on standard error.
+        let printed = try s.cli.ok(["age", "keygen"])
+        #expect(printed.text.contains("AGE-SECRET-KEY-1") && printed.stderr.hasPrefix("Public key: age1"))
+        // An ssh key's recipient line.
+        let ssh = s.cli.path("id_ed25519")
+        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "x", "-f", ssh]).status == 0)
+        let publicLine = try String(contentsOfFile: ssh + ".pub", encoding: .utf8)
+        #expect(try s.cli.ok(["age", "keygen", "-y", ssh]).text == publicLine.split(separator: " ").prefix(2).joined(separator: " ") + "\n")
+        #expect(try s.cli.run(["age", "keygen", s.cli.path("x")]).status == Exit.usage)
+    }
+
     @Test("-R - and -i - read recipients and identities from standard input, as age does; with the input on standard input too, exit 2")
     func keysOnStandardInput() throws {
         let s = try Setup()

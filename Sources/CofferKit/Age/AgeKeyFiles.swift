@@ -1,3 +1,5 @@
+import Foundation
+
 /// Recipients and identities as the `age` command line takes them, plus
 /// Coffer's own keys: a Coffer identity's X25519 key is an age identity, and
 /// its public identity (`coffer1…`) names the matching age recipient.
@@ -71,6 +73,16 @@ extension AgeRecipient {
 }
 
 extension AgeIdentity {
+    /// What this identity opens, as `-r` takes it (`age1…`, or an
+    /// `ssh-ed25519 …` line); nil for a passphrase.
+    public var recipient: String? {
+        switch self {
+        case .x25519(let identity): identity.recipient.encoded
+        case .sshEd25519(let identity): identity.recipient.line
+        case .scrypt: nil
+        }
+    }
+
     /// Parses a file given to `-i`: an unencrypted OpenSSH Ed25519 private
     /// key (as age takes it), or what ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)`` reads.
     /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the file; as
@@ -88,6 +100,20 @@ extension AgeIdentity {
 }
 
 extension AgeX25519Identity {
+    /// An identity file as `age-keygen` writes it: when it was created, its
+    /// public key, and the secret key, each on a line (in locked memory).
+    public func keyFile(created: Date = Date()) -> SecureBytes {
+        let header = Array("# created: \(Timestamp.format(created))\n# public key: \(recipient.encoded)\n".utf8)
+        let secret = encodedSecretKey()
+        return secret.withUnsafeBytes { key in
+            SecureBytes(count: header.count + key.count + 1) { out in
+                header.withUnsafeBytes { out.copyMemory(from: $0) }
+                UnsafeMutableRawBufferPointer(rebasing: out[header.count...]).copyMemory(from: key)
+                out[out.count - 1] = 0x0A
+            }
+        }
+    }
+
     /// The largest identity file read.
     public static let maxIdentityFileByteCount = 1024 * 1024
 

@@ -11,6 +11,9 @@ public struct AgeSSHEd25519Recipient: Sendable, Equatable {
     /// The key converted to X25519.
     let publicKey: [UInt8]
 
+    /// The key as an `authorized_keys` line without a comment: `ssh-ed25519 BASE64`.
+    public var line: String { SSHWire.ed25519 + " " + Base64.encode(wireKey) }
+
     /// The stanza tag: the first 4 bytes of SHA-256(``wireKey``).
     var tag: [UInt8] { Array(SHA256.hash(wireKey).prefix(4)) }
 
