@@ -115,13 +115,15 @@ extension Coffer.BackupCommand {
                 The manifest signature, the catalog hash, the ledger and its entry count and head, and every object are checked on the bytes restored; exit 5 leaves nothing behind. The restored vault is read-only until `coffer backup adopt`.
 
                 Examples:
-                  coffer backup restore /mnt/backup/vault --to /tmp/restored
+                  coffer backup restore /mnt/backup/vault -o /tmp/restored
                 """)
 
         @Argument(help: ArgumentHelp("The backup directory.", valueName: "dest"))
         var destination: String
 
-        @Option(name: .long, help: ArgumentHelp("The new vault directory (must not exist, or be empty).", valueName: "dir"))
+        @Option(
+            name: [.customShort("o"), .customLong("output"), .customLong("to")],
+            help: ArgumentHelp("The new vault directory (must not exist, or be empty). --to is the older spelling.", valueName: "dir"))
         var to: String
 
         @Option(name: .long, help: ArgumentHelp("The snapshot (default: the newest).", valueName: "id"))

@@ -89,7 +89,7 @@ extension Coffer.BundleCommand {
         @Option(name: .long, help: "A note for the recipients (in the manifest and the ledger).")
         var note: String?
 
-        @Flag(name: .long, help: "Write ASCII armor.")
+        @Flag(name: [.customShort("a"), .long], help: "Write ASCII armor.")
         var armor = false
 
         @Flag(name: .long, help: "Approve exporting documents above the vault's export limit (administrators).")

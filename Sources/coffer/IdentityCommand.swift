@@ -19,11 +19,13 @@ extension Coffer.IdentityCommand {
             abstract: "Create a new identity file (mode 0600, encrypted with a passphrase through Argon2id).",
             discussion: """
                 Examples:
-                  coffer identity new --out ~/.config/coffer/identity --name alice
-                  coffer identity new --out ci.identity --name ci-bot --no-passphrase --json
+                  coffer identity new -o ~/.config/coffer/identity --name alice
+                  coffer identity new -o ci.identity --name ci-bot --no-passphrase --json
                 """)
 
-        @Option(name: .long, help: ArgumentHelp("Where to write the identity (never overwritten).", valueName: "file"))
+        @Option(
+            name: [.customShort("o"), .customLong("output"), .customLong("out")],
+            help: ArgumentHelp("Where to write the identity (never overwritten). --out is the older spelling.", valueName: "file"))
         var out: String
 
         @Option(name: .long, help: "A display name for the identity.")

@@ -82,6 +82,26 @@ struct CLIReferenceTests {
         }
     }
 
+    @Test("outputs are -o everywhere and armor is -a everywhere; the older spellings (identity new --out, backup restore --to) still work")
+    func consistentSpellings() throws {
+        let cli = try CLIHarness()
+        try cli.ok(["identity", "new", "-o", cli.environment["COFFER_IDENTITY"]!, "--name", "alice", "--no-passphrase"])
+        try cli.ok(["identity", "new", "--out", cli.path("old-spelling.id"), "--no-passphrase"])
+        try cli.ok(["init"])
+        try cli.write("a.txt", Data("a\n".utf8))
+        try cli.ok(["seal", cli.path("a.txt")])
+        let recipient = try #require(try cli.ok(["identity", "show", "--json"]).json() as? [String: Any])["age"] as! String
+        try cli.ok(["partner", "add", "self", recipient])
+        try cli.ok(["bundle", "create", "a.txt", "--to", "self", "-a", "-o", cli.path("a.bundle")])
+        #expect(try String(contentsOfFile: cli.path("a.bundle"), encoding: .utf8).hasPrefix("-----BEGIN AGE ENCRYPTED FILE-----"))
+        try cli.ok(["backup", "create", cli.path("dest")])
+        try cli.ok(["backup", "restore", cli.path("dest"), "-o", cli.path("restored-new")])
+        try cli.ok(["backup", "restore", cli.path("dest"), "--to", cli.path("restored-old")])
+        for restored in ["restored-new", "restored-old"] {
+            #expect(try cli.run(["verify", "--vault", cli.path(restored)]).status == Exit.ok)
+        }
+    }
+
     @Test("every command has a synopsis line, which names every option it takes and none it does not")
     func synopsisMatchesTheBinary() throws {
         let commands = try Self.commands()
