@@ -108,7 +108,10 @@ extension Coffer.AuditCommand {
                     let c = record.entry.contents
                     let who = record.actorName.isEmpty ? String(c.actor.prefix(12)) : record.actorName
                     let shown = revealed.map { "  \($0.summary)" } ?? (record.hasSealedDetails ? "  (sealed details)" : "")
-                    TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)\(shown)")
+                    // Which document: its id, or how many (a share or rotation entry holds thousands).
+                    let documents = record.documents
+                    let subject = documents.count == 1 ? "  \(documents[0])" : documents.isEmpty ? "" : "  \(documents.count) documents"
+                    TextOutput.line("\(String(record.entry.sequence).leftPadded(6))  \(Timestamp.format(c.time))  \(who.rightPadded(12))  \(c.event.action)\(subject)\(shown)")
                 }
                 try TextOutput.requireWritable()
             }

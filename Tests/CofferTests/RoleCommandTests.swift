@@ -63,6 +63,12 @@ struct RoleCommandTests {
         let access = try #require(try cli.ok(["access", "plan.txt", "--json"]).json() as? [String: Any])
         let readers = try #require(access["readers"] as? [[String: Any]])
         #expect(Set(readers.compactMap { ($0["member"] as? [String: Any])?["name"] as? String }) == ["alice", "bob"])
+        // Text for people: the owner's personal role by name, not by fingerprint.
+        let text = try cli.ok(["access", "plan.txt"]).text
+        let ownerFingerprint = try #require((access["owner"] as? [String: Any])?["fingerprint"] as? String)
+        #expect(text.contains("via @alice, admin") && !text.contains("@" + ownerFingerprint), "\(text)")
+        let planID = try #require(access["document"] as? String)
+        #expect(try cli.ok(["audit", "log", "--action", "document.share"]).text.contains("document.share  \(planID)"))
         let shown = try #require(try cli.ok(["role", "show", "eng", "--json"]).json() as? [String: Any])
         #expect(shown["documents"] as? Int == 1 && (shown["members"] as? [Any])?.count == 1)
         let listed = try #require(try cli.ok(["role", "list", "--json"]).json() as? [[String: Any]])

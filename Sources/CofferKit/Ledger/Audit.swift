@@ -33,6 +33,9 @@ public struct AuditRecord: Sendable {
     /// The vault state right after the entry.
     let state: VaultState
 
+    /// The documents the entry concerns (opened, sealed, shared, exported…), in entry order.
+    public var documents: [DocumentID] { entry.contents.event.documents }
+
     /// A document's label right after the entry.
     func label(of document: DocumentID) -> String? { state.documents[document]?.label }
 
