@@ -106,7 +106,8 @@ extension Coffer.RoleCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try RotationOutput.print(try vault.openVault().removeMember(member.query, fromRole: role, plan: plan.plan), json: output.json)
+            let vault = try self.vault.openVault()
+            try RotationOutput.print(try vault.removeMember(member.query, fromRole: role, plan: plan.plan), naming: vault, json: output.json)
         }
     }
 
@@ -126,11 +127,12 @@ extension Coffer.RoleCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let roles = try vault.openVault().roleSummaries(includePersonal: all)
+            let vault = try self.vault.openVault()
+            let roles = vault.roleSummaries(includePersonal: all)
             if output.json { return try JSONOutput.print(roles) }
             for role in roles {
                 let pending = role.olderKeyVersions.isEmpty ? "" : "  (rotation unfinished)"
-                TextOutput.line("\(role.name.rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) cleared for \(role.clearance.rightPadded(12)) key v\(role.keyVersion)  \(role.members.count) members  \(role.documents) documents\(pending)")
+                TextOutput.line("\(vault.displayName(ofRole: role.name).rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) cleared for \(role.clearance.rightPadded(12)) key v\(role.keyVersion)  \(role.members.count) members  \(role.documents) documents\(pending)")
             }
         }
     }
@@ -190,7 +192,8 @@ extension Coffer.AdminCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try RotationOutput.print(try vault.openVault().removeAdministrator(member.query, plan: plan.plan), json: output.json)
+            let vault = try self.vault.openVault()
+            try RotationOutput.print(try vault.removeAdministrator(member.query, plan: plan.plan), naming: vault, json: output.json)
         }
     }
 }
@@ -210,13 +213,16 @@ enum RoleOutput {
 
 /// Prints a rotation report for people or as JSON.
 enum RotationOutput {
-    static func print(_ report: RotationReport, json: Bool) throws {
+    /// Prints `report`; `vault` gives people's names for fingerprints and personal roles.
+    static func print(_ report: RotationReport, naming vault: Vault, json: Bool) throws {
         if json { return try JSONOutput.print(report) }
         let verb = report.planned ? "would" : "did"
         if report.planned { TextOutput.line("plan (nothing changed):") }
-        for removal in report.removed { TextOutput.line("  \(verb) remove \(removal.member) from \(removal.role)") }
+        for removal in report.removed {
+            TextOutput.line("  \(verb) remove \(vault.displayName(ofMember: removal.member)) from \(vault.displayName(ofRole: removal.role))")
+        }
         for role in report.roles {
-            var line = "  role \(role.role): "
+            var line = "  role \(vault.displayName(ofRole: role.role)): "
             line += role.newKey ? "\(verb) issue key v\(role.keyVersion)" : "key v\(role.keyVersion)"
             line += ", rewrap \(role.rewrapped) data keys"
             if role.roleKeysRewrapped > 0 { line += ", rewrap \(role.roleKeysRewrapped) role keys" }

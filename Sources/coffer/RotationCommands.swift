@@ -29,7 +29,8 @@ extension Coffer {
             @OptionGroup var output: OutputOptions
 
             func run() throws {
-                try RotationOutput.print(try vault.openVault().rotateRole(named: role, plan: plan.plan), json: output.json)
+                let vault = try self.vault.openVault()
+                try RotationOutput.print(try vault.rotateRole(named: role, plan: plan.plan), naming: vault, json: output.json)
             }
         }
 
@@ -51,7 +52,8 @@ extension Coffer {
             @OptionGroup var output: OutputOptions
 
             func run() throws {
-                try RotationOutput.print(try vault.openVault().rekey(try documents.all(), plan: plan.plan), json: output.json)
+                let vault = try self.vault.openVault()
+                try RotationOutput.print(try vault.rekey(try documents.all(), plan: plan.plan), naming: vault, json: output.json)
             }
         }
     }
@@ -78,7 +80,8 @@ extension Coffer {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try RotationOutput.print(try vault.openVault().revoke(member.query, rekey: rekey, plan: plan.plan), json: output.json)
+            let vault = try self.vault.openVault()
+            try RotationOutput.print(try vault.revoke(member.query, rekey: rekey, plan: plan.plan), naming: vault, json: output.json)
         }
     }
 }

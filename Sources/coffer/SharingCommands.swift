@@ -95,22 +95,18 @@ extension Coffer {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let report = try vault.openVault().access(document)
+            let vault = try self.vault.openVault()
+            let report = try vault.access(document)
             if output.json { return try JSONOutput.print(report) }
             TextOutput.line("\(report.name) (\(report.document)), labelled \(report.label), owned by \(report.owner.name), generation \(report.generation)")
             if report.rekeyPending { TextOutput.line("  a re-key is pending: run `coffer rotate doc \(report.document)`") }
-            // A personal role is named after its member's fingerprint: shown by the member's name.
-            var shown: [String: String] = [:]
-            for role in report.roles where role.kind == .personal && role.members.count == 1 && !role.members[0].name.isEmpty {
-                shown[role.role] = "@" + role.members[0].name
-            }
             TextOutput.line("roles:")
             for role in report.roles {
-                TextOutput.line("  \((shown[role.role] ?? role.role).rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) key v\(role.keyVersion)  \(role.members.count) members")
+                TextOutput.line("  \(vault.displayName(ofRole: role.role).rightPadded(20)) \(role.kind.rawValue.rightPadded(8)) key v\(role.keyVersion)  \(role.members.count) members")
             }
             TextOutput.line("readers:")
             for reader in report.readers {
-                TextOutput.line("  \(reader.member.name.rightPadded(20)) \(reader.member.fingerprint)  via \(reader.via.map { shown[$0] ?? $0 }.joined(separator: ", "))")
+                TextOutput.line("  \(reader.member.name.rightPadded(20)) \(reader.member.fingerprint)  via \(reader.via.map(vault.displayName(ofRole:)).joined(separator: ", "))")
             }
         }
     }

@@ -83,6 +83,12 @@ struct RoleCommandTests {
 
         let planned = try #require(try cli.ok(["role", "remove", "eng", "bob", "--plan", "--json"]).json() as? [String: Any])
         #expect(planned["planned"] as? Bool == true)
+        // The plan for people names bob, and a revocation plan his personal role as @bob.
+        let bobFingerprint = try #require((planned["removed"] as? [[String: Any]])?.first?["member"] as? String)
+        #expect(try cli.ok(["role", "remove", "eng", "bob", "--plan"]).text.contains("would remove bob (\(bobFingerprint)) from eng"))
+        let revokePlan = try cli.ok(["revoke", "bob", "--plan"]).text
+        #expect(revokePlan.contains("from @bob") && revokePlan.contains("role @bob:") && !revokePlan.contains("@" + bobFingerprint), "\(revokePlan)")
+        #expect(try cli.ok(["role", "list", "--all"]).text.contains("@bob "))
         #expect(try cli.run(as: bob.file, ["open", "plan.txt", "-o", "-"]).status == Exit.ok)
         let removed = try #require(try cli.ok(["role", "remove", "eng", "bob", "--json"]).json() as? [String: Any])
         let rotation = try #require((removed["roles"] as? [[String: Any]])?.first)

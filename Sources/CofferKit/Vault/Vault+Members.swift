@@ -172,6 +172,22 @@ extension Vault {
     // MARK: Shared helpers
 
     /// The role called `name`. - Throws: ``VaultError/notFound(_:)``.
+    /// How people see a role's name: a personal role (named after its
+    /// member's fingerprint) as `@` and the member's display name, when it has one.
+    public func displayName(ofRole name: String) -> String {
+        guard let role = state.role(named: name), role.kind == .personal, let member = role.members.first,
+              let shown = state.identities[member]?.name, !shown.isEmpty
+        else { return name }
+        return "@" + shown
+    }
+
+    /// An identity's display name in this vault followed by its fingerprint
+    /// (`bob (fc804dec…)`), or the fingerprint alone when it has no name.
+    public func displayName(ofMember fingerprint: String) -> String {
+        guard let shown = state.identities[fingerprint]?.name, !shown.isEmpty else { return fingerprint }
+        return "\(shown) (\(fingerprint))"
+    }
+
     func role(named name: String) throws -> VaultState.Role {
         guard let role = state.role(named: name) else {
             let known = state.roles.values.filter { $0.kind != .personal }.map(\.name).sorted().joined(separator: ", ")
