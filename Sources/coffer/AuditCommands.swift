@@ -51,7 +51,7 @@ extension Coffer.AuditCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            try AuditOutput.print(try Audit.verify(vaultAt: try vault.vaultPath(), stateDirectory: Paths.stateDirectory), json: output.json)
+            try AuditOutput.print(try Audit.verify(vaultAt: try vault.vaultPath(), stateDirectory: .standard), json: output.json)
         }
     }
 

@@ -161,7 +161,7 @@ extension Coffer.BackupCommand {
 
         func run() throws {
             let path = try vault.vaultPath()
-            let report = try Vault.adopt(at: path, identity: try vault.loadIdentity(), stateDirectory: Paths.stateDirectory)
+            let report = try Vault.adopt(at: path, identity: try vault.loadIdentity(), stateDirectory: .standard)
             if output.json { return try JSONOutput.print(report) }
             TextOutput.line("adopted \(path), restored from snapshot \(report.snapshot): \(report.entries) ledger entries")
         }

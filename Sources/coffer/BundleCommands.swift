@@ -164,7 +164,7 @@ extension Coffer.BundleCommand {
             } catch {
                 guard let path = VaultOptions.vaultPath(explicit: vault) else { throw error }  // no vault: it was meant as a key
                 let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: keys.passphraseFile)
-                return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory).signingKey(ofPartner: from)
+                return try Vault.open(at: path, identity: identity, stateDirectory: .standard).signingKey(ofPartner: from)
             }
         }
 

@@ -25,7 +25,7 @@ extension Coffer {
 
         func run() throws {
             let report = CofferKit.Doctor.examine(
-                identityFile: IdentityLoader.path(explicit: identity), stateDirectory: Paths.stateDirectory,
+                identityFile: IdentityLoader.path(explicit: identity), stateDirectory: StateLocation.standardDirectory,
                 vault: vault.chosen)
             if output.json {
                 try JSONOutput.print(report)

@@ -27,7 +27,7 @@ extension Coffer.StateCommand {
 
         func run() throws {
             let path = try vault.vaultPath()
-            let reset = try Vault.resetState(at: path, identity: try vault.loadIdentity(), stateDirectory: Paths.stateDirectory)
+            let reset = try Vault.resetState(at: path, identity: try vault.loadIdentity(), stateDirectory: StateLocation.standardDirectory)
             if output.json { return try JSONOutput.print(reset) }
             if let sequence = reset.forgottenSequence {
                 TextOutput.line("forgot ledger entry \(sequence)\(reset.forgottenSeenAt.map { " (seen at \($0))" } ?? "") remembered for vault \(reset.vault)")

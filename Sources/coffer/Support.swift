@@ -49,7 +49,7 @@ struct VaultOptions: ParsableArguments {
     func openVault(access: VaultAccess = .readWrite) throws -> Vault {
         let path = try vaultPath()
         let identity = try loadIdentity()
-        return try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory, access: access)
+        return try Vault.open(at: path, identity: identity, stateDirectory: .standard, access: access)
     }
 }
 
@@ -78,34 +78,11 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
-/// Where Coffer keeps per-user files.
-enum Paths {
-    static var environment: [String: String] { ProcessInfo.processInfo.environment }
-
-    static var home: String { environment["HOME"] ?? NSHomeDirectory() }
-
-    /// `$XDG_CONFIG_HOME/coffer` or `~/.config/coffer`.
-    static var configDirectory: String {
-        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/coffer" }
-        return home + "/.config/coffer"
-    }
-
-    /// `$COFFER_STATE_DIR`, else `$XDG_STATE_HOME/coffer`, else `~/.local/state/coffer`:
-    /// where each identity remembers the ledger heads it has seen.
-    static var stateDirectory: String {
-        if let dir = environment["COFFER_STATE_DIR"], !dir.isEmpty { return dir }
-        if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty { return xdg + "/coffer" }
-        return home + "/.local/state/coffer"
-    }
-}
-
 /// Finds, reads and decrypts identity files, and reads passphrases.
 enum IdentityLoader {
     /// `--identity`, else `$COFFER_IDENTITY`, else the default path.
     static func path(explicit: String?) -> String {
-        if let explicit { return explicit }
-        if let env = Paths.environment["COFFER_IDENTITY"], !env.isEmpty { return env }
-        return Paths.configDirectory + "/identity"
+        explicit ?? IdentityFile.standardPath
     }
 
     /// Reads and decrypts the identity at `path`.
@@ -139,7 +116,7 @@ enum Passphrase {
             if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
             return try nonEmpty(bytes)
         }
-        if allowEnvironment, let env = Paths.environment["COFFER_PASSPHRASE"] {
+        if allowEnvironment, let env = ProcessInfo.processInfo.environment["COFFER_PASSPHRASE"] {
             var bytes = Array(env.utf8)
             defer { Sodium.wipe(&bytes) }
             // Child processes need not inherit it.

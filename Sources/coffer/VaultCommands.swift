@@ -27,7 +27,7 @@ extension Coffer {
             let identity = try vault.loadIdentity()
             let created = try Vault.create(
                 at: path, creator: identity, labels: labels.isEmpty ? Vault.defaultLabels : labels, exportLimit: exportLimit,
-                stateDirectory: Paths.stateDirectory)
+                stateDirectory: .standard)
             let summary = InitSummary(
                 vault: path, id: created.state.vaultID.description, administrator: identity.fingerprint, labels: created.state.labels,
                 exportLimit: created.state.exportLimit)
@@ -275,7 +275,7 @@ extension Coffer {
             // every identity remembered in the state directory.
             let subset = try self.subset.map { try ObjectSubset(parsing: $0) }
             let identity = deep || subset != nil ? try vault.loadIdentity() : nil
-            let report = try VaultVerifier.verify(at: path, identity: identity, stateDirectory: Paths.stateDirectory, deep: deep, subset: subset)
+            let report = try VaultVerifier.verify(at: path, identity: identity, stateDirectory: .standard, deep: deep, subset: subset)
             if output.json {
                 try JSONOutput.print(report)
             } else {
@@ -283,7 +283,7 @@ extension Coffer {
             }
             // The check is evidence: `audit report` says when every part was last checked.
             if let subset, let identity {
-                try Vault.open(at: path, identity: identity, stateDirectory: Paths.stateDirectory).recordCheck(of: subset, report: report)
+                try Vault.open(at: path, identity: identity, stateDirectory: .standard).recordCheck(of: subset, report: report)
             }
             if !report.isClean { throw ExitCode(ExitStatus.code(for: .integrity)) }
         }

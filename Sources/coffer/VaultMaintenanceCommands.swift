@@ -26,7 +26,7 @@ extension Coffer.VaultCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let opened = try Vault.open(at: try vault.vaultPath(), identity: try vault.loadIdentity(), stateDirectory: Paths.stateDirectory)
+            let opened = try Vault.open(at: try vault.vaultPath(), identity: try vault.loadIdentity(), stateDirectory: .standard)
             let upgrade = try opened.upgrade()
             if output.json { return try JSONOutput.print(upgrade) }
             if let entry = upgrade.entry {

@@ -42,7 +42,8 @@ struct SealedDetailsCommandTests {
         #expect((backupLine["details"] as? [String: Any])?["destination"] as? String == destination)
         // Without --details, the log shows a placeholder.
         let plain = try cli.ok(["audit", "log"]).text
-        #expect(plain.contains("bundle.create  (sealed details)") && !plain.contains("merger-7f3a"), "\(plain)")
+        let bundleLine = try #require(plain.split(separator: "\n").first { $0.contains("bundle.create") })
+        #expect(bundleLine.hasSuffix("  (sealed details)") && !plain.contains("merger-7f3a"), "\(plain)")
 
         // audit report: keyless it counts files only; with --details an administrator's report names the recipients.
         let keyless = try cli.ok(["audit", "report", "--bulk-files", "1"]).text

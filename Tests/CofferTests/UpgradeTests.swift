@@ -94,7 +94,7 @@ struct UpgradeTests {
         let cli = try Self.unpacked()
         let file = cli.path("keys/alice.identity")
         let identity = try IdentityFile.decode(Array(try Data(contentsOf: URL(fileURLWithPath: file))), path: file) { throw HarnessError("a test key has no passphrase") }
-        let vault = try Vault.open(at: cli.path("vault"), identity: identity, stateDirectory: cli.path("state"))
+        let vault = try Vault.open(at: cli.path("vault"), identity: identity, stateDirectory: .directory(cli.path("state")))
         struct Interrupted: Error {}
         #expect(throws: Interrupted.self) {
             try vault.commit(upgradingSchema: true) { draft in

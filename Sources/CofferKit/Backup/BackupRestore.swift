@@ -152,7 +152,7 @@ extension Vault {
     /// - Throws: ``VaultError/invalidRequest(_:)`` if `path` is not a restored
     ///   copy; ``VaultError/notPermitted(_:)`` if the identity is no administrator;
     ///   ``VaultError/headConflict(_:)``; what ``open(at:identity:stateDirectory:access:)`` throws.
-    public static func adopt(at path: String, identity: Identity, stateDirectory: String?) throws -> AdoptReport {
+    public static func adopt(at path: String, identity: Identity, stateDirectory: StateLocation = .standard) throws -> AdoptReport {
         guard let mark = try RestoredCopy.read(in: path) else {
             throw VaultError.invalidRequest("\(path) is not a restored copy waiting to be adopted (it has no \(RestoredCopy.fileName)); it is already an ordinary vault")
         }
@@ -168,8 +168,8 @@ extension Vault {
         let markPath = FileSystem.join(path, RestoredCopy.fileName)
         guard unlink(markPath) == 0 else { throw FileError("unlink", path: markPath) }
         try FileSystem.syncDirectory(path)
-        if let stateDirectory {
-            let heads = HeadStore(directory: stateDirectory)
+        if let directory = stateDirectory.path {
+            let heads = HeadStore(directory: directory)
             try heads.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: vault.state.vaultID)
             try heads.remember(
                 HeadStore.Head(sequence: vault.state.entryCount - 1, hash: vault.state.head, seenAt: FileSystem.realPath(path)),
@@ -210,7 +210,7 @@ extension Vault {
         let heads = HeadStore(directory: stateDirectory)
         let forgotten = try heads.forget(fingerprint: identity.fingerprint, vault: descriptor.vault)
         try heads.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault)
-        let vault = try open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly)
+        let vault = try open(at: path, identity: identity, stateDirectory: .directory(stateDirectory), access: .readOnly)
         return StateReset(
             vault: descriptor.vault, forgottenSequence: forgotten?.sequence, forgottenSeenAt: forgotten?.seenAt,
             entries: vault.state.entryCount, head: Hex.encode(vault.state.head))

@@ -23,7 +23,7 @@ extension FuzzEntryPoints {
         try Data("quarterly figures\n".utf8).write(to: URL(fileURLWithPath: input))
 
         // A vault with a document shared with a role, a bundle and a backup.
-        let vault = try Vault.create(at: vaultPath, creator: owner, stateDirectory: state)
+        let vault = try Vault.create(at: vaultPath, creator: owner, stateDirectory: .directory(state))
         _ = try vault.seal(paths: [input], name: "report.txt")
         _ = try vault.createRole(named: "finance", clearance: nil)
         _ = try vault.addMember(bob.publicIdentity, name: "bob", toRole: "finance")
@@ -56,7 +56,7 @@ extension FuzzEntryPoints {
         }
 
         // The owner's saved state: its core, and each document's record.
-        let reopened = try Vault.open(at: vaultPath, identity: owner, stateDirectory: state)
+        let reopened = try Vault.open(at: vaultPath, identity: owner, stateDirectory: .directory(state))
         seeds["state-checkpoint"] = [[0] + StateCodec.encodeCore(reopened.state)] + reopened.state.documents.map { [1] + StateCodec.encodeDocument($0) }
 
         seeds["identity-file"] = [

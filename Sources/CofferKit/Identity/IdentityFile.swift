@@ -3,6 +3,7 @@ import Glibc
 #else
 import Darwin
 #endif
+import Foundation
 
 /// Reads and writes identity files.
 ///
@@ -70,6 +71,16 @@ public enum IdentityFile {
         }
         text += endLine + "\n"
         return Array(text.utf8)
+    }
+
+    /// Where a user's identity file is, as the `coffer` command finds it:
+    /// `$COFFER_IDENTITY`, else `$XDG_CONFIG_HOME/coffer/identity`, else
+    /// `~/.config/coffer/identity`.
+    public static var standardPath: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["COFFER_IDENTITY"], !path.isEmpty { return path }
+        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/coffer/identity" }
+        return FileSystem.homeDirectory + "/.config/coffer/identity"
     }
 
     /// Whether the file's seed is encrypted (so a passphrase is needed).

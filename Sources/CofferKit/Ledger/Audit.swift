@@ -108,9 +108,9 @@ public enum Audit {
     /// any key, and reports the first bad entry. Every ledger head
     /// remembered in `stateDirectory` (by any identity) must still be in the
     /// ledger: entries deleted from the end are a rollback.
-    public static func verify(vaultAt path: String, stateDirectory: String? = nil) throws -> AuditVerification {
+    public static func verify(vaultAt path: String, stateDirectory: StateLocation = .standard) throws -> AuditVerification {
         let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
-        let remembered = try stateDirectory.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
+        let remembered = try stateDirectory.path.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
         let verification = try verify(vault: descriptor.vault, descriptor: descriptor) { signingKeys, body in
             try catalog.forEachLedgerEntry(checkingAheadWith: signingKeys, body)
             for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }

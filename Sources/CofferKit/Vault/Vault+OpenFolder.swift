@@ -41,6 +41,7 @@ extension Vault {
     ///   below `destination` or that is both a file and a folder,
     ///   ``VaultError/integrity(_:)`` for a document that does not open
     ///   (its key, metadata or content).
+    @discardableResult
     public func open(folder: String, to destination: String) throws -> OpenedFolder {
         try requireWritable()  // the reads must be recorded; refused before any plaintext is produced
         let prefix = folder.hasSuffix("/") ? folder : folder + "/"

@@ -59,11 +59,12 @@ public final class Vault {
     ///   - labels: classification labels, lowest first.
     ///   - exportLimit: the highest label that may leave in a bundle without
     ///     an administrator's approval (nil: `secret`, or the second-highest label).
-    ///   - stateDirectory: where this identity remembers ledger heads (nil: nowhere).
+    ///   - stateDirectory: where this identity remembers ledger heads (default: the user's).
     /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``VaultError/unknownLabel(_:known:)``, ``FileError``, ``DatabaseError``.
     public static func create(
-        at path: String, creator: Identity, labels: [String] = defaultLabels, exportLimit: String? = nil, stateDirectory: String?
+        at path: String, creator: Identity, labels: [String] = defaultLabels, exportLimit: String? = nil, stateDirectory location: StateLocation = .standard
     ) throws -> Vault {
+        let stateDirectory = location.path
         guard !labels.isEmpty, Set(labels).count == labels.count, labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
             throw VaultError.unknownLabel(labels.joined(separator: ","), known: ["non-empty, distinct labels of at most 64 bytes"])
         }
@@ -144,8 +145,8 @@ public final class Vault {
     ///   directory changes, and nothing can be appended.
     /// - Throws: ``VaultError/notAVault(path:)``, ``VaultError/headConflict(_:)``
     ///   (rollback or fork), ``LedgerError`` (tampering), ``IdentityError/notInVault(fingerprint:)``.
-    public static func open(at path: String, identity: Identity, stateDirectory: String?, access: VaultAccess = .readWrite) throws -> Vault {
-        try open(at: path, identity: identity, stateDirectory: stateDirectory, access: access, objects: objectsPath(path))
+    public static func open(at path: String, identity: Identity, stateDirectory: StateLocation = .standard, access: VaultAccess = .readWrite) throws -> Vault {
+        try open(at: path, identity: identity, stateDirectory: stateDirectory.path, access: access, objects: objectsPath(path))
     }
 
     /// ``open(at:identity:stateDirectory:access:)`` with the object store at
@@ -188,7 +189,7 @@ public final class Vault {
             // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself
             // (opened read-only, through a writable open if the directory allows one).
             try? vault.commit { _ in [.accessRefused(AccessRefused(attempted: "open the vault"))] }
-            if access == .readOnly, restored == nil { _ = try? open(at: path, identity: identity, stateDirectory: stateDirectory) }
+            if access == .readOnly, restored == nil { _ = try? open(at: path, identity: identity, stateDirectory: stateDirectory, objects: objects) }
             throw VaultError.revoked(fingerprint: identity.fingerprint)
         }
         if state.entryCount != saved?.entryCount { try vault.saveState() }

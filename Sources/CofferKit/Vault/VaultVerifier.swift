@@ -66,9 +66,11 @@ public enum VaultVerifier {
     ///
     /// Nothing in the vault directory is created, changed or deleted: it
     /// works on read-only media (``Catalog/openReadOnly(at:)``).
-    public static func verify(at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, subset: ObjectSubset? = nil) throws -> VerificationReport {
+    public static func verify(
+        at path: String, identity: Identity?, stateDirectory: StateLocation = .standard, deep: Bool, subset: ObjectSubset? = nil
+    ) throws -> VerificationReport {
         var state: VaultState?
-        return try verify(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, subset: subset, objects: nil, replayed: &state)
+        return try verify(at: path, identity: identity, stateDirectory: stateDirectory.path, deep: deep, subset: subset, objects: nil, replayed: &state)
     }
 
     /// ``verify(at:identity:stateDirectory:deep:)``, also handing back the

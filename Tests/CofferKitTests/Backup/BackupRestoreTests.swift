@@ -77,7 +77,7 @@ struct BackupRestoreTests {
         let heads = HeadStore(directory: fixture.stateDirectory)
         let before = try heads.head(fingerprint: fixture.owner.fingerprint, vault: snapshot.vault)
 
-        let restored = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: fixture.stateDirectory)
+        let restored = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: .directory(fixture.stateDirectory))
         #expect(try restored.list().documents.map(\.name) == ["a.txt"])
         #expect(throws: VaultError.self) { try restored.open("a.txt", to: .file(path: fixture.scratch.join("out"), overwrite: false)) }
         #expect(throws: VaultError.self) { try restored.seal(paths: [try fixture.scratch.write("in", [1])], name: "x") }
@@ -86,19 +86,19 @@ struct BackupRestoreTests {
 
         // Only an administrator may adopt.
         #expect(throws: VaultError.notPermitted("only an administrator may adopt a restored vault")) {
-            try Vault.adopt(at: copy, identity: bob, stateDirectory: fixture.scratch.join("bob-state"))
+            try Vault.adopt(at: copy, identity: bob, stateDirectory: .directory(fixture.scratch.join("bob-state")))
         }
         #expect(FileSystem.exists(copy + "/restored.json"))
-        let report = try Vault.adopt(at: copy, identity: fixture.owner, stateDirectory: fixture.scratch.join("drill-state"))
+        let report = try Vault.adopt(at: copy, identity: fixture.owner, stateDirectory: .directory(fixture.scratch.join("drill-state")))
         #expect(report.snapshot == snapshot.id && report.entries == snapshot.entries + 1)
-        let adopted = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: fixture.scratch.join("drill-state"))
+        let adopted = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: .directory(fixture.scratch.join("drill-state")))
         guard case .vaultAdopted(let entry) = try #require(try adopted.catalog.ledgerEntry(at: snapshot.entries)).contents.event else {
             Issue.record("the entry after the snapshot is not vault.adopt")
             return
         }
         #expect(entry.snapshot == snapshot.id && entry.head == snapshot.head)
         #expect(try !adopted.seal(paths: [try fixture.scratch.write("in2", [2])], name: "y").isEmpty)
-        #expect(throws: VaultError.self) { try Vault.adopt(at: copy, identity: fixture.owner, stateDirectory: nil) }
+        #expect(throws: VaultError.self) { try Vault.adopt(at: copy, identity: fixture.owner, stateDirectory: .withoutRollbackDetection) }
     }
 
     @Test("a backup on read-only media, even without its lock file, verifies and restores, changing nothing")
@@ -110,7 +110,7 @@ struct BackupRestoreTests {
         try ReadOnlyBindMount.with(destination, at: mounted) {
             #expect(try BackupStore.verify(mounted, snapshot: nil, identity: fixture.owner, deep: true).1.isClean)
             _ = try BackupStore.restore(mounted, snapshot: nil, to: fixture.scratch.join("from-ro"))
-            #expect(try VaultVerifier.verify(at: fixture.scratch.join("from-ro"), identity: nil, stateDirectory: nil, deep: false).isClean)
+            #expect(try VaultVerifier.verify(at: fixture.scratch.join("from-ro"), identity: nil, stateDirectory: .withoutRollbackDetection, deep: false).isClean)
         }
         #expect(!FileSystem.exists(destination + "/lock"))
     }
@@ -119,7 +119,7 @@ struct BackupRestoreTests {
     func forkRollbackReset() throws {
         let copy = fixture.scratch.join("plain-copy")
         try FileManager.default.copyItem(atPath: fixture.path, toPath: copy)
-        _ = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: fixture.stateDirectory)
+        _ = try Vault.open(at: copy, identity: fixture.owner, stateDirectory: .directory(fixture.stateDirectory))
             .open("a.txt", to: .file(path: fixture.scratch.join("o"), overwrite: false))
         do {
             _ = try fixture.open()

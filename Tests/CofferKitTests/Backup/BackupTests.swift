@@ -42,12 +42,12 @@ struct BackupTests {
         }
         let restored = fixture.scratch.join("restored")
         _ = try BackupStore.restore(destination, snapshot: nil, to: restored)
-        let vault = try Vault.open(at: restored, identity: fixture.owner, stateDirectory: fixture.scratch.join("other-state"))
+        let vault = try Vault.open(at: restored, identity: fixture.owner, stateDirectory: .directory(fixture.scratch.join("other-state")))
         #expect(try vault.list().documents.map(\.name) == ["a.txt", "b.bin", "c.txt"])
-        #expect(try VaultVerifier.verify(at: restored, identity: fixture.owner, stateDirectory: nil, deep: true).isClean)
+        #expect(try VaultVerifier.verify(at: restored, identity: fixture.owner, stateDirectory: .withoutRollbackDetection, deep: true).isClean)
         let older = fixture.scratch.join("restored-older")
         _ = try BackupStore.restore(destination, snapshot: first.snapshot.id, to: older)
-        #expect(try Vault.open(at: older, identity: fixture.owner, stateDirectory: nil).list().documents.count == 2)
+        #expect(try Vault.open(at: older, identity: fixture.owner, stateDirectory: .withoutRollbackDetection).list().documents.count == 2)
         #expect(throws: VaultError.self) { try BackupStore.restore(destination, snapshot: nil, to: restored) }
         #expect(throws: BackupError.self) { try BackupStore.restore(destination, snapshot: "nope", to: fixture.scratch.join("x")) }
     }
@@ -89,7 +89,7 @@ struct BackupTests {
         let done = DispatchSemaphore(value: 0)
         let failure = ErrorBox()
         Thread {
-            do { _ = try Vault.open(at: path, identity: owner, stateDirectory: state).seal(paths: [input]) } catch { failure.set(error) }
+            do { _ = try Vault.open(at: path, identity: owner, stateDirectory: .directory(state)).seal(paths: [input]) } catch { failure.set(error) }
             done.signal()
         }.start()
         let during = try fixture.open().backup(to: destination)

@@ -25,14 +25,14 @@ struct LedgerTamperTests {
     /// Expects verify (from scratch, as a fresh reader) to name `entry` and
     /// opening the vault to fail with an integrity error.
     static func expectCaught(_ fixture: VaultFixture, entry: Int64, _ comment: Comment) throws {
-        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false)
+        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false)
         let ledger = report.findings("ledger")
         #expect(ledger.count == 1, "\(comment): \(report.findings)")
         #expect(ledger.first?.subject == "entry \(entry)", "\(comment): \(ledger)")
         // A fresh reader (nothing remembered) and the owner (remembered head) both refuse. The
         // owner's saved state ends after the edited entry, so its commands replay only later
         // entries (docs/THREAT-MODEL.md): without the saved state, it replays everything.
-        expectFailure(.integrity, comment) { _ = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: nil) }
+        expectFailure(.integrity, comment) { _ = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: .withoutRollbackDetection) }
         let owned = fixture.stateDirectory + "/" + fixture.owner.fingerprint
         for file in try FileManager.default.contentsOfDirectory(atPath: owned) where file.contains(".sqlite") {
             try FileManager.default.removeItem(atPath: owned + "/" + file)
@@ -64,10 +64,10 @@ struct LedgerTamperTests {
             try fixture.database().run(
                 "UPDATE ledger SET body = ?, hash = ? WHERE seq = ?",
                 [.blob(body), .blob(LedgerEntry.hash(body: body, signature: original.signature)), .integer(seq)])
-            let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false)
+            let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false)
             #expect(report.findings("ledger").first?.subject == "entry \(seq)", "seq \(seq): \(report.findings)")
             #expect(report.findings("ledger").first?.message.contains("signature") == true, "seq \(seq)")
-            expectFailure(.integrity, "seq \(seq)") { _ = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: nil) }
+            expectFailure(.integrity, "seq \(seq)") { _ = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: .withoutRollbackDetection) }
             try fixture.database().run(
                 "UPDATE ledger SET body = ?, hash = ? WHERE seq = ?",
                 [.blob(original.body), .blob(LedgerEntry.hash(body: original.body, signature: original.signature)), .integer(seq)])
@@ -176,7 +176,7 @@ struct LedgerTamperTests {
             "INSERT INTO ledger(seq, hash, body, signature) VALUES (?, ?, ?, ?)",
             [.integer(entry.sequence), .blob(entry.hash), .blob(entry.body), .blob(entry.signature)])
         try Self.expectCaught(fixture, entry: entry.sequence, "outsider's entry")
-        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false)
+        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false)
         #expect(report.findings("ledger").first?.message.contains("not authorised") == true, "\(report.findings)")
     }
 

@@ -83,10 +83,10 @@ struct StateStoreTests {
         let owner = try fixture.open()
         try owner.createRole(named: "eng", clearance: "confidential")
         _ = try owner.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
-        let before = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState).state.entryCount
+        let before = try Vault.open(at: fixture.path, identity: bob, stateDirectory: .directory(bobState)).state.entryCount
         try fixture.seal("one-more.txt", [1])
         _ = try fixture.open().share([first[3].id.description], withRole: "eng")
-        let after = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState)
+        let after = try Vault.open(at: fixture.path, identity: bob, stateDirectory: .directory(bobState))
         #expect(after.state.entryCount - before >= 2)
         #expect(after.catalog.entriesRead == Int(after.state.entryCount - before), "bob read only the new entries")
         #expect(try #require(after.store).recordsRead <= 2, "and only the records they touch")
@@ -113,10 +113,10 @@ struct StateStoreTests {
         try owner.createRole(named: "eng", clearance: "confidential")
         _ = try owner.addMember(bob.publicIdentity, name: "bob", toRole: "eng")
         let bobState = fixture.scratch.join("bob-state")
-        let bobVault = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState)
+        let bobVault = try Vault.open(at: fixture.path, identity: bob, stateDirectory: .directory(bobState))
         #expect(throws: VaultError.self) { try bobVault.resolve(sealed[7].name) }
         _ = try fixture.open().share([sealed[7].id.description], withRole: "eng")
-        #expect(try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState).resolve(sealed[7].name).id == sealed[7].id)
+        #expect(try Vault.open(at: fixture.path, identity: bob, stateDirectory: .directory(bobState)).resolve(sealed[7].name).id == sealed[7].id)
     }
 
     @Test("a replay that saves to a store as it goes holds a bounded number of changed documents in memory, also across entries that change hundreds, and ends in the same state")
@@ -178,7 +178,7 @@ struct StateStoreTests {
         #expect(throws: VaultError.self) { try vault.list(label: "no-such-label") }
         #expect(throws: VaultError.self) { try vault.list(role: "no-such-role") }
         // Without a saved state, the same answers by decrypting every name.
-        let stateless = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: nil)
+        let stateless = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: .withoutRollbackDetection)
         #expect(try stateless.list(folder: "reports", label: "internal").documents.map(\.name) == ["reports/q2.txt", "reports/old/q0.txt"])
         #expect(try stateless.list(role: "eng").documents.map(\.name) == ["reports/q1.txt"])
     }
@@ -249,7 +249,7 @@ struct StateStoreTests {
         try populate()
         let path = storePath
         let bobState = fixture.scratch.join("bob-state")
-        _ = try Vault.open(at: fixture.path, identity: bob, stateDirectory: bobState)
+        _ = try Vault.open(at: fixture.path, identity: bob, stateDirectory: .directory(bobState))
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         try FileManager.default.copyItem(atPath: bobState + "/\(bob.fingerprint)/" + (path as NSString).lastPathComponent, toPath: path)
         #expect { try fixture.open() } throws: { ($0 as? VaultError)?.kind == .integrity && "\($0)".contains("does not authenticate") }

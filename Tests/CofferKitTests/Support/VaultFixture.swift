@@ -16,12 +16,12 @@ final class VaultFixture {
         self.owner = owner
         path = scratch.join("vault")
         stateDirectory = scratch.join("state")
-        _ = try Vault.create(at: path, creator: owner, stateDirectory: stateDirectory)
+        _ = try Vault.create(at: path, creator: owner, stateDirectory: .directory(stateDirectory))
     }
 
     /// Opens the vault as `identity` (the owner by default).
     func open(as identity: Identity? = nil) throws -> Vault {
-        try Vault.open(at: path, identity: identity ?? owner, stateDirectory: stateDirectory)
+        try Vault.open(at: path, identity: identity ?? owner, stateDirectory: .directory(stateDirectory))
     }
 
     /// Seals `bytes` as one document named `name` and returns it.
@@ -41,7 +41,7 @@ final class VaultFixture {
 
     /// Verifies the vault as its owner.
     func verify(deep: Bool = false) throws -> VerificationReport {
-        try VaultVerifier.verify(at: path, identity: owner, stateDirectory: stateDirectory, deep: deep)
+        try VaultVerifier.verify(at: path, identity: owner, stateDirectory: .directory(stateDirectory), deep: deep)
     }
 
     /// The raw catalog, as an attacker with write access to the directory sees it.

@@ -19,7 +19,7 @@ struct SubsetVerifyTests {
         let parts = 5
         var hashed = 0
         for part in 1...parts {
-            let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false, subset: try ObjectSubset(part: part, of: parts))
+            let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false, subset: try ObjectSubset(part: part, of: parts))
             #expect(report.isClean && report.subset == "\(part)/\(parts)")
             #expect(report.counts.objectsReferenced == full.counts.objectsReferenced, "presence is checked in full")
             hashed += report.counts.objectsHashed
@@ -32,7 +32,7 @@ struct SubsetVerifyTests {
         try fixture.replaceObject(damaged, with: bytes)
         let owner = (1...parts).first { try! ObjectSubset(part: $0, of: parts).contains(damaged) }!
         for part in 1...parts {
-            let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false, subset: try ObjectSubset(part: part, of: parts))
+            let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false, subset: try ObjectSubset(part: part, of: parts))
             let found = report.findings("object").contains { $0.subject == damaged.description }
             #expect(found == (part == owner), "part \(part)")
         }
@@ -51,14 +51,14 @@ struct SubsetVerifyTests {
         try fixture.seal("a.txt", [1])
         for part in [1, 2] {
             let subset = try ObjectSubset(part: part, of: 3)
-            let report = try VaultVerifier.verify(at: fixture.path, identity: fixture.owner, stateDirectory: fixture.stateDirectory, deep: false, subset: subset)
+            let report = try VaultVerifier.verify(at: fixture.path, identity: fixture.owner, stateDirectory: .directory(fixture.stateDirectory), deep: false, subset: subset)
             try fixture.open().recordCheck(of: subset, report: report)
         }
         var coverage = try #require(try Audit.report(vaultAt: fixture.path, policy: AuditPolicy(since: Date(timeIntervalSince1970: 0))).objectChecks)
         #expect(coverage.parts == 3 && coverage.lastChecked.map { $0 != nil } == [true, true, false] && coverage.everyObjectCheckedSince == nil)
         let last = try ObjectSubset(part: 3, of: 3)
         try fixture.open().recordCheck(
-            of: last, report: try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false, subset: last))
+            of: last, report: try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false, subset: last))
         coverage = try #require(try Audit.report(vaultAt: fixture.path, policy: AuditPolicy(since: Date(timeIntervalSince1970: 0))).objectChecks)
         #expect(coverage.everyObjectCheckedSince == coverage.lastChecked[0] && coverage.checksWithFindings == 0)
 

@@ -157,7 +157,7 @@ struct TamperTests {
         // An attacker's vault, in which the victim (the owner) is the creator
         // for simplicity; any vault with a different id will do.
         let other = fixture.scratch.join("other")
-        _ = try Vault.create(at: other, creator: fixture.owner, stateDirectory: nil)
+        _ = try Vault.create(at: other, creator: fixture.owner, stateDirectory: .withoutRollbackDetection)
         try FileManager.default.removeItem(atPath: fixture.path)
         try FileManager.default.moveItem(atPath: other, toPath: fixture.path)
         expectFailure(.integrity) { _ = try fixture.open() }
@@ -167,7 +167,7 @@ struct TamperTests {
             guard case .replaced = error else { Issue.record("expected replaced, got \(error)"); return }
         }
         // verify needs no key to see it.
-        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: fixture.stateDirectory, deep: false)
+        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .directory(fixture.stateDirectory), deep: false)
         #expect(report.findings("vault").count == 1, "\(report.findings)")
     }
 
@@ -188,7 +188,7 @@ struct TamperTests {
         let fixture = try VaultFixture()
         try fixture.seal("first", [1])
         try fixture.database().run("UPDATE ledger SET hash = zeroblob(32) WHERE seq = 1")
-        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: nil, deep: false)
+        let report = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .withoutRollbackDetection, deep: false)
         #expect(report.findings("ledger").first?.subject == "entry 1", "\(report.findings)")
     }
 }

@@ -37,8 +37,8 @@ struct VaultAccessTests {
     func verifyChangesNothing() throws {
         let before = try listing(fixture.path)
         let stamp = try FileStamp(Vault.catalogPath(fixture.path))
-        #expect(try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: fixture.stateDirectory, deep: false).isClean)
-        let vault = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: fixture.stateDirectory, access: .readOnly)
+        #expect(try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .directory(fixture.stateDirectory), deep: false).isClean)
+        let vault = try Vault.open(at: fixture.path, identity: fixture.owner, stateDirectory: .directory(fixture.stateDirectory), access: .readOnly)
         #expect(try vault.list().documents.count == 1)
         #expect(throws: VaultError.self) { try vault.seal(paths: [try fixture.scratch.write("in", [1])], name: "x") }
         #expect(try listing(fixture.path) == before && FileStamp(Vault.catalogPath(fixture.path)) == stamp)
@@ -77,9 +77,9 @@ struct VaultAccessTests {
         let mounted = fixture.scratch.join("ro")
         try FileManager.default.createDirectory(atPath: mounted, withIntermediateDirectories: true)
         try ReadOnlyBindMount.with(fixture.path, at: mounted) {
-            #expect(try VaultVerifier.verify(at: mounted, identity: fixture.owner, stateDirectory: fixture.stateDirectory, deep: true).isClean)
-            #expect(try Audit.verify(vaultAt: mounted, stateDirectory: fixture.stateDirectory).failure == nil)
-            let vault = try Vault.open(at: mounted, identity: fixture.owner, stateDirectory: fixture.stateDirectory, access: .readOnly)
+            #expect(try VaultVerifier.verify(at: mounted, identity: fixture.owner, stateDirectory: .directory(fixture.stateDirectory), deep: true).isClean)
+            #expect(try Audit.verify(vaultAt: mounted, stateDirectory: .directory(fixture.stateDirectory)).failure == nil)
+            let vault = try Vault.open(at: mounted, identity: fixture.owner, stateDirectory: .directory(fixture.stateDirectory), access: .readOnly)
             #expect(try vault.list().documents.map(\.name) == ["a.txt"])
         }
     }
