@@ -11,7 +11,7 @@ struct Coffer: ParsableCommand {
         commandName: "coffer",
         abstract: "An encrypted document vault: seal, share, rotate, audit.",
         discussion: "Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong passphrase or identity, 4 access denied, 5 integrity failure, 6 not found, 7 would overwrite, 8 I/O error. See docs/CLI.md.",
-        version: "0.1.0",
+        version: "0.1.0 (libsodium \(Sodium.libraryVersion))",
         subcommands: [
             IdentityCommand.self, Init.self, Seal.self, Open.self, List.self, Verify.self,
             RoleCommand.self, AdminCommand.self, Share.self, Unshare.self, Relabel.self, Access.self, Rotate.self, Revoke.self, Collect.self, AuditCommand.self, BackupCommand.self, StateCommand.self, VaultCommand.self, Doctor.self,

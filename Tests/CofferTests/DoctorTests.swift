@@ -33,6 +33,15 @@ struct DoctorTests {
         #expect(text.contains("ok      vault: ") && text.contains("warning identity file: ") && text.contains("        fix: "), "\(text)")
     }
 
+    @Test("--version names the libsodium it runs with, the version doctor reports")
+    func version() throws {
+        let cli = try CLIHarness()
+        let printed = try cli.ok(["--version"]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (_, checks) = try Self.doctor(cli)
+        let sodium = try #require((checks["libsodium"]?["detail"] as? String)?.replacingOccurrences(of: "version ", with: ""))
+        #expect(printed == "0.1.0 (libsodium \(sodium))")
+    }
+
     @Test("an identity file others can read, a link, a FIFO or a missing one is a problem with its fix (exit 1), never a hang")
     func identityProblems() throws {
         let cli = try CLIHarness()

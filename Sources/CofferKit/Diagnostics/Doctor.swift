@@ -61,7 +61,7 @@ public enum Doctor {
     }
 
     static func sodium() -> DoctorCheck {
-        let version = String(cString: sodium_version_string())
+        let version = Sodium.libraryVersion
         let major = Int(sodium_library_version_major()), minor = Int(sodium_library_version_minor())
         guard (major, minor) >= minimumSodium else {
             return DoctorCheck(

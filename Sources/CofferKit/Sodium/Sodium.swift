@@ -5,6 +5,9 @@ import CSodium
 /// This folder (`Sodium/`) holds the only files that import `CSodium`; the rest
 /// of CofferKit works with the typed wrappers defined here.
 public enum Sodium {
+    /// The version of the libsodium Coffer runs with (`1.0.18`).
+    public static var libraryVersion: String { String(cString: sodium_version_string()) }
+
     private static let initialised: Bool = sodium_init() >= 0
 
     /// Initialises libsodium once. A failure is a broken invariant of the
