@@ -207,13 +207,7 @@ extension Coffer.AgeCommand {
         }
 
         private func printRecipients() throws {
-            let path = input ?? "-"
-            var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
-            defer { Sodium.wipe(&bytes) }
-            let name = path == "-" ? "standard input" : path
-            let identities = try AgeIdentity.parseFile(contents: SecureBytes.copying(bytes), path: name) {
-                try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(name): ", confirm: false, path: name)
-            }
+            let identities = try AgeIdentityOptions.load(input ?? "-", passphraseFile: passphraseFile)
             let text = identities.compactMap(\.recipient).map { $0 + "\n" }.joined()
             if let output, output != "-" {
                 try IdentityFile.write(Array(text.utf8), to: output)
@@ -262,10 +256,12 @@ struct AgeIdentityOptions: ParsableArguments {
             let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)
             return [.x25519(identity.ageIdentity)]
         }
-        return try identityFiles.flatMap(load)
+        return try identityFiles.flatMap { try Self.load($0, passphraseFile: passphraseFile) }
     }
 
-    private func load(_ path: String) throws -> [AgeIdentity] {
+    /// The identities in the file at `path` (`-`: standard input), asking
+    /// for the passphrase of an encrypted one (from `passphraseFile` if given).
+    static func load(_ path: String, passphraseFile: String?) throws -> [AgeIdentity] {
         var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
         defer { Sodium.wipe(&bytes) }
         let name = path == "-" ? "standard input" : path

@@ -162,7 +162,7 @@ extension Coffer.BundleCommand {
             do {
                 return try MinisignPublicKey(base64OrPublicIdentity: from)
             } catch {
-                guard let path = VaultOptions.vaultPath(explicit: vault) else { throw error }  // no vault: it was meant as a key
+                guard let path = VaultPathOptions.chosen(explicit: vault) else { throw error }  // no vault: it was meant as a key
                 let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: keys.passphraseFile)
                 return try Vault.open(at: path, identity: identity, stateDirectory: .standard).signingKey(ofPartner: from)
             }

@@ -28,15 +28,7 @@ struct VaultOptions: ParsableArguments {
 
     /// The vault path from the option or the environment.
     func vaultPath() throws -> String {
-        guard let path = Self.vaultPath(explicit: vault) else { throw VaultPathOptions.noVault }
-        return path
-    }
-
-    /// `explicit` (a `--vault` value), else a non-empty `COFFER_VAULT`, else nil.
-    static func vaultPath(explicit: String?) -> String? {
-        if let explicit { return explicit }
-        if let env = ProcessInfo.processInfo.environment["COFFER_VAULT"], !env.isEmpty { return env }
-        return nil
+        try VaultPathOptions.required(explicit: vault)
     }
 
     /// Loads and decrypts the identity.
@@ -59,17 +51,28 @@ struct VaultPathOptions: ParsableArguments {
     var vault: String?
 
     /// The vault path from the option or the environment, if any.
-    var chosen: String? { VaultOptions.vaultPath(explicit: vault) }
+    var chosen: String? { Self.chosen(explicit: vault) }
 
     /// The vault path from the option or the environment.
-    /// - Throws: ``noVault`` when neither gives one.
     func vaultPath() throws -> String {
-        guard let path = chosen else { throw Self.noVault }
-        return path
+        try Self.required(explicit: vault)
     }
 
-    /// The error of a command run with no vault chosen.
-    static let noVault = VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
+    /// `explicit` (a `--vault` value), else a non-empty `COFFER_VAULT`, else nil.
+    static func chosen(explicit: String?) -> String? {
+        if let explicit { return explicit }
+        if let env = ProcessInfo.processInfo.environment["COFFER_VAULT"], !env.isEmpty { return env }
+        return nil
+    }
+
+    /// ``chosen(explicit:)``, required.
+    /// - Throws: ``VaultError/invalidRequest(_:)`` when neither the option nor the environment gives one.
+    static func required(explicit: String?) throws -> String {
+        guard let path = chosen(explicit: explicit) else {
+            throw VaultError.invalidRequest("no vault given: pass --vault DIR or set COFFER_VAULT")
+        }
+        return path
+    }
 }
 
 /// `--json` for commands that report something.

@@ -31,6 +31,16 @@ struct AgeCommandTests {
             try Data(contentsOf: URL(fileURLWithPath: path))
         }
 
+        /// A new OpenSSH ed25519 key made by the stock ssh-keygen in the
+        /// scratch directory (protected when `passphrase` is not empty); its
+        /// path, with `.pub` beside it.
+        func sshKey(_ name: String, passphrase: String = "", comment: String = "test") throws -> String {
+            let key = cli.path(name)
+            let made = try cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", key])
+            guard made.status == 0 else { throw HarnessError("ssh-keygen: \(made.stderr)") }
+            return key
+        }
+
         /// Runs the stock age on a pseudo-terminal (it reads passphrases only
         /// from one), typing `passphrase` at each of `prompts` prompts.
         func ageOnTerminal(_ arguments: [String], passphrase: String, prompts: Int) throws -> CLIHarness.Result {
@@ -115,8 +125,7 @@ struct AgeCommandTests {
         let s = try Setup()
         let plaintext = pattern(70_000, seed: 11)
         let plain = try s.cli.write("plain", plaintext)
-        let key = s.cli.path("id_ed25519")
-        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "alice@example", "-f", key]).status == 0)
+        let key = try s.sshKey("id_ed25519", comment: "alice@example")
         let publicLine = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 
         let fromAge = s.cli.path("from-age.age")
@@ -131,11 +140,9 @@ struct AgeCommandTests {
             #expect(try s.cli.ok(["age", "decrypt", "-i", key, fromCoffer]).stdout == plaintext)
         }
 
-        let other = s.cli.path("other_ed25519")
-        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]).status == 0)
+        let other = try s.sshKey("other_ed25519")
         #expect(try s.cli.run(["age", "decrypt", "-i", other, fromAge]).status == Exit.authentication)
-        let protected = s.cli.path("protected_ed25519")
-        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "a passphrase", "-f", protected]).status == 0)
+        let protected = try s.sshKey("protected_ed25519", passphrase: "a passphrase")
         let refused = try s.cli.run(["age", "decrypt", "-i", protected, fromAge])
         #expect(refused.status == Exit.usage && refused.stderr.contains("protected by a passphrase"), "\(refused.stderr)")
         let rsa = try s.cli.run(["age", "encrypt", "-r", "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0 me", plain])
@@ -169,8 +176,7 @@ struct AgeCommandTests {
         let printed = try s.cli.ok(["age", "keygen"])
         #expect(printed.text.contains("AGE-SECRET-KEY-1") && printed.stderr.hasPrefix("Public key: age1"))
         // An ssh key's recipient line.
-        let ssh = s.cli.path("id_ed25519")
-        #expect(try s.cli.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "x", "-f", ssh]).status == 0)
+        let ssh = try s.sshKey("id_ed25519")
         let publicLine = try String(contentsOfFile: ssh + ".pub", encoding: .utf8)
         #expect(try s.cli.ok(["age", "keygen", "-y", ssh]).text == publicLine.split(separator: " ").prefix(2).joined(separator: " ") + "\n")
         #expect(try s.cli.run(["age", "keygen", s.cli.path("x")]).status == Exit.usage)

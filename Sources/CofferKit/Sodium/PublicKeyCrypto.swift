@@ -21,20 +21,21 @@ enum X25519 {
     /// - Throws: ``CryptoError/invalidInput(_:)`` for a low-order peer key
     ///   (all-zero output).
     static func sharedSecret(secret: SecureBytes, peer: [UInt8]) throws -> SecureBytes {
-        guard peer.count == byteCount else { throw CryptoError.invalidInput("X25519 public key must be 32 bytes") }
-        return try SecureBytes(count: byteCount) { (out) throws in
-            let rc = secret.withUnsafeBytes { s in peer.withUnsafeBytes { p in crypto_scalarmult(out.u8, s.u8, p.u8) } }
-            guard rc == 0 else { throw CryptoError.invalidInput("X25519 public key is of low order") }
-        }
+        try peer.withUnsafeBytes { try sharedSecret(secret: secret, point: $0, what: "public key") }
     }
 
     /// ``sharedSecret(secret:peer:)`` with a point that is itself secret (a
     /// shared secret tweaked again, as age's ssh-ed25519 recipients do).
     static func sharedSecret(secret: SecureBytes, peer: SecureBytes) throws -> SecureBytes {
-        guard peer.count == byteCount else { throw CryptoError.invalidInput("X25519 point must be 32 bytes") }
+        try peer.withUnsafeBytes { try sharedSecret(secret: secret, point: $0, what: "point") }
+    }
+
+    /// X25519 of `secret` and `point`, refusing a point of the wrong length or of low order.
+    private static func sharedSecret(secret: SecureBytes, point: UnsafeRawBufferPointer, what: String) throws -> SecureBytes {
+        guard point.count == byteCount else { throw CryptoError.invalidInput("X25519 \(what) must be 32 bytes") }
         return try SecureBytes(count: byteCount) { (out) throws in
-            let rc = secret.withUnsafeBytes { s in peer.withUnsafeBytes { p in crypto_scalarmult(out.u8, s.u8, p.u8) } }
-            guard rc == 0 else { throw CryptoError.invalidInput("X25519 point is of low order") }
+            let rc = secret.withUnsafeBytes { s in crypto_scalarmult(out.u8, s.u8, point.u8) }
+            guard rc == 0 else { throw CryptoError.invalidInput("X25519 \(what) is of low order") }
         }
     }
 
