@@ -294,7 +294,7 @@ extension Vault {
     /// this pass's to record) and returned, to be re-keyed again from its
     /// new generation.
     /// - Returns: the documents left out.
-    private func rekeyOnce(_ ids: [DocumentID]) throws -> [DocumentID] {
+    func rekeyOnce(_ ids: [DocumentID]) throws -> [DocumentID] {
         var raced: [DocumentID] = []
         for start in stride(from: 0, to: ids.count, by: Self.rekeyBatchSize) {
             let batch = PublishBatch(store: objects)
@@ -310,13 +310,14 @@ extension Vault {
                 prepared.append((version, newKey, sealed, metadata))
             }
             try batch.finish()
+            var racedInBatch: [DocumentID] = []
             try commit(building: { draft in
-                raced = []
+                racedInBatch = []  // the closure runs again if the ledger moved
                 for item in prepared {
                     let id = item.sealed.manifest.documentID
                     let document = draft.state.documents[id]!
                     guard document.current.manifest == item.from.manifest else {
-                        raced.append(id)
+                        racedInBatch.append(id)
                         continue
                     }
                     let roles = document.current.wraps.keys.sorted().map { draft.state.roles[$0]! }
@@ -325,6 +326,7 @@ extension Vault {
                         label: document.label, roles: roles)))
                 }
             })
+            raced += racedInBatch
         }
         return raced
     }

@@ -46,6 +46,21 @@ struct ConcurrentCommitTests {
         for (id, bytes) in zip(ids, contents) { #expect(try fixture.read(id.description) == bytes) }
     }
 
+    @Test("a race in the first of several re-key batches is re-keyed again, not lost when a later batch commits cleanly")
+    func rekeyRaceInEarlierBatch() throws {
+        let count = Vault.rekeyBatchSize + 3
+        let ids = try (0..<count).map { try fixture.seal("doc-\($0)", patternBytes(200 + $0, seed: UInt64($0) + 1)).id }
+        let raced = [ids[0], ids[5]]  // both in the first batch
+        let stale = try fixture.open(as: second)
+        _ = try fixture.open().rekey(raced.map(\.description), plan: false)
+        let report = try stale.rekey(ids.map(\.description), plan: false)
+        #expect(report.rekeyed == ids)
+
+        let state = try fixture.open().state
+        for id in ids { #expect(state.documents[id]?.currentGeneration == (raced.contains(id) ? 3 : 2), "\(id)") }
+        #expect(try fixture.verify(deep: true).isClean)
+    }
+
     @Test("a share planned under a role key another administrator has since rotated is planned again, not reported as tampering")
     func shareAfterConcurrentRotation() throws {
         let doc = try fixture.seal("plan.txt", Array("plan".utf8), label: "internal")
