@@ -10,6 +10,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 (object names, bundle checksums, age) on BoringSSL's
+        // processor-specific code.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -22,15 +25,13 @@ let package = Package(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
-        // SHA-256 on the x86-64 SHA extensions (C, for the intrinsics).
-        .target(name: "CSHA256", publicHeadersPath: "include"),
         .target(
             name: "CofferKit",
             dependencies: [
-                "CSHA256",
                 "CSodium",
                 "CSQLite",
                 "CPlatform",
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
@@ -43,7 +44,9 @@ let package = Package(
         ),
         // What both test targets share: starting child processes safely.
         .target(name: "CofferTestSupport", dependencies: ["CPlatform"], path: "Tests/Support"),
-        .testTarget(name: "CofferKitTests", dependencies: ["CofferKit", "CSodium", "CPlatform", "CofferTestSupport"]),
+        .testTarget(
+            name: "CofferKitTests",
+            dependencies: ["CofferKit", "CSodium", "CPlatform", "CofferTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "CofferTests", dependencies: ["coffer", "CofferKit", "CofferTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -158,15 +158,17 @@ extension Coffer.AgeCommand {
     /// `coffer age keygen`.
     struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Generate an age identity file (X25519), as age-keygen does; with -y, print the recipients of one.",
+            abstract: "Generate an age identity file (X25519, or post-quantum with --pq), as age-keygen does; with -y, print the recipients of one.",
             discussion: """
                 The file holds a comment with its creation time, one with its public key, and the \
-                AGE-SECRET-KEY-1… line. To a file (-o), it is written 0600, atomically, and never over an \
+                AGE-SECRET-KEY-1… line (AGE-SECRET-KEY-PQ-1… with --pq: an ML-KEM-768 + X25519 hybrid key, whose \
+                age1pq1… recipient is safe against a future quantum computer and is never mixed with classic ones). To a file (-o), it is written 0600, atomically, and never over an \
                 existing file (exit 7); the public key goes to standard error. With -y, the recipients of an \
                 identity file (age's, an OpenSSH ed25519 key, or a Coffer identity) are printed, one per line.
 
                 Examples:
                   coffer age keygen -o key.txt
+                  coffer age keygen --pq -o pq-key.txt
                   coffer age keygen -y key.txt > recipients.txt
                 """)
 
@@ -176,6 +178,9 @@ extension Coffer.AgeCommand {
         @Flag(name: .customShort("y"), help: "Print the recipients of the identity file INPUT (or standard input) instead.")
         var convert = false
 
+        @Flag(name: .customLong("pq"), help: "Generate a post-quantum hybrid key (ML-KEM-768 + X25519; age1pq1… recipient), as age-keygen -pq.")
+        var postQuantum = false
+
         @Argument(help: ArgumentHelp("With -y, the identity file (default, or -: standard input).", valueName: "input"))
         var input: String?
 
@@ -184,12 +189,12 @@ extension Coffer.AgeCommand {
 
         func validate() throws {
             if input != nil, !convert { throw ValidationError("an input file is read only with -y") }
+            if postQuantum, convert { throw ValidationError("--pq generates a key; -y reads one, whatever its kind") }
         }
 
         func run() throws {
             if convert { return try printRecipients() }
-            let identity = AgeX25519Identity.generate()
-            let contents = identity.keyFile()
+            let (contents, recipient) = try (postQuantum ? AgeKeyGeneration.hybrid : .x25519).generate()
             var bytes = contents.withUnsafeBytes { Array($0) }
             defer { Sodium.wipe(&bytes) }
             if let output, output != "-" {
@@ -203,7 +208,7 @@ extension Coffer.AgeCommand {
                     }
                 }
             }
-            if output != nil || isatty(STDOUT_FILENO) != 1 { TextOutput.errorLine("Public key: \(identity.recipient.encoded)") }
+            if output != nil || isatty(STDOUT_FILENO) != 1 { TextOutput.errorLine("Public key: \(recipient)") }
         }
 
         private func printRecipients() throws {

@@ -20,7 +20,7 @@ extension Coffer {
             @Argument(help: "The partner's name, used with bundle create --to.")
             var name: String
 
-            @Argument(help: ArgumentHelp("The partner's age1… recipient (or coffer1… public identity).", valueName: "recipient"))
+            @Argument(help: ArgumentHelp("The partner's age1… or post-quantum age1pq1… recipient (or coffer1… public identity).", valueName: "recipient"))
             var recipient: String
 
             @Option(name: .long, help: ArgumentHelp("The partner's minisign public key (its RW… line).", valueName: "key"))
@@ -74,7 +74,7 @@ extension Coffer.BundleCommand {
         @Argument(help: ArgumentHelp("Documents (id, id prefix or exact name).", valueName: "doc"))
         var documents: [String]
 
-        @Option(name: .long, help: ArgumentHelp("A partner name or an age1… recipient (repeatable).", valueName: "partner"))
+        @Option(name: .long, help: ArgumentHelp("A partner name or an age1…/age1pq1… recipient (repeatable; post-quantum and classic are never mixed).", valueName: "partner"))
         var to: [String] = []
 
         @Flag(name: .long, help: "Encrypt to a passphrase instead (read from a terminal, --bundle-passphrase-file, or COFFER_BUNDLE_PASSPHRASE).")

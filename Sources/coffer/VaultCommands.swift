@@ -301,6 +301,9 @@ enum VerifyOutput {
         }
         let part = report.subset.map { " (part \($0))" } ?? ""
         TextOutput.line("objects:  \(c.objectsHashed) hashed\(part) (\(formatSize(c.bytesHashed))), \(c.objectsReferenced) referenced, \(c.objectsUnreferenced) unreferenced")
+        if c.documentsNamedByBlake2b > 0 {
+            TextOutput.line("          \(c.documentsNamedByBlake2b) documents' objects are still named by BLAKE2b: an administrator re-keys them with `coffer vault upgrade`")
+        }
         if report.deep { TextOutput.line("deep:     \(c.documentsDecrypted) documents decrypted, \(c.documentsSkipped) not readable by you") }
         for f in report.findings { TextOutput.line("FINDING  \(f.check)  \(f.subject): \(f.message)") }
         TextOutput.line(report.isClean ? "vault is consistent" : "\(report.findings.count) finding(s)")

@@ -182,6 +182,64 @@ struct AgeCommandTests {
         #expect(try s.cli.run(["age", "keygen", s.cli.path("x")]).status == Exit.usage)
     }
 
+    @Test("age keygen --pq writes an AGE-SECRET-KEY-PQ-1 key (0600) whose age1pq1 recipient round-trips; mixing it with a classic recipient, --pq with -y, and a cut or altered recipient or file are refused")
+    func postQuantumKeygen() throws {
+        let s = try Setup()
+        let key = s.cli.path("pq.txt")
+        let made = try s.cli.ok(["age", "keygen", "--pq", "-o", key])
+        var st = stat()
+        #expect(stat(key, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let recipient = try #require(made.stderr.components(separatedBy: "Public key: ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(recipient.hasPrefix("age1pq1") && recipient.count > 1900, "\(recipient.prefix(20))… (\(recipient.count) characters)")
+        let file = try String(contentsOfFile: key, encoding: .utf8)
+        #expect(file.contains("# public key: \(recipient)\n") && file.contains("\nAGE-SECRET-KEY-PQ-1"))
+        #expect(try s.cli.ok(["age", "keygen", "-y", key]).text == recipient + "\n")
+        #expect(try s.cli.run(["age", "keygen", "--pq", "-y", key]).status == Exit.usage)
+
+        let plaintext = pattern(200_000, seed: 21)
+        let plain = try s.cli.write("plain", plaintext)
+        let encrypted = s.cli.path("pq.age")
+        try s.cli.ok(["age", "encrypt", "-r", recipient, "-o", encrypted, plain])
+        let header = try s.read(encrypted).prefix(2000)
+        #expect(String(decoding: header, as: UTF8.self).contains("-> mlkem768x25519 "))
+        #expect(try s.cli.ok(["age", "decrypt", "-i", key, encrypted]).stdout == plaintext)
+        // Another PQ key, and a classic one, do not match (3).
+        let other = s.cli.path("other-pq.txt")
+        try s.cli.ok(["age", "keygen", "--pq", "-o", other])
+        #expect(try s.cli.run(["age", "decrypt", "-i", other, encrypted]).status == Exit.authentication)
+        #expect(try s.cli.run(["age", "decrypt", "-i", s.keyFile, encrypted]).status == Exit.authentication)
+
+        // Never a file a quantum computer could open: no mixing, as age.
+        for arguments in [["-r", recipient, "-r", s.recipient], ["-r", s.recipient, "-r", recipient]] {
+            let mixed = try s.cli.run(["age", "encrypt"] + arguments + ["-o", s.cli.path("mixed.age"), plain])
+            #expect(mixed.status == Exit.usage && mixed.stderr.contains("can't mix post-quantum and classic recipients"), "\(mixed.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: s.cli.path("mixed.age")))
+        }
+        // Two PQ recipients: either key opens it.
+        let otherRecipient = try s.cli.ok(["age", "keygen", "-y", other]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let both = s.cli.path("both.age")
+        try s.cli.ok(["age", "encrypt", "-r", recipient, "-r", otherRecipient, "-o", both, plain])
+        #expect(try s.cli.ok(["age", "decrypt", "-i", other, both]).stdout == plaintext)
+
+        // A cut or altered recipient is a usage error naming the problem.
+        var flippedRecipient = Array(recipient)
+        flippedRecipient[900] = flippedRecipient[900] == "q" ? "p" : "q"
+        for bad in [String(recipient.dropLast(7)), String(recipient.prefix(100)), String(flippedRecipient)] {
+            let refused = try s.cli.run(["age", "encrypt", "-r", bad, plain])
+            #expect(refused.status == Exit.usage && !refused.stderr.isEmpty, "\(refused.stderr)")
+        }
+        // A flipped byte in the stanza, or a cut file, never releases plaintext.
+        var bytes = try s.read(encrypted)
+        let stanzaByte = try #require(bytes.range(of: Data("mlkem768x25519 ".utf8))).upperBound + 40
+        bytes[stanzaByte] = bytes[stanzaByte] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        try s.cli.write("flipped.age", bytes)
+        let flipped = try s.cli.run(["age", "decrypt", "-i", key, s.cli.path("flipped.age")])
+        #expect([Exit.authentication, Exit.integrity].contains(flipped.status) && flipped.stdout.isEmpty, "\(flipped.status) \(flipped.stderr)")
+        try s.cli.write("cut.age", try s.read(encrypted).prefix(1500))
+        let cut = try s.cli.run(["age", "decrypt", "-i", key, s.cli.path("cut.age")])
+        #expect(cut.status == Exit.integrity && cut.stdout.isEmpty, "\(cut.status) \(cut.stderr)")
+    }
+
     @Test("-R - and -i - read recipients and identities from standard input, as age does; with the input on standard input too, exit 2")
     func keysOnStandardInput() throws {
         let s = try Setup()

@@ -61,6 +61,36 @@ struct BundleTests {
         #expect(try cli.run(["verify"]).status == Exit.ok)
     }
 
+    @Test("a post-quantum partner (age1pq1…) gets a bundle only its key opens, checked by tar, sha256sum and minisign; never mixed with a classic partner; a cut key is refused")
+    func postQuantumPartner() throws {
+        let cli = try Self.setUp()
+        try cli.ok(["age", "keygen", "--pq", "-o", cli.path("initech.txt")])
+        let recipient = try cli.ok(["age", "keygen", "-y", cli.path("initech.txt")]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        for bad in [String(recipient.dropLast(1)), String(recipient.prefix(60))] {
+            let refused = try cli.run(["partner", "add", "bad", bad])
+            #expect(refused.status == Exit.usage && refused.stderr.contains("age1pq1"), "\(refused.stderr)")
+        }
+        try cli.ok(["partner", "add", "initech", recipient])
+        let listed = try #require(try cli.ok(["partner", "list", "--json"]).json() as? [[String: Any]])
+        #expect(listed.contains { $0["name"] as? String == "initech" && $0["recipient"] as? String == recipient })
+
+        let mixed = try cli.run(["bundle", "create", "docs/size-1.bin", "--to", "initech", "--to", "acme", "-o", cli.path("mixed.age")])
+        #expect(mixed.status == Exit.usage && mixed.stderr.contains("can't mix post-quantum and classic"), "\(mixed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: cli.path("mixed.age")))
+
+        try cli.ok(["bundle", "create"] + Self.documentNames + ["--to", "initech", "-o", cli.path("pq.age")])
+        let inspected = try #require(try cli.ok(["bundle", "inspect", cli.path("pq.age"), "--json"]).json() as? [String: Any])
+        #expect(inspected["recipients"] as? [String] == ["mlkem768x25519"])
+        let extract = try Self.shell(cli, "mkdir pq && '\(CLIHarness.binary)' age decrypt -i initech.txt pq.age | tar -x -C pq && cd pq && sha256sum -c SHA256SUMS && minisign -Vm MANIFEST.json -p ../sender.pub")
+        #expect(extract.status == 0, "\(extract.stderr)")
+        for size in Self.sizes {
+            #expect(FileManager.default.contents(atPath: cli.path("pq/docs/size-\(size).bin")) == pattern(size, seed: UInt64(size)))
+        }
+        #expect(try cli.run(["age", "decrypt", "-i", cli.path("acme.txt"), cli.path("pq.age")]).status == Exit.authentication)
+        #expect(try cli.run(["verify"]).status == Exit.ok)
+        #expect(try cli.run(["audit", "verify"]).status == Exit.ok)
+    }
+
     @Test("bundle open --from a partner name uses the minisign key the vault recorded for that partner")
     func openFromPartner() throws {
         let cli = try Self.setUp()

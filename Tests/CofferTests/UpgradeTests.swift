@@ -3,21 +3,35 @@ import Testing
 
 @testable import CofferKit
 
-/// Issue 12: a vault made by the previous release (catalog schema 2, the
-/// committed fixture Tests/Fixtures/vault-schema2.tar.gz) is read as it is,
-/// refused for changes with a message that names `coffer vault upgrade`,
-/// and upgraded in place by an administrator: atomically, once, recorded in
-/// the ledger, with every document opening byte-identical afterwards.
-@Suite("Upgrade from schema 2")
+/// Issues 12 and 14: vaults made by earlier releases (the committed
+/// fixtures Tests/Fixtures/vault-schema2.tar.gz, catalog schema 2, and
+/// vault-schema3.tar.xz, schema 3, both with BLAKE2b-named objects) are read
+/// as they are, refused for changes with a message that names `coffer vault
+/// upgrade`, and upgraded in place by an administrator: the catalog at once,
+/// recorded in the ledger, then every document re-keyed into SHA-256-named
+/// objects, resumably; every document opens byte-identical afterwards.
+@Suite("Upgrade from schemas 2 and 3")
 struct UpgradeTests {
+    /// A committed fixture vault.
+    enum Fixture: String, CaseIterable, CustomTestStringConvertible {
+        case schema2 = "vault-schema2.tar.gz"
+        case schema3 = "vault-schema3.tar.xz"
+
+        /// Its catalog schema.
+        var schema: Int { self == .schema2 ? 2 : 3 }
+        /// Its catalog tables.
+        var tables: [String] { self == .schema2 ? UpgradeTests.schema2Tables : ["ledger", "meta"] }
+        var testDescription: String { "schema \(schema)" }
+    }
+
     /// The fixture, unpacked into a fresh harness whose environment uses its
     /// vault, state directory and alice's identity.
-    static func unpacked() throws -> CLIHarness {
+    static func unpacked(_ fixture: Fixture = .schema2) throws -> CLIHarness {
         let cli = try CLIHarness()
-        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/vault-schema2.tar.gz").path
-        let untar = try cli.execute("/usr/bin/tar", ["-xzf", fixture, "-C", cli.root])
-        guard untar.status == 0 else { throw HarnessError("tar -x \(fixture): \(untar.stderr)") }
+        let archive = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/\(fixture.rawValue)").path
+        let untar = try cli.execute("/usr/bin/tar", ["-xaf", archive, "-C", cli.root])
+        guard untar.status == 0 else { throw HarnessError("tar -x \(archive): \(untar.stderr)") }
         cli.environment["COFFER_VAULT"] = cli.path("vault")
         cli.environment["COFFER_STATE_DIR"] = cli.path("state")
         cli.environment["COFFER_IDENTITY"] = cli.path("keys/alice.identity")
@@ -47,36 +61,61 @@ struct UpgradeTests {
         }
     }
 
-    @Test("read as it is; every change refused (exit 1) naming `coffer vault upgrade`; a member may not upgrade; an administrator upgrades it once, recorded; everything opens byte-identical")
-    func upgradeInPlace() throws {
-        let cli = try Self.unpacked()
+    /// The fields of `coffer vault upgrade --json`.
+    static func upgrade(_ cli: CLIHarness, vault: String = "vault") throws -> [String: Any] {
+        try #require(try cli.ok(["vault", "upgrade", "--json", "--vault", cli.path(vault)]).json() as? [String: Any])
+    }
+
+    /// The object files under `vault`'s store, and whether `sha256sum` (the
+    /// stock tool) prints each one's name as its digest.
+    static func objectsNamedBySHA256(_ cli: CLIHarness, vault: String = "vault") throws -> (count: Int, misnamed: [String]) {
+        let files = try FileManager.default.subpathsOfDirectory(atPath: cli.path("\(vault)/objects")).filter { $0.utf8.count == 67 }
+        guard !files.isEmpty else { return (0, []) }
+        let sums = try cli.execute("/usr/bin/sha256sum", files.map { cli.path("\(vault)/objects/\($0)") })
+        let misnamed = sums.text.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count == 2 && fields[1].hasSuffix("/" + fields[0]) ? nil : String(line)
+        }
+        return (files.count, misnamed)
+    }
+
+    @Test("read as it is; every change refused (exit 1) naming `coffer vault upgrade`; a member may not upgrade; an administrator upgrades it once, recorded, every document re-keyed into SHA-256-named objects; everything opens byte-identical", arguments: Fixture.allCases)
+    func upgradeInPlace(fixture: Fixture) throws {
+        let cli = try Self.unpacked(fixture)
         let bob = cli.path("keys/bob.identity")
-        // Reads work on schema 2: listing, a keyless verify, the audit log.
+        // Reads work on the earlier schema: listing, a keyless verify, the audit log.
         let listed = try cli.ok(["ls"]).text
         for name in Self.documents { #expect(listed.contains(name)) }
         let verify = try cli.ok(["verify"]).text
-        #expect(verify.contains("schema 2") && verify.contains("coffer vault upgrade"))
+        #expect(verify.contains("schema \(fixture.schema)") && verify.contains("coffer vault upgrade"))
+        #expect(verify.contains("\(Self.documents.count) documents' objects are still named by BLAKE2b"), "\(verify)")
         let before = try Self.actions(cli)
         #expect(before.count == 36 && !before.contains("vault.upgrade"))
         // Changes are refused before they start, with the command that fixes it.
         for arguments in [["open", "plan.txt", "-o", "-"], ["seal", cli.path("in/plan.txt"), "--name", "new.txt"], ["rotate", "role", "legal"]] {
             let refused = try cli.run(arguments)
             #expect(refused.status == 1, "\(arguments): \(refused.stderr)")
-            #expect(refused.stderr.contains("coffer vault upgrade") && refused.stderr.contains("schema 2"), "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.contains("coffer vault upgrade") && refused.stderr.contains("schema \(fixture.schema)"), "\(arguments): \(refused.stderr)")
             #expect(refused.stdout.isEmpty)
         }
         let memberTry = try cli.run(as: bob, ["vault", "upgrade"])
         #expect(memberTry.status == Exit.accessDenied, "\(memberTry.stderr)")
-        #expect(try Self.catalog(cli) == ("2", Self.schema2Tables))
+        #expect(try Self.catalog(cli) == (String(fixture.schema), fixture.tables))
         #expect(try Self.actions(cli) == before)
+        #expect(try Self.objectsNamedBySHA256(cli).misnamed.count > 0)
 
-        let upgraded = try #require(try cli.ok(["vault", "upgrade", "--json"]).json() as? [String: Any])
-        #expect(upgraded["fromSchema"] as? Int == 2 && upgraded["toSchema"] as? Int == 3 && upgraded["entry"] as? Int == 36)
-        #expect(try Self.catalog(cli) == ("3", ["ledger", "meta"]))
-        let again = try #require(try cli.ok(["vault", "upgrade", "--json"]).json() as? [String: Any])
-        #expect(again["fromSchema"] as? Int == 3 && again["entry"] == nil)
-        #expect(try Self.actions(cli) == before + ["vault.upgrade"])
+        let upgraded = try Self.upgrade(cli)
+        #expect(upgraded["fromSchema"] as? Int == fixture.schema && upgraded["toSchema"] as? Int == 4 && upgraded["entry"] as? Int == 36)
+        #expect(upgraded["rekeyed"] as? Int == Self.documents.count && upgraded["remaining"] as? Int == 0)
+        #expect(try Self.catalog(cli) == ("4", ["ledger", "meta"]))
+        let again = try Self.upgrade(cli)
+        #expect(again["fromSchema"] as? Int == 4 && again["entry"] == nil && again["rekeyed"] as? Int == 0 && again["remaining"] as? Int == 0)
+        #expect(try Self.actions(cli) == before + ["vault.upgrade"] + Array(repeating: "document.rekey", count: Self.documents.count))
 
+        // The BLAKE2b-named objects are unreferenced now; after gc, the stock sha256sum checks every object.
+        try cli.ok(["gc"])
+        let (count, misnamed) = try Self.objectsNamedBySHA256(cli)
+        #expect(count >= 2 * Self.documents.count && misnamed.isEmpty, "\(misnamed)")
         for name in Self.documents {
             let opened = try cli.ok(["open", name, "-o", "-"])
             #expect(opened.stdout == (try Data(contentsOf: URL(fileURLWithPath: cli.path("in/\(name)")))), "\(name)")
@@ -86,10 +125,11 @@ struct UpgradeTests {
         #expect(try cli.run(as: cli.path("keys/carol.identity"), ["open", "reports/q3.txt", "-o", "-"]).status == Exit.accessDenied)
         try cli.ok(["seal", cli.path("in/plan.txt"), "--name", "after-upgrade.txt"])
         let deep = try cli.ok(["verify", "--deep"]).text
-        #expect(deep.contains("catalog:  schema 3") && deep.contains("vault is consistent"))
+        #expect(deep.contains("catalog:  schema 4") && deep.contains("vault is consistent") && !deep.contains("BLAKE2b"))
+        #expect(try Self.objectsNamedBySHA256(cli).misnamed.isEmpty)
     }
 
-    @Test("the upgrade is one transaction: a failure after the tables are dropped leaves schema 2 whole, and the ledger as it was")
+    @Test("the catalog step is one transaction: a failure after the tables are dropped leaves schema 2 whole, and the ledger as it was")
     func failedUpgradeRollsBack() throws {
         let cli = try Self.unpacked()
         let file = cli.path("keys/alice.identity")
@@ -108,35 +148,70 @@ struct UpgradeTests {
         #expect(try Self.actions(cli).count == 36)
     }
 
-    @Test("two upgrades at once: both succeed, exactly one vault.upgrade entry")
-    func concurrentUpgrades() throws {
-        let cli = try Self.unpacked()
+    @Test("two upgrades at once: both succeed, exactly one vault.upgrade entry and one re-key per document", arguments: Fixture.allCases)
+    func concurrentUpgrades(fixture: Fixture) throws {
+        let cli = try Self.unpacked(fixture)
         let runs = try (0..<2).map { _ in try cli.start(["vault", "upgrade"]) }
         for run in runs {
             run.waitUntilExit()
             #expect(run.terminationReason == .exit && run.terminationStatus == 0)
         }
-        #expect(try Self.actions(cli).filter { $0 == "vault.upgrade" }.count == 1)
-        #expect(try Self.catalog(cli) == ("3", ["ledger", "meta"]))
+        let actions = try Self.actions(cli)
+        #expect(actions.filter { $0 == "vault.upgrade" }.count == 1)
+        // After the fixture's own 36 entries (one of them the re-key of plan.txt).
+        #expect(actions.count == 36 + 1 + Self.documents.count && actions.suffix(from: 37).allSatisfy { $0 == "document.rekey" }, "\(actions.suffix(10))")
+        #expect(try Self.catalog(cli) == ("4", ["ledger", "meta"]))
         #expect(try cli.ok(["verify"]).text.contains("vault is consistent"))
+        #expect(try Self.upgrade(cli)["remaining"] as? Int == 0)
     }
 
-    @Test("SIGKILL at any moment of an upgrade: schema 2 without the entry or schema 3 with it, always consistent; a rerun finishes")
-    func killDuringUpgrade() throws {
+    @Test("SIGKILL at any moment of an upgrade: the earlier schema without the entry, or schema 4 with it and some documents re-keyed; always consistent; a rerun finishes", arguments: Fixture.allCases)
+    func killDuringUpgrade(fixture: Fixture) throws {
         // Kill moments fall within 90 % of how long one whole upgrade takes here.
-        let span = try Self.unpacked().duration(of: ["vault", "upgrade"])
+        let span = try Self.unpacked(fixture).duration(of: ["vault", "upgrade"])
         var landed = 0
         for round in 0..<6 {
-            let cli = try Self.unpacked()
+            let cli = try Self.unpacked(fixture)
             if try cli.kill(["vault", "upgrade"], within: span) { landed += 1 }
             let (schema, tables) = try Self.catalog(cli)
-            let upgrades = try Self.actions(cli).filter { $0 == "vault.upgrade" }.count
-            #expect((schema == "2" && tables == Self.schema2Tables && upgrades == 0) || (schema == "3" && tables == ["ledger", "meta"] && upgrades == 1), "round \(round)")
+            let actions = try Self.actions(cli)
+            let upgrades = actions.filter { $0 == "vault.upgrade" }.count
+            let rekeys = actions.suffix(from: 36).filter { $0 == "document.rekey" }.count
+            #expect((schema == String(fixture.schema) && tables == fixture.tables && upgrades == 0 && actions.count == 36)
+                || (schema == "4" && tables == ["ledger", "meta"] && upgrades == 1 && rekeys <= Self.documents.count), "round \(round)")
             #expect(try cli.run(["verify"]).status == Exit.ok, "round \(round)")
-            try cli.ok(["vault", "upgrade"])
-            #expect(try Self.actions(cli).filter { $0 == "vault.upgrade" }.count == 1, "round \(round)")
+            let finished = try Self.upgrade(cli)
+            #expect(finished["remaining"] as? Int == 0, "round \(round)")
+            let after = try Self.actions(cli)
+            #expect(after.count == 36 + 1 + Self.documents.count && after.suffix(from: 36).filter { $0 == "document.rekey" }.count == Self.documents.count, "round \(round): \(after.suffix(from: 36))")
+            for name in Self.documents {
+                #expect(try cli.ok(["open", name, "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: cli.path("in/\(name)")))), "round \(round): \(name)")
+            }
         }
         #expect(landed > 0, "no kill landed while vault upgrade was running")
+    }
+
+    @Test("an object an attacker altered before the upgrade stops it with an integrity error (exit 5) naming the object; documents before it stay re-keyed, and nothing else changes")
+    func damagedObjectStopsUpgrade() throws {
+        let cli = try Self.unpacked(.schema3)
+        // The second segment of reports/scan.bin (the only document of two segments), one byte flipped.
+        let objects = try FileManager.default.subpathsOfDirectory(atPath: cli.path("vault/objects")).filter { $0.utf8.count == 67 }
+        let sizes = try objects.map { (path: $0, size: try FileManager.default.attributesOfItem(atPath: cli.path("vault/objects/\($0)"))[.size] as! Int) }
+        let target = try #require(sizes.first { $0.size > 150_000 && $0.size < 4_000_000 })
+        let path = cli.path("vault/objects/\(target.path)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let refused = try cli.run(["vault", "upgrade"])
+        #expect(refused.status == Exit.integrity, "\(refused.stderr)")
+        #expect(refused.stderr.contains("scan.bin") || refused.stderr.contains("segment") || refused.stderr.contains("authenticat"), "\(refused.stderr)")
+        #expect(try Self.catalog(cli).schema == "4")
+        let actions = try Self.actions(cli)
+        #expect(!actions.suffix(from: 37).contains { $0 != "document.rekey" })
+        // The damage is a finding of verify, and the rest of the vault still opens.
+        #expect(try cli.run(["verify"]).status == Exit.integrity)
+        #expect(try cli.ok(["open", "plan.txt", "-o", "-"]).text == "merger plan\n")
     }
 
     @Test("a schema-2 catalog an insider altered is not upgraded: a planted trigger, an edited ledger entry, a schema claim that does not match its tables")
@@ -156,15 +231,18 @@ struct UpgradeTests {
         }
     }
 
-    @Test("a backup snapshot of a schema-2 vault restores, and adopting it upgrades it in the same transaction")
-    func adoptUpgrades() throws {
-        let cli = try Self.unpacked()
+    @Test("a backup snapshot of an earlier vault verifies and restores, and adopting it upgrades its catalog in the same transaction", arguments: Fixture.allCases)
+    func adoptUpgrades(fixture: Fixture) throws {
+        let cli = try Self.unpacked(fixture)
+        #expect(try cli.ok(["backup", "verify", cli.path("backup")]).status == 0)
         let restored = try cli.ok(["backup", "restore", cli.path("backup"), "--to", cli.path("restored")])
         #expect(restored.status == 0)
-        #expect(try Self.catalog(cli, vault: "restored").schema == "2")
+        #expect(try Self.catalog(cli, vault: "restored").schema == String(fixture.schema))
         try cli.ok(["backup", "adopt", "--vault", cli.path("restored")])
-        #expect(try Self.catalog(cli, vault: "restored") == ("3", ["ledger", "meta"]))
+        #expect(try Self.catalog(cli, vault: "restored") == ("4", ["ledger", "meta"]))
         #expect(try Self.actions(cli, vault: "restored").suffix(2) == ["vault.upgrade", "vault.adopt"])
+        // Its documents are re-keyed by `vault upgrade`, as in the vault itself.
+        #expect(try Self.upgrade(cli, vault: "restored")["rekeyed"] as? Int == Self.documents.count)
         #expect(try cli.ok(["open", "reports/q3.txt", "-o", "-", "--vault", cli.path("restored")]).text == "Q3 numbers: 1,234,567\n")
     }
 }

@@ -28,16 +28,33 @@ extension AgeX25519Recipient {
 
 extension AgeRecipient {
     /// Parses a recipient as given to `-r`: an age X25519 recipient
-    /// (`age1…`), a Coffer public identity (`coffer1…`), or an OpenSSH
-    /// Ed25519 public key (`ssh-ed25519 AAAA… [comment]`), as age takes them.
+    /// (`age1…`), a post-quantum one (`age1pq1…`), a Coffer public identity
+    /// (`coffer1…`), or an OpenSSH Ed25519 public key (`ssh-ed25519 AAAA…
+    /// [comment]`), as age takes them.
     /// - Throws: ``AgeError/invalidRecipient(_:)`` saying what is wrong
     ///   (`ssh-rsa` keys: RSA-OAEP is not in libsodium).
     public static func parse(_ text: String) throws -> AgeRecipient {
         if text.hasPrefix(SSHWire.ed25519 + " ") { return .sshEd25519(try AgeSSHEd25519Recipient(text)) }
+        if text.lowercased().hasPrefix("age1pq1") { return .hybrid(try AgeHybridRecipient(text)) }
         if text.hasPrefix("ssh-rsa ") {
             throw AgeError.invalidRecipient("ssh-rsa recipients are not supported (RSA-OAEP is not in libsodium): use an ssh-ed25519 key or an age1… recipient")
         }
         return .x25519(try AgeX25519Recipient(recipientOrPublicIdentity: text))
+    }
+
+    /// Parses a partner's recipient, as a bundle is encrypted to it: a
+    /// post-quantum one (`age1pq1…`), an X25519 one (`age1…`) or a Coffer
+    /// public identity (`coffer1…`). ssh keys are for `coffer age`, not for
+    /// partners, whose bundles the stock age must open with an age key.
+    /// - Returns: the recipient and its canonical text (`age1…` or `age1pq1…`), as the ledger records it.
+    /// - Throws: ``AgeError/invalidRecipient(_:)`` saying what is wrong.
+    public static func partner(_ text: String) throws -> (recipient: AgeRecipient, encoded: String) {
+        if text.lowercased().hasPrefix("age1pq1") {
+            let hybrid = try AgeHybridRecipient(text)
+            return (.hybrid(hybrid), hybrid.encoded)
+        }
+        let x25519 = try AgeX25519Recipient(recipientOrPublicIdentity: text)
+        return (.x25519(x25519), x25519.encoded)
     }
 
     /// Parses a recipients file as age does: one recipient per line (LF or
@@ -63,7 +80,7 @@ extension AgeRecipient {
                   let recipient = try? AgeRecipient.parse(text)
             else {
                 throw AgeError.invalidRecipient(
-                    "line \(index + 1) of the recipients file is not an age1… recipient, a coffer1… public identity or an ssh-ed25519 key")
+                    "line \(index + 1) of the recipients file is not an age1… or age1pq1… recipient, a coffer1… public identity or an ssh-ed25519 key")
             }
             recipients.append(recipient)
         }
@@ -73,52 +90,56 @@ extension AgeRecipient {
 }
 
 extension AgeIdentity {
-    /// What this identity opens, as `-r` takes it (`age1…`, or an
-    /// `ssh-ed25519 …` line); nil for a passphrase.
+    /// What this identity opens, as `-r` takes it (`age1…`, `age1pq1…`, or
+    /// an `ssh-ed25519 …` line); nil for a passphrase.
     public var recipient: String? {
         switch self {
         case .x25519(let identity): identity.recipient.encoded
         case .sshEd25519(let identity): identity.recipient.line
+        case .hybrid(let identity): try? identity.recipient().encoded
         case .scrypt: nil
         }
     }
 
-    /// Parses a file given to `-i`: an unencrypted OpenSSH Ed25519 private
-    /// key (as age takes it), or what ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)`` reads.
-    /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the file; as
-    ///   ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)``.
-    public static func parseFile(contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> [AgeIdentity] {
-        guard AgeSSHEd25519Identity.looksLikeKey(contents) else {
-            return try AgeX25519Identity.parseIdentities(fileContents: contents, path: path, passphrase: passphrase).map(AgeIdentity.x25519)
-        }
-        do {
-            return [.sshEd25519(try AgeSSHEd25519Identity(openSSHPrivateKey: contents))]
-        } catch AgeError.invalidIdentity(let why) {
-            throw AgeError.invalidIdentity("\(path): \(why)")
-        }
+    /// Parses one secret key line: `AGE-SECRET-KEY-PQ-1…` (post-quantum) or
+    /// `AGE-SECRET-KEY-1…` (X25519).
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` saying what is wrong (never echoing the key).
+    init(secretKey text: String) throws {
+        self = text.uppercased().hasPrefix("AGE-SECRET-KEY-PQ-1") ? .hybrid(try AgeHybridIdentity(text)) : .x25519(try AgeX25519Identity(text))
     }
-}
 
-extension AgeX25519Identity {
-    /// An identity file as `age-keygen` writes it: when it was created, its
-    /// public key, and the secret key, each on a line (in locked memory).
-    public func keyFile(created: Date = Date()) -> SecureBytes {
-        let header = Array("# created: \(Timestamp.format(created))\n# public key: \(recipient.encoded)\n".utf8)
-        let secret = encodedSecretKey()
-        return secret.withUnsafeBytes { key in
-            SecureBytes(count: header.count + key.count + 1) { out in
-                header.withUnsafeBytes { out.copyMemory(from: $0) }
-                UnsafeMutableRawBufferPointer(rebasing: out[header.count...]).copyMemory(from: key)
-                out[out.count - 1] = 0x0A
+    /// Parses an identity file as `age-keygen` writes it: one
+    /// `AGE-SECRET-KEY-1…` or `AGE-SECRET-KEY-PQ-1…` per line; lines starting with `#` and empty lines
+    /// are skipped; LF or CRLF line ends.
+    /// - Parameter contents: the file's bytes, at most 1 MiB.
+    /// - Returns: the identities, in file order (at least one).
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the first bad line
+    ///   by number (never its content), or if the file holds no key.
+    public static func parseIdentityFile(_ contents: SecureBytes) throws -> [AgeIdentity] {
+        guard contents.count <= 1024 * 1024 else {
+            throw AgeError.invalidIdentity("the identity file is larger than 1 MiB")
+        }
+        return try contents.withUnsafeBytes { bytes in
+            var identities: [AgeIdentity] = []
+            var lineNumber = 0
+            for var line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                lineNumber += 1
+                if line.last == 0x0D { line = line.dropLast() }
+                if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+                do {
+                    identities.append(try AgeIdentity(secretKey: String(decoding: line, as: UTF8.self)))
+                } catch let AgeError.invalidIdentity(why) {
+                    throw AgeError.invalidIdentity("line \(lineNumber) of the identity file: \(why)")
+                }
             }
+            guard !identities.isEmpty else { throw AgeError.invalidIdentity("the identity file holds no secret key") }
+            return identities
         }
     }
 
-    /// The largest identity file read.
-    public static let maxIdentityFileByteCount = 1024 * 1024
 
     /// Parses a file given to `-i`: an age identity file (`AGE-SECRET-KEY-1…`
-    /// lines, as `age-keygen` writes), such a file encrypted with a
+    /// and `AGE-SECRET-KEY-PQ-1…` lines, as `age-keygen` writes), such a file encrypted with a
     /// passphrase by `age -p` (binary or armored; as age does, the
     /// passphrase is asked for and the file decrypted in locked memory), or
     /// a Coffer identity file, whose X25519 key is the age identity (its
@@ -133,12 +154,12 @@ extension AgeX25519Identity {
     ///   file; ``IdentityError`` for a bad Coffer identity file or passphrase.
     public static func parseIdentities(
         fileContents contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes
-    ) throws -> [AgeX25519Identity] {
-        guard contents.count <= maxIdentityFileByteCount else {
+    ) throws -> [AgeIdentity] {
+        guard contents.count <= AgeX25519Identity.maxIdentityFileByteCount else {
             throw AgeError.invalidIdentity("\(path) is larger than 1 MiB")
         }
-        if isAgeFile(contents) {
-            let decrypted = try decryptIdentityFile(contents, path: path, passphrase: passphrase)
+        if AgeX25519Identity.isAgeFile(contents) {
+            let decrypted = try AgeX25519Identity.decryptIdentityFile(contents, path: path, passphrase: passphrase)
             do {
                 return try parseIdentityFile(decrypted)
             } catch AgeError.invalidIdentity(let why) {
@@ -159,8 +180,63 @@ extension AgeX25519Identity {
         }
         var bytes = contents.withUnsafeBytes { Array($0) }
         defer { Sodium.wipe(&bytes) }
-        return [try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity]
+        return [.x25519(try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity)]
     }
+
+
+    /// Parses a file given to `-i`: an unencrypted OpenSSH Ed25519 private
+    /// key (as age takes it), or what ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)`` reads.
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the file; as
+    ///   ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)``.
+    public static func parseFile(contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> [AgeIdentity] {
+        guard AgeSSHEd25519Identity.looksLikeKey(contents) else {
+            return try parseIdentities(fileContents: contents, path: path, passphrase: passphrase)
+        }
+        do {
+            return [.sshEd25519(try AgeSSHEd25519Identity(openSSHPrivateKey: contents))]
+        } catch AgeError.invalidIdentity(let why) {
+            throw AgeError.invalidIdentity("\(path): \(why)")
+        }
+    }
+}
+
+/// A new age key, as `age-keygen` makes one.
+public enum AgeKeyGeneration: Sendable {
+    /// An X25519 key (`AGE-SECRET-KEY-1…`, recipient `age1…`).
+    case x25519
+    /// A post-quantum hybrid key (`AGE-SECRET-KEY-PQ-1…`, recipient `age1pq1…`), as `age-keygen -pq`.
+    case hybrid
+
+    /// A fresh key: its identity file as `age-keygen` writes it (when it was
+    /// created, its public key, and the secret key, each on a line; in locked
+    /// memory) and its recipient.
+    public func generate(created: Date = Date()) throws -> (file: SecureBytes, recipient: String) {
+        switch self {
+        case .x25519:
+            let identity = AgeX25519Identity.generate()
+            return (Self.keyFile(created: created, recipient: identity.recipient.encoded, secret: identity.encodedSecretKey()), identity.recipient.encoded)
+        case .hybrid:
+            let identity = AgeHybridIdentity.generate()
+            let recipient = try identity.recipient().encoded
+            return (Self.keyFile(created: created, recipient: recipient, secret: identity.encodedSecretKey()), recipient)
+        }
+    }
+
+    private static func keyFile(created: Date, recipient: String, secret: SecureBytes) -> SecureBytes {
+        let header = Array("# created: \(Timestamp.format(created))\n# public key: \(recipient)\n".utf8)
+        return secret.withUnsafeBytes { key in
+            SecureBytes(count: header.count + key.count + 1) { out in
+                header.withUnsafeBytes { out.copyMemory(from: $0) }
+                UnsafeMutableRawBufferPointer(rebasing: out[header.count...]).copyMemory(from: key)
+                out[out.count - 1] = 0x0A
+            }
+        }
+    }
+}
+
+extension AgeX25519Identity {
+    /// The largest identity file read.
+    public static let maxIdentityFileByteCount = 1024 * 1024
 
     /// Whether `contents` is an age file (binary or armored) rather than a key file.
     static func isAgeFile(_ contents: SecureBytes) -> Bool {
@@ -174,7 +250,7 @@ extension AgeX25519Identity {
     /// - Throws: ``AgeError/invalidIdentity(_:)`` for an age file encrypted
     ///   to a recipient, or whose plaintext is over 1 MiB; ``AgeError`` for
     ///   a wrong passphrase or a damaged file.
-    private static func decryptIdentityFile(_ contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> SecureBytes {
+    static func decryptIdentityFile(_ contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> SecureBytes {
         let decryptor = try AgeDecryptor(source: AgeBytesSource(contents.withUnsafeBytes { Array($0) })) { passphraseEncrypted in
             guard passphraseEncrypted else {
                 throw AgeError.invalidIdentity("\(path) is an age file encrypted to a recipient, not with a passphrase")

@@ -41,8 +41,8 @@ public struct AgeX25519Recipient: Sendable, Hashable, CustomStringConvertible {
             throw AgeError.invalidRecipient(error.description)
         }
         guard decoded.hrp == "age" else {
-            if decoded.hrp.hasPrefix("age1") || decoded.hrp == "age" + "1pq" {
-                throw AgeError.invalidRecipient("only X25519 recipients (age1…) are supported, not plugin or post-quantum ones")
+            if decoded.hrp.hasPrefix("age1") {
+                throw AgeError.invalidRecipient("plugin recipients are not supported, only age1…, age1pq1… and ssh-ed25519 ones")
             }
             throw AgeError.invalidRecipient("an age recipient starts with \"age1\"")
         }
@@ -87,52 +87,7 @@ public struct AgeX25519Identity: Sendable {
     /// - Throws: ``AgeError/invalidIdentity(_:)`` saying what is wrong (never
     ///   echoing the key).
     public init(_ encoded: String) throws {
-        var decoded: (hrp: String, data: [UInt8])
-        do {
-            decoded = try Bech32.decode(encoded)
-        } catch let error as Bech32.DecodingError {
-            throw AgeError.invalidIdentity(error.description)
-        }
-        defer { Sodium.wipe(&decoded.data) }
-        guard decoded.hrp == "age-secret-key-" else {
-            if decoded.hrp.hasPrefix("age-plugin-") || decoded.hrp.hasPrefix("age-secret-key-pq-") {
-                throw AgeError.invalidIdentity("only X25519 identities (AGE-SECRET-KEY-1…) are supported, not plugin or post-quantum ones")
-            }
-            throw AgeError.invalidIdentity("an age identity starts with \"AGE-SECRET-KEY-1\"")
-        }
-        guard decoded.data.count == X25519.byteCount else {
-            throw AgeError.invalidIdentity("an age identity holds a 32-byte key, this one has \(decoded.data.count) bytes")
-        }
-        secretKey = decoded.data.withUnsafeBytes { SecureBytes(copying: $0) }
-    }
-
-    /// Parses an identity file as `age-keygen` writes it: one
-    /// `AGE-SECRET-KEY-1…` per line; lines starting with `#` and empty lines
-    /// are skipped; LF or CRLF line ends.
-    /// - Parameter contents: the file's bytes, at most 1 MiB.
-    /// - Returns: the identities, in file order (at least one).
-    /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the first bad line
-    ///   by number (never its content), or if the file holds no key.
-    public static func parseIdentityFile(_ contents: SecureBytes) throws -> [AgeX25519Identity] {
-        guard contents.count <= 1024 * 1024 else {
-            throw AgeError.invalidIdentity("the identity file is larger than 1 MiB")
-        }
-        return try contents.withUnsafeBytes { bytes in
-            var identities: [AgeX25519Identity] = []
-            var lineNumber = 0
-            for var line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false) {
-                lineNumber += 1
-                if line.last == 0x0D { line = line.dropLast() }
-                if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
-                do {
-                    identities.append(try AgeX25519Identity(String(decoding: line, as: UTF8.self)))
-                } catch let AgeError.invalidIdentity(why) {
-                    throw AgeError.invalidIdentity("line \(lineNumber) of the identity file: \(why)")
-                }
-            }
-            guard !identities.isEmpty else { throw AgeError.invalidIdentity("the identity file holds no secret key") }
-            return identities
-        }
+        secretKey = try AgeSecretKeyText.decode(encoded, prefix: "AGE-SECRET-KEY-1", kind: "an age identity", byteCount: X25519.byteCount)
     }
 
     /// The recipient (public key) files for this identity are encrypted to.
@@ -141,14 +96,9 @@ public struct AgeX25519Identity: Sendable {
     }
 
     /// The `AGE-SECRET-KEY-1…` encoding, as ASCII in locked memory (for
-    /// writing an identity file). Bech32 encoding makes short-lived copies in
-    /// ordinary memory; the scalar copy is wiped, the strings are not.
+    /// writing an identity file).
     public func encodedSecretKey() -> SecureBytes {
-        var scalar = secretKey.withUnsafeBytes { Array($0) }
-        defer { Sodium.wipe(&scalar) }
-        var text = Array(Bech32.encode(hrp: "age-secret-key-", data: scalar).uppercased().utf8)
-        defer { Sodium.wipe(&text) }
-        return text.withUnsafeBytes { SecureBytes(copying: $0) }
+        AgeSecretKeyText.encode(secretKey, prefix: "AGE-SECRET-KEY-1")
     }
 }
 
@@ -158,6 +108,9 @@ public enum AgeRecipient: Sendable {
     case x25519(AgeX25519Recipient)
     /// An OpenSSH Ed25519 public key (`ssh-ed25519 AAAA…`).
     case sshEd25519(AgeSSHEd25519Recipient)
+    /// A post-quantum hybrid key (`age1pq1…`, ML-KEM-768 + X25519). A file
+    /// encrypted to one has only such recipients.
+    case hybrid(AgeHybridRecipient)
     /// A passphrase, stretched with scrypt at N = 2^workFactor (r = 8, p = 1).
     /// It must be the only recipient of a file. The default work factor is
     /// ``Age/defaultScryptWorkFactor`` (18: 256 MiB, under a second).
@@ -170,9 +123,49 @@ public enum AgeIdentity: Sendable {
     case x25519(AgeX25519Identity)
     /// An OpenSSH Ed25519 private key.
     case sshEd25519(AgeSSHEd25519Identity)
+    /// A post-quantum hybrid key (`AGE-SECRET-KEY-PQ-1…`).
+    case hybrid(AgeHybridIdentity)
     /// A passphrase. A file whose scrypt work factor is above
     /// `maxWorkFactor` is refused as a header failure before any scrypt
     /// work is done, so a hostile file cannot make us spend unbounded memory
     /// and time (2^22 means 4 GiB and several seconds).
     case scrypt(passphrase: SecureBytes, maxWorkFactor: Int = Age.defaultMaxScryptWorkFactor)
+}
+
+/// The Bech32 text of an age secret key (`AGE-SECRET-KEY-1…`,
+/// `AGE-SECRET-KEY-PQ-1…`): the key bytes in locked memory, the text in
+/// ordinary memory only transiently (Bech32 works on `String`s; the byte
+/// copies are wiped, the strings are not).
+enum AgeSecretKeyText {
+    /// Decodes `encoded`, which must start with `prefix` (any case) and hold `byteCount` bytes.
+    /// - Parameter kind: how errors name the key ("an age identity").
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` saying what is wrong (never echoing the key).
+    static func decode(_ encoded: String, prefix: String, kind: String, byteCount: Int) throws -> SecureBytes {
+        var decoded: (hrp: String, data: [UInt8])
+        do {
+            decoded = try Bech32.decode(encoded)
+        } catch let error as Bech32.DecodingError {
+            throw AgeError.invalidIdentity(error.description)
+        }
+        defer { Sodium.wipe(&decoded.data) }
+        guard decoded.hrp + "1" == prefix.lowercased() else {
+            if decoded.hrp.hasPrefix("age-plugin-") {
+                throw AgeError.invalidIdentity("plugin identities are not supported, only AGE-SECRET-KEY-1… and AGE-SECRET-KEY-PQ-1… ones")
+            }
+            throw AgeError.invalidIdentity("\(kind) starts with \"\(prefix)\"")
+        }
+        guard decoded.data.count == byteCount else {
+            throw AgeError.invalidIdentity("\(kind) holds a \(byteCount)-byte key, this one has \(decoded.data.count) bytes")
+        }
+        return decoded.data.withUnsafeBytes { SecureBytes(copying: $0) }
+    }
+
+    /// The upper-case text of `key` under `prefix`, as ASCII in locked memory.
+    static func encode(_ key: SecureBytes, prefix: String) -> SecureBytes {
+        var bytes = key.withUnsafeBytes { Array($0) }
+        defer { Sodium.wipe(&bytes) }
+        var text = Array(Bech32.encode(hrp: String(prefix.lowercased().dropLast()), data: bytes).uppercased().utf8)
+        defer { Sodium.wipe(&text) }
+        return text.withUnsafeBytes { SecureBytes(copying: $0) }
+    }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import CSodium
 
 /// An OpenSSH Ed25519 public key as an age recipient
@@ -15,7 +16,7 @@ public struct AgeSSHEd25519Recipient: Sendable, Equatable {
     public var line: String { SSHWire.ed25519 + " " + Base64.encode(wireKey) }
 
     /// The stanza tag: the first 4 bytes of SHA-256(``wireKey``).
-    var tag: [UInt8] { Array(SHA256.hash(wireKey).prefix(4)) }
+    var tag: [UInt8] { Array(SHA256.hash(data: wireKey).prefix(4)) }
 
     /// Parses `ssh-ed25519 BASE64 [comment]`.
     /// - Throws: ``AgeError/invalidRecipient(_:)``; never echoes the text.

@@ -18,11 +18,14 @@ enum AgeWrap {
 
     /// Wraps `fileKey` for each recipient.
     /// - Throws: ``AgeError/invalidUse(_:)`` for an empty list, scrypt mixed
-    ///   with other recipients, or a work factor out of range;
+    ///   with other recipients, post-quantum recipients mixed with classic
+    ///   ones (age's rule and wording), or a work factor out of range;
     ///   ``AgeError/invalidRecipient(_:)`` for a low-order public key;
     ///   ``CryptoError`` if scrypt cannot allocate its memory.
     static func stanzas(for recipients: [AgeRecipient], fileKey: AgeFileKey) throws -> [AgeStanza] {
         guard !recipients.isEmpty else { throw AgeError.invalidUse("no recipient given") }
+        let hybrids = recipients.count { if case .hybrid = $0 { true } else { false } }
+        guard hybrids == 0 || hybrids == recipients.count else { throw AgeError.invalidUse(AgeHybrid.mixedRecipients) }
         var stanzas: [AgeStanza] = []
         for recipient in recipients {
             switch recipient {
@@ -30,6 +33,8 @@ enum AgeWrap {
                 stanzas.append(try wrap(fileKey, to: publicRecipient).stanza)
             case .sshEd25519(let sshRecipient):
                 stanzas.append(try wrap(fileKey, to: sshRecipient).stanza)
+            case .hybrid(let hybridRecipient):
+                stanzas.append(try wrap(fileKey, to: hybridRecipient).stanza)
             case .scrypt(let passphrase, let workFactor):
                 guard recipients.count == 1 else {
                     throw AgeError.invalidUse("a passphrase must be the only recipient of a file")
@@ -117,6 +122,10 @@ enum AgeWrap {
                     let parsed = try AgeSSHEd25519Stanza(stanza)
                     guard parsed.tag == ssh.recipient.tag else { continue }
                     if let key = try unwrap(parsed, with: ssh) { return key }
+                }
+            case .hybrid(let hybrid):
+                for stanza in header.stanzas where stanza.type == AgeHybridStanza.type {
+                    if let key = try unwrap(AgeHybridStanza(stanza), with: hybrid) { return key }
                 }
             case .scrypt(let passphrase, let maxWorkFactor):
                 for stanza in header.stanzas where stanza.type == AgeScryptStanza.type {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// SHA-256 on a thread of its own, so that hashing a document runs in
@@ -49,7 +50,7 @@ final class BackgroundHasher: @unchecked Sendable {
         condition.broadcast()
         while !done { condition.wait() }
         condition.unlock()
-        return hash.finalize()
+        return Array(hash.finalize())
     }
 
     private func run() {
@@ -64,7 +65,7 @@ final class BackgroundHasher: @unchecked Sendable {
             }
             let (buffer, count) = queue[0]
             condition.unlock()
-            hash.update(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
+            hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
             pool.give(buffer, used: count)
             condition.lock()
             queue.removeFirst()

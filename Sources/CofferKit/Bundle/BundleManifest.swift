@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// `MANIFEST.json` inside a transfer bundle: who sent what to whom, when it
@@ -124,7 +125,7 @@ public enum FileDigest {
     public static func sha256(of input: InputSource) throws -> String {
         let reader = try BlockReader(input, blockByteCount: 256 * 1024)
         var hash = SHA256()
-        try reader.forEachBlock { hash.update($0) }
-        return Hex.encode(hash.finalize())
+        try reader.forEachBlock { hash.update(bufferPointer: $0) }
+        return Hex.encode(Array(hash.finalize()))
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #else
 import Darwin
 #endif
+import Crypto
 import Foundation
 
 /// Opens and checks transfer bundles, with no vault: what a partner who
@@ -118,12 +119,12 @@ public enum BundleOpener {
             let n = try tar.read(into: buffer)
             if n == 0 { break }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-            hash.update(chunk)
+            hash.update(bufferPointer: chunk)
             try file.write(chunk)
             size += UInt64(n)
         }
         guard size == entry.size else { throw BundleError.malformed("\(entry.name) ends early") }
-        return BundleManifest.File(name: entry.name, size: size, sha256: Hex.encode(hash.finalize()))
+        return BundleManifest.File(name: entry.name, size: size, sha256: Hex.encode(Array(hash.finalize())))
     }
 
     private static func readAll(_ tar: TarReader, into buffer: UnsafeMutableRawBufferPointer) throws {

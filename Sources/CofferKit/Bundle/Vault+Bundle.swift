@@ -64,14 +64,14 @@ extension Vault {
             guard state.admins.contains(identity.fingerprint) else { throw BundleError.notPermitted("only an administrator may add partners") }
             guard !name.isEmpty, name.utf8.count <= 256, !name.contains("\n") else { throw BundleError.invalidRequest("a partner name is one line of at most 256 bytes") }
             guard state.partners[name] == nil else { throw BundleError.invalidRequest("partner \(name) exists already") }
-            let age: AgeX25519Recipient
+            let age: String
             do {
-                age = try AgeX25519Recipient(recipientOrPublicIdentity: recipient)
-            } catch {
-                throw BundleError.invalidRequest("\(recipient.debugDescription) is not an age1… recipient or a coffer1… public identity")
+                age = try AgeRecipient.partner(recipient).encoded
+            } catch let error as AgeError {
+                throw BundleError.invalidRequest("\(recipient.prefix(80).debugDescription) is not an age1… or age1pq1… recipient or a coffer1… public identity: \(error.description)")
             }
             let key = try minisignKey.map { try MinisignPublicKey(base64OrPublicIdentity: $0).base64 }
-            try commit { _ in [.partnerAdded(PartnerAdded(name: name, recipient: age.encoded, minisignKey: key))] }
+            try commit { _ in [.partnerAdded(PartnerAdded(name: name, recipient: age, minisignKey: key))] }
         }
     }
 
@@ -232,13 +232,18 @@ extension Vault {
             return ([.scrypt(passphrase: passphrase)], ["passphrase"])
         }
         guard !request.recipients.isEmpty else { throw BundleError.invalidRequest("give --to PARTNER or an age1… recipient, or --passphrase") }
-        return try (request.recipients.map { name -> AgeRecipient in
-            if let partner = state.partners[name] { return .x25519(try AgeX25519Recipient(partner.recipient)) }
+        let recipients = try request.recipients.map { name -> AgeRecipient in
+            if let partner = state.partners[name] { return try AgeRecipient.partner(partner.recipient).recipient }
             do {
-                return .x25519(try AgeX25519Recipient(recipientOrPublicIdentity: name))
+                return try AgeRecipient.partner(name).recipient
             } catch {
-                throw BundleError.invalidRequest("\(name.debugDescription) is neither a partner (see `coffer partner list`) nor an age1… recipient")
+                throw BundleError.invalidRequest("\(name.prefix(80).debugDescription) is neither a partner (see `coffer partner list`) nor an age1… or age1pq1… recipient")
             }
-        }, request.recipients)
+        }
+        let postQuantum = recipients.filter { if case .hybrid = $0 { true } else { false } }.count
+        guard postQuantum == 0 || postQuantum == recipients.count else {
+            throw BundleError.invalidRequest("\(AgeHybrid.mixedRecipients): send post-quantum and classic partners separate bundles")
+        }
+        return (recipients, request.recipients)
     }
 }

@@ -14,11 +14,13 @@ import Foundation
 /// index tables projected from the ledger, which nothing but `verify` read;
 /// schema 3 dropped them (``upgradeSchema()``, `coffer vault upgrade`).
 final class Catalog {
-    /// The schema this Coffer writes.
-    static let schemaVersion = 3
-    /// The schemas this Coffer opens: a schema-2 catalog is read (verify,
+    /// The schema this Coffer writes. Schema 4 has the tables of schema 3;
+    /// what changed is that its objects are named by SHA-256 (schema 3's,
+    /// by BLAKE2b-256, until `coffer vault upgrade` re-keys them).
+    static let schemaVersion = 4
+    /// The schemas this Coffer opens: a schema-2 or 3 catalog is read (verify,
     /// audit, ls, a backup's snapshot) but written only by ``upgradeSchema()``.
-    static let readableSchemas = [2, 3]
+    static let readableSchemas = [2, 3, 4]
     let database: SQLiteDatabase
 
     private init(database: SQLiteDatabase) {
@@ -296,8 +298,8 @@ final class Catalog {
 
     // MARK: Upgrade
 
-    /// Brings a schema-2 catalog to the current schema: drops the nine index
-    /// tables and records the new version. Call inside the write transaction
+    /// Brings a schema-2 or 3 catalog to the current schema: drops schema 2's
+    /// nine index tables and records the new version. Call inside the write transaction
     /// that also appends the signed `vault.upgrade` entry, so that the two
     /// happen together or not at all.
     /// - Returns: the schema upgraded from, or nil if the catalog is current
@@ -307,14 +309,16 @@ final class Catalog {
     func upgradeSchema() throws -> Int? {
         let recorded = try storedSchema()
         guard recorded != Self.schemaVersion else { return nil }
-        guard recorded == 2 else { throw FormatError.unsupportedVersion("catalog", recorded ?? -1) }
-        let current = try Self.expectedSchemaObjects(version: Self.schemaVersion)
-        let retired = try Self.expectedSchemaObjects(version: 2).keys.filter { $0.type == "table" && current[$0] == nil }
-        for table in retired.sorted() { try database.execute("DROP TABLE \(table.name)") }
+        guard let recorded, [2, 3].contains(recorded) else { throw FormatError.unsupportedVersion("catalog", recorded ?? -1) }
+        if recorded == 2 {
+            let current = try Self.expectedSchemaObjects(version: Self.schemaVersion)
+            let retired = try Self.expectedSchemaObjects(version: 2).keys.filter { $0.type == "table" && current[$0] == nil }
+            for table in retired.sorted() { try database.execute("DROP TABLE \(table.name)") }
+        }
         try database.run("UPDATE meta SET value = ? WHERE key = 'schema'", [.text(String(Self.schemaVersion))], changing: 1)
         let deviations = try schemaDeviations()
         guard deviations.isEmpty else { throw CatalogSchemaError(path: database.path, deviations: deviations) }
-        return 2
+        return recorded
     }
 }
 

@@ -29,10 +29,11 @@ public enum FuzzEntryPoints {
         "state-checkpoint": stateCheckpoint,
         "backup-manifest": backupManifest,
         "catalog-row": catalogRow,
+        "content-manifest": contentManifest,
     ]
 
     /// A binary age v1 header (`AgeHeader.parse`), then each stanza read
-    /// by its type (X25519, scrypt, ssh-ed25519), as decryption does.
+    /// by its type (X25519, scrypt, ssh-ed25519, mlkem768x25519), as decryption does.
     /// - Parameter bytes: the start of an age file.
     public static func ageHeader(_ bytes: [UInt8]) {
         typed {
@@ -42,6 +43,7 @@ public enum FuzzEntryPoints {
                 case AgeX25519Stanza.type: do { _ = try AgeX25519Stanza(stanza) } catch is AgeError {}
                 case AgeScryptStanza.type: do { _ = try AgeScryptStanza(stanza) } catch is AgeError {}
                 case AgeSSHEd25519Stanza.type: do { _ = try AgeSSHEd25519Stanza(stanza) } catch is AgeError {}
+                case AgeHybridStanza.type: do { _ = try AgeHybridStanza(stanza) } catch is AgeError {}
                 default: break
                 }
             }
@@ -123,6 +125,13 @@ public enum FuzzEntryPoints {
                 index += 1
             }
         }
+    }
+
+    /// A document version's manifest object (`Manifest(parsing:)`), of
+    /// either format version (segments named by SHA-256 or BLAKE2b-256).
+    /// - Parameter bytes: the object's bytes.
+    public static func contentManifest(_ bytes: [UInt8]) {
+        typed { _ = try Manifest(parsing: bytes) }
     }
 
     /// A bundle's `MANIFEST.json` (`BundleManifest.parse`).

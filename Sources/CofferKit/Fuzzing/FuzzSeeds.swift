@@ -32,6 +32,10 @@ extension FuzzEntryPoints {
             documents: ["report.txt"], recipients: [bob.publicIdentity.ageRecipient],
             output: .file(path: FileSystem.join(scratch, "bundle.age"), overwrite: false)))
         seeds["bundle-manifest"] = [try manifest.encoded()]
+        // The document's manifest object, and the same as a vault before schema 4 wrote it (format version 1).
+        guard let sealed = vault.state.documents.values.first(where: { _ in true }) else { throw VaultError.documentNotFound("report.txt") }
+        let manifestObject = try vault.objects.read(sealed.current.manifest)
+        seeds["content-manifest"] = [manifestObject, Array(manifestObject[..<4]) + [Manifest.formatVersion(for: .blake2b256)] + manifestObject[5...]]
         let backup = try vault.backup(to: FileSystem.join(scratch, "backup"))
         let snapshot = FileSystem.join(FileSystem.join(FileSystem.join(scratch, "backup"), "snapshots"), backup.snapshot.id)
         seeds["backup-manifest"] = [try FileSystem.readSmallFile(FileSystem.join(snapshot, "manifest.json"), limit: 1 << 20)]
@@ -101,6 +105,11 @@ extension FuzzEntryPoints {
             sshKey,
         ]
         seeds["age-header", default: []].append(try Age.encrypt(Array("to an ssh key".utf8), to: [try AgeRecipient.parse(sshLine)]))
+        // A post-quantum key file, and an age file to its recipient.
+        let pqSecret = Bech32.encode(hrp: "AGE-SECRET-KEY-PQ-", data: Array(repeating: 9, count: 32)).uppercased()
+        let pqRecipient = try AgeHybridIdentity(pqSecret).recipient()
+        seeds["age-key-file", default: []].append(Array("# public key: \(pqRecipient)\n\(pqSecret)\n".utf8))
+        seeds["age-header", default: []].append(try Age.encrypt(Array("post-quantum".utf8), to: [.hybrid(pqRecipient)]))
 
         var archives: [[UInt8]] = []
         for files in [

@@ -177,7 +177,9 @@ public struct VaultChecked: Codable, Sendable, Equatable {
 
 /// Payload of `vault.upgrade`: an administrator upgraded the catalog in
 /// place (`coffer vault upgrade`), in the same transaction as this entry.
-/// Schema 3 dropped schema 2's nine index tables; the ledger is unchanged.
+/// Schema 3 dropped schema 2's nine index tables; schema 4 names new
+/// objects by SHA-256 (the upgrade then re-keys each document whose objects
+/// are BLAKE2b-named, one `document.rekey` entry each). Earlier entries are unchanged.
 public struct VaultUpgraded: Codable, Sendable, Equatable {
     /// The catalog schema before.
     public var fromSchema: Int

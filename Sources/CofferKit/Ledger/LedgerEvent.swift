@@ -249,6 +249,10 @@ public struct DocumentSealed: Codable, Sendable, Equatable {
     public var metadata: Data
     /// The data key wrapped for each role.
     public var wraps: [WrapRecord]
+    /// How the manifest and segments are named: `"sha256"`; absent in
+    /// entries written before catalog schema 4, whose objects are named by
+    /// BLAKE2b-256.
+    public var objectHash: String?
 }
 
 /// One wrapped data key in a ledger entry.

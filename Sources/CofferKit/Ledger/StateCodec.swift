@@ -112,6 +112,7 @@ private struct StateWriter {
 
     private func version(_ v: VaultState.Version, _ w: inout ByteWriter) {
         w.write(v.generation)
+        w.write(v.manifest.hash.rawValue)
         w.write(v.manifest.bytes)
         list(v.segments, &w) { $1.write($0.bytes) }
         bytes(v.metadata, &w)
@@ -221,8 +222,9 @@ private enum StateReader {
 
     private static func version<R: BinaryReading>(_ r: inout R) throws -> VaultState.Version {
         let generation = try r.readUInt32()
-        let manifest = try ObjectID(bytes: try r.read(32))
-        let segments = try list(&r) { try ObjectID(bytes: try $0.read(32)) }
+        guard let hash = ObjectHash(rawValue: try r.readUInt8()) else { throw FormatError.malformed("vault state", "unknown object hash") }
+        let manifest = try ObjectID(bytes: try r.read(32), hash: hash)
+        let segments = try list(&r) { try ObjectID(bytes: try $0.read(32), hash: hash) }
         let metadata = try bytes(&r)
         let commitment = try bytes(&r)
         // Version keeps it inline and requires 32 bytes (fuzzing found an empty one trapping there).

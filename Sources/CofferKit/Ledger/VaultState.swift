@@ -631,7 +631,7 @@ public struct VaultState: Sendable {
         case .partnerAdded(let p):
             try requireAdmin("add partners")
             guard partners[p.name] == nil else { throw deny("partner \(p.name) exists already") }
-            guard (try? AgeX25519Recipient(p.recipient)) != nil else { throw deny("partner \(p.name) has no valid age recipient") }
+            guard (try? AgeRecipient.partner(p.recipient)) != nil else { throw deny("partner \(p.name) has no valid age recipient") }
             partners[p.name] = p
 
         case .bundleCreated(let p):
@@ -737,8 +737,14 @@ public struct VaultState: Sendable {
     ) throws {
         guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
         guard p.commitment.count == 32 else { throw deny("key commitment is not 32 bytes") }
-        let manifest = try ObjectID(hex: p.manifest)
-        let segments = try p.segments.map { try ObjectID(hex: $0) }
+        let hash: ObjectHash
+        switch p.objectHash {
+        case nil: hash = .blake2b256
+        case ObjectHash.sha256.name?: hash = .sha256
+        case let other?: throw deny("unknown object hash \(other.debugDescription)")
+        }
+        let manifest = try ObjectID(hex: p.manifest, hash: hash)
+        let segments = try p.segments.map { try ObjectID(hex: $0, hash: hash) }
         let wraps = try checkedWraps(p.wraps, document: p.document, expectedRoles: expectedRoles, deny)
         let version = Version(
             generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),

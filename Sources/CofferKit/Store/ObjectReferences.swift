@@ -35,7 +35,7 @@ final class ObjectReferences {
             // Scratch data: nothing is lost if the process dies, so nothing is synced.
             try database.execute("""
                 PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-                CREATE TABLE refs(fan INTEGER NOT NULL, id BLOB NOT NULL, referrer TEXT NOT NULL, PRIMARY KEY(fan, id)) WITHOUT ROWID;
+                CREATE TABLE refs(fan INTEGER NOT NULL, id BLOB NOT NULL, hash INTEGER NOT NULL, referrer TEXT NOT NULL, PRIMARY KEY(fan, id)) WITHOUT ROWID;
                 """)
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
@@ -53,13 +53,15 @@ final class ObjectReferences {
         if pending.count >= Self.batchSize { try flush() }
     }
 
-    /// The objects whose ids start with `leadingByte`, with their referrers.
+    /// The objects whose ids start with `leadingByte` (with the hash
+    /// function their referrer names them by), with their referrers.
     func inFanOut(_ leadingByte: UInt8) throws -> [ObjectID: String] {
         try flush()
         var found: [ObjectID: String] = [:]
-        try database.forEachRow("SELECT id, referrer FROM refs WHERE fan = ?", [.integer(Int64(leadingByte))]) { row in
-            guard row.count == 2, let bytes = row[0].blob, let referrer = row[1].text else { return }
-            found[try ObjectID(bytes: bytes)] = referrer
+        try database.forEachRow("SELECT id, hash, referrer FROM refs WHERE fan = ?", [.integer(Int64(leadingByte))]) { row in
+            guard row.count == 3, let bytes = row[0].blob, let code = row[1].integer, let hash = ObjectHash(rawValue: UInt8(truncatingIfNeeded: code)),
+                  let referrer = row[2].text else { return }
+            found[try ObjectID(bytes: bytes, hash: hash)] = referrer
         }
         return found
     }
@@ -71,8 +73,8 @@ final class ObjectReferences {
         try database.transaction {
             for (id, referrer) in pending {
                 try database.run(
-                    "INSERT OR IGNORE INTO refs(fan, id, referrer) VALUES (?, ?, ?)",
-                    [.integer(Int64(id.leadingByte)), .blob(id.bytes), .text(referrer)])
+                    "INSERT OR IGNORE INTO refs(fan, id, hash, referrer) VALUES (?, ?, ?, ?)",
+                    [.integer(Int64(id.leadingByte)), .blob(id.bytes), .integer(Int64(id.hash.rawValue)), .text(referrer)])
                 stored += database.changes
             }
         }

@@ -5,68 +5,6 @@ import Darwin
 #endif
 import Foundation
 
-/// The name of a stored object: the BLAKE2b-256 of its stored (encrypted)
-/// bytes, written as 64 lower-case hex digits.
-public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// Digest length.
-    public static let byteCount = 32
-    // The digest inline, as two 16-byte halves (no heap allocation per id).
-    private let first: Bytes16
-    private let second: Bytes16
-
-    /// Wraps a digest. - Throws: ``FormatError`` if the length is wrong.
-    init(bytes: [UInt8]) throws {
-        guard bytes.count == Self.byteCount else { throw FormatError.malformed("object id", "must be 32 bytes") }
-        self.init(unchecked: bytes)
-    }
-
-    /// Parses 64 hex digits.
-    /// - Throws: ``FormatError`` if `hex` is not a well-formed object id.
-    public init(hex: String) throws {
-        guard hex.utf8.count == 64, hex == hex.lowercased(), let bytes = Hex.decode(hex) else {
-            throw FormatError.malformed("object id", "expected 64 lower-case hex digits")
-        }
-        self.init(unchecked: bytes)
-    }
-
-    /// The id of `bytes`.
-    static func of(_ bytes: UnsafeRawBufferPointer) -> ObjectID {
-        ObjectID(unchecked: Blake2b.hash(bytes))
-    }
-
-    private init(unchecked bytes: [UInt8]) {
-        first = Bytes16(bytes)
-        second = Bytes16(Array(bytes[16..<32]))
-    }
-
-    /// The 32 digest bytes.
-    public var bytes: [UInt8] { first.bytes + second.bytes }
-
-    /// The first byte (the fan-out directory).
-    var leadingByte: UInt8 { UInt8(truncatingIfNeeded: first.high >> 56) }
-
-    /// 64 hex digits.
-    public var description: String { Hex.encode(bytes) }
-
-    /// Calls `body` with the 64 hex digits as a NUL-terminated C string,
-    /// without allocating: for surveying many objects with one system call each.
-    func withFileName<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
-        try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { name in
-            let digits: StaticString = "0123456789abcdef"
-            for (index, word) in [first.high, first.low, second.high, second.low].enumerated() {
-                for nibble in 0..<16 {
-                    let value = Int((word >> UInt64(60 - 4 * nibble)) & 0xf)
-                    name[index * 16 + nibble] = CChar(bitPattern: digits.utf8Start[value])
-                }
-            }
-            name[64] = 0
-            return try body(UnsafePointer(name.baseAddress!))
-        }
-    }
-
-    public static func < (a: ObjectID, b: ObjectID) -> Bool { (a.first, a.second) < (b.first, b.second) }
-}
-
 /// Failures of the object store.
 public enum ObjectStoreError: CofferFailure, Equatable {
     /// A referenced object is not in the store.
@@ -92,7 +30,7 @@ public enum ObjectStoreError: CofferFailure, Equatable {
 }
 
 /// An immutable, content-addressed blob store in a directory: objects are
-/// files named by their BLAKE2b-256 and fanned out by the first two hex digits
+/// files named by their SHA-256 (BLAKE2b-256 in vaults not yet upgraded) and fanned out by the first two hex digits
 /// (`objects/ab/abcd…`). Anyone can check any object against its name
 /// without a key. Safe to use from many threads at once.
 ///
@@ -331,7 +269,7 @@ public final class ObjectStore: Sendable {
     /// - Throws: ``ObjectStoreError`` if it is missing, oversized or corrupt.
     func readChecked(_ id: ObjectID) throws -> [UInt8] {
         let bytes = try read(id)
-        guard bytes.withUnsafeBytes(ObjectID.of) == id else { throw ObjectStoreError.corrupt(id) }
+        guard id.names(bytes) else { throw ObjectStoreError.corrupt(id) }
         return bytes
     }
 
@@ -396,7 +334,7 @@ public final class ObjectStore: Sendable {
         guard let fanOut = try? root.openDirectory(fan) else { return [] }  // missing, or swapped for a link since it was listed
         var found: [Entry] = []
         for (name, kind) in try fanOut.entries() where kind == .regular {
-            let id = name.hasPrefix(fan) ? try? ObjectID(hex: name) : nil
+            let id = name.hasPrefix(fan) ? try? ObjectID(hex: name, hash: .current) : nil
             guard id != nil || name.hasPrefix(".coffer-"), let status = fanOut.status(of: name) else { continue }
             found.append(Entry(relativePath: FileSystem.join(fan, name), id: id, status: status))
         }

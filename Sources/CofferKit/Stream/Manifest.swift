@@ -3,12 +3,15 @@
 /// object of its own; its id is what the ledger and the catalog name.
 ///
 /// Layout (big-endian; docs/FORMAT.md "Manifest object"):
-/// `"CFMF"` · version `1` · suite `1` · document id (16) · key generation (u32) ·
+/// `"CFMF"` · version · suite `1` · document id (16) · key generation (u32) ·
 /// frame size (u32) · frames per segment (u32) · stream salt (15) ·
 /// key commitment (32) · segment count (u64) · segment ids (32 each).
+///
+/// The version says how the segments, and the manifest itself, are named:
+/// `2` by SHA-256 (everything written now), `1` by BLAKE2b-256 (vaults made
+/// before catalog schema 4, until `coffer vault upgrade` renames them).
 struct Manifest: Equatable, Sendable {
     static let magic = Array("CFMF".utf8)
-    static let formatVersion: UInt8 = 1
     /// Suite 1: XChaCha20-Poly1305 STREAM frames under a BLAKE2b-derived content key.
     static let suite: UInt8 = 1
     /// Bytes before the segment list.
@@ -28,12 +31,22 @@ struct Manifest: Equatable, Sendable {
     var commitment: [UInt8]
     /// The content segments, in order.
     var segments: [ObjectID]
+    /// How the segments and this manifest are named.
+    var objectHash: ObjectHash
+
+    /// The format version that names objects by `hash`.
+    static func formatVersion(for hash: ObjectHash) -> UInt8 {
+        switch hash {
+        case .blake2b256: 1
+        case .sha256: 2
+        }
+    }
 
     /// Serialises the manifest.
     func encoded() -> [UInt8] {
         var w = ByteWriter()
         w.write(Self.magic)
-        w.write(Self.formatVersion)
+        w.write(Self.formatVersion(for: objectHash))
         w.write(Self.suite)
         w.write(documentID.bytes)
         w.write(generation)
@@ -52,7 +65,10 @@ struct Manifest: Equatable, Sendable {
         var r = ByteReader(bytes, what: "manifest")
         try r.expect(magic: Self.magic)
         let version = try r.readUInt8()
-        guard version == Self.formatVersion else { throw FormatError.unsupportedVersion("manifest", Int(version)) }
+        guard let hash = ObjectHash.allCases.first(where: { Self.formatVersion(for: $0) == version }) else {
+            throw FormatError.unsupportedVersion("manifest", Int(version))
+        }
+        objectHash = hash
         guard try r.readUInt8() == Self.suite else { throw FormatError.malformed("manifest", "unknown cipher suite") }
         documentID = try DocumentID(bytes: try r.read(16))
         generation = try r.readUInt32()
@@ -71,11 +87,14 @@ struct Manifest: Equatable, Sendable {
         guard r.remaining == Int(count) * ObjectID.byteCount else {
             throw r.remaining < Int(count) * ObjectID.byteCount ? FormatError.truncated("manifest") : FormatError.trailingData("manifest")
         }
-        segments = try (0..<Int(count)).map { _ in try ObjectID(bytes: r.read(ObjectID.byteCount)) }
+        segments = try (0..<Int(count)).map { _ in try ObjectID(bytes: r.read(ObjectID.byteCount), hash: hash) }
     }
 
-    /// Builds a manifest from its fields.
+    /// Builds a manifest from its fields; it names objects as `segments` are named.
+    /// - Precondition: at least one segment, all named by one hash function.
     init(documentID: DocumentID, generation: UInt32, geometry: StreamGeometry, salt: [UInt8], commitment: [UInt8], segments: [ObjectID]) {
+        precondition(!segments.isEmpty && segments.allSatisfy { $0.hash == segments[0].hash }, "a manifest lists segments named one way")
+        objectHash = segments[0].hash
         self.documentID = documentID
         self.generation = generation
         self.geometry = geometry

@@ -266,9 +266,9 @@ extension Vault {
     /// and checks that it lists the segments the ledger recorded.
     func readManifest(_ version: VaultState.Version) throws -> Manifest {
         let bytes = try objects.read(version.manifest)
-        guard bytes.withUnsafeBytes(ObjectID.of) == version.manifest else { throw ObjectStoreError.corrupt(version.manifest) }
+        guard version.manifest.names(bytes) else { throw ObjectStoreError.corrupt(version.manifest) }
         let manifest = try Manifest(parsing: bytes)
-        guard manifest.segments == version.segments, manifest.generation == version.generation else {
+        guard manifest.objectHash == version.manifest.hash, manifest.segments == version.segments, manifest.generation == version.generation else {
             throw VaultError.integrity("manifest \(version.manifest) does not match the ledger")
         }
         return manifest

@@ -157,7 +157,8 @@ extension Vault {
         return DocumentSealed(
             document: document, generation: generation, manifest: sealed.manifestID.description,
             segments: sealed.manifest.segments.map(\.description), label: label,
-            commitment: Data(sealed.manifest.commitment), metadata: Data(sealedMetadata), wraps: wraps)
+            commitment: Data(sealed.manifest.commitment), metadata: Data(sealedMetadata), wraps: wraps,
+            objectHash: sealed.manifestID.hash.name)
     }
 
     /// Wraps a data key for `role` at its current version: under the role key

@@ -79,7 +79,7 @@ public enum VaultError: CofferFailure, Equatable {
             "\(path) now holds vault \(found), not vault \(expected) that you used there before; it may have been swapped. If you replaced it on purpose, run `coffer verify --vault \(path)` and then `coffer state reset --vault \(path)`"
         case .headConflict(let conflict): conflict.description
         case .upgradeRequired(let path, let schema):
-            "\(path) has catalog schema \(schema), which this Coffer reads but does not change; an administrator upgrades it in place with `coffer vault upgrade --vault \(path)` (one transaction, recorded in the ledger), then run the command again"
+            "\(path) has catalog schema \(schema), which this Coffer reads but does not change; an administrator upgrades it in place with `coffer vault upgrade --vault \(path)` (recorded in the ledger; safe to interrupt and run again), then run the command again"
         }
     }
 }

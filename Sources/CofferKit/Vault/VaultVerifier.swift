@@ -25,6 +25,9 @@ public struct VerificationReport: Codable, Sendable {
         public var objectsReferenced = 0
         /// Objects present that nothing references (left by an interrupted seal; `gc` removes them).
         public var objectsUnreferenced = 0
+        /// Documents whose current objects are still named by BLAKE2b-256
+        /// (made before schema 4; `coffer vault upgrade` re-keys them).
+        public var documentsNamedByBlake2b = 0
         /// Documents decrypted (with `--deep`).
         public var documentsDecrypted = 0
         /// Documents the identity could not read (with `--deep`).
@@ -198,9 +201,11 @@ public enum VaultVerifier {
         let references = try state.map { try noteReferences(of: $0, checkingManifestsIn: store, into: &report) }
         try store.forEachFanOut { leadingByte, entries in
             let present = entries.compactMap(\.id).sorted()
-            try hash(subset.map { part in present.filter(part.contains) } ?? present, in: store, into: &report)
-            guard let references else { return }
-            let referenced = try references.inFanOut(leadingByte)
+            let referenced = try references?.inFanOut(leadingByte) ?? [:]
+            // A referenced object is checked with the function its referrer names it by.
+            let named = present.map { id in referenced.index(forKey: id).map { referenced[$0].key } ?? id }
+            try hash(subset.map { part in named.filter(part.contains) } ?? named, referenced: referenced, in: store, into: &report)
+            guard references != nil else { return }
             let presentSet = Set(present)
             for (id, referrer) in referenced.sorted(by: { $0.key < $1.key }) where !presentSet.contains(id) {
                 // Present but not a regular file: a directory or special file in its place.
@@ -256,10 +261,11 @@ public enum VaultVerifier {
         for document in state.documents.values {
             let version = document.current
             let referrer = "document \(document.id) (generation \(version.generation))"
+            if version.manifest.hash != .current { report.counts.documentsNamedByBlake2b += 1 }
             for id in [version.manifest] + version.segments { try references.insert(id, referencedBy: referrer) }
             do {
                 let manifest = try Manifest(parsing: try store.read(version.manifest))
-                if manifest.segments != version.segments || manifest.documentID != document.id
+                if manifest.objectHash != version.manifest.hash || manifest.segments != version.segments || manifest.documentID != document.id
                     || manifest.generation != version.generation || manifest.commitment != version.commitment {
                     report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
                 }
@@ -275,11 +281,16 @@ public enum VaultVerifier {
     }
 
     /// Re-hashes `ids` on every core; findings are reported in id order.
-    private static func hash(_ ids: [ObjectID], in store: ObjectStore, into report: inout VerificationReport) throws {
+    /// An object nothing references may be named by either hash function
+    /// (a vault upgrade leaves the BLAKE2b-named originals to `gc`).
+    private static func hash(
+        _ ids: [ObjectID], referenced: [ObjectID: String], in store: ObjectStore, into report: inout VerificationReport
+    ) throws {
         let checked = try ParallelMap.run(ids) { id -> (hashedBytes: Int?, problem: String?) in
             do {
                 let bytes = try store.read(id)
-                return (bytes.count, bytes.withUnsafeBytes(ObjectID.of) == id ? nil : ObjectStoreError.corrupt(id).description)
+                let named = id.names(bytes) || (referenced[id] == nil && ObjectHash.allCases.contains { id.computed(with: $0).names(bytes) })
+                return (bytes.count, named ? nil : ObjectStoreError.corrupt(id).description)
             } catch let error as any CofferFailure {
                 return (nil, error.description)
             }

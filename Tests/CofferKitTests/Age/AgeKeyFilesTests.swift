@@ -64,27 +64,27 @@ struct AgeKeyFilesTests {
     func identityFiles() throws {
         let age = AgeX25519Identity.generate()
         let keygen = Array("# created: now\n# public key: \(age.recipient)\n".utf8) + age.encodedSecretKey().withUnsafeBytes { Array($0) } + [0x0A]
-        let parsed = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(keygen), path: "k.txt") {
+        let parsed = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(keygen), path: "k.txt") {
             Issue.record("no passphrase is needed")
             return SecureBytes.copying([1])
         }
-        #expect(parsed.map(\.recipient) == [age.recipient])
+        #expect(parsed.map(\.recipient) == [age.recipient.encoded])
 
         let coffer = Identity.generate(name: "alice")
         let plain = try IdentityFile.encode(coffer, passphrase: nil)
-        let fromPlain = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(plain), path: "id") {
+        let fromPlain = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(plain), path: "id") {
             Issue.record("no passphrase is needed")
             return SecureBytes.copying([1])
         }
-        #expect(fromPlain.map(\.recipient) == [coffer.publicIdentity.ageX25519Recipient])
+        #expect(fromPlain.map(\.recipient) == [coffer.publicIdentity.ageX25519Recipient.encoded])
 
         let encrypted = try IdentityFile.encode(coffer, passphrase: secure("pw"), limits: .minimum)
-        let fromEncrypted = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(encrypted), path: "id") {
+        let fromEncrypted = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(encrypted), path: "id") {
             secure("pw")
         }
-        #expect(fromEncrypted.map(\.recipient) == [coffer.publicIdentity.ageX25519Recipient])
+        #expect(fromEncrypted.map(\.recipient) == [coffer.publicIdentity.ageX25519Recipient.encoded])
         #expect(throws: IdentityError.wrongPassphrase(path: "id")) {
-            _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(encrypted), path: "id") { secure("no") }
+            _ = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(encrypted), path: "id") { secure("no") }
         }
     }
 
@@ -94,20 +94,20 @@ struct AgeKeyFilesTests {
         let keygen = Array("# created: now\n".utf8) + age.encodedSecretKey().withUnsafeBytes { Array($0) } + [0x0A]
         for armored in [false, true] {
             let file = try Age.encrypt(keygen, to: [.scrypt(passphrase: secure("pw"), workFactor: 10)], armored: armored)
-            let parsed = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(file), path: "k.age") { secure("pw") }
-            #expect(parsed.map(\.recipient) == [age.recipient])
+            let parsed = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(file), path: "k.age") { secure("pw") }
+            #expect(parsed.map(\.recipient) == [age.recipient.encoded])
             #expect(throws: AgeError.noMatch) {
-                _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(file), path: "k.age") { secure("no") }
+                _ = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(file), path: "k.age") { secure("no") }
             }
             for (label, damaged) in Damage.truncations(of: file) + Damage.bitFlips(of: file) {
                 _ = expectTypedOutcome("\(label)") {
-                    _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(damaged), path: "k.age") { secure("pw") }
+                    _ = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(damaged), path: "k.age") { secure("pw") }
                 }
             }
         }
         let toRecipient = try Age.encrypt(keygen, to: [.x25519(age.recipient)])
         expectFailure(.usage) {
-            _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(toRecipient), path: "k.age") { secure("pw") }
+            _ = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(toRecipient), path: "k.age") { secure("pw") }
         }
     }
 
@@ -138,7 +138,7 @@ struct AgeKeyFilesTests {
     ])
     func badIdentityFiles(_ text: String) {
         expectFailure(.usage) {
-            _ = try AgeX25519Identity.parseIdentities(fileContents: SecureBytes.copying(Array(text.utf8)), path: "k.txt") {
+            _ = try AgeIdentity.parseIdentities(fileContents: SecureBytes.copying(Array(text.utf8)), path: "k.txt") {
                 SecureBytes.copying([1])
             }
         }

@@ -1,3 +1,4 @@
+import Crypto
 import CofferTestSupport
 import Foundation
 import Testing
@@ -153,13 +154,13 @@ struct HashingSink: AgeSink {
 
     /// Absorbs `bytes`.
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
-        hash.update(bytes)
+        hash.update(bufferPointer: bytes)
         count += bytes.count
     }
 
     /// The hex digest of everything received.
     mutating func hexDigest() -> String {
-        hash.finalize().hex
+        Array(hash.finalize()).hex
     }
 }
 

@@ -39,12 +39,13 @@ struct StateCodecTests {
     }
 
     /// One document whose current version has a commitment of `commitmentBytes` bytes.
-    static func document(commitmentBytes: Int = 32) -> [UInt8] {
+    static func document(commitmentBytes: Int = 32, objectHash: UInt8 = 1) -> [UInt8] {
         var w = ByteWriter()
         w.write([UInt8](repeating: 1, count: 16))  // document id
         for text in ["owner", "internal"] { w.write(UInt32(text.utf8.count)); w.write(Array(text.utf8)) }
         w.write(UInt8(0))  // not due for a re-key
         w.write(UInt32(1))  // generation
+        w.write(objectHash)  // 1: objects named by SHA-256
         w.write([UInt8](repeating: 2, count: 32))  // manifest object
         w.write(UInt32(0))  // segments
         w.write(UInt32(0))  // metadata
@@ -67,10 +68,19 @@ struct StateCodecTests {
         #expect(throws: FormatError.malformed("vault state", "commitment is not 32 bytes")) { try StateCodec.decodeDocument(&reader) }
     }
 
-    @Test("a record with a 32-byte commitment parses")
+    @Test("a record with a 32-byte commitment parses, its object ids named by the hash function it records")
     func commitmentOfThirtyTwo() throws {
         var reader = ByteReader(Self.document(), what: "vault state")
-        #expect(try StateCodec.decodeDocument(&reader).current.commitment == [UInt8](repeating: 3, count: 32))
+        let version = try StateCodec.decodeDocument(&reader).current
+        #expect(version.commitment == [UInt8](repeating: 3, count: 32) && version.manifest.hash == .sha256)
+        var legacy = ByteReader(Self.document(objectHash: 0), what: "vault state")
+        #expect(try StateCodec.decodeDocument(&legacy).current.manifest.hash == .blake2b256)
+    }
+
+    @Test("a record naming an unknown object hash function is refused", arguments: [2, 0x80, 0xff] as [UInt8])
+    func unknownObjectHash(code: UInt8) throws {
+        var reader = ByteReader(Self.document(objectHash: code), what: "vault state")
+        #expect(throws: FormatError.malformed("vault state", "unknown object hash")) { try StateCodec.decodeDocument(&reader) }
     }
 
     /// A real core and record: a populated vault's.

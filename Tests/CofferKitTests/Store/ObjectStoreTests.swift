@@ -5,13 +5,15 @@ import Testing
 
 @Suite("Object store and atomic files")
 struct ObjectStoreTests {
-    @Test("objects are named by their BLAKE2b-256, fanned out, read-only, and written once")
+    @Test("objects are named by their SHA-256, fanned out, read-only, and written once")
     func naming() throws {
         let scratch = try ScratchDirectory()
         let store = try ObjectStore.create(at: scratch.join("objects"))
         let bytes = Array("object".utf8)
         let id = try store.put(bytes)
-        #expect(id.bytes == Blake2b.hash(bytes))
+        // `printf object | sha256sum`
+        #expect(id.description == "2958d416d08aa5a472d7b509036cb7eafd542add84527e66a145ea64cb4cdc75")
+        #expect(id.hash == .sha256 && id.names(bytes))
         #expect(store.path(of: id) == scratch.join("objects", String(id.description.prefix(2)), id.description))
         let mode = try FileManager.default.attributesOfItem(atPath: store.path(of: id))[.posixPermissions] as? Int
         #expect(mode == 0o444)
@@ -59,7 +61,8 @@ struct ObjectStoreTests {
     @Test("object references are kept in a private temporary file and read back one fan-out directory at a time")
     func references() throws {
         var ids: [ObjectID] = []
-        for n in 0..<3_000 { ids.append(try ObjectID(bytes: Blake2b.hash(Array("object \(n)".utf8)))) }
+        // Both hash functions, as in a vault part-way through its upgrade.
+        for n in 0..<3_000 { ids.append(try ObjectID(bytes: Blake2b.hash(Array("object \(n)".utf8)), hash: n % 3 == 0 ? .blake2b256 : .sha256)) }
         var references: ObjectReferences? = try ObjectReferences()
         // Every id twice (more than one batch); the first referrer is kept.
         for (n, id) in ids.enumerated() { try references!.insert(id, referencedBy: "first \(n)") }
@@ -72,7 +75,10 @@ struct ObjectStoreTests {
             seen.merge(fanOut) { first, _ in first }
         }
         #expect(seen.count == ids.count)
-        for (n, id) in ids.enumerated() { #expect(seen[id] == "first \(n)") }
+        for (n, id) in ids.enumerated() {
+            #expect(seen[id] == "first \(n)")
+            #expect(seen.index(forKey: id).map { seen[$0].key.hash } == id.hash, "the hash function of \(id) comes back")
+        }
         // The file is private, and gone with the set.
         let path = references!.directory
         #expect(path.hasPrefix(FileSystem.temporaryDirectory + "/coffer-objects-"))
@@ -104,12 +110,17 @@ struct ObjectStoreTests {
         #expect(empty == 256)
     }
 
-    @Test("object ids parse strictly from hex")
+    @Test("object ids are SHA-256 (the digest `sha256sum` prints), BLAKE2b-256 for a vault not yet upgraded, and parse strictly from hex")
     func ids() throws {
-        let id = Array("x".utf8).withUnsafeBytes(ObjectID.of)
-        #expect(try ObjectID(hex: id.description) == id)
+        let id = Array("x".utf8).withUnsafeBytes { ObjectID.of($0) }
+        // `printf x | sha256sum`
+        #expect(id.description == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881" && id.hash == .sha256)
+        #expect(id.names(Array("x".utf8)) && !id.names(Array("y".utf8)))
+        let legacy = Array("x".utf8).withUnsafeBytes { ObjectID.of($0, hash: .blake2b256) }
+        #expect(legacy.bytes == Blake2b.hash(Array("x".utf8)) && legacy.names(Array("x".utf8)) && !id.computed(with: .blake2b256).names(Array("x".utf8)))
+        #expect(try ObjectID(hex: id.description, hash: .sha256) == id)
         for bad in ["", String(id.description.dropLast()), id.description + "0", id.description.uppercased(), "zz" + id.description.dropFirst(2)] {
-            #expect(throws: (any Error).self, "\(bad)") { try ObjectID(hex: bad) }
+            #expect(throws: (any Error).self, "\(bad)") { try ObjectID(hex: bad, hash: .sha256) }
         }
     }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Makes Tests/Fixtures/vault-schema2.tar.gz (see README.md there) with the coffer
-# binary given as $1, into the directory $2.
+# Makes a fixture vault (see README.md here) with the coffer binary given as
+# $1, into the directory $2; $3 is the size of reports/scan.bin (150000 for
+# vault-schema2, 4344304, two content segments, for vault-schema3).
 set -euo pipefail
 coffer=$1
 out=$2
+scan_size=${3:-150000}
 mkdir -p "$out/in/reports" "$out/keys"
 export COFFER_VAULT="$out/vault" COFFER_STATE_DIR="$out/state" COFFER_IDENTITY="$out/keys/alice.identity"
 "$coffer" identity new --out "$out/keys/alice.identity" --name alice --no-passphrase >/dev/null
@@ -13,8 +15,9 @@ pub() { "$coffer" identity show --identity "$1" --json | sed -n 's/.*"identity":
 "$coffer" init >/dev/null
 printf 'Q3 numbers: 1,234,567\n' >"$out/in/reports/q3.txt"
 : >"$out/in/reports/empty.txt"
-# Three frames and a bit: deterministic bytes.
-python3 -c 'import sys,hashlib; b=b"".join(hashlib.sha256(i.to_bytes(4,"big")).digest() for i in range(6000)); sys.stdout.buffer.write(b[:150000])' >"$out/in/reports/scan.bin"
+# Deterministic bytes: 150000 hash outputs, then (for a bigger size) a
+# pattern that compresses, so that only the ciphertext weighs in the archive.
+python3 -c 'import sys,hashlib; n=int(sys.argv[1]); b=b"".join(hashlib.sha256(i.to_bytes(4,"big")).digest() for i in range(6000))[:150000]; b+=bytes(i%251 for i in range(n-len(b))); sys.stdout.buffer.write(b)' "$scan_size" >"$out/in/reports/scan.bin"
 printf 'merger plan\n' >"$out/in/plan.txt"
 "$coffer" seal "$out/in/reports" --label confidential >/dev/null
 "$coffer" seal "$out/in/plan.txt" --label confidential >/dev/null
