@@ -267,7 +267,7 @@ struct AgeIdentityOptions: ParsableArguments {
     /// The identities in the file at `path` (`-`: standard input), asking
     /// for the passphrase of an encrypted one (from `passphraseFile` if given).
     static func load(_ path: String, passphraseFile: String?) throws -> [AgeIdentity] {
-        var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeX25519Identity.maxIdentityFileByteCount)
+        var bytes = try AgeStreamOptions.readKeyFile(path, limit: AgeIdentity.maxIdentityFileByteCount)
         defer { Sodium.wipe(&bytes) }
         let name = path == "-" ? "standard input" : path
         return try AgeIdentity.parseFile(contents: SecureBytes.copying(bytes), path: name) {

@@ -66,9 +66,9 @@ public struct AgeHybridRecipient: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// An age hybrid post-quantum identity: the 32-byte X-Wing seed, written
-/// `AGE-SECRET-KEY-PQ-1…`. The seed lives in locked memory; the expanded
-/// key swift-crypto derives from it for one unwrap lives in BoringSSL's
-/// memory for that call (docs/AGE.md, "Post-quantum recipients").
+/// `AGE-SECRET-KEY-PQ-1…`. The seed lives in locked memory; for each use,
+/// swift-crypto copies it into a key object of its own that it frees
+/// without wiping (docs/AGE.md, the mlkem768x25519 rule).
 public struct AgeHybridIdentity: Sendable {
     /// The 32-byte seed.
     let seed: SecureBytes

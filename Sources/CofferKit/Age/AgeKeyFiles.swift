@@ -42,6 +42,17 @@ extension AgeRecipient {
         return .x25519(try AgeX25519Recipient(recipientOrPublicIdentity: text))
     }
 
+    /// Whether this is a post-quantum recipient (`age1pq1…`).
+    public var isPostQuantum: Bool {
+        if case .hybrid = self { true } else { false }
+    }
+
+    /// Whether `recipients` mix post-quantum and classic ones, which age
+    /// refuses: the classic stanza would give a quantum attacker the file key.
+    public static func mixPostQuantumAndClassic(_ recipients: [AgeRecipient]) -> Bool {
+        recipients.contains(where: \.isPostQuantum) && !recipients.allSatisfy(\.isPostQuantum)
+    }
+
     /// Parses a partner's recipient, as a bundle is encrypted to it: a
     /// post-quantum one (`age1pq1…`), an X25519 one (`age1…`) or a Coffer
     /// public identity (`coffer1…`). ssh keys are for `coffer age`, not for
@@ -116,7 +127,7 @@ extension AgeIdentity {
     /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the first bad line
     ///   by number (never its content), or if the file holds no key.
     public static func parseIdentityFile(_ contents: SecureBytes) throws -> [AgeIdentity] {
-        guard contents.count <= 1024 * 1024 else {
+        guard contents.count <= maxIdentityFileByteCount else {
             throw AgeError.invalidIdentity("the identity file is larger than 1 MiB")
         }
         return try contents.withUnsafeBytes { bytes in
@@ -137,7 +148,6 @@ extension AgeIdentity {
         }
     }
 
-
     /// Parses a file given to `-i`: an age identity file (`AGE-SECRET-KEY-1…`
     /// and `AGE-SECRET-KEY-PQ-1…` lines, as `age-keygen` writes), such a file encrypted with a
     /// passphrase by `age -p` (binary or armored; as age does, the
@@ -155,11 +165,11 @@ extension AgeIdentity {
     public static func parseIdentities(
         fileContents contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes
     ) throws -> [AgeIdentity] {
-        guard contents.count <= AgeX25519Identity.maxIdentityFileByteCount else {
+        guard contents.count <= maxIdentityFileByteCount else {
             throw AgeError.invalidIdentity("\(path) is larger than 1 MiB")
         }
-        if AgeX25519Identity.isAgeFile(contents) {
-            let decrypted = try AgeX25519Identity.decryptIdentityFile(contents, path: path, passphrase: passphrase)
+        if isAgeFile(contents) {
+            let decrypted = try decryptIdentityFile(contents, path: path, passphrase: passphrase)
             do {
                 return try parseIdentityFile(decrypted)
             } catch AgeError.invalidIdentity(let why) {
@@ -183,11 +193,10 @@ extension AgeIdentity {
         return [.x25519(try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity)]
     }
 
-
     /// Parses a file given to `-i`: an unencrypted OpenSSH Ed25519 private
-    /// key (as age takes it), or what ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)`` reads.
+    /// key (as age takes it), or what ``parseIdentities(fileContents:path:passphrase:)`` reads.
     /// - Throws: ``AgeError/invalidIdentity(_:)`` naming the file; as
-    ///   ``AgeX25519Identity/parseIdentities(fileContents:path:passphrase:)``.
+    ///   ``parseIdentities(fileContents:path:passphrase:)``.
     public static func parseFile(contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> [AgeIdentity] {
         guard AgeSSHEd25519Identity.looksLikeKey(contents) else {
             return try parseIdentities(fileContents: contents, path: path, passphrase: passphrase)
@@ -197,6 +206,40 @@ extension AgeIdentity {
         } catch AgeError.invalidIdentity(let why) {
             throw AgeError.invalidIdentity("\(path): \(why)")
         }
+    }
+
+    /// The largest identity file read.
+    public static let maxIdentityFileByteCount = 1024 * 1024
+
+    /// Whether `contents` is an age file (binary or armored) rather than a key file.
+    private static func isAgeFile(_ contents: SecureBytes) -> Bool {
+        contents.withUnsafeBytes { bytes in
+            bytes.starts(with: AgeHeader.versionLine)
+                || AgeArmor.looksArmored(Array(bytes.prefix(AgeArmor.maxOutsideWhitespace + AgeArmor.beginLine.count)))
+        }
+    }
+
+    /// Decrypts a passphrase-encrypted identity file into locked memory.
+    /// - Throws: ``AgeError/invalidIdentity(_:)`` for an age file encrypted
+    ///   to a recipient, or whose plaintext is over 1 MiB; ``AgeError`` for
+    ///   a wrong passphrase or a damaged file.
+    private static func decryptIdentityFile(_ contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> SecureBytes {
+        let decryptor = try AgeDecryptor(source: AgeBytesSource(contents.withUnsafeBytes { Array($0) })) { passphraseEncrypted in
+            guard passphraseEncrypted else {
+                throw AgeError.invalidIdentity("\(path) is an age file encrypted to a recipient, not with a passphrase")
+            }
+            return [.scrypt(passphrase: try passphrase())]
+        }
+        var length = 0
+        let buffer = try SecureBytes(count: maxIdentityFileByteCount + 1) { buffer in
+            while length < buffer.count {
+                let n = try decryptor.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[length...]))
+                if n == 0 { break }
+                length += n
+            }
+        }
+        guard length <= maxIdentityFileByteCount else { throw AgeError.invalidIdentity("\(path) decrypts to more than 1 MiB") }
+        return buffer.withUnsafeBytes { SecureBytes(copying: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
     }
 }
 
@@ -234,41 +277,6 @@ public enum AgeKeyGeneration: Sendable {
     }
 }
 
-extension AgeX25519Identity {
-    /// The largest identity file read.
-    public static let maxIdentityFileByteCount = 1024 * 1024
-
-    /// Whether `contents` is an age file (binary or armored) rather than a key file.
-    static func isAgeFile(_ contents: SecureBytes) -> Bool {
-        contents.withUnsafeBytes { bytes in
-            bytes.starts(with: AgeHeader.versionLine)
-                || AgeArmor.looksArmored(Array(bytes.prefix(AgeArmor.maxOutsideWhitespace + AgeArmor.beginLine.count)))
-        }
-    }
-
-    /// Decrypts a passphrase-encrypted identity file into locked memory.
-    /// - Throws: ``AgeError/invalidIdentity(_:)`` for an age file encrypted
-    ///   to a recipient, or whose plaintext is over 1 MiB; ``AgeError`` for
-    ///   a wrong passphrase or a damaged file.
-    static func decryptIdentityFile(_ contents: SecureBytes, path: String, passphrase: () throws -> SecureBytes) throws -> SecureBytes {
-        let decryptor = try AgeDecryptor(source: AgeBytesSource(contents.withUnsafeBytes { Array($0) })) { passphraseEncrypted in
-            guard passphraseEncrypted else {
-                throw AgeError.invalidIdentity("\(path) is an age file encrypted to a recipient, not with a passphrase")
-            }
-            return [.scrypt(passphrase: try passphrase())]
-        }
-        var length = 0
-        let buffer = try SecureBytes(count: maxIdentityFileByteCount + 1) { buffer in
-            while length < buffer.count {
-                let n = try decryptor.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[length...]))
-                if n == 0 { break }
-                length += n
-            }
-        }
-        guard length <= maxIdentityFileByteCount else { throw AgeError.invalidIdentity("\(path) decrypts to more than 1 MiB") }
-        return buffer.withUnsafeBytes { SecureBytes(copying: UnsafeRawBufferPointer(rebasing: $0[..<length])) }
-    }
-}
 
 extension Identity {
     /// The identity's X25519 key as an age identity: it opens files

@@ -24,8 +24,7 @@ enum AgeWrap {
     ///   ``CryptoError`` if scrypt cannot allocate its memory.
     static func stanzas(for recipients: [AgeRecipient], fileKey: AgeFileKey) throws -> [AgeStanza] {
         guard !recipients.isEmpty else { throw AgeError.invalidUse("no recipient given") }
-        let hybrids = recipients.count { if case .hybrid = $0 { true } else { false } }
-        guard hybrids == 0 || hybrids == recipients.count else { throw AgeError.invalidUse(AgeHybrid.mixedRecipients) }
+        guard !AgeRecipient.mixPostQuantumAndClassic(recipients) else { throw AgeError.invalidUse(AgeHybrid.mixedRecipients) }
         var stanzas: [AgeStanza] = []
         for recipient in recipients {
             switch recipient {

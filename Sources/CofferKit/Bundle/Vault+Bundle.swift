@@ -240,8 +240,7 @@ extension Vault {
                 throw BundleError.invalidRequest("\(name.prefix(80).debugDescription) is neither a partner (see `coffer partner list`) nor an age1… or age1pq1… recipient")
             }
         }
-        let postQuantum = recipients.filter { if case .hybrid = $0 { true } else { false } }.count
-        guard postQuantum == 0 || postQuantum == recipients.count else {
+        guard !AgeRecipient.mixPostQuantumAndClassic(recipients) else {
             throw BundleError.invalidRequest("\(AgeHybrid.mixedRecipients): send post-quantum and classic partners separate bundles")
         }
         return (recipients, request.recipients)

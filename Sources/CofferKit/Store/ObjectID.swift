@@ -16,12 +16,7 @@ public enum ObjectHash: UInt8, Sendable, CaseIterable {
     func digest(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         switch self {
         case .blake2b256: Blake2b.hash(bytes)
-        case .sha256:
-            {
-                var hasher = SHA256()
-                hasher.update(bufferPointer: bytes)
-                return Array(hasher.finalize())
-            }()
+        case .sha256: Array(SHA256.hash(data: bytes))
         }
     }
 

@@ -275,16 +275,31 @@ extension Vault {
             throw VaultError.notPermitted("only the owner or an administrator may re-key document \(id)")
         }
         guard !plan else { return ids }
+        _ = try rekeyRetryingRaces(ids)
+        return ids
+    }
+
+    /// Re-keys `ids` in passes of ``rekeyOnce(_:)`` until no document is
+    /// left out by a race, at most ``planningAttempts`` passes.
+    /// - Parameter stillNeeded: whether a document still needs this re-key,
+    ///   asked of the state before every pass: one another process re-keyed
+    ///   meanwhile is re-keyed again from its new generation only if so.
+    /// - Returns: how many documents this process re-keyed.
+    /// - Throws: ``VaultError/changedConcurrently(_:)`` if every pass lost a race.
+    func rekeyRetryingRaces(_ ids: [DocumentID], stillNeeded: (VaultState.Document) -> Bool = { _ in true }) throws -> Int {
         var pending = ids
+        var rekeyed = 0
         for attempt in 1... {
-            let raced = try rekeyOnce(pending)
-            if raced.isEmpty { break }
-            guard attempt < Self.planningAttempts else {
-                throw VaultError.changedConcurrently("\(raced.count) documents were re-keyed by another process on every attempt")
+            pending = pending.filter { state.documents[$0].map(stillNeeded) ?? true }  // a missing one fails in rekeyOnce
+            if pending.isEmpty { break }
+            guard attempt <= Self.planningAttempts else {
+                throw VaultError.changedConcurrently("\(pending.count) documents were re-keyed by another process on every attempt")
             }
+            let raced = try rekeyOnce(pending)
+            rekeyed += pending.count - raced.count
             pending = raced
         }
-        return ids
+        return rekeyed
     }
 
     /// One pass of ``rekey(_:plan:)`` over `ids`, in batches: each batch's
@@ -294,7 +309,7 @@ extension Vault {
     /// this pass's to record) and returned, to be re-keyed again from its
     /// new generation.
     /// - Returns: the documents left out.
-    func rekeyOnce(_ ids: [DocumentID]) throws -> [DocumentID] {
+    private func rekeyOnce(_ ids: [DocumentID]) throws -> [DocumentID] {
         var raced: [DocumentID] = []
         for start in stride(from: 0, to: ids.count, by: Self.rekeyBatchSize) {
             let batch = PublishBatch(store: objects)

@@ -56,7 +56,8 @@ extension Vault {
         let pending = documentsNamedByBlake2b()
         var rekeyed = 0
         for start in stride(from: 0, to: pending.count, by: Self.rekeyBatchSize) {
-            rekeyed += try replanning { try rekeyToCurrentHash(Array(pending[start..<min(start + Self.rekeyBatchSize, pending.count)])) }
+            let batch = Array(pending[start..<min(start + Self.rekeyBatchSize, pending.count)])
+            rekeyed += try replanning { try rekeyRetryingRaces(batch) { $0.current.manifest.hash != .current } }
         }
         return CatalogUpgrade(
             fromSchema: upgraded?.0.fromSchema ?? Catalog.schemaVersion, toSchema: Catalog.schemaVersion, entry: upgraded?.1,
@@ -68,21 +69,4 @@ extension Vault {
         Array(state.documents.values.lazy.filter { $0.current.manifest.hash != .current }.map(\.id))
     }
 
-    /// Re-keys those of `ids` whose objects are still BLAKE2b-named,
-    /// leaving out any that another process re-keyed meanwhile; returns how many this call re-keyed.
-    private func rekeyToCurrentHash(_ ids: [DocumentID]) throws -> Int {
-        var pending = ids
-        var rekeyed = 0
-        for attempt in 1... {
-            pending = pending.filter { state.documents[$0]?.current.manifest.hash != .current }
-            if pending.isEmpty { break }
-            guard attempt <= Self.planningAttempts else {
-                throw VaultError.changedConcurrently("\(pending.count) documents were re-keyed by another process on every attempt")
-            }
-            let raced = try rekeyOnce(pending)
-            rekeyed += pending.count - raced.count
-            pending = raced
-        }
-        return rekeyed
-    }
 }
