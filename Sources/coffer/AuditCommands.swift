@@ -177,6 +177,22 @@ extension Coffer.AuditCommand {
             } else {
                 TextOutput.line("objects: no verify --subset was ever recorded")
             }
+            printClassicOnlyKeys(report.classicOnlyKeys)
+        }
+
+        /// One line per classic-only role key version, or one saying there is none.
+        private func printClassicOnlyKeys(_ keys: [ClassicOnlyKey]) {
+            guard !keys.isEmpty else { return TextOutput.line("keys: every role key version is sealed post-quantum") }
+            TextOutput.line("keys: \(keys.count) role key version(s) still classic-only (coffer rotate role --classic-only replaces them):")
+            for key in keys {
+                var reasons: [String] = []
+                if key.withoutPostQuantumKey { reasons.append("no X-Wing key") }
+                if !key.sealedClassicallyTo.isEmpty { reasons.append("sealed with X25519 only to \(key.sealedClassicallyTo.joined(separator: ", "))") }
+                if !key.withoutKnownPostQuantumKey.isEmpty {
+                    reasons.append("X-Wing key not yet published by \(key.withoutKnownPostQuantumKey.joined(separator: ", ")) (published by their next command)")
+                }
+                TextOutput.line("  \(key.role) v\(key.version): \(reasons.joined(separator: "; "))")
+            }
         }
     }
 

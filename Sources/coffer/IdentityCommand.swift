@@ -7,7 +7,7 @@ extension Coffer {
     struct IdentityCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "identity",
-            abstract: "Create and show identities (an Ed25519 signing key and an X25519 encryption key).",
+            abstract: "Create and show identities (an Ed25519 signing key, an X25519 and an X-Wing post-quantum encryption key).",
             subcommands: [New.self, Show.self])
     }
 }
@@ -61,8 +61,13 @@ extension Coffer.IdentityCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show the public identity, its age recipient and its minisign public key.",
             discussion: """
+                The public identity (coffer1…) is one line of 2,165 characters: it
+                carries a post-quantum X-Wing key. Send it whole; people compare the
+                fingerprint, which is the same as before the X-Wing key was added.
+
                 Examples:
                   coffer identity show
+                  coffer identity show --public > alice.coffer
                   coffer identity show --minisign > alice.pub
                 """)
 
@@ -71,6 +76,9 @@ extension Coffer.IdentityCommand {
         @Flag(name: .long, help: "Print only a minisign public key file.")
         var minisign = false
 
+        @Flag(name: .long, help: "Print only the public identity (coffer1…), as one line.")
+        var `public` = false
+
         @OptionGroup var output: OutputOptions
 
         func run() throws {
@@ -78,6 +86,8 @@ extension Coffer.IdentityCommand {
             let shown = ShownIdentity(identity.publicIdentity, name: identity.name)
             if minisign {
                 print(String(decoding: identity.publicIdentity.minisignKey.fileContents, as: UTF8.self), terminator: "")
+            } else if `public` {
+                TextOutput.line(shown.identity)
             } else if output.json {
                 try JSONOutput.print(shown)
             } else {
@@ -91,7 +101,10 @@ extension Coffer.IdentityCommand {
 struct ShownIdentity: Encodable {
     let name: String
     let fingerprint: String
+    /// The public identity string, version 2 (with the X-Wing key).
     let identity: String
+    /// The version-1 string (no X-Wing key) that earlier Coffer versions print and still accept.
+    let classicIdentity: String
     let age: String
     let minisign: String
     let minisignKeyID: String
@@ -100,6 +113,7 @@ struct ShownIdentity: Encodable {
         self.name = name
         fingerprint = p.fingerprint
         identity = p.description
+        classicIdentity = p.classicDescription
         age = p.ageRecipient
         minisign = p.minisignPublicKey
         // As minisign prints it: the little-endian 64-bit number in upper-case hex.
@@ -109,9 +123,11 @@ struct ShownIdentity: Encodable {
     func printText() {
         TextOutput.line("name:        \(name)")
         TextOutput.line("fingerprint: \(fingerprint)")
-        TextOutput.line("identity:    \(identity)")
         TextOutput.line("age:         \(age)")
         TextOutput.line("minisign:    \(minisign)")
+        // Last and on a line of its own: 2,165 characters to copy whole.
+        TextOutput.line("identity (post-quantum, \(identity.count) characters; send it whole, compare the fingerprint):")
+        TextOutput.line(identity)
     }
 }
 

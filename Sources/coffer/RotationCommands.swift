@@ -16,21 +16,33 @@ extension Coffer {
                 commandName: "role",
                 abstract: "New key version for a role: data keys rewrapped, old versions destroyed, no content touched.",
                 discussion: """
+                    --classic-only rotates every role whose key a future quantum computer
+                    could recover from a recorded copy of the vault (see `coffer audit report`).
+
                     Examples:
                       coffer rotate role finance --plan
                       coffer rotate role finance
+                      coffer rotate role --classic-only
                     """)
 
-            @Argument(help: "The role.")
-            var role: String
+            @Argument(help: "The role (omitted with --classic-only).")
+            var role: String?
+
+            @Flag(name: .long, help: "Rotate every role that still has a classic-only key version, admin first.")
+            var classicOnly = false
 
             @OptionGroup var plan: PlanOptions
             @OptionGroup var vault: VaultOptions
             @OptionGroup var output: OutputOptions
 
+            func validate() throws {
+                guard (role == nil) == classicOnly else { throw ValidationError("give either a role or --classic-only") }
+            }
+
             func run() throws {
                 let vault = try self.vault.openVault()
-                try RotationOutput.print(try vault.rotateRole(named: role, plan: plan.plan), naming: vault, json: output.json)
+                let report = try role.map { try vault.rotateRole(named: $0, plan: plan.plan) } ?? vault.rotateClassicOnlyRoles(plan: plan.plan)
+                try RotationOutput.print(report, naming: vault, json: output.json)
             }
         }
 

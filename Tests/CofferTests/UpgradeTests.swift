@@ -40,6 +40,10 @@ struct UpgradeTests {
 
     static let documents = ["reports/q3.txt", "reports/empty.txt", "reports/scan.bin", "plan.txt"]
 
+    /// The entries the upgrade's first commit writes: the schema step, then
+    /// alice's X-Wing key (her first commit since identities had one).
+    static let upgradeEntries = ["vault.upgrade", "identity.publish"]
+
     /// The catalog's recorded schema and its tables.
     static func catalog(_ cli: CLIHarness, vault: String = "vault") throws -> (schema: String?, tables: [String]) {
         let db = try SQLiteDatabase(path: cli.path("\(vault)/catalog.sqlite"), create: false, access: .readOnly)
@@ -110,7 +114,7 @@ struct UpgradeTests {
         #expect(try Self.catalog(cli) == ("4", ["ledger", "meta"]))
         let again = try Self.upgrade(cli)
         #expect(again["fromSchema"] as? Int == 4 && again["entry"] == nil && again["rekeyed"] as? Int == 0 && again["remaining"] as? Int == 0)
-        #expect(try Self.actions(cli) == before + ["vault.upgrade"] + Array(repeating: "document.rekey", count: Self.documents.count))
+        #expect(try Self.actions(cli) == before + Self.upgradeEntries + Array(repeating: "document.rekey", count: Self.documents.count))
 
         // The BLAKE2b-named objects are unreferenced now; after gc, the stock sha256sum checks every object.
         try cli.ok(["gc"])
@@ -129,6 +133,71 @@ struct UpgradeTests {
         #expect(try Self.objectsNamedBySHA256(cli).misnamed.isEmpty)
     }
 
+    /// The ledger's entries as `audit log --json` prints them.
+    static func entries(_ cli: CLIHarness) throws -> [[String: Any]] {
+        try cli.ok(["audit", "log", "--json"]).text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+    }
+
+    /// `audit report --json`'s classic-only key versions.
+    static func classicOnlyKeys(_ cli: CLIHarness) throws -> [[String: Any]] {
+        let report = try #require(try cli.ok(["audit", "report", "--json"]).json() as? [String: Any])
+        return try #require(report["classicOnlyKeys"] as? [[String: Any]])
+    }
+
+    @Test("issue 14: an upgraded vault moves to post-quantum keys: audit report names its classic-only key versions; bob's two commands at once publish his X-Wing key once; rotate role --classic-only, killed at random moments and run again, leaves none; everyone still reads")
+    func postQuantumMigration() throws {
+        let cli = try Self.unpacked(.schema3)
+        _ = try Self.upgrade(cli)
+        let bobFile = cli.path("keys/bob.identity")
+        let bob = try #require(try cli.ok(["identity", "show", "--json", "--identity", bobFile]).json() as? [String: Any])["fingerprint"] as? String
+        let before = try Self.classicOnlyKeys(cli)
+        #expect(before.contains { $0["role"] as? String == "admin" && $0["withoutPostQuantumKey"] as? Bool == true }, "\(before)")
+        #expect(before.contains { $0["role"] as? String == "legal" && ($0["withoutKnownPostQuantumKey"] as? [String]) == [bob].compactMap { $0 } }, "\(before)")
+        #expect(try cli.ok(["audit", "report"]).text.contains("role key version(s) still classic-only"))
+
+        // A rotation before bob ran anything still seals to him classically: legal stays listed, admin does not.
+        let probe = try Self.unpacked(.schema3)
+        _ = try Self.upgrade(probe)
+        let span = try probe.duration(of: ["rotate", "role", "--classic-only"])
+        let listed = try Self.classicOnlyKeys(probe).compactMap { $0["role"] as? String }
+        #expect(listed.contains("legal") && !listed.contains("admin"), "\(listed)")
+
+        // Bob runs two commands at once: his X-Wing key is published once.
+        cli.environment["COFFER_IDENTITY"] = bobFile
+        let runs = try (0..<2).map { _ in try cli.start(["open", "plan.txt", "-o", "-"]) }
+        cli.environment["COFFER_IDENTITY"] = cli.path("keys/alice.identity")
+        for run in runs {
+            run.waitUntilExit()
+            #expect(run.terminationReason == .exit && run.terminationStatus == 0)
+        }
+        #expect(try Self.entries(cli).filter { $0["action"] as? String == "identity.publish" }.compactMap { $0["actor"] as? String }.count == 2)
+
+        var landed = 0
+        for round in 0..<3 {
+            if try cli.kill(["rotate", "role", "--classic-only"], within: span) { landed += 1 }
+            #expect(try cli.run(["verify"]).status == Exit.ok, "round \(round)")
+        }
+        #expect(landed > 0, "no kill landed while the rotation was running")
+        try cli.ok(["rotate", "role", "--classic-only"])
+        #expect(try Self.classicOnlyKeys(cli).isEmpty)
+        #expect(try cli.ok(["audit", "report"]).text.contains("keys: every role key version is sealed post-quantum"))
+        // Every role.key since the upgrade records an X-Wing key and seals with X-Wing (1169 bytes).
+        let issued = try Self.entries(cli).suffix(from: 36).filter { $0["action"] as? String == "role.key" }
+        #expect(!issued.isEmpty)
+        for entry in issued {
+            let data = try #require(entry["data"] as? [String: Any])
+            let seals = try #require(data["seals"] as? [String: String])
+            #expect(data["postQuantumKey"] != nil && seals.values.allSatisfy { Data(base64Encoded: $0)?.count == 1169 }, "\(entry["seq"] ?? "")")
+        }
+        #expect(try cli.run(as: bobFile, ["open", "plan.txt", "-o", "-"]).text == "merger plan\n")
+        for name in Self.documents {
+            #expect(try cli.ok(["open", name, "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: cli.path("in/\(name)")))), "\(name)")
+        }
+        #expect(try cli.ok(["verify", "--deep"]).text.contains("vault is consistent"))
+    }
+
     @Test("the catalog step is one transaction: a failure after the tables are dropped leaves schema 2 whole, and the ledger as it was")
     func failedUpgradeRollsBack() throws {
         let cli = try Self.unpacked()
@@ -138,8 +207,8 @@ struct UpgradeTests {
         struct Interrupted: Error {}
         #expect(throws: Interrupted.self) {
             try vault.commit(upgradingSchema: true) { draft in
-                // The tables are gone and the vault.upgrade entry is drafted when this runs.
-                #expect(draft.entries.count == 1)
+                // The tables are gone and the vault.upgrade and identity.publish entries are drafted when this runs.
+                #expect(draft.entries.count == Self.upgradeEntries.count)
                 throw Interrupted()
             }
         }
@@ -159,7 +228,7 @@ struct UpgradeTests {
         let actions = try Self.actions(cli)
         #expect(actions.filter { $0 == "vault.upgrade" }.count == 1)
         // After the fixture's own 36 entries (one of them the re-key of plan.txt).
-        #expect(actions.count == 36 + 1 + Self.documents.count && actions.suffix(from: 37).allSatisfy { $0 == "document.rekey" }, "\(actions.suffix(10))")
+        #expect(actions.count == 36 + 2 + Self.documents.count && actions.suffix(from: 38).allSatisfy { $0 == "document.rekey" }, "\(actions.suffix(10))")
         #expect(try Self.catalog(cli) == ("4", ["ledger", "meta"]))
         #expect(try cli.ok(["verify"]).text.contains("vault is consistent"))
         #expect(try Self.upgrade(cli)["remaining"] as? Int == 0)
@@ -183,7 +252,7 @@ struct UpgradeTests {
             let finished = try Self.upgrade(cli)
             #expect(finished["remaining"] as? Int == 0, "round \(round)")
             let after = try Self.actions(cli)
-            #expect(after.count == 36 + 1 + Self.documents.count && after.suffix(from: 36).filter { $0 == "document.rekey" }.count == Self.documents.count, "round \(round): \(after.suffix(from: 36))")
+            #expect(after.count == 36 + 2 + Self.documents.count && after.suffix(from: 36).filter { $0 == "document.rekey" }.count == Self.documents.count, "round \(round): \(after.suffix(from: 36))")
             for name in Self.documents {
                 #expect(try cli.ok(["open", name, "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: cli.path("in/\(name)")))), "round \(round): \(name)")
             }
@@ -208,7 +277,7 @@ struct UpgradeTests {
         #expect(refused.stderr.contains("scan.bin") || refused.stderr.contains("segment") || refused.stderr.contains("authenticat"), "\(refused.stderr)")
         #expect(try Self.catalog(cli).schema == "4")
         let actions = try Self.actions(cli)
-        #expect(!actions.suffix(from: 37).contains { $0 != "document.rekey" })
+        #expect(Array(actions[36..<38]) == Self.upgradeEntries && !actions.suffix(from: 38).contains { $0 != "document.rekey" })
         // The damage is a finding of verify, and the rest of the vault still opens.
         #expect(try cli.run(["verify"]).status == Exit.integrity)
         #expect(try cli.ok(["open", "plan.txt", "-o", "-"]).text == "merger plan\n")
@@ -240,7 +309,7 @@ struct UpgradeTests {
         #expect(try Self.catalog(cli, vault: "restored").schema == String(fixture.schema))
         try cli.ok(["backup", "adopt", "--vault", cli.path("restored")])
         #expect(try Self.catalog(cli, vault: "restored") == ("4", ["ledger", "meta"]))
-        #expect(try Self.actions(cli, vault: "restored").suffix(2) == ["vault.upgrade", "vault.adopt"])
+        #expect(try Self.actions(cli, vault: "restored").suffix(3) == Self.upgradeEntries + ["vault.adopt"])
         // Its documents are re-keyed by `vault upgrade`, as in the vault itself.
         #expect(try Self.upgrade(cli, vault: "restored")["rekeyed"] as? Int == Self.documents.count)
         #expect(try cli.ok(["open", "reports/q3.txt", "-o", "-", "--vault", cli.path("restored")]).text == "Q3 numbers: 1,234,567\n")

@@ -16,15 +16,7 @@ enum AgeHybrid {
     /// The stanza type, and the HPKE info string's last component.
     static let stanzaType = "mlkem768x25519"
     /// The HPKE info.
-    static var info: Data { Data("age-encryption.org/mlkem768x25519".utf8) }
-    /// The HPKE suite: X-Wing, HKDF-SHA-256, ChaCha20-Poly1305.
-    static let ciphersuite = HPKE.Ciphersuite(kem: .XWingMLKEM768X25519, kdf: .HKDF_SHA256, aead: .chaChaPoly)
-    /// An X-Wing encapsulation key (public key).
-    static let publicKeyByteCount = 1216
-    /// An X-Wing ciphertext: ML-KEM-768's (1088 bytes), then X25519's share (32).
-    static let encapsulationByteCount = 1120
-    /// The seed an X-Wing decapsulation key is expanded from.
-    static let seedByteCount = 32
+    static let info = "age-encryption.org/mlkem768x25519"
     /// age's wording when post-quantum and classic recipients are mixed.
     static let mixedRecipients = "incompatible recipients: can't mix post-quantum and classic recipients, or the file would be vulnerable to quantum computers"
 }
@@ -50,9 +42,7 @@ public struct AgeHybridRecipient: Sendable, Hashable, CustomStringConvertible {
             throw AgeError.invalidRecipient(error.description)
         }
         guard decoded.hrp == "age1pq" else { throw AgeError.invalidRecipient("a post-quantum age recipient starts with \"age1pq1\"") }
-        guard decoded.data.count == AgeHybrid.publicKeyByteCount,
-              (try? XWingMLKEM768X25519.PublicKey(rawRepresentation: decoded.data)) != nil
-        else {
+        guard XWing.isPublicKey(decoded.data) else {
             throw AgeError.invalidRecipient("an age1pq1 recipient holds a 1216-byte ML-KEM-768 + X25519 public key, this one has \(decoded.data.count) bytes")
         }
         publicKey = decoded.data
@@ -75,27 +65,25 @@ public struct AgeHybridIdentity: Sendable {
 
     /// Adopts a 32-byte seed.
     init(seed: SecureBytes) {
-        precondition(seed.count == AgeHybrid.seedByteCount, "X-Wing seed length")
+        precondition(seed.count == XWing.seedByteCount, "X-Wing seed length")
         self.seed = seed
     }
 
     /// A new random identity.
     public static func generate() -> AgeHybridIdentity {
-        AgeHybridIdentity(seed: SecureBytes(randomCount: AgeHybrid.seedByteCount))
+        AgeHybridIdentity(seed: SecureBytes(randomCount: XWing.seedByteCount))
     }
 
     /// Parses one `AGE-SECRET-KEY-PQ-1…` string.
     /// - Throws: ``AgeError/invalidIdentity(_:)`` saying what is wrong (never echoing the key).
     public init(_ encoded: String) throws {
-        seed = try AgeSecretKeyText.decode(encoded, prefix: "AGE-SECRET-KEY-PQ-1", kind: "a post-quantum age identity", byteCount: AgeHybrid.seedByteCount)
+        seed = try AgeSecretKeyText.decode(encoded, prefix: "AGE-SECRET-KEY-PQ-1", kind: "a post-quantum age identity", byteCount: XWing.seedByteCount)
     }
 
     /// The X-Wing decapsulation key expanded from the seed.
     fileprivate func privateKey() throws -> XWingMLKEM768X25519.PrivateKey {
-        var bytes = seed.withUnsafeBytes { Array($0) }
-        defer { Sodium.wipe(&bytes) }
         do {
-            return try XWingMLKEM768X25519.PrivateKey(seedRepresentation: bytes, publicKey: nil)
+            return try XWing.privateKey(seed: seed)
         } catch {
             throw AgeError.invalidIdentity("the post-quantum seed does not expand to an X-Wing key")
         }
@@ -131,7 +119,7 @@ struct AgeHybridStanza: Sendable, Equatable {
         precondition(stanza.type == Self.type, "caller filters on the stanza type")
         guard stanza.arguments.count == 1,
               let encapsulation = Base64.decode(bytes: Array(stanza.arguments[0].utf8), padded: false),
-              encapsulation.count == AgeHybrid.encapsulationByteCount
+              encapsulation.count == XWing.encapsulationByteCount
         else { throw AgeError.header("an mlkem768x25519 stanza must have one argument, 1120 bytes in canonical unpadded base64") }
         guard stanza.body.count == 32 else {
             throw AgeError.header("an mlkem768x25519 stanza body is not 32 bytes (a 16-byte file key and its tag)")
@@ -165,14 +153,11 @@ extension AgeWrap {
     /// - Throws: ``AgeError/invalidRecipient(_:)`` if swift-crypto refuses the key.
     static func wrap(_ fileKey: AgeFileKey, to recipient: AgeHybridRecipient) throws -> AgeHybridStanza {
         do {
-            let publicKey = try XWingMLKEM768X25519.PublicKey(rawRepresentation: recipient.publicKey)
-            var sender = try HPKE.Sender(recipientKey: publicKey, ciphersuite: AgeHybrid.ciphersuite, info: AgeHybrid.info)
-            var plain = fileKey.bytes.withUnsafeBytes { Array($0) }
-            defer { Sodium.wipe(&plain) }
-            let body = try sender.seal(plain)
-            return AgeHybridStanza(encapsulation: Array(sender.encapsulatedKey), body: Array(body))
+            let sealed = try XWing.seal(fileKey.bytes, to: recipient.publicKey, info: AgeHybrid.info, associatedData: [])
+            return AgeHybridStanza(
+                encapsulation: Array(sealed[..<XWing.encapsulationByteCount]), body: Array(sealed[XWing.encapsulationByteCount...]))
         } catch {
-            throw AgeError.invalidRecipient("the post-quantum recipient's key was refused: \(error)")
+            throw AgeError.invalidRecipient("the post-quantum recipient's key was refused")
         }
     }
 
@@ -183,7 +168,7 @@ extension AgeWrap {
         var recipient: HPKE.Recipient
         do {
             recipient = try HPKE.Recipient(
-                privateKey: try identity.privateKey(), ciphersuite: AgeHybrid.ciphersuite, info: AgeHybrid.info,
+                privateKey: try identity.privateKey(), ciphersuite: XWing.ciphersuite, info: Data(AgeHybrid.info.utf8),
                 encapsulatedKey: Data(stanza.encapsulation))
         } catch let error as AgeError {
             throw error

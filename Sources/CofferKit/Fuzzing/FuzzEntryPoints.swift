@@ -143,13 +143,18 @@ public enum FuzzEntryPoints {
     /// A ledger entry body (`LedgerEntry.init`, which decodes the header and
     /// the `LedgerEvent`), stored at row 0 with a zero signature (signatures
     /// are checked later, by the verifier), then the packed wraps of a
-    /// `role.rewrap` or `document.share` event as replay unpacks them.
+    /// `role.rewrap` or `document.share` event and the public identity of a
+    /// `vault.create`, `identity.add` or `identity.publish` event (with its
+    /// X-Wing key and binding signature) as replay parses them.
     /// - Parameter bytes: the JSON body.
     public static func ledgerEntry(_ bytes: [UInt8]) {
         typed {
             let entry = try LedgerEntry(sequence: 0, body: bytes, signature: [UInt8](repeating: 0, count: Ed25519.signatureByteCount))
             switch entry.contents.event {
             case .roleRewrapped(let batch), .documentsShared(let batch): _ = try PackedWrap.unpack(batch.records)
+            case .vaultCreated(let p): _ = try PublicIdentity(p.creator)
+            case .identityAdded(let p): _ = try PublicIdentity(p.identity)
+            case .identityPublished(let p): _ = try PublicIdentity(p.identity)
             default: break
             }
         }

@@ -4,8 +4,9 @@ import Foundation
 @_spi(Fuzzing)
 extension FuzzEntryPoints {
     /// Valid inputs for every fuzz target, written by the product's own code:
-    /// a real vault in a scratch folder (sealed document, role, share,
-    /// bundle, backup), its ledger rows and state checkpoint, identity
+    /// a real vault in a scratch folder (sealed document, role, share, a
+    /// member joining by a version-1 public identity and publishing its
+    /// X-Wing key, bundle, backup), its ledger rows and state checkpoint, identity
     /// files, minisign keys and signatures, age files (X25519 and scrypt,
     /// binary and armored) and tar archives. `scripts/fuzz --seeds` commits
     /// them under `Fuzz/corpus/<target>/`.
@@ -28,6 +29,11 @@ extension FuzzEntryPoints {
         _ = try vault.createRole(named: "finance", clearance: nil)
         _ = try vault.addMember(bob.publicIdentity, name: "bob", toRole: "finance")
         _ = try vault.share(["report.txt"], withRole: "finance")
+        // Carol joins by her version-1 public identity; her first command publishes her X-Wing key (`identity.publish`).
+        let carol = Identity.generate(name: "carol")
+        _ = try vault.addMember(try PublicIdentity(carol.publicIdentity.classicDescription), name: "carol", toRole: "finance")
+        try Vault.open(at: vaultPath, identity: carol, stateDirectory: .directory(state))
+            .open("report.txt", to: .file(path: FileSystem.join(scratch, "carol.txt"), overwrite: false))
         let manifest = try vault.createBundle(BundleRequest(
             documents: ["report.txt"], recipients: [bob.publicIdentity.ageRecipient],
             output: .file(path: FileSystem.join(scratch, "bundle.age"), overwrite: false)))

@@ -28,14 +28,16 @@ public struct DataKey: Sendable {
 }
 
 /// A role's key for one key version: 256 random bits in locked memory that
-/// wrap data keys. Members receive it sealed to their X25519 keys;
-/// administrators receive it wrapped under the `admin` role's key.
+/// wrap data keys. Members receive it sealed to their identities (see
+/// ``RoleKeySeal``); administrators receive it wrapped under the `admin`
+/// role's key.
 ///
-/// Each version also has an X25519 key pair derived from it (context
-/// `cofrrole`). Its public half is recorded in the ledger, so that someone who
-/// does not hold the role key (a non-admin sealing a document, which must be
-/// readable by `admin`) can still wrap a data key for the role, and so that a
-/// delivered copy of the key can be checked against the ledger before use.
+/// Each version also has an X25519 key pair and an X-Wing key pair derived
+/// from it (context `cofrrole`, ids 1 and 2). Their public halves are
+/// recorded in the ledger, so that someone who does not hold the role key (a
+/// non-admin sealing a document, which must be readable by `admin`) can
+/// still wrap a data key for the role, and so that a delivered copy of the
+/// key can be checked against the ledger before use.
 public struct RoleKey: Sendable {
     let key: SymmetricKey
 
@@ -49,4 +51,13 @@ public struct RoleKey: Sendable {
 
     /// The X25519 public key of this role key version.
     var publicKey: [UInt8] { X25519.publicKey(of: agreementSecretKey) }
+
+    /// The seed of the X-Wing key derived from the role key.
+    var postQuantumSeed: SecureBytes { SubkeyDerivation.derive(from: key, id: 2, context: "cofrrole").bytes }
+
+    /// The X-Wing public key of this role key version.
+    var postQuantumPublicKey: [UInt8] {
+        // A 32-byte seed always expands (ML-KEM and X25519 accept any seed).
+        try! XWing.publicKey(seed: postQuantumSeed)
+    }
 }

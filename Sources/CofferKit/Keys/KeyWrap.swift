@@ -9,7 +9,12 @@
 ///   (24) ‖ ciphertext+tag`; the wrapping key is BLAKE2b-256 keyed by the
 ///   X25519 shared secret over `"coffer-wrap-kek-v1" ‖ ephemeral ‖ role public key`.
 ///   Used by someone who may wrap for a role without holding its key (a
-///   member sealing a document that `admin` must be able to read).
+///   member sealing a document that `admin` must be able to read), for a
+///   role key version issued before role keys had X-Wing keys.
+/// - `0x03` to a role's post-quantum public key: `0x03 ‖ X-Wing
+///   encapsulation (1120) ‖ ciphertext+tag`, HPKE (see ``XWing``) with info
+///   `coffer-wrap-pq-v1` and the same associated data. What `0x02` is for,
+///   for every role key version that records an X-Wing key.
 ///
 /// Every wrap uses a fresh random 24-byte nonce; with XChaCha20's 192-bit
 /// nonces random nonces do not collide in practice, whatever the number of
@@ -19,7 +24,11 @@ enum KeyWrap {
     enum Form: UInt8 {
         case symmetric = 1
         case toPublicKey = 2
+        case toPostQuantumKey = 3
     }
+
+    /// The HPKE info of the `0x03` form.
+    static let postQuantumInfo = "coffer-wrap-pq-v1"
 
     /// Wraps `secret` under `key`.
     static func wrap(_ secret: SecureBytes, under key: SymmetricKey, associatedData: [UInt8]) -> [UInt8] {
@@ -28,8 +37,16 @@ enum KeyWrap {
             + AEAD.xChaCha20Poly1305.seal(secret, key: key, nonce: nonce, associatedData: associatedData)
     }
 
+    /// Wraps `secret` for whoever holds the key of a role key version, by its
+    /// public keys: to the X-Wing key when the version has one (form `0x03`),
+    /// else to the X25519 key (form `0x02`).
+    static func wrap(_ secret: SecureBytes, toRole keys: VaultState.KeyVersion, associatedData: [UInt8]) throws -> [UInt8] {
+        guard let postQuantumKey = keys.postQuantumKey else { return try wrap(secret, toPublicKey: keys.publicKey, associatedData: associatedData) }
+        return [Form.toPostQuantumKey.rawValue] + (try XWing.seal(secret, to: postQuantumKey, info: postQuantumInfo, associatedData: associatedData))
+    }
+
     /// Wraps `secret` for the holder of the X25519 secret behind `publicKey`.
-    static func wrap(_ secret: SecureBytes, toPublicKey publicKey: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
+    private static func wrap(_ secret: SecureBytes, toPublicKey publicKey: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
         let ephemeral = SecureBytes(randomCount: X25519.byteCount)
         let ephemeralPublic = X25519.publicKey(of: ephemeral)
         let kek = try keyEncryptionKey(secret: ephemeral, peer: publicKey, ephemeralPublic: ephemeralPublic, recipientPublic: publicKey)
@@ -38,11 +55,11 @@ enum KeyWrap {
             + AEAD.xChaCha20Poly1305.seal(secret, key: kek, nonce: nonce, associatedData: associatedData)
     }
 
-    /// Unwraps either form, given the role key (from which the X25519 secret
-    /// of the public-key form is derived).
+    /// Unwraps any form, given the role key (from which the X25519 secret
+    /// and the X-Wing seed of the public-key forms are derived).
     /// - Throws: ``FormatError`` for a malformed wrap; ``CryptoError`` if the
     ///   key is wrong or the wrap or its context was changed.
-    static func unwrap(_ wrapped: [UInt8], key: SymmetricKey, agreementSecret: () -> SecureBytes, agreementPublic: () -> [UInt8], associatedData: [UInt8], what: String) throws -> SecureBytes {
+    static func unwrap(_ wrapped: [UInt8], with roleKey: RoleKey, associatedData: [UInt8], what: String) throws -> SecureBytes {
         var r = ByteReader(wrapped, what: what)
         guard let form = Form(rawValue: try r.readUInt8()) else { throw FormatError.malformed(what, "unknown wrap form") }
         let nonceCount = AEAD.xChaCha20Poly1305.nonceByteCount
@@ -50,14 +67,16 @@ enum KeyWrap {
         case .symmetric:
             let nonce = try r.read(nonceCount)
             let sealed = try r.read(r.remaining)
-            return try AEAD.xChaCha20Poly1305.openSecret(sealed, key: key, nonce: nonce, associatedData: associatedData, what: what)
+            return try AEAD.xChaCha20Poly1305.openSecret(sealed, key: roleKey.key, nonce: nonce, associatedData: associatedData, what: what)
         case .toPublicKey:
             let ephemeralPublic = try r.read(X25519.byteCount)
             let nonce = try r.read(nonceCount)
             let sealed = try r.read(r.remaining)
-            let recipientPublic = agreementPublic()
-            let kek = try keyEncryptionKey(secret: agreementSecret(), peer: ephemeralPublic, ephemeralPublic: ephemeralPublic, recipientPublic: recipientPublic)
+            let kek = try keyEncryptionKey(
+                secret: roleKey.agreementSecretKey, peer: ephemeralPublic, ephemeralPublic: ephemeralPublic, recipientPublic: roleKey.publicKey)
             return try AEAD.xChaCha20Poly1305.openSecret(sealed, key: kek, nonce: nonce, associatedData: associatedData, what: what)
+        case .toPostQuantumKey:
+            return try XWing.open(try r.read(r.remaining), seed: roleKey.postQuantumSeed, info: postQuantumInfo, associatedData: associatedData, what: what)
         }
     }
 
@@ -125,16 +144,16 @@ extension DataKey {
         KeyWrap.wrap(key.bytes, under: roleKey.key, associatedData: context.associatedData)
     }
 
-    /// Wraps this data key for a role the caller does not hold, by its public key.
-    func wrapped(toRolePublicKey publicKey: [UInt8], context: DataKeyWrapContext) throws -> [UInt8] {
-        try KeyWrap.wrap(key.bytes, toPublicKey: publicKey, associatedData: context.associatedData)
+    /// Wraps this data key for a role the caller does not hold, by the
+    /// public keys of its key version.
+    func wrapped(toRole keys: VaultState.KeyVersion, context: DataKeyWrapContext) throws -> [UInt8] {
+        try KeyWrap.wrap(key.bytes, toRole: keys, associatedData: context.associatedData)
     }
 
     /// Unwraps a data key with the role key it was wrapped for.
     static func unwrap(_ wrapped: [UInt8], with roleKey: RoleKey, context: DataKeyWrapContext) throws -> DataKey {
         let bytes = try KeyWrap.unwrap(
-            wrapped, key: roleKey.key, agreementSecret: { roleKey.agreementSecretKey }, agreementPublic: { roleKey.publicKey },
-            associatedData: context.associatedData, what: "wrapped data key of document \(context.documentID)")
+            wrapped, with: roleKey, associatedData: context.associatedData, what: "wrapped data key of document \(context.documentID)")
         return DataKey(key: try SymmetricKey(bytes))
     }
 }
@@ -147,9 +166,7 @@ extension RoleKey {
 
     /// Unwraps a role key wrapped for the administrators.
     static func unwrap(_ wrapped: [UInt8], with adminKey: RoleKey, context: RoleKeyWrapContext) throws -> RoleKey {
-        let bytes = try KeyWrap.unwrap(
-            wrapped, key: adminKey.key, agreementSecret: { adminKey.agreementSecretKey }, agreementPublic: { adminKey.publicKey },
-            associatedData: context.associatedData, what: "wrapped role key")
+        let bytes = try KeyWrap.unwrap(wrapped, with: adminKey, associatedData: context.associatedData, what: "wrapped role key")
         return RoleKey(key: try SymmetricKey(bytes))
     }
 }

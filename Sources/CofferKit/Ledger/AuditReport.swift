@@ -53,6 +53,24 @@ public struct ObjectCheckCoverage: Codable, Sendable, Equatable {
     public let checksWithFindings: Int
 }
 
+/// A role key version that a storage attacker with a quantum computer could
+/// recover from a recorded copy of the vault (see THREAT-MODEL.md, "Quantum
+/// adversary"): the next `coffer rotate role` replaces it.
+public struct ClassicOnlyKey: Codable, Sendable, Equatable {
+    /// The role's name.
+    public let role: String
+    /// The key version.
+    public let version: UInt32
+    /// The version records no X-Wing key (it was issued before role keys had one).
+    public let withoutPostQuantumKey: Bool
+    /// Members (fingerprints) it is sealed to with X25519 only.
+    public let sealedClassicallyTo: [String]
+    /// Those members whose X-Wing key the ledger still does not know: until
+    /// they run a command (which publishes it), a rotation seals to them
+    /// classically again.
+    public let withoutKnownPostQuantumKey: [String]
+}
+
 /// The unusual-access report (`coffer audit report`).
 public struct AuditReportResult: Codable, Sendable, Equatable {
     /// The policy applied.
@@ -63,6 +81,8 @@ public struct AuditReportResult: Codable, Sendable, Equatable {
     public let findings: [AuditFinding]
     /// When the objects were last checked (nil: no `verify --subset` was ever recorded).
     public let objectChecks: ObjectCheckCoverage?
+    /// Role key versions that are still classic-only, by role name and version.
+    public let classicOnlyKeys: [ClassicOnlyKey]
 }
 
 extension Audit {
@@ -163,6 +183,20 @@ extension Audit {
                 everyObjectCheckedSince: last.contains(nil) ? nil : last.compactMap { $0 }.min().map(Timestamp.format),
                 checksWithFindings: checksWithFindings)
         }
-        return AuditReportResult(policy: policy, entries: entries, findings: findings, objectChecks: coverage)
+        return AuditReportResult(
+            policy: policy, entries: entries, findings: findings, objectChecks: coverage, classicOnlyKeys: state.map(classicOnlyKeys) ?? [])
+    }
+
+    /// Every role key version in `state` that is classic-only.
+    static func classicOnlyKeys(in state: VaultState) -> [ClassicOnlyKey] {
+        state.roles.values.sorted { $0.name < $1.name }.flatMap { role in
+            role.versions.sorted { $0.key < $1.key }.compactMap { number, version -> ClassicOnlyKey? in
+                guard version.isClassicOnly else { return nil }
+                let classic = version.classicSeals
+                return ClassicOnlyKey(
+                    role: role.name, version: number, withoutPostQuantumKey: version.postQuantumKey == nil, sealedClassicallyTo: classic,
+                    withoutKnownPostQuantumKey: classic.filter { state.identities[$0]?.identity.postQuantum == nil })
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case vaultCreated(VaultCreated)
     /// An identity became known to the vault (administrators only).
     case identityAdded(IdentityAdded)
+    /// A known identity published its X-Wing key (the identity itself, or an administrator).
+    case identityPublished(IdentityPublished)
     /// An identity became an administrator, with the admin key sealed to it (administrators only).
     case adminAdded(MemberChange)
     /// An administrator stepped down; the admin role's key is rotated in the same commit.
@@ -61,6 +63,7 @@ public enum LedgerEvent: Sendable, Equatable {
         switch self {
         case .vaultCreated: "vault.create"
         case .identityAdded: "identity.add"
+        case .identityPublished: "identity.publish"
         case .adminAdded: "admin.add"
         case .adminRemoved: "admin.remove"
         case .identityRevoked: "identity.revoke"
@@ -93,6 +96,7 @@ public enum LedgerEvent: Sendable, Equatable {
         switch self {
         case .vaultCreated(let p): try container.encode(p, forKey: .data)
         case .identityAdded(let p): try container.encode(p, forKey: .data)
+        case .identityPublished(let p): try container.encode(p, forKey: .data)
         case .adminAdded(let p), .adminRemoved(let p): try container.encode(p, forKey: .data)
         case .identityRevoked(let p): try container.encode(p, forKey: .data)
         case .roleCreated(let p): try container.encode(p, forKey: .data)
@@ -121,6 +125,7 @@ public enum LedgerEvent: Sendable, Equatable {
         switch action {
         case "vault.create": .vaultCreated(try container.decode(VaultCreated.self, forKey: .data))
         case "identity.add": .identityAdded(try container.decode(IdentityAdded.self, forKey: .data))
+        case "identity.publish": .identityPublished(try container.decode(IdentityPublished.self, forKey: .data))
         case "admin.add": .adminAdded(try container.decode(MemberChange.self, forKey: .data))
         case "admin.remove": .adminRemoved(try container.decode(MemberChange.self, forKey: .data))
         case "identity.revoke": .identityRevoked(try container.decode(IdentityRevoked.self, forKey: .data))
@@ -173,6 +178,14 @@ public struct IdentityAdded: Codable, Sendable, Equatable {
     public var name: String
 }
 
+/// Payload of `identity.publish`: a known identity's public form with its
+/// X-Wing key, published by the identity itself (or an administrator) so
+/// that role keys are sealed to it post-quantum from then on.
+public struct IdentityPublished: Codable, Sendable, Equatable {
+    /// The public identity, version 2 (`coffer1…` with its X-Wing key and binding signature).
+    public var identity: String
+}
+
 /// Payload of `admin.add` and `admin.remove`.
 public struct MemberChange: Codable, Sendable, Equatable {
     /// The fingerprint of the identity concerned.
@@ -222,7 +235,12 @@ public struct RoleKeyIssued: Codable, Sendable, Equatable {
     public var version: UInt32
     /// The X25519 public key derived from this key version.
     public var publicKey: Data
-    /// The key sealed (`crypto_box_seal`) to each member, by fingerprint.
+    /// The X-Wing public key derived from this key version (1216 bytes);
+    /// absent in versions issued before role keys had one, which are
+    /// *classic-only* (`coffer audit report`).
+    public var postQuantumKey: Data?
+    /// The key sealed to each member, by fingerprint (see `RoleKeySeal`:
+    /// post-quantum to members whose X-Wing key is known).
     public var seals: [String: Data]
     /// The key wrapped under the admin role's key (absent for the admin role itself).
     public var adminWrap: Data?

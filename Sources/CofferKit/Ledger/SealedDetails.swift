@@ -66,7 +66,7 @@ struct DetailsKey: Sendable {
     ///   public key for its current version; encoding errors.
     static func seal<T: Encodable>(_ details: T, context: DetailsContext, admin: VaultState.Role) throws -> SealedDetails {
         let version = admin.currentVersion
-        guard let publicKey = admin.versions[version]?.publicKey else {
+        guard let keys = admin.versions[version] else {
             throw VaultError.integrity("the admin role has no key version \(version)")
         }
         let detailsKey = DetailsKey(key: .random())
@@ -74,7 +74,7 @@ struct DetailsKey: Sendable {
         // The details key is fresh for this one message: a random nonce is safe.
         let nonce = Sodium.randomBytes(AEAD.xChaCha20Poly1305.nonceByteCount)
         let box = nonce + AEAD.xChaCha20Poly1305.seal(json, key: detailsKey.key, nonce: nonce, associatedData: context.boxAssociatedData)
-        let wrapped = try KeyWrap.wrap(detailsKey.key.bytes, toPublicKey: publicKey, associatedData: context.keyAssociatedData(adminVersion: version))
+        let wrapped = try KeyWrap.wrap(detailsKey.key.bytes, toRole: keys, associatedData: context.keyAssociatedData(adminVersion: version))
         return SealedDetails(adminVersion: version, key: Data(wrapped), box: Data(box))
     }
 
@@ -82,8 +82,7 @@ struct DetailsKey: Sendable {
     /// - Throws: ``CryptoError`` if the key or context is wrong; ``FormatError``.
     static func unwrap(_ wrapped: [UInt8], adminKey: RoleKey, adminVersion: UInt32, context: DetailsContext) throws -> DetailsKey {
         let bytes = try KeyWrap.unwrap(
-            wrapped, key: adminKey.key, agreementSecret: { adminKey.agreementSecretKey }, agreementPublic: { adminKey.publicKey },
-            associatedData: context.keyAssociatedData(adminVersion: adminVersion), what: "details key of the \(context.action) entry for \(context.subject)")
+            wrapped, with: adminKey, associatedData: context.keyAssociatedData(adminVersion: adminVersion), what: "details key of the \(context.action) entry for \(context.subject)")
         return DetailsKey(key: try SymmetricKey(bytes))
     }
 

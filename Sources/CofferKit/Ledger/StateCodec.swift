@@ -68,6 +68,7 @@ private struct StateWriter {
             list(role.versions.sorted { $0.key < $1.key }, &w) { entry, w in
                 w.write(entry.key)
                 bytes(entry.value.publicKey, &w)
+                optional(entry.value.postQuantumKey, &w) { bytes($0, &$1) }
                 list(entry.value.seals.sorted { $0.key < $1.key }, &w) { seal, w in
                     string(seal.key, &w)
                     bytes(seal.value, &w)
@@ -210,10 +211,11 @@ private enum StateReader {
         for _ in 0..<(try r.readUInt32()) {
             let number = try r.readUInt32()
             let publicKey = try bytes(&r)
+            let postQuantumKey = try optional(&r) { try bytes(&$0) }
             var seals: [String: [UInt8]] = [:]
             for (member, sealed) in try list(&r, { r in (try string(&r), try bytes(&r)) }) { seals[s.canonical(member)] = sealed }
             let adminWrap = try optional(&r) { r in (wrapped: try bytes(&r), adminVersion: try r.readUInt32()) }
-            versions[number] = VaultState.KeyVersion(publicKey: publicKey, seals: seals, adminWrap: adminWrap)
+            versions[number] = VaultState.KeyVersion(publicKey: publicKey, postQuantumKey: postQuantumKey, seals: seals, adminWrap: adminWrap)
         }
         var role = VaultState.Role(id: id, name: name, kind: kind, clearance: clearance, members: members, versions: versions, currentVersion: current)
         role.rotationDue = rotationDue

@@ -20,13 +20,38 @@ public struct VaultState: Sendable {
     public struct KeyVersion: Sendable, Equatable {
         /// The version's X25519 public key.
         public let publicKey: [UInt8]
-        /// The key sealed to each member (by fingerprint).
-        public let seals: [String: [UInt8]]
+        /// The version's X-Wing public key; nil for a version issued before role keys had one.
+        public let postQuantumKey: [UInt8]?
+        /// The key sealed to each member (by fingerprint; see ``RoleKeySeal``).
+        public private(set) var seals: [String: [UInt8]]
         /// The key wrapped for the admin role, with that role's key version.
-        public let adminWrap: (wrapped: [UInt8], adminVersion: UInt32)?
+        public private(set) var adminWrap: (wrapped: [UInt8], adminVersion: UInt32)?
+
+        /// Whether a recorded storage attacker with a quantum computer could
+        /// recover this key: it has no X-Wing key, or is sealed classically to a member.
+        public var isClassicOnly: Bool {
+            postQuantumKey == nil || seals.values.contains { !RoleKeySeal.isPostQuantum($0) }
+        }
+
+        /// The members it is sealed to classically.
+        public var classicSeals: [String] { seals.filter { !RoleKeySeal.isPostQuantum($0.value) }.map(\.key).sorted() }
+
+        /// This version with one more member's seal.
+        func sealing(_ seal: [UInt8], to member: String) -> KeyVersion {
+            var copy = self
+            copy.seals[member] = seal
+            return copy
+        }
+
+        /// This version with its admin wrap replaced.
+        func wrapped(_ wrapped: [UInt8], adminVersion: UInt32) -> KeyVersion {
+            var copy = self
+            copy.adminWrap = (wrapped, adminVersion)
+            return copy
+        }
 
         public static func == (a: KeyVersion, b: KeyVersion) -> Bool {
-            a.publicKey == b.publicKey && a.seals == b.seals && a.adminWrap?.wrapped == b.adminWrap?.wrapped
+            a.publicKey == b.publicKey && a.postQuantumKey == b.postQuantumKey && a.seals == b.seals && a.adminWrap?.wrapped == b.adminWrap?.wrapped
                 && a.adminWrap?.adminVersion == b.adminWrap?.adminVersion
         }
     }
@@ -420,6 +445,19 @@ public struct VaultState: Sendable {
             guard identities[identity.fingerprint] == nil else { throw deny("identity \(identity.fingerprint) is already known") }
             identities[identity.fingerprint] = Member(identity: identity, name: p.name)
 
+        case .identityPublished(let p):
+            let identity = try PublicIdentity(p.identity)
+            let fingerprint = identity.fingerprint
+            guard c.actor == fingerprint || actorIsAdmin else { throw deny("an identity's X-Wing key is published by itself or an administrator") }
+            guard let known = identities[fingerprint], known.identity.signingKey == identity.signingKey,
+                  known.identity.agreementKey == identity.agreementKey
+            else { throw deny("identity.publish is for a known identity") }
+            guard !revoked.contains(fingerprint) else { throw deny("\(fingerprint) was revoked") }
+            guard identity.postQuantum != nil, known.identity.postQuantum == nil else {
+                throw deny("identity.publish adds the X-Wing key of an identity that has none recorded")
+            }
+            identities[fingerprint] = Member(identity: identity, name: known.name)
+
         case .adminAdded(let p):
             try requireAdmin("add administrators")
             try requireActive(p.member, deny)
@@ -499,7 +537,15 @@ public struct VaultState: Sendable {
             guard Set(p.seals.keys) == role.members else {
                 throw deny("role key for \(role.name) must be sealed to exactly its members")
             }
+            for (member, seal) in p.seals {
+                guard let identity = identities[member]?.identity, RoleKeySeal.hasRequiredForm(seal, for: identity) else {
+                    throw deny("the key of \(role.name) must be sealed to \(member) in the form its keys require (post-quantum if its X-Wing key is known)")
+                }
+            }
             guard p.publicKey.count == X25519.byteCount else { throw deny("role public key must be 32 bytes") }
+            if let postQuantumKey = p.postQuantumKey {
+                guard XWing.isPublicKey(Array(postQuantumKey)) else { throw deny("a role's post-quantum key must be an X-Wing public key") }
+            }
             var adminWrap: (wrapped: [UInt8], adminVersion: UInt32)?
             if role.kind == .admin {
                 guard p.adminWrap == nil else { throw deny("the admin role key is not wrapped for itself") }
@@ -510,7 +556,8 @@ public struct VaultState: Sendable {
                 adminWrap = (Array(wrap), adminVersion)
             }
             role.versions[p.version] = KeyVersion(
-                publicKey: Array(p.publicKey), seals: p.seals.mapValues { Array($0) }, adminWrap: adminWrap)
+                publicKey: Array(p.publicKey), postQuantumKey: p.postQuantumKey.map { Array($0) }, seals: p.seals.mapValues { Array($0) },
+                adminWrap: adminWrap)
             role.currentVersion = p.version
             role.rotationDue = false
             roles[p.role] = role
@@ -543,8 +590,7 @@ public struct VaultState: Sendable {
                 guard let role = roles[wrap.role], let version = role.versions[wrap.version], let old = version.adminWrap,
                       old.adminVersion < p.adminVersion
                 else { throw deny("role \(wrap.role) v\(wrap.version) has no key wrapped under an older admin key") }
-                roles[wrap.role]?.versions[wrap.version] = KeyVersion(
-                    publicKey: version.publicKey, seals: version.seals, adminWrap: (Array(wrap.wrapped), p.adminVersion))
+                roles[wrap.role]?.versions[wrap.version] = version.wrapped(Array(wrap.wrapped), adminVersion: p.adminVersion)
             }
 
         case .roleKeysRetired(let p):
@@ -771,13 +817,10 @@ public struct VaultState: Sendable {
             guard !role.rotationDue, !role.hasOlderVersions else {
                 throw deny("\(role.name) is being rotated; members join once its rotation has finished")
             }
-            guard let seal, seal.count == SymmetricKey.byteCount + X25519.sealedBoxOverhead else {
-                throw deny("\(member) joins \(role.name) with its current key sealed to it")
+            guard let seal, let identity = identities[member]?.identity, RoleKeySeal.hasRequiredForm(seal, for: identity) else {
+                throw deny("\(member) joins \(role.name) with its current key sealed to it (post-quantum if its X-Wing key is known)")
             }
-            let current = role.versions[role.currentVersion]!
-            var seals = current.seals
-            seals[member] = Array(seal)
-            role.versions[role.currentVersion] = KeyVersion(publicKey: current.publicKey, seals: seals, adminWrap: current.adminWrap)
+            role.versions[role.currentVersion] = role.versions[role.currentVersion]!.sealing(Array(seal), to: member)
         }
         role.members.insert(member)
         roles[roleID] = role

@@ -57,7 +57,9 @@ extension Vault {
         guard let role = state.roles[roleID], let keyVersion = role.versions[version] else { return nil }
         var key: RoleKey?
         if let sealed = keyVersion.seals[identity.fingerprint], role.members.contains(identity.fingerprint) {
-            let bytes = try identity.openSealed(sealed, what: "role key of \(role.name) v\(version) sealed to you")
+            let bytes = try identity.openSealed(
+                sealed, context: RoleSealContext(vaultID: state.vaultID, roleID: roleID, roleVersion: version, member: identity.fingerprint),
+                what: "role key of \(role.name) v\(version) sealed to you")
             key = RoleKey(key: try SymmetricKey(bytes))
         } else if state.admins.contains(identity.fingerprint), let wrap = keyVersion.adminWrap,
                   let admin = state.adminRole, let adminKey = try roleKey(admin.id, version: wrap.adminVersion) {
@@ -66,7 +68,7 @@ extension Vault {
                 context: RoleKeyWrapContext(vaultID: state.vaultID, roleID: roleID, roleVersion: version, adminVersion: wrap.adminVersion))
         }
         guard let key else { return nil }
-        guard key.publicKey == keyVersion.publicKey else {
+        guard key.publicKey == keyVersion.publicKey, keyVersion.postQuantumKey.map({ $0 == key.postQuantumPublicKey }) ?? true else {
             throw VaultError.integrity("the key delivered for role \(role.name) v\(version) is not the one the ledger records")
         }
         roleKeyCache[roleID, default: [:]][version] = key

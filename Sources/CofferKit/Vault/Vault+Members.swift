@@ -85,8 +85,10 @@ extension Vault {
                 try self.register(identity, name: name, in: draft)
                 let current = draft.state.roles[role.id]!
                 let key = try self.roleKey(role.id, version: current.currentVersion).orThrow(role.name)
+                let member = draft.state.identities[identity.fingerprint]!.identity
                 try draft.append(.roleMemberAdded(RoleMemberChange(
-                    role: role.id, member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
+                    role: role.id, member: identity.fingerprint,
+                    seal: try key.sealed(to: member, role: role.id, version: current.currentVersion, vault: draft.state.vaultID))))
             })
             return try roleSummary(named: roleName)
         }
@@ -124,8 +126,10 @@ extension Vault {
                 try self.register(identity, name: name, in: draft)
                 let current = draft.state.adminRole!
                 let key = try self.roleKey(current.id, version: current.currentVersion).orThrow("admin")
+                let member = draft.state.identities[identity.fingerprint]!.identity
                 try draft.append(.adminAdded(MemberChange(
-                    member: identity.fingerprint, seal: Data(X25519.seal(key.key.bytes, to: identity.agreementKey)))))
+                    member: identity.fingerprint,
+                    seal: try key.sealed(to: member, role: current.id, version: current.currentVersion, vault: draft.state.vaultID))))
             })
         }
     }
@@ -205,15 +209,21 @@ extension Vault {
     }
 
     /// Appends what makes `identity` known to the vault, unless it is:
-    /// `identity.add`, then its personal role with a first key.
+    /// `identity.add`, then its personal role with a first key. A known
+    /// identity given with an X-Wing key the ledger lacks has it published.
     private func register(_ identity: PublicIdentity, name: String?, in draft: LedgerDraft) throws {
-        guard draft.state.identities[identity.fingerprint] == nil else { return }
+        if let known = draft.state.identities[identity.fingerprint] {
+            if known.identity.postQuantum == nil, identity.postQuantum != nil, !draft.state.revoked.contains(identity.fingerprint) {
+                try draft.append(.identityPublished(IdentityPublished(identity: identity.description)))
+            }
+            return
+        }
         let name = name ?? String(identity.fingerprint.prefix(12))
         guard !name.isEmpty, name.utf8.count <= 256 else { throw IdentityError.invalidName("a name is 1 to 256 bytes") }
         try draft.append(.identityAdded(IdentityAdded(identity: identity.description, name: name)))
         let admin = draft.state.adminRole!
         let adminKey = try roleKey(admin.id, version: admin.currentVersion).orThrow("admin")
-        for event in Self.personalRoleEvents(
+        for event in try Self.personalRoleEvents(
             for: identity, state: draft.state, adminKey: adminKey, adminVersion: admin.currentVersion, labels: draft.state.labels)
         {
             try draft.append(event)
@@ -227,24 +237,18 @@ extension Vault {
     func newKeyEvent(for role: VaultState.Role, in state: VaultState) throws -> LedgerEvent {
         let key = RoleKey.generate()
         let version = role.currentVersion + 1
-        var seals: [String: Data] = [:]
-        for member in role.members {
+        let members = try role.members.map { member in
             guard let identity = state.identities[member]?.identity else { throw VaultError.integrity("member \(member) of \(role.name) is unknown") }
-            seals[member] = Data(X25519.seal(key.key.bytes, to: identity.agreementKey))
+            return identity
         }
-        var adminWrap: Data?
-        var adminVersion: UInt32?
+        var admin: (key: RoleKey, version: UInt32)?
         if role.kind != .admin {
-            guard let admin = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
-            let adminKey = try roleKey(admin.id, version: admin.currentVersion).orThrow("admin")
-            adminWrap = Data(key.wrapped(
-                under: adminKey,
-                context: RoleKeyWrapContext(vaultID: state.vaultID, roleID: role.id, roleVersion: version, adminVersion: admin.currentVersion)))
-            adminVersion = admin.currentVersion
+            guard let adminRole = state.adminRole else { throw VaultError.integrity("the vault has no admin role") }
+            admin = (try roleKey(adminRole.id, version: adminRole.currentVersion).orThrow("admin"), adminRole.currentVersion)
         }
+        let event = try key.issued(as: version, of: role.id, sealedTo: members, vault: state.vaultID, admin: admin)
         roleKeyCache[role.id, default: [:]][version] = key
-        return .roleKeyIssued(RoleKeyIssued(
-            role: role.id, version: version, publicKey: Data(key.publicKey), seals: seals, adminWrap: adminWrap, adminVersion: adminVersion))
+        return .roleKeyIssued(event)
     }
 
     private func summary(of role: VaultState.Role) -> RoleSummary {

@@ -90,6 +90,24 @@ extension Vault {
         }
     }
 
+    /// Rotates every role that holds a classic-only key version (one a
+    /// quantum computer could recover from a recorded copy: see
+    /// ``VaultState/KeyVersion/isClassicOnly``), `admin` first so that the
+    /// others' new keys are wrapped under its new key: how a vault made
+    /// before post-quantum keys moves over. A role with a member whose
+    /// X-Wing key is not yet published is still sealed to it classically,
+    /// and stays listed by `coffer audit report` until that member has run a
+    /// command and the role is rotated again.
+    public func rotateClassicOnlyRoles(plan: Bool) throws -> RotationReport {
+        let started = Date()
+        let names = state.roles.values.filter { role in role.versions.values.contains(where: \.isClassicOnly) }
+            .sorted { ($0.kind == .admin ? 0 : 1, $0.name) < ($1.kind == .admin ? 0 : 1, $1.name) }.map(\.name)
+        var report = RotationReport(planned: plan)
+        for name in names { report.roles += try rotateRole(named: name, plan: plan).roles }
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
     /// Brings a role to a single, settled key version: issues a new key when
     /// `newKey` is true or a removal left the role due one, rewraps every
     /// data key (and, for `admin`, every role key) still under an older

@@ -171,10 +171,10 @@ extension Vault {
         if let roleKey = try roleKey(role.id, version: version) {
             wrapped = key.wrapped(under: roleKey, context: context)
         } else {
-            guard let publicKey = role.versions[version]?.publicKey else {
+            guard let keys = role.versions[version] else {
                 throw VaultError.integrity("role \(role.name) has no key version \(version)")
             }
-            wrapped = try key.wrapped(toRolePublicKey: publicKey, context: context)
+            wrapped = try key.wrapped(toRole: keys, context: context)
         }
         return WrapRecord(role: role.id, roleVersion: version, wrapped: Data(wrapped))
     }

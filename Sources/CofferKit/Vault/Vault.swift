@@ -96,11 +96,8 @@ public final class Vault {
         let adminRole = RoleID.random()
         let adminKey = RoleKey.generate()
         try record(.roleCreated(RoleCreated(role: adminRole, name: "admin", kind: .admin, clearance: labels.last!)))
-        try record(.roleKeyIssued(RoleKeyIssued(
-            role: adminRole, version: 1, publicKey: Data(adminKey.publicKey),
-            seals: [creator.fingerprint: Data(X25519.seal(adminKey.key.bytes, to: creator.publicIdentity.agreementKey))],
-            adminWrap: nil, adminVersion: nil)))
-        for event in personalRoleEvents(for: creator.publicIdentity, state: verifier.state, adminKey: adminKey, adminVersion: 1, labels: labels) {
+        try record(.roleKeyIssued(try adminKey.issued(as: 1, of: adminRole, sealedTo: [creator.publicIdentity], vault: vaultID, admin: nil)))
+        for event in try personalRoleEvents(for: creator.publicIdentity, state: verifier.state, adminKey: adminKey, adminVersion: 1, labels: labels) {
             try record(event)
         }
         try catalog.database.transaction { try catalog.append(pending) }
@@ -119,17 +116,15 @@ public final class Vault {
     }
 
     /// The events that give `member` its personal role with a first key.
-    static func personalRoleEvents(for member: PublicIdentity, state: VaultState, adminKey: RoleKey, adminVersion: UInt32, labels: [String]) -> [LedgerEvent] {
+    static func personalRoleEvents(
+        for member: PublicIdentity, state: VaultState, adminKey: RoleKey, adminVersion: UInt32, labels: [String]
+    ) throws -> [LedgerEvent] {
         let role = RoleID.random()
-        let key = RoleKey.generate()
-        let wrap = key.wrapped(under: adminKey, context: RoleKeyWrapContext(vaultID: state.vaultID, roleID: role, roleVersion: 1, adminVersion: adminVersion))
         return [
             .roleCreated(RoleCreated(role: role, name: "@" + member.fingerprint, kind: .personal, clearance: labels.last!)),
             .roleMemberAdded(RoleMemberChange(role: role, member: member.fingerprint)),
-            .roleKeyIssued(RoleKeyIssued(
-                role: role, version: 1, publicKey: Data(key.publicKey),
-                seals: [member.fingerprint: Data(X25519.seal(key.key.bytes, to: member.agreementKey))],
-                adminWrap: Data(wrap), adminVersion: adminVersion)),
+            .roleKeyIssued(try RoleKey.generate().issued(
+                as: 1, of: role, sealedTo: [member], vault: state.vaultID, admin: (adminKey, adminVersion))),
         ]
     }
 
@@ -337,6 +332,7 @@ public final class Vault {
                         // Another process may have upgraded, or not yet: decided inside the transaction.
                         try requireCurrentSchema()
                     }
+                    try publishPostQuantumKey(in: draft)
                     try build(draft)
                 } catch LedgerError.unauthorized(_, let reason) {
                     if !wasRevoked, state.revoked.contains(identity.fingerprint) { throw VaultError.revoked(fingerprint: identity.fingerprint) }
@@ -358,6 +354,16 @@ public final class Vault {
         try saveState()
         try rememberHead()
         return appended
+    }
+
+    /// Appends `identity.publish` when the ledger does not yet know this
+    /// identity's X-Wing key (an identity that joined before identities
+    /// had one): its first commit with this version of Coffer publishes it,
+    /// so the next rotation of each of its roles seals to it post-quantum.
+    private func publishPostQuantumKey(in draft: LedgerDraft) throws {
+        let me = identity.fingerprint
+        guard let known = draft.state.identities[me], known.identity.postQuantum == nil, !draft.state.revoked.contains(me) else { return }
+        try draft.append(.identityPublished(IdentityPublished(identity: identity.publicIdentity.description)))
     }
 
     /// How many times an operation is planned again when another process

@@ -16,8 +16,8 @@ struct BundlePolicyTests {
         let adminKey = try #require(try owner.roleKey(admin.id, version: admin.currentVersion))
         try owner.commit { state in
             [.identityAdded(IdentityAdded(identity: bob.publicIdentity.description, name: "bob"))]
-                + Vault.personalRoleEvents(
-                    for: bob.publicIdentity, state: state, adminKey: adminKey, adminVersion: admin.currentVersion, labels: state.labels)
+                + (try Vault.personalRoleEvents(
+                    for: bob.publicIdentity, state: state, adminKey: adminKey, adminVersion: admin.currentVersion, labels: state.labels))
         }
         return (fixture, bob)
     }
