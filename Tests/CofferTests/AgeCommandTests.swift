@@ -228,6 +228,22 @@ struct AgeCommandTests {
             let refused = try s.cli.run(["age", "encrypt", "-r", bad, plain])
             #expect(refused.status == Exit.usage && !refused.stderr.isEmpty, "\(refused.stderr)")
         }
+
+        // Killed at any moment, keygen --pq -o leaves no key file or a whole one (0600), and nothing else.
+        let span = try s.cli.duration(of: ["age", "keygen", "--pq", "-o", s.cli.path("span-key.txt")])
+        var landed = 0
+        for round in 0..<8 {
+            let folder = s.cli.path("killed-\(round)")
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            if try s.cli.kill(["age", "keygen", "--pq", "-o", folder + "/key.txt"], within: span) { landed += 1 }
+            let left = try FileManager.default.contentsOfDirectory(atPath: folder)
+            #expect(left.isEmpty || left == ["key.txt"], "round \(round): \(left)")
+            if left == ["key.txt"] {
+                #expect(stat(folder + "/key.txt", &st) == 0 && st.st_mode & 0o777 == 0o600, "round \(round)")
+                #expect(try s.cli.ok(["age", "keygen", "-y", folder + "/key.txt"]).text.hasPrefix("age1pq1"), "round \(round)")
+            }
+        }
+        #expect(landed > 0, "no kill landed while age keygen --pq was running")
         // A flipped byte in the stanza, or a cut file, never releases plaintext.
         var bytes = try s.read(encrypted)
         let stanzaByte = try #require(bytes.range(of: Data("mlkem768x25519 ".utf8))).upperBound + 40

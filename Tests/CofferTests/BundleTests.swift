@@ -89,6 +89,22 @@ struct BundleTests {
         #expect(try cli.run(["age", "decrypt", "-i", cli.path("acme.txt"), cli.path("pq.age")]).status == Exit.authentication)
         #expect(try cli.run(["verify"]).status == Exit.ok)
         #expect(try cli.run(["audit", "verify"]).status == Exit.ok)
+
+        // Two administrators' commands add a post-quantum partner of one name at once: one entry, the other refused.
+        try cli.ok(["age", "keygen", "--pq", "-o", cli.path("umbrella.txt")])
+        let umbrella = try cli.ok(["age", "keygen", "-y", cli.path("umbrella.txt")]).text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let adds = try [recipient, umbrella].map { try cli.start(["partner", "add", "umbrella", $0]) }
+        var statuses: [Int32] = []
+        for add in adds {
+            add.waitUntilExit()
+            #expect(add.terminationReason == .exit)
+            statuses.append(add.terminationStatus)
+        }
+        #expect(statuses.sorted() == [Exit.ok, Exit.usage], "\(statuses)")
+        let partners = try #require(try cli.ok(["partner", "list", "--json"]).json() as? [[String: Any]])
+        #expect(partners.filter { $0["name"] as? String == "umbrella" }.count == 1)
+        let entries = try cli.ok(["audit", "log", "--json"]).text.split(separator: "\n")
+        #expect(entries.filter { $0.contains("\"partner.add\"") && $0.contains("umbrella") }.count == 1)
     }
 
     @Test("bundle open --from a partner name uses the minisign key the vault recorded for that partner")
@@ -127,7 +143,7 @@ struct BundleTests {
         #expect(FileManager.default.fileExists(atPath: cli.path("opened2/docs/size-1.bin")))
         #expect(try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("opened")]).status == Exit.conflict)
         // The wrong partner key, the wrong sender key: refused, nothing written.
-        let wrongKey = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("globex.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("x1")])
+        let wrongKey = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("globex-pq.txt"), "--from", cli.path("sender.pub"), "-o", cli.path("x1")])
         #expect(wrongKey.status == Exit.authentication, "\(wrongKey.stderr)")
         try cli.execute("/usr/bin/minisign", ["-G", "-W", "-p", cli.path("other.pub"), "-s", cli.path("other.key")])
         let wrongSender = try cli.run(["bundle", "open", cli.path("out.age"), "-i", cli.path("acme.txt"), "--from", cli.path("other.pub"), "-o", cli.path("x2")])

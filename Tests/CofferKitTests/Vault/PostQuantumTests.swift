@@ -188,6 +188,10 @@ struct PostQuantumTests {
         case .publishedWithoutPostQuantumKey:
             actor = carol
             event = .identityPublished(IdentityPublished(identity: carol.publicIdentity.classicDescription))
+        case .partnerWithMalformedPostQuantumRecipient:
+            actor = fixture.owner
+            let recipient = try AgeHybridIdentity.generate().recipient().encoded
+            event = .partnerAdded(PartnerAdded(name: "initech", recipient: String(recipient.dropLast(1)) + (recipient.last == "q" ? "p" : "q")))
         }
         #expect(throws: LedgerError.self) { try apply(event, as: actor) }
         // The honest version of each is accepted (so the refusal is the rule's, not a malformed test entry).
@@ -198,11 +202,15 @@ struct PostQuantumTests {
         if forged == .publishedByAnotherMember || forged == .publishedWithoutPostQuantumKey {
             try apply(.identityPublished(IdentityPublished(identity: carol.publicIdentity.description)), as: carol)
         }
+        if forged == .partnerWithMalformedPostQuantumRecipient {
+            try apply(.partnerAdded(PartnerAdded(name: "initech", recipient: try AgeHybridIdentity.generate().recipient().encoded)), as: fixture.owner)
+        }
     }
 
     enum ForgedEntry: CaseIterable, Sendable {
         case classicSealToPostQuantumMember, postQuantumSealToClassicMember, malformedRolePostQuantumKey, classicSealOnJoin
         case publishedByAnotherMember, publishedTwice, publishedForUnknownIdentity, publishedWithoutPostQuantumKey
+        case partnerWithMalformedPostQuantumRecipient
     }
 
     @Test("a post-quantum seal opens only in its place: another role, version or member fails to authenticate; cut or flipped seals are refused")
