@@ -145,7 +145,7 @@ struct OpenFolderTests {
         #expect(try Self.leftovers(cli).isEmpty)
     }
 
-    @Test("SIGKILL at any moment: the destination is absent or whole, and what a kill leaves staged holds no file")
+    @Test("SIGKILL at any moment: the destination is absent or whole, and what a kill leaves staged is removed by the next folder open there")
     func killed() throws {
         let cli = try CLIHarness()
         try cli.initVault()
@@ -158,12 +158,45 @@ struct OpenFolderTests {
             if FileManager.default.fileExists(atPath: destination) {
                 #expect(try Self.files(below: destination) == tree, "round \(round)")
             }
-            for staged in try Self.leftovers(cli) {
-                #expect(try Self.files(below: cli.path(staged)).isEmpty, "round \(round): plaintext left in \(staged)")
+            // A kill between naming the files and the rename leaves them staged; the next open removes them.
+            try cli.ok(["open", "docs/", "-o", cli.path("next-\(round)")])
+            let left = try Self.leftovers(cli)
+            #expect(left.isEmpty, "round \(round): \(left)")
+            for provisional in try FileManager.default.contentsOfDirectory(atPath: cli.root) where provisional.hasPrefix(".coffer-new-") {
+                #expect(try Self.files(below: cli.path(provisional)).isEmpty, "round \(round): \(provisional)")
             }
         }
         #expect(landed > 0, "no kill landed while the folder was being opened")
         #expect(try cli.run(["verify"]).status == Exit.ok)
+    }
+
+    @Test("abandoned staging directories: ours (0700, unlocked) are removed; one a live process holds, a link, and one of another mode are left alone")
+    func abandonedStaging() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        _ = try Self.sealedTree(cli)
+        let fm = FileManager.default
+        func plant(_ name: String, mode: Int) throws {
+            try fm.createDirectory(atPath: cli.path("\(name)/sub"), withIntermediateDirectories: true)
+            try Data("plaintext".utf8).write(to: URL(fileURLWithPath: cli.path("\(name)/sub/secret.txt")))
+            try fm.setAttributes([.posixPermissions: mode], ofItemAtPath: cli.path(name))
+        }
+        try plant(".coffer-open-abandoned", mode: 0o700)
+        try plant(".coffer-open-held", mode: 0o700)
+        try plant(".coffer-open-public", mode: 0o755)
+        try plant("elsewhere", mode: 0o700)
+        try fm.createSymbolicLink(atPath: cli.path(".coffer-open-link"), withDestinationPath: cli.path("elsewhere"))
+        let held = open(cli.path(".coffer-open-held"), O_RDONLY | O_DIRECTORY)
+        defer { close(held) }
+        #expect(held >= 0 && flock(held, LOCK_EX) == 0)
+
+        try cli.ok(["open", "docs/", "-o", cli.path("out")])
+        #expect(!fm.fileExists(atPath: cli.path(".coffer-open-abandoned")))
+        #expect(try Self.leftovers(cli).sorted() == [".coffer-open-held", ".coffer-open-link", ".coffer-open-public"])
+        for kept in [".coffer-open-held", ".coffer-open-public", "elsewhere"] {
+            #expect(fm.fileExists(atPath: cli.path("\(kept)/sub/secret.txt")), "\(kept)")
+        }
+        #expect(try fm.destinationOfSymbolicLink(atPath: cli.path(".coffer-open-link")) == cli.path("elsewhere"))
     }
 
     @Test("two folder opens and a re-key of the same documents at once: both trees whole, the vault verifies")

@@ -215,6 +215,28 @@ final class Directory: Sendable {
         guard unlinkat(descriptor, name, 0) == 0 || errno == ENOENT else { throw FileError("unlink", path: path(of: name)) }
     }
 
+    /// Removes the entry `name` and, if it is a directory, everything below
+    /// it, walking through descriptors: a link anywhere in the tree is
+    /// removed itself, never followed. An entry already gone is not an error.
+    /// - Throws: ``FileError``.
+    func removeTree(_ name: String) throws {
+        guard let child = try? openDirectory(name) else { return try remove(name) }
+        try child.removeContents()
+        guard unlinkat(descriptor, name, AT_REMOVEDIR) == 0 || errno == ENOENT else { throw FileError("rmdir", path: path(of: name)) }
+    }
+
+    /// Removes everything below this directory (see ``removeTree(_:)``).
+    /// - Throws: ``FileError``.
+    func removeContents() throws {
+        for entry in try entries() { try removeTree(entry.name) }
+    }
+
+    /// Takes an exclusive `flock` on this directory, without waiting.
+    /// - Returns: false if another open file description holds a lock on it.
+    func lockWithoutWaiting() -> Bool {
+        flock(descriptor, LOCK_EX | LOCK_NB) == 0
+    }
+
     /// Fsyncs the directory, so that removals in it are durable.
     /// - Throws: ``FileError``.
     func sync() throws {

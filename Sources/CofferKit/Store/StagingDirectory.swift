@@ -11,14 +11,23 @@ import Foundation
 /// What `bundle open` and `open FOLDER/` write into.
 ///
 /// Files are unnamed (``POSIXFile/createUnnamed(in:mode:)``) until
-/// ``publish(as:)`` links them, so a process killed mid-way leaves at most
-/// empty folders behind, no plaintext. Past ``unnamedLimit`` files (each
-/// holds a descriptor until then), or where the file system lacks unnamed
-/// files, they are written under their names in the private directory.
-/// Folders inside are created 0700.
+/// ``publish(as:)`` links them. Past ``unnamedLimit`` files (each holds a
+/// descriptor until then), or where the file system lacks unnamed files,
+/// they are written under their names in the private directory. Folders
+/// inside are created 0700.
+///
+/// The directory is locked (`flock`) for as long as this value lives. A
+/// process killed after naming files and before the rename leaves them,
+/// plaintext, in a directory nobody holds locked: the next staging
+/// directory of the same kind made in that folder removes it first
+/// (``create()``).
 final class StagingDirectory {
     /// The private directory.
     let path: String
+    /// The name prefix of this kind of staging directory.
+    private let prefix: String
+    /// The directory, open and locked while this value lives.
+    private var held: Directory?
     private var published = false
     /// Unnamed files written, with the path each is to be linked at.
     private var unnamed: [(file: POSIXFile, path: String)] = []
@@ -43,11 +52,15 @@ final class StagingDirectory {
     /// in the folder that is to hold `destination` (so that publishing is a rename).
     init(beside destination: String, prefix: String, unnamedLimit: Int = StagingDirectory.unnamedLimit) {
         path = FileSystem.join(FileSystem.directoryName(of: destination), FileSystem.temporaryName(prefix: prefix))
+        self.prefix = prefix
         self.unnamedLimit = unnamedLimit
     }
 
     deinit {
-        if !published { try? FileManager.default.removeItem(atPath: path) }
+        if !published, let held {
+            try? held.removeContents()
+            _ = rmdir(path)
+        }
     }
 
     /// Checks that `destination` can be published to (it does not exist,
@@ -61,9 +74,37 @@ final class StagingDirectory {
         return destination
     }
 
-    /// Creates the private directory.
+    /// Removes what killed processes left in this folder, then creates the
+    /// private directory, locked. It is made under a provisional name
+    /// (`.coffer-new-…`, which nothing removes) and renamed to its own
+    /// once locked, so that no other process can take it for abandoned
+    /// between the `mkdir` and the lock.
+    /// - Throws: ``FileError``.
     func create() throws {
-        guard mkdir(path, 0o700) == 0 else { throw FileError("mkdir", path: path) }
+        let parent = try Directory.open(FileSystem.directoryName(of: path))
+        Self.removeAbandoned(in: parent, prefix: prefix)
+        let provisional = FileSystem.join(parent.path, FileSystem.temporaryName(prefix: ".coffer-new-"))
+        guard mkdir(provisional, 0o700) == 0 else { throw FileError("mkdir", path: provisional) }
+        let directory = try Directory.open(provisional, followingLink: false)
+        guard directory.lockWithoutWaiting() else { throw FileError("flock", path: provisional) }
+        try FileSystem.rename(provisional, to: path)
+        held = directory
+    }
+
+    /// Removes every directory of `parent` named `prefix`… that a process
+    /// killed mid-way left: a directory (not a link), owned by this user,
+    /// mode 0700, that no live process holds locked. Its contents are
+    /// removed through the locked descriptor, then its name if it still
+    /// names an empty directory; anything else is left alone.
+    private static func removeAbandoned(in parent: Directory, prefix: String) {
+        guard let entries = try? parent.entries() else { return }
+        for (name, kind) in entries where kind == .directory && name.hasPrefix(prefix) {
+            guard let st = parent.status(of: name), st.st_uid == geteuid(), st.st_mode & 0o7777 == 0o700,
+                  let abandoned = try? parent.openDirectory(name), abandoned.lockWithoutWaiting()
+            else { continue }
+            try? abandoned.removeContents()
+            _ = unlinkat(parent.descriptor, name, AT_REMOVEDIR)
+        }
     }
 
     /// Creates the file (0600) that will be published at `name` (a safe
