@@ -21,9 +21,21 @@ let package = Package(
             providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
         ),
         .systemLibrary(name: "CPlatform"),
+        // libpq: the shared backend's catalog and ledger in PostgreSQL (issue 13).
+        .systemLibrary(
+            name: "CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
         .systemLibrary(
             name: "CSQLite",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        // libcurl: the shared backend's S3 client, SigV4-signed (issue 13).
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
         .target(
             name: "CofferKit",
@@ -31,6 +43,8 @@ let package = Package(
                 "CSodium",
                 "CSQLite",
                 "CPlatform",
+                "CPostgres",
+                "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -27,6 +27,28 @@ public struct DatabaseError: CofferFailure {
     }
 }
 
+/// A database connection that runs SQL statements: what SQLite's and
+/// PostgreSQL's connections share for transactions.
+protocol SQLStatementRunning {
+    /// Runs statements without parameters or results.
+    func execute(_ sql: String) throws
+}
+
+extension SQLStatementRunning {
+    /// `begin`, `body`, then `COMMIT`; `ROLLBACK` if anything throws.
+    func inTransaction<R>(begin: String, _ body: () throws -> R) throws -> R {
+        try execute(begin)
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
 /// The value of one SQL parameter or column.
 enum SQLValue: Sendable, Equatable {
     case null
@@ -37,7 +59,7 @@ enum SQLValue: Sendable, Equatable {
 
 /// A thin, synchronous wrapper over one SQLite connection. One connection
 /// belongs to one thread at a time.
-final class SQLiteDatabase: @unchecked Sendable {
+final class SQLiteDatabase: SQLStatementRunning, @unchecked Sendable {
     private var handle: OpaquePointer?
     /// The database file.
     let path: String
@@ -285,18 +307,6 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
-    /// `begin`, `body`, then `COMMIT`; `ROLLBACK` if anything throws.
-    private func inTransaction<R>(begin: String, _ body: () throws -> R) throws -> R {
-        try execute(begin)
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
-    }
 
     /// Copies this database into a new file with SQLite's online backup API
     /// (a consistent snapshot even while other connections write). The copy

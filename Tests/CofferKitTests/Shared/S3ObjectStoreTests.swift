@@ -1,0 +1,161 @@
+import CofferTestSupport
+import Crypto
+import Foundation
+import Testing
+
+@testable import CofferKit
+
+/// Issue 13: objects in a real S3 server (a single-node Ceph radosgw that
+/// `scripts/servers` starts for `scripts/test`). Written once with
+/// `If-None-Match: *` and a signed SHA-256; re-hashed on every read; eight
+/// writers of one object at once; a bucket operator's overwrite; a client
+/// killed in the middle of an upload; a versioned bucket refused.
+@Suite("S3 object store")
+struct S3ObjectStoreTests {
+    let bucket = "coffer-" + Hex.encode(Sodium.randomBytes(6))
+
+    /// The test server's configuration, from `scripts/servers` through the environment.
+    static func configuration() throws -> S3Configuration {
+        guard ProcessInfo.processInfo.environment["AWS_ENDPOINT_URL"] != nil else {
+            throw PostgresLedgerTests.HarnessFailure("AWS_ENDPOINT_URL is not set: run the tests through scripts/test, which starts Ceph radosgw (scripts/servers)")
+        }
+        return try S3Configuration.fromEnvironment()
+    }
+
+    /// A store in this test's own new bucket, under a prefix.
+    func store() throws -> S3ObjectStore {
+        let store = try S3ObjectStore(location: try S3Location("s3://\(bucket)/vaults/one"), configuration: try Self.configuration())
+        try store.createBucket()
+        return store
+    }
+
+    /// Random bytes and their object name.
+    static func object(_ count: Int = 100_000) -> ([UInt8], ObjectID) {
+        let bytes = Sodium.randomBytes(count)
+        return (bytes, bytes.withUnsafeBytes { ObjectID.of($0) })
+    }
+
+    /// `curl` signing as the test user: what a bucket operator (or any other client) can send.
+    static func rawCurl(_ arguments: [String], body: String? = nil) throws -> ChildProcess {
+        let env = ProcessInfo.processInfo.environment
+        let curl = ChildProcess()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = ["-s", "-o", "/dev/null", "--aws-sigv4", "aws:amz:us-east-1:s3",
+                          "--user", "\(env["AWS_ACCESS_KEY_ID"] ?? ""):\(env["AWS_SECRET_ACCESS_KEY"] ?? "")"] + arguments
+        curl.standardOutput = FileHandle.nullDevice
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        return curl
+    }
+
+    /// The hex SHA-256 of a file, for `x-amz-content-sha256`.
+    static func sha256(ofFile path: String) throws -> String {
+        Hex.encode(Array(SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: path)))))
+    }
+
+    @Test("an object round-trips, a second put of it is a no-op that checks it, and a deleted one is not found")
+    func roundTrip() throws {
+        let store = try store()
+        try store.requireUsableBucket()
+        let (bytes, id) = Self.object()
+        #expect(try !store.contains(id))
+        #expect(try store.put(id, bytes))
+        #expect(try store.get(id) == bytes && store.contains(id))
+        #expect(try !store.put(id, bytes))
+        try store.delete(id)
+        #expect(try !store.contains(id))
+        #expect { try store.get(id) } throws: { ($0 as? S3Error)?.kind == .notFound }
+    }
+
+    @Test("eight writers put one object at once: exactly one creates it, the others find it, and it reads back whole")
+    func concurrentPuts() throws {
+        let store = try store()
+        let (bytes, id) = Self.object(1 << 20)
+        let created = PostgresLedgerTests.Locked(0)
+        let failures = PostgresLedgerTests.Locked<[String]>([])
+        let (location, configuration) = (store.location, try Self.configuration())
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            do {
+                if try S3ObjectStore(location: location, configuration: configuration).put(id, bytes) { created.withLock { $0 += 1 } }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        #expect(created.withLock { $0 } == 1)
+        #expect(try store.get(id) == bytes)
+    }
+
+    @Test("an object the bucket's operator overwrote is refused on reading and on a second put; a body that does not match its signed SHA-256 is refused by the server")
+    func overwrittenObject() throws {
+        let store = try store()
+        let (bytes, id) = Self.object()
+        try store.put(id, bytes)
+        let scratch = try ScratchDirectory()
+        let other = try scratch.write("other", Sodium.randomBytes(1000))
+        let url = "\(try Self.configuration().endpoint)/\(bucket)/vaults/one/\(id)"
+        let overwrite = try Self.rawCurl(["-X", "PUT", "--data-binary", "@\(other)", "-H", "x-amz-content-sha256: \(try Self.sha256(ofFile: other))", url])
+        overwrite.waitUntilExit()
+        #expect(overwrite.terminationStatus == 0)
+        #expect { try store.get(id) } throws: { ($0 as? S3Error)?.kind == .integrity }
+        #expect { try store.put(id, bytes) } throws: { ($0 as? S3Error)?.kind == .integrity }
+
+        // A body whose SHA-256 is not the one signed: the server stores nothing.
+        let (fresh, freshID) = Self.object()
+        let lie = try scratch.write("lie", fresh)
+        let mismatched = try Self.rawCurl([
+            "-X", "PUT", "--data-binary", "@\(other)", "-H", "x-amz-content-sha256: \(try Self.sha256(ofFile: lie))",
+            "\(try Self.configuration().endpoint)/\(bucket)/vaults/one/\(freshID)",
+        ])
+        mismatched.waitUntilExit()
+        #expect(try !store.contains(freshID))
+    }
+
+    @Test("a client killed (SIGKILL) in the middle of an upload leaves no object under that name, and the next put succeeds")
+    func killedUpload() throws {
+        let store = try store()
+        let (bytes, id) = Self.object(8 << 20)
+        let scratch = try ScratchDirectory()
+        let file = try scratch.write("big", bytes)
+        let url = "\(try Self.configuration().endpoint)/\(bucket)/vaults/one/\(id)"
+        // 1 MB/s: the 8 MiB body is about an eighth sent when it is killed.
+        let upload = try Self.rawCurl(["-X", "PUT", "--limit-rate", "1M", "-H", "If-None-Match: *", "--data-binary", "@\(file)", "-H", "x-amz-content-sha256: \(try Self.sha256(ofFile: file))", url])
+        usleep(1_000_000)
+        #expect(upload.isRunning)
+        kill(upload.processIdentifier, SIGKILL)
+        upload.waitUntilExit()
+        #expect(try !store.contains(id))
+        #expect(try store.put(id, bytes))
+        #expect(try store.get(id) == bytes)
+    }
+
+    @Test("a versioned bucket is refused (it does not honour If-None-Match here), a missing one is named, and bad locations and settings are usage errors that never show the secret")
+    func refusals() throws {
+        let store = try store()
+        let scratch = try ScratchDirectory()
+        let xml = try scratch.write(
+            "versioning.xml", Array("<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>".utf8))
+        let enable = try Self.rawCurl([
+            "-X", "PUT", "--data-binary", "@\(xml)", "-H", "x-amz-content-sha256: \(try Self.sha256(ofFile: xml))",
+            // `versioning=`: curl 7.88 signs a bare `?versioning` wrongly (403 SignatureDoesNotMatch).
+            "\(try Self.configuration().endpoint)/\(bucket)?versioning=",
+        ])
+        enable.waitUntilExit()
+        #expect(enable.terminationStatus == 0)
+        #expect { try store.requireUsableBucket() } throws: { ($0 as? S3Error)?.kind == .usage && "\($0)".contains("versioning") }
+        let missing = S3ObjectStore(location: try S3Location("s3://coffer-missing-\(Hex.encode(Sodium.randomBytes(4)))"), configuration: try Self.configuration())
+        #expect { try missing.requireUsableBucket() } throws: { ($0 as? S3Error)?.kind == .notFound }
+
+        for bad in ["http://bucket/x", "s3://", "s3://UPPER", "s3://ok-bucket/../up", "s3://a"] {
+            #expect(throws: S3Error.self, "\(bad)") { try S3Location(bad) }
+        }
+        #expect(try S3Location("s3://my-bucket/team/vault").prefix == "team/vault/")
+        var environment = ["AWS_ENDPOINT_URL": "http://example.com", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s3cr3t-value"]
+        #expect { try S3Configuration.fromEnvironment(environment) } throws: { ($0 as? S3Error)?.kind == .usage && !"\($0)".contains("s3cr3t") }
+        environment = ["AWS_ENDPOINT_URL": "https://s3.example.com", "HOME": scratch.path, "AWS_PROFILE": "vault"]
+        #expect { try S3Configuration.fromEnvironment(environment) } throws: { "\($0)".contains("[vault]") }
+        _ = try scratch.write(".aws/credentials", Array("[default]\naws_access_key_id = a\naws_secret_access_key = b\n[vault]\naws_access_key_id = AKIDVAULT\naws_secret_access_key = s3cr3t-value\n".utf8))
+        let configured = try S3Configuration.fromEnvironment(environment)
+        #expect(configured.accessKey == "AKIDVAULT" && configured.secretKey.constantTimeEquals(Array("s3cr3t-value".utf8)))
+    }
+}
