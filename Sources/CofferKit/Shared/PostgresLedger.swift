@@ -66,7 +66,12 @@ final class PostgresLedger {
 
     /// The number of entries the head row claims, and the hash of the last (a hint; see the type's notes).
     func head() throws -> (count: Int64, hash: [UInt8]) {
-        guard let row = try connection.query("SELECT count, hash FROM \(table("head"))").first, row.count == 2,
+        try readHead(lockingIt: false)
+    }
+
+    /// The head row, locked until the transaction ends with `lockingIt`.
+    private func readHead(lockingIt: Bool) throws -> (count: Int64, hash: [UInt8]) {
+        guard let row = try connection.query("SELECT count, hash FROM \(table("head"))\(lockingIt ? " FOR UPDATE" : "")").first, row.count == 2,
               let count = row[0].integer, let hash = row[1].blob
         else { throw LedgerError.malformed(sequence: -1, reason: "the head row is missing or malformed") }
         return (count, hash)
@@ -98,9 +103,7 @@ final class PostgresLedger {
     ///   caller refreshes and plans again); ``PostgresError``.
     func append(_ entries: [LedgerEntry], after head: (count: Int64, hash: [UInt8])) throws {
         try connection.transaction {
-            guard let row = try connection.query("SELECT count, hash FROM \(table("head")) FOR UPDATE").first, row.count == 2,
-                  let count = row[0].integer, let hash = row[1].blob
-            else { throw LedgerError.malformed(sequence: -1, reason: "the head row is missing or malformed") }
+            let (count, hash) = try readHead(lockingIt: true)
             guard count == head.count, hash == head.hash else { throw LedgerConflict(planned: head.count, found: count) }
             var expected = head
             for entry in entries {

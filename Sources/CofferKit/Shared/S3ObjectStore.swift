@@ -67,9 +67,10 @@ struct S3Configuration: Sendable {
             throw S3Error(reason: "the S3 endpoint must be https:// (plain http only on the loopback)", kind: .usage)
         }
         let region = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        let base = String(endpoint.reversed().drop { $0 == "/" }.reversed())
         if let key = environment["AWS_ACCESS_KEY_ID"], let secret = environment["AWS_SECRET_ACCESS_KEY"], !key.isEmpty, !secret.isEmpty {
             return S3Configuration(
-                endpoint: String(endpoint.reversed().drop { $0 == "/" }.reversed()), region: region, accessKey: key,
+                endpoint: base, region: region, accessKey: key,
                 secretKey: SecureBytes.copying(Array(secret.utf8)), caFile: environment["AWS_CA_BUNDLE"])
         }
         let home = environment["HOME"] ?? "/"
@@ -79,7 +80,7 @@ struct S3Configuration: Sendable {
             throw S3Error(reason: "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile [\(profile)] in \(file)", kind: .usage)
         }
         return S3Configuration(
-            endpoint: String(endpoint.reversed().drop { $0 == "/" }.reversed()), region: region, accessKey: key, secretKey: secret,
+            endpoint: base, region: region, accessKey: key, secretKey: secret,
             caFile: environment["AWS_CA_BUNDLE"])
     }
 

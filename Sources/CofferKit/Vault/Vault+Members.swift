@@ -212,12 +212,7 @@ extension Vault {
     /// `identity.add`, then its personal role with a first key. A known
     /// identity given with an X-Wing key the ledger lacks has it published.
     private func register(_ identity: PublicIdentity, name: String?, in draft: LedgerDraft) throws {
-        if let known = draft.state.identities[identity.fingerprint] {
-            if known.identity.postQuantum == nil, identity.postQuantum != nil, !draft.state.revoked.contains(identity.fingerprint) {
-                try draft.append(.identityPublished(IdentityPublished(identity: identity.description)))
-            }
-            return
-        }
+        guard draft.state.identities[identity.fingerprint] == nil else { return try draft.publishPostQuantumKey(of: identity) }
         let name = name ?? String(identity.fingerprint.prefix(12))
         guard !name.isEmpty, name.utf8.count <= 256 else { throw IdentityError.invalidName("a name is 1 to 256 bytes") }
         try draft.append(.identityAdded(IdentityAdded(identity: identity.description, name: name)))

@@ -361,9 +361,7 @@ public final class Vault {
     /// had one): its first commit with this version of Coffer publishes it,
     /// so the next rotation of each of its roles seals to it post-quantum.
     private func publishPostQuantumKey(in draft: LedgerDraft) throws {
-        let me = identity.fingerprint
-        guard let known = draft.state.identities[me], known.identity.postQuantum == nil, !draft.state.revoked.contains(me) else { return }
-        try draft.append(.identityPublished(IdentityPublished(identity: identity.publicIdentity.description)))
+        try draft.publishPostQuantumKey(of: identity.publicIdentity)
     }
 
     /// How many times an operation is planned again when another process
@@ -409,6 +407,16 @@ final class LedgerDraft {
 
     /// The state with every appended entry applied.
     var state: VaultState { verifier.state }
+
+    /// Appends `identity.publish` for `identity` if it carries an X-Wing key
+    /// and the ledger knows the identity, not revoked, without one.
+    func publishPostQuantumKey(of identity: PublicIdentity) throws {
+        let fingerprint = identity.fingerprint
+        guard identity.postQuantum != nil, let known = state.identities[fingerprint], known.identity.postQuantum == nil,
+              !state.revoked.contains(fingerprint)
+        else { return }
+        try append(.identityPublished(IdentityPublished(identity: identity.description)))
+    }
 
     /// Signs `event` as the next entry and applies it.
     /// - Throws: ``LedgerError/unauthorized(sequence:reason:)`` if the ledger's rules refuse it.
