@@ -8,9 +8,16 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             abstract: "Create a vault; you become its first administrator.",
             discussion: """
+                A shared vault keeps its ledger in PostgreSQL and its objects in an S3
+                bucket; DIR then holds only its descriptor. The database password comes
+                from PGPASSWORD, ~/.pgpass or PGSERVICE, the bucket's keys from the AWS
+                settings (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL,
+                AWS_REGION, ~/.aws/credentials); never from a command line.
+
                 Examples:
                   coffer init --vault ~/vault
                   coffer init --vault /srv/vault --labels public internal secret --export-limit internal
+                  coffer init --vault ~/team --catalog postgresql://coffer@db.example/vaults?sslmode=verify-full --objects s3://team-vault/coffer
                 """)
 
         @OptionGroup var vault: VaultOptions
@@ -22,21 +29,36 @@ extension Coffer {
         @Option(name: .long, help: ArgumentHelp("The highest label that bundles may carry without an administrator's --approve (default: secret, or the second-highest label).", valueName: "label"))
         var exportLimit: String?
 
+        @Option(name: .long, help: ArgumentHelp("Shared vault: its PostgreSQL database, as a libpq URI or connection string without a password.", valueName: "postgresql://…"))
+        var catalog: String?
+
+        @Option(name: .long, help: ArgumentHelp("Shared vault: its S3 bucket and key prefix.", valueName: "s3://bucket/prefix"))
+        var objects: String?
+
+        func validate() throws {
+            if (catalog == nil) != (objects == nil) { throw ValidationError("a shared vault needs both --catalog and --objects") }
+        }
+
         func run() throws {
             let path = try vault.vaultPath()
             let identity = try vault.loadIdentity()
+            let storage: VaultStorage = if let catalog, let objects { .shared(catalog: catalog, objects: objects) } else { .local }
             let created = try Vault.create(
                 at: path, creator: identity, labels: labels.isEmpty ? Vault.defaultLabels : labels, exportLimit: exportLimit,
-                stateDirectory: .standard)
+                stateDirectory: .standard, storage: storage)
             let summary = InitSummary(
                 vault: path, id: created.state.vaultID.description, administrator: identity.fingerprint, labels: created.state.labels,
-                exportLimit: created.state.exportLimit)
+                exportLimit: created.state.exportLimit, catalog: created.shared?.catalog, objects: created.shared?.objects)
             if output.json {
                 try JSONOutput.print(summary)
             } else {
                 TextOutput.line("created vault \(summary.id) in \(path)")
                 TextOutput.line("administrator: \(identity.name) (\(identity.fingerprint))")
                 TextOutput.line("labels: \(summary.labels.joined(separator: " < ")); bundles above \(summary.exportLimit) need --approve")
+                if let shared = created.shared {
+                    TextOutput.line("shared: ledger in \(shared.catalog) (schema \(shared.schema)), objects in \(shared.objects)")
+                    TextOutput.line("others join with: coffer attach --vault DIR --catalog … --objects \(shared.objects) --expect-id \(summary.id)")
+                }
             }
         }
 
@@ -46,6 +68,52 @@ extension Coffer {
             let administrator: String
             let labels: [String]
             let exportLimit: String
+            let catalog: String?
+            let objects: String?
+        }
+    }
+
+    /// `coffer attach`.
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Join a shared vault from this machine: check it, then write its descriptor into a new directory.",
+            discussion: """
+                Finds the vault in the database (the only one there, or the one --expect-id
+                names), checks its signed descriptor, verifies its whole ledger without a key
+                and checks the bucket. Without --expect-id the vault is trusted on first use:
+                ask an administrator for its id (`coffer init` printed it). Credentials come
+                from the same places as for `coffer init`.
+
+                Examples:
+                  coffer attach --vault ~/team --catalog postgresql://coffer@db.example/vaults --objects s3://team-vault/coffer --expect-id 4f0c…
+                """)
+
+        @Option(name: .long, help: ArgumentHelp("The new vault directory (default: $COFFER_VAULT).", valueName: "dir"))
+        var vault: String?
+
+        @Option(name: .long, help: ArgumentHelp("The vault's PostgreSQL database, as a libpq URI or connection string without a password.", valueName: "postgresql://…"))
+        var catalog: String
+
+        @Option(name: .long, help: ArgumentHelp("The vault's S3 bucket and key prefix.", valueName: "s3://bucket/prefix"))
+        var objects: String
+
+        @Option(name: .long, help: ArgumentHelp("Refuse unless the vault has this id.", valueName: "id"))
+        var expectID: String?
+
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let path = try VaultPathOptions.required(explicit: vault)
+            let expected = try expectID.map { text in
+                do { return try VaultID(hex: text) } catch { throw ValidationError("--expect-id takes a vault id: 32 hexadecimal digits") }
+            }
+            let report = try Vault.attach(at: path, catalog: catalog, objects: objects, expectedID: expected)
+            if output.json {
+                try JSONOutput.print(report)
+            } else {
+                TextOutput.line("attached vault \(report.id) in \(path)\(expected == nil ? " (trusted on first use: compare this id with the one your administrator gave)" : "")")
+                TextOutput.line("ledger: \(report.entries) entries verified; created by \(report.creator)")
+            }
         }
     }
 

@@ -92,6 +92,7 @@ extension Vault {
     /// without a manifest is an interrupted backup and is ignored. A
     /// `vault.backup` ledger entry, committed first, is in the snapshot.
     public func backup(to destination: String) throws -> BackupReport {
+        let (catalog, objects) = try localStorage(for: "backup")
         let started = Date()
         guard !FileSystem.isWithin(destination, path) else {
             throw VaultError.invalidRequest("\(destination) is inside the vault; a backup must live elsewhere (another disk, ideally)")
@@ -141,7 +142,7 @@ extension Vault {
         let unchanged = snapshotState.head == state.head
         let referenced = unchanged ? current : snapshotState.liveObjects
         let sizes = unchanged ? present : present.merging(store.sizes(of: referenced.subtracting(current))) { a, _ in a }
-        let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, to: store)
+        let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, from: objects, to: store)
 
         let manifest = BackupManifest(
             format: BackupManifest.format, id: id, vault: snapshotState.vaultID, created: Timestamp.format(started),
@@ -160,11 +161,11 @@ extension Vault {
     /// returns how many were copied, their bytes, and the bytes of all of
     /// `objects`.
     private func copyMissing(
-        _ objects: Set<ObjectID>, present: [ObjectID: Int], to store: ObjectStore
+        _ objects: Set<ObjectID>, present: [ObjectID: Int], from source: ObjectStore, to store: ObjectStore
     ) throws -> (copied: Int, copiedBytes: UInt64, totalBytes: UInt64) {
         let missing = objects.filter { present[$0] == nil }.sorted()
-        if let progress { progress.expect(self.objects.sizes(of: Set(missing)).values.reduce(0) { $0 + UInt64($1) }) }
-        let copiedBytes = try store.copy(missing, from: self.objects, progress: progress)
+        if let progress { progress.expect(source.sizes(of: Set(missing)).values.reduce(0) { $0 + UInt64($1) }) }
+        let copiedBytes = try store.copy(missing, from: source, progress: progress)
         let totalBytes = objects.reduce(copiedBytes) { $0 + UInt64(present[$1] ?? 0) }
         return (missing.count, copiedBytes, totalBytes)
     }

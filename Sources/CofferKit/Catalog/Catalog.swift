@@ -13,7 +13,7 @@ import Foundation
 /// kept by each identity in its own ``StateStore``. Schema 2 also held nine
 /// index tables projected from the ledger, which nothing but `verify` read;
 /// schema 3 dropped them (``upgradeSchema()``, `coffer vault upgrade`).
-final class Catalog {
+final class Catalog: VaultCatalog {
     /// The schema this Coffer writes. Schema 4 has the tables of schema 3;
     /// what changed is that its objects are named by SHA-256 (schema 3's,
     /// by BLAKE2b-256, until `coffer vault upgrade` re-keys them).
@@ -67,12 +67,6 @@ final class Catalog {
             throw FormatError.unsupportedVersion("catalog", schema ?? -1)
         }
         return catalog
-    }
-
-    /// The schema version the `meta` table records (nil if it records none
-    /// or not a number).
-    func storedSchema() throws -> Int? {
-        try meta("schema").flatMap { Int($0) }
     }
 
     /// The catalog file and its SQLite companions (`-wal`, `-shm`).
@@ -177,28 +171,10 @@ final class Catalog {
         try database.query("SELECT count(*) FROM ledger").first?.first?.integer ?? 0
     }
 
-    /// Entries with `seq >= from`, in order, parsed but not verified (see ``forEachLedgerEntry(from:_:)``).
-    func ledgerEntries(from: Int64 = 0) throws -> [LedgerEntry] {
-        var entries: [LedgerEntry] = []
-        try forEachLedgerEntry(from: from) { entries.append($0) }
-        return entries
-    }
-
     /// The entry at `seq`, parsed but not verified, if the ledger has one.
     func ledgerEntry(at seq: Int64) throws -> LedgerEntry? {
         guard let row = try database.query("SELECT seq, body, signature, hash FROM ledger WHERE seq = ?", [.integer(seq)]).first else { return nil }
         return try Self.entry(from: row)
-    }
-
-    /// Checks that the ledger still holds entry `seq` with hash `hash` (a
-    /// head this identity verified earlier).
-    /// - Throws: ``LedgerError/rolledBack(seenSequence:currentCount:)`` if the
-    ///   entry is gone, ``LedgerError/forked(sequence:)`` if it differs.
-    func requireEntry(at seq: Int64, hash: [UInt8]) throws {
-        guard let entry = try ledgerEntry(at: seq) else {
-            throw LedgerError.rolledBack(seenSequence: seq, currentCount: try ledgerCount())
-        }
-        guard entry.hash == hash else { throw LedgerError.forked(sequence: seq) }
     }
 
     /// Parses a `seq, body, signature, hash` row and checks its stored hash.
@@ -220,7 +196,7 @@ final class Catalog {
     /// - Parameter signingKeys: a replay's keys (``LedgerVerifier/signingKeys``):
     ///   each entry's signature is then also checked on the parsing threads
     ///   (``LedgerEntry/signatureCheckedAhead``), the replay's dearest step.
-    func forEachLedgerEntry(from: Int64 = 0, checkingAheadWith signingKeys: SigningKeys? = nil, _ body: (LedgerEntry) throws -> Void) throws {
+    func forEachLedgerEntry(from: Int64, checkingAheadWith signingKeys: SigningKeys?, _ body: (LedgerEntry) throws -> Void) throws {
         var read = 0
         defer { entriesRead += read }
         let cursor = try database.rows("SELECT seq, body, signature, hash FROM ledger WHERE seq >= ? ORDER BY seq", [.integer(from)])
@@ -279,6 +255,13 @@ final class Catalog {
     /// connection (the work a command does, which tests bound).
     private(set) var entriesRead = 0
 
+    /// Appends what `plan` returns in one `BEGIN IMMEDIATE` transaction:
+    /// the write lock is held while `plan` reads and verifies what others
+    /// appended, so nobody can append in between.
+    func append(planning plan: () throws -> [LedgerEntry]) throws {
+        try database.transaction { try append(try plan()) }
+    }
+
     /// Appends entries. Call inside a transaction. Each entry must insert exactly one row.
     func append(_ entries: [LedgerEntry]) throws {
         for entry in entries {
@@ -286,14 +269,6 @@ final class Catalog {
                 "INSERT INTO ledger(seq, hash, body, signature) VALUES (?, ?, ?, ?)",
                 [.integer(entry.sequence), .blob(entry.hash), .blob(entry.body), .blob(entry.signature)], changing: 1)
         }
-    }
-
-    /// Reads back `entries` after their commit: each must be in the ledger,
-    /// at its sequence, with its hash, before a command reports success.
-    /// - Throws: ``LedgerError/rolledBack(seenSequence:currentCount:)`` or
-    ///   ``LedgerError/forked(sequence:)`` if one is not what was written.
-    func requireAppended(_ entries: [LedgerEntry]) throws {
-        for entry in entries { try requireEntry(at: entry.sequence, hash: entry.hash) }
     }
 
     // MARK: Upgrade

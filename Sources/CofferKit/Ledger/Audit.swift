@@ -109,13 +109,14 @@ public enum Audit {
     /// remembered in `stateDirectory` (by any identity) must still be in the
     /// ledger: entries deleted from the end are a rollback.
     public static func verify(vaultAt path: String, stateDirectory: StateLocation = .standard) throws -> AuditVerification {
-        let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
+        let (descriptor, catalog, _) = try Vault.openCatalog(at: path, access: .readOnly)
         let remembered = try stateDirectory.path.map { try HeadStore(directory: $0).heads(vault: descriptor.vault) } ?? []
         let verification = try verify(vault: descriptor.vault, descriptor: descriptor) { signingKeys, body in
-            try catalog.forEachLedgerEntry(checkingAheadWith: signingKeys, body)
+            try catalog.forEachLedgerEntry(from: 0, checkingAheadWith: signingKeys, body)
             for (_, head) in remembered { try catalog.requireEntry(at: head.sequence, hash: head.hash) }
         }
-        guard catalog.unchangedSinceOpened() else { throw VaultError.changedConcurrently("the catalog was written while it was verified") }
+        // A shared catalog is append-only and read by sequence: nothing to compare.
+        guard (catalog as? Catalog)?.unchangedSinceOpened() ?? true else { throw VaultError.changedConcurrently("the catalog was written while it was verified") }
         return verification
     }
 
@@ -146,9 +147,9 @@ public enum Audit {
     /// The verified entries of the vault at `path` that `filter` admits, in
     /// order. Stops with the ledger's error at the first bad entry.
     public static func log(vaultAt path: String, filter: AuditFilter, _ body: (AuditRecord) throws -> Void) throws {
-        let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
+        let (descriptor, catalog, _) = try Vault.openCatalog(at: path, access: .readOnly)
         var verifier = LedgerVerifier(vaultID: descriptor.vault)
-        try catalog.forEachLedgerEntry(checkingAheadWith: verifier.signingKeys) { entry in
+        try catalog.forEachLedgerEntry(from: 0, checkingAheadWith: verifier.signingKeys) { entry in
             try verifier.append(entry)
             let name = verifier.state.identities[entry.contents.actor]?.name ?? ""
             guard filter.admits(entry, actorName: name) else { return }

@@ -69,7 +69,7 @@ public enum AuditExport {
     public static func write(vaultAt path: String, to output: OutputTarget, signer: Identity) throws -> AuditVerification {
         let verification = try Audit.verify(vaultAt: path)
         if let failure = verification.failure { throw VaultError.integrity("the ledger does not verify, so it is not exported: \(failure.reason)") }
-        let (descriptor, catalog) = try Vault.openStorage(at: path, access: .readOnly)
+        let (descriptor, catalog, _) = try Vault.openCatalog(at: path, access: .readOnly)
         let descriptorBytes = try VaultDescriptor.readFile(inVault: path)
         var identities: [ExportedIdentity] = []
         try catalog.forEachLedgerEntry { entry in

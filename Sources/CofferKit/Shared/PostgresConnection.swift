@@ -14,7 +14,8 @@ public struct PostgresError: CofferFailure {
 
     public var kind: FailureKind {
         switch state {
-        case "": .io
+        // The connection failed, was lost (class 08), or the server is shutting down or restarting (57P01–57P03).
+        case "", _ where state.hasPrefix("08") || state.hasPrefix("57P"): .io
         case "28000", "28P01": .authentication
         case Self.uniqueViolation, "40001", "40P01": .concurrentChange
         case "53100": .io
@@ -48,6 +49,8 @@ final class PostgresConnection: SQLStatementRunning, @unchecked Sendable {
             PQfinish(connection)
             throw PostgresError(state: "", message: "cannot connect: \(message)")
         }
+        // The server's notices (warnings, `NOTICE`s) are not printed: Coffer reports its own errors.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         self.connection = connection
     }
 

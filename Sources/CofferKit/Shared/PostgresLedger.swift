@@ -22,7 +22,7 @@ import Foundation
 /// rules with ``LedgerVerifier`` exactly as for a local vault. The head row
 /// is only a lock and a hint: a head that does not name the ledger's last
 /// row makes every append fail, never a fork.
-final class PostgresLedger {
+final class PostgresLedger: VaultCatalog {
     /// The connection (one thread at a time).
     let connection: PostgresConnection
     /// The schema the tables live in (one per vault, so one database can hold several).
@@ -34,19 +34,29 @@ final class PostgresLedger {
     /// Opens the ledger of the vault in `schema` (created with ``create(vault:)`` first).
     /// - Parameter schema: letters, digits and `_`, starting with a letter (it is quoted into SQL).
     init(connection: PostgresConnection, schema: String) throws {
-        guard let first = schema.unicodeScalars.first, CharacterSet.letters.contains(first), schema.count <= 63,
-              schema.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || $0 == "_" }), schema.allSatisfy(\.isASCII)
-        else { throw PostgresError(state: "", message: "a vault's schema name is 1 to 63 ASCII letters, digits or _, starting with a letter") }
+        try Self.requireValidSchemaName(schema)
         self.connection = connection
         self.schema = schema
+    }
+
+    /// Refuses a schema name that is not 1 to 63 ASCII letters, digits or
+    /// `_` starting with a letter (the name is quoted into SQL).
+    /// - Throws: ``VaultError/invalidRequest(_:)``.
+    static func requireValidSchemaName(_ schema: String) throws {
+        guard let first = schema.unicodeScalars.first, first.isASCII, CharacterSet.letters.contains(first), schema.utf8.count <= 63,
+              schema.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") })
+        else { throw VaultError.invalidRequest("a vault's schema name is 1 to 63 ASCII letters, digits or _, starting with a letter") }
     }
 
     /// `schema.table`, quoted.
     private func table(_ name: String) -> String { "\"\(schema)\".\(name)" }
 
     /// Creates the schema and its tables for `vault`, with an empty head.
+    /// - Parameter descriptor: the vault's signed descriptor file, kept in
+    ///   `meta` for clients that attach (who check its signature and that
+    ///   the ledger's first entry names it, as for a local vault).
     /// - Throws: ``PostgresError`` (`42P06` if the schema exists).
-    func create(vault: VaultID) throws {
+    func create(vault: VaultID, descriptor: [UInt8] = []) throws {
         try connection.transaction {
             try connection.execute("""
                 CREATE SCHEMA "\(schema)";
@@ -54,7 +64,9 @@ final class PostgresLedger {
                 CREATE TABLE \(table("ledger")) (seq BIGINT PRIMARY KEY CHECK (seq >= 0), hash BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL, signature BYTEA NOT NULL);
                 CREATE TABLE \(table("head")) (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), count BIGINT NOT NULL, hash BYTEA NOT NULL);
                 """)
-            try connection.query("INSERT INTO \(table("meta")) (key, value) VALUES ('vault_id', $1), ('schema', $2)", [.text(vault.description), .text("\(Catalog.schemaVersion)")])
+            try connection.query(
+                "INSERT INTO \(table("meta")) (key, value) VALUES ('vault_id', $1), ('schema', $2), ('descriptor', $3)",
+                [.text(vault.description), .text("\(Catalog.schemaVersion)"), .text(Base64.encode(descriptor))])
             try connection.query("INSERT INTO \(table("head")) (count, hash) VALUES (0, $1)", [.blob(LedgerEntry.genesis)])
         }
     }
@@ -77,10 +89,22 @@ final class PostgresLedger {
         return (count, hash)
     }
 
+    /// The number of entries: one past the highest `seq` (the primary key's
+    /// index answers it; a missing row below it is found when the walk reaches it).
+    func ledgerCount() throws -> Int64 {
+        try connection.query("SELECT coalesce(max(seq) + 1, 0) FROM \(table("ledger"))").first?.first?.integer ?? 0
+    }
+
+    /// The entry at `seq`, parsed and its stored hash checked, if there is one.
+    func ledgerEntry(at seq: Int64) throws -> LedgerEntry? {
+        try connection.query("SELECT seq, body, signature, hash FROM \(table("ledger")) WHERE seq = $1", [.integer(seq)]).first.map(Catalog.entry(from:))
+    }
+
     /// Calls `body` with every entry from `seq` on, in order, parsed and
     /// its stored hash checked, but not verified; a batch at a time.
-    /// - Throws: ``LedgerError/malformed(sequence:reason:)`` for a bad row; what `body` throws.
-    func forEachEntry(from seq: Int64 = 0, _ body: (LedgerEntry) throws -> Void) throws {
+    /// Signatures are left to the caller's verifier (`signingKeys` is not used).
+    /// - Throws: ``LedgerError/malformed(sequence:reason:)`` for a bad or missing row; what `body` throws.
+    func forEachLedgerEntry(from seq: Int64, checkingAheadWith signingKeys: SigningKeys?, _ body: (LedgerEntry) throws -> Void) throws {
         var next = seq
         while true {
             let rows = try connection.query(
@@ -88,11 +112,102 @@ final class PostgresLedger {
             for row in rows {
                 let entry = try Catalog.entry(from: row)
                 guard entry.sequence == next else { throw LedgerError.malformed(sequence: next, reason: "entry \(next) is missing") }
+                entriesRead += 1
                 try body(entry)
                 next += 1
             }
             if rows.count < Self.batchSize { return }
         }
+    }
+
+    private(set) var entriesRead = 0
+
+    /// Plans and appends with ``append(_:after:)``; when another client
+    /// appended first, `plan` (which reads and verifies what it appended)
+    /// runs again, after a short random wait, up to ``sharedAppendAttempts`` times.
+    func append(planning plan: () throws -> [LedgerEntry]) throws {
+        var attempt = 0
+        while true {
+            let entries = try plan()
+            guard let first = entries.first else { return }
+            do {
+                return try append(entries, after: (first.sequence, first.contents.previous))
+            } catch let conflict as LedgerConflict {
+                attempt += 1
+                guard attempt < sharedAppendAttempts else { throw conflict }
+                usleep(UInt32.random(in: 1_000...(5_000 * UInt32(attempt))))
+            }
+        }
+    }
+
+    // MARK: The vault's lock
+
+    /// Takes this vault's lock shared, for as long as the connection lasts:
+    /// the shared vault's counterpart of ``VaultLock`` (which is one
+    /// client's file), a PostgreSQL session-level advisory lock keyed by the
+    /// schema, so it spans every client. Every command holds it shared;
+    /// `gc` takes it exclusively (``exclusively(_:)``) while it lists and
+    /// deletes objects, so it never deletes what a running command has
+    /// uploaded but not yet committed, or is reading. A client that dies
+    /// loses its connection and with it the lock.
+    /// - Throws: ``LockError/sharedVaultTimedOut(schema:seconds:)`` after
+    ///   ``FileLock/defaultWaitLimit`` while a `gc` holds it; ``PostgresError``.
+    func holdShared() throws {
+        guard !holdsShared else { return }
+        try waitFor("pg_try_advisory_lock_shared")
+        holdsShared = true
+    }
+
+    /// Whether this connection holds the vault's lock shared.
+    private var holdsShared = false
+
+    /// Runs `body` holding this vault's lock exclusively (waiting until no
+    /// other client holds it, at most ``FileLock/defaultWaitLimit``), then
+    /// holds it shared again if it did before. The shared hold is dropped
+    /// while waiting, as `flock` does when converting a lock: two clients
+    /// that both want it exclusively then take turns instead of each
+    /// waiting for the other's shared hold.
+    func exclusively<T>(_ body: () throws -> T) throws -> T {
+        let wasShared = holdsShared
+        if wasShared {
+            _ = try connection.query("SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))", [.text(schema)])
+            holdsShared = false
+        }
+        do {
+            try waitFor("pg_try_advisory_lock")
+        } catch {
+            if wasShared { try? holdShared() }
+            throw error
+        }
+        defer {
+            // Granted at once: this connection holds it exclusively until the unlock below.
+            if wasShared { try? holdShared() }
+            _ = try? connection.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [.text(schema)])
+        }
+        return try body()
+    }
+
+    /// Calls `function` (one of the `pg_try_advisory_lock…` family) on the
+    /// schema's key until it grants the lock or the wait limit passes.
+    private func waitFor(_ function: String) throws {
+        let started = Date()
+        var pause: UInt32 = 5_000
+        while true {
+            let granted = try connection.query("SELECT \(function)(hashtextextended($1, 0))", [.text(schema)]).first?.first?.integer
+            if granted == 1 { return }
+            let waited = Date().timeIntervalSince(started)
+            guard waited < FileLock.defaultWaitLimit else { throw LockError.sharedVaultTimedOut(schema: schema, seconds: waited) }
+            usleep(pause)
+            pause = min(pause * 2, 500_000)
+        }
+    }
+
+    /// A shared catalog is created with the current schema: nothing to upgrade.
+    func upgradeSchema() throws -> Int? {
+        guard try storedSchema() == Catalog.schemaVersion else {
+            throw FormatError.unsupportedVersion("shared catalog", try storedSchema() ?? -1)
+        }
+        return nil
     }
 
     /// Appends `entries` (signed, verified and applied by the caller on top

@@ -115,15 +115,20 @@ struct S3Configuration: Sendable {
 /// against the name, so a bucket operator can delete or damage objects but
 /// never make Coffer accept a changed one. Correctness never depends on
 /// listing. Path-style URLs: `ENDPOINT/BUCKET/PREFIX/NAME`.
-final class S3ObjectStore {
+final class S3ObjectStore: Sendable {
     /// The bucket and prefix.
     let location: S3Location
     private let configuration: S3Configuration
 
-    init(location: S3Location, configuration: S3Configuration) {
+    init(location: S3Location, configuration: S3Configuration) throws {
+        guard Self.libraryStarted else { throw S3Error(reason: "libcurl could not start", kind: .general) }
         self.location = location
         self.configuration = configuration
     }
+
+    /// libcurl's global set-up, done once before any thread makes a request
+    /// (a lazily initialised static runs exactly once, whatever thread gets there first).
+    private static let libraryStarted: Bool = curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
 
     /// Stores `bytes` under `id`, once.
     /// - Returns: true if this call created it; false if it was there already
@@ -132,6 +137,11 @@ final class S3ObjectStore {
     @discardableResult
     func put(_ id: ObjectID, _ bytes: [UInt8]) throws -> Bool {
         precondition(id.names(bytes), "an object is put under its own name")
+        return try put(bytes, hashedTo: id)
+    }
+
+    /// ``put(_:_:)`` of bytes the caller has just hashed to `id`.
+    private func put(_ bytes: [UInt8], hashedTo id: ObjectID) throws -> Bool {
         let response = try request("PUT", key: location.prefix + id.description, body: bytes, headers: ["If-None-Match: *", "Content-Type: application/octet-stream"])
         switch response.status {
         case 200: return true
@@ -142,14 +152,16 @@ final class S3ObjectStore {
         }
     }
 
-    /// The bytes of `id`, checked against its name.
-    /// - Throws: ``S3Error``: not found (404), integrity (the bytes do not hash to the name).
+    /// The bytes of `id`, checked against its name. A response larger than
+    /// any object Coffer writes is cut off and refused.
+    /// - Throws: ``ObjectStoreError/missing(_:)`` (404), ``ObjectStoreError/corrupt(_:)``
+    ///   (the bytes do not hash to the name), ``ObjectStoreError/oversized(_:_:)``; ``S3Error``.
     func get(_ id: ObjectID) throws -> [UInt8] {
-        let response = try request("GET", key: location.prefix + id.description)
+        let response = try request("GET", key: location.prefix + id.description, responseLimit: ObjectStore.maximumObjectSize)
+        if response.status == 404 { throw ObjectStoreError.missing(id) }
+        if response.truncated { throw ObjectStoreError.oversized(id, response.body.count) }
         guard response.status == 200 else { throw failure(response, "GET \(id)") }
-        guard id.names(response.body) else {
-            throw S3Error(reason: "object \(id) in \(location) does not hash to its name: it was changed", kind: .integrity)
-        }
+        guard id.names(response.body) else { throw ObjectStoreError.corrupt(id) }
         return response.body
     }
 
@@ -193,13 +205,15 @@ final class S3ObjectStore {
 
     // MARK: HTTP
 
-    private struct Response {
+    fileprivate struct Response {
         var status: Int
         var body: [UInt8]
+        /// The body went past the request's limit and was cut off.
+        var truncated = false
     }
 
     /// An error for an unexpected status, with the server's error code if it sent one.
-    private func failure(_ response: Response, _ what: String) -> S3Error {
+    fileprivate func failure(_ response: Response, _ what: String) -> S3Error {
         let text = String(decoding: response.body.prefix(2048), as: UTF8.self)
         let code = text.range(of: "<Code>").flatMap { start in text.range(of: "</Code>").map { String(text[start.upperBound..<$0.lowerBound]) } } ?? ""
         let kind: FailureKind = switch response.status {
@@ -214,7 +228,10 @@ final class S3ObjectStore {
 
     /// One signed request. The body's SHA-256 is sent (and signed) as
     /// `x-amz-content-sha256`.
-    private func request(_ method: String, key: String, query: String = "", body: [UInt8]? = nil, headers: [String] = []) throws -> Response {
+    /// - Parameter responseLimit: the most body bytes taken in; a longer body stops the transfer.
+    fileprivate func request(
+        _ method: String, key: String, query: String = "", body: [UInt8]? = nil, headers: [String] = [], responseLimit: Int = 1 << 20
+    ) throws -> Response {
         guard let curl = curl_easy_init() else { throw S3Error(reason: "libcurl could not start", kind: .general) }
         defer { curl_easy_cleanup(curl) }
         let path = "/" + location.bucket + (key.isEmpty ? "" : "/" + key)
@@ -223,7 +240,7 @@ final class S3ObjectStore {
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers + ["x-amz-content-sha256: \(payloadHash)"] { list = curl_slist_append(list, header) }
         defer { curl_slist_free_all(list) }
-        let received = Received()
+        let received = Received(limit: responseLimit)
         let context = Unmanaged.passUnretained(received).toOpaque()
         var rc = coffer_curl_set_string(curl, CURLOPT_URL, url)
         rc = rc == CURLE_OK ? coffer_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, method) : rc
@@ -240,6 +257,10 @@ final class S3ObjectStore {
         rc = rc == CURLE_OK ? coffer_curl_set_write(curl, { data, size, count, context in
             guard let data, let context else { return 0 }
             let received = Unmanaged<Received>.fromOpaque(context).takeUnretainedValue()
+            guard received.bytes.count + size * count <= received.limit else {
+                received.truncated = true
+                return 0  // libcurl stops the transfer (CURLE_WRITE_ERROR)
+            }
             received.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
             return size * count
         }, context) : rc
@@ -247,6 +268,9 @@ final class S3ObjectStore {
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTPS | CURLPROTO_HTTP)) : rc
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_NOSIGNAL, 1) : rc
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, 30) : rc
+        // A transfer that stalls (a cut network, a server that stopped answering) fails instead of hanging.
+        rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, 1) : rc
+        rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, Self.stallSeconds) : rc
         if let caFile = configuration.caFile { rc = rc == CURLE_OK ? coffer_curl_set_string(curl, CURLOPT_CAINFO, caFile) : rc }
         guard rc == CURLE_OK else { throw S3Error(reason: "libcurl refused an option: \(String(cString: curl_easy_strerror(rc)))", kind: .general) }
         let result = try body.map { body in
@@ -257,6 +281,7 @@ final class S3ObjectStore {
                 return curl_easy_perform(curl)
             }
         } ?? curl_easy_perform(curl)
+        if received.truncated { return Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes, truncated: true) }
         guard result == CURLE_OK else {
             throw S3Error(reason: "\(method) \(path): \(String(cString: curl_easy_strerror(result)))", kind: .io)
         }
@@ -265,6 +290,134 @@ final class S3ObjectStore {
 
     /// What a response's body callback collects.
     private final class Received {
+        let limit: Int
         var bytes: [UInt8] = []
+        var truncated = false
+
+        init(limit: Int) { self.limit = limit }
+    }
+
+    /// Seconds without a byte moving after which a request fails.
+    private static let stallSeconds = 30
+}
+
+extension S3ObjectStore: ObjectStoring {
+    /// Puts the object at once (``put(_:_:)``): a bucket's `PUT` is durable when it returns.
+    func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool) throws -> StagedObject {
+        let id = ObjectID.of(bytes)
+        _ = try put(Array(bytes), hashedTo: id)
+        return StagedObject(stored: id)
+    }
+
+    /// Nothing to do: every object was stored when it was staged.
+    func publish(_ staged: [StagedObject]) {}
+
+    /// Nothing to do: a bucket has no directories.
+    func syncDirectories(withPrefixes prefixes: Set<UInt8>) {}
+
+    /// ``get(_:)``: checked against its name.
+    func read(_ id: ObjectID) throws -> [UInt8] {
+        try get(id)
+    }
+
+    /// ``get(_:)`` into `buffer`.
+    func read(_ id: ObjectID, into buffer: UnsafeMutableRawBufferPointer, bypassingCache: Bool) throws -> Int {
+        let bytes = try get(id)
+        guard bytes.count <= buffer.count else { throw ObjectStoreError.oversized(id, bytes.count) }
+        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[..<$0.count]).copyMemory(from: $0) }
+        return bytes.count
+    }
+}
+
+extension S3ObjectStore: SweepableObjectStore {
+    /// Lists the bucket below the prefix with ListObjectsV2, a page of up to
+    /// 1,000 keys at a time (`start-after` the last key seen), and hands the
+    /// objects out by leading byte: S3 lists keys in byte order, and an
+    /// object's name is its hash in lower-case hex, so each byte's objects
+    /// come together. Keys that are not object names are left out (never
+    /// deleted); a listing out of order is refused.
+    /// - Throws: ``S3Error``.
+    func forEachFanOut(_ body: (_ leadingByte: UInt8, _ entries: [StoredEntry]) throws -> Void) throws {
+        var pending: UInt16 = 0  // the next leading byte to hand out
+        var group: [StoredEntry] = []
+        func handOut(through leadingByte: UInt16) throws {
+            while pending <= leadingByte {
+                try body(UInt8(pending), group)
+                group = []
+                pending += 1
+            }
+        }
+        var startAfter: String?
+        repeat {
+            let page = try listPage(startingAfter: startAfter)
+            for entry in page.entries {
+                let leadingByte = UInt16(entry.id!.leadingByte)
+                guard leadingByte >= pending else {
+                    throw S3Error(reason: "the listing of \(location) is not in key order", kind: .integrity)
+                }
+                if leadingByte > pending { try handOut(through: leadingByte - 1) }
+                group.append(entry)
+            }
+            startAfter = page.truncated ? page.lastKey : nil
+        } while startAfter != nil
+        try handOut(through: 255)
+    }
+
+    /// Deletes the objects with these names, several requests at a time.
+    func remove(_ names: [String]) throws {
+        _ = try ParallelMap.run(names) { name in
+            let response = try self.request("DELETE", key: self.location.prefix + name)
+            guard response.status == 204 || response.status == 200 || response.status == 404 else { throw self.failure(response, "DELETE \(name)") }
+        }
+    }
+
+    /// One page of a listing: the objects on it, whether more follow, and its last key.
+    private struct ListPage {
+        var entries: [StoredEntry] = []
+        var truncated = false
+        var lastKey: String?
+    }
+
+    /// One ListObjectsV2 request below the prefix.
+    private func listPage(startingAfter startAfter: String?) throws -> ListPage {
+        var query = "list-type=2&max-keys=1000&prefix=" + Self.queryEncoded(location.prefix)
+        if let startAfter { query += "&start-after=" + Self.queryEncoded(startAfter) }
+        let response = try request("GET", key: "", query: query, responseLimit: 8 << 20)
+        guard response.status == 200, !response.truncated else { throw failure(response, "listing \(location)") }
+        let text = String(decoding: response.body, as: UTF8.self)
+        var page = ListPage(truncated: Self.element("IsTruncated", in: Substring(text)) == "true")
+        for block in text.components(separatedBy: "<Contents>").dropFirst() {
+            guard let key = Self.element("Key", in: Substring(block)) else { continue }
+            page.lastKey = key
+            guard key.hasPrefix(location.prefix), let id = try? ObjectID(hex: String(key.dropFirst(location.prefix.count)), hash: .current),
+                  let size = Self.element("Size", in: Substring(block)).flatMap(UInt64.init),
+                  let modified = Self.element("LastModified", in: Substring(block)).flatMap(Self.parseTime)
+            else { continue }
+            page.entries.append(StoredEntry(name: id.description, id: id, size: size, modified: modified))
+        }
+        return page
+    }
+
+    /// The text of the first `<name>…</name>` in `xml`.
+    private static func element(_ name: String, in xml: Substring) -> String? {
+        guard let start = xml.range(of: "<\(name)>"), let end = xml.range(of: "</\(name)>", range: start.upperBound..<xml.endIndex) else { return nil }
+        return String(xml[start.upperBound..<end.lowerBound])
+    }
+
+    /// An S3 `LastModified` (ISO 8601, with or without fractions of a second), in seconds since 1970.
+    private static func parseTime(_ text: String) -> TimeInterval? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)?.timeIntervalSince1970
+    }
+
+    /// `text` percent-encoded for a query value (all but RFC 3986's unreserved characters, as SigV4 wants).
+    private static func queryEncoded(_ text: String) -> String {
+        text.utf8.map { byte -> String in
+            let unreserved = (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || "-_.~".utf8.contains(byte)
+            return unreserved ? String(UnicodeScalar(byte)) : String(format: "%%%02X", byte)
+        }.joined()
     }
 }

@@ -84,6 +84,9 @@ final class FileLock: Sendable {
 public enum LockError: CofferFailure, Equatable {
     /// Another process held the lock file at `path` for `seconds`.
     case timedOut(path: String, seconds: Double)
+    /// Other clients of a shared vault held its lock (a PostgreSQL advisory
+    /// lock on the vault's schema) for `seconds`.
+    case sharedVaultTimedOut(schema: String, seconds: Double)
 
     /// `.concurrentChange` (exit 9): nothing was done; run it again.
     public var kind: FailureKind { .concurrentChange }
@@ -95,6 +98,10 @@ public enum LockError: CofferFailure, Equatable {
             "another process has held \(path) for \(Int(seconds)) s (a `coffer gc` or `backup prune` waits for every other command, "
                 + "and every command waits for them); nothing was done. Let it finish and run the command again "
                 + "(`fuser \(path)` shows who holds it; COFFER_LOCK_TIMEOUT sets the wait in seconds)"
+        case .sharedVaultTimedOut(let schema, let seconds):
+            "other clients of the shared vault (schema \(schema)) held its lock for \(Int(seconds)) s (a `coffer gc` waits for every other "
+                + "command, and every command waits for it); nothing was done. Let it finish and run the command again "
+                + "(pg_locks, locktype 'advisory', shows who holds it; COFFER_LOCK_TIMEOUT sets the wait in seconds)"
         }
     }
 }

@@ -37,7 +37,7 @@ public enum ObjectStoreError: CofferFailure, Equatable {
 /// Everything below `root` is reached through the one descriptor opened on
 /// it (``Directory``): no symbolic link is followed, in the fan-out
 /// directories or the objects, and only regular files are read or deleted.
-public final class ObjectStore: Sendable {
+public final class ObjectStore: ObjectStoring, SweepableObjectStore {
     /// The largest object Coffer writes (a content segment of 4 MiB plus
     /// overhead, or a manifest); anything bigger is refused when read.
     static let maximumObjectSize = 64 << 20
@@ -98,17 +98,6 @@ public final class ObjectStore: Sendable {
         return id
     }
 
-    /// An object written under a temporary name, its writeback started, not
-    /// yet durable or visible. Releasing it unpublished removes the file.
-    struct StagedObject {
-        /// The object's id.
-        let id: ObjectID
-        /// The temporary file, or nil if the object already existed.
-        fileprivate let file: AtomicFile?
-        /// Bytes written (0 if the object already existed).
-        fileprivate let byteCount: Int
-    }
-
     /// Writes `bytes` to a temporary file and starts its writeback without
     /// waiting: disk writes overlap with encryption instead of waiting in
     /// fsync one by one. ``PublishBatch`` makes staged objects durable and
@@ -119,7 +108,7 @@ public final class ObjectStore: Sendable {
     ///   device, so a caller writing one small object at a time leaves it off.
     func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool = false) throws -> StagedObject {
         let id = ObjectID.of(bytes)
-        if contains(id) { return StagedObject(id: id, file: nil, byteCount: 0) }
+        if contains(id) { return StagedObject(stored: id) }
         return try stageNew(bytes, as: id, bypassingCache: bypassingCache)
     }
 
@@ -166,7 +155,7 @@ public final class ObjectStore: Sendable {
     /// Makes staged objects durable with one `syncfs` instead of one fsync
     /// each, then links them into place (the same temp → durable → rename
     /// order); directories are left to the caller.
-    fileprivate func publish(_ staged: [StagedObject]) throws {
+    func publish(_ staged: [StagedObject]) throws {
         guard staged.contains(where: { $0.file != nil }) else { return }
         try POSIXFile.openDirectory(root).syncFileSystem()
         for object in staged {
@@ -180,7 +169,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// Fsyncs the fan-out directories with these first bytes, once each.
-    fileprivate func syncDirectories(withPrefixes prefixes: Set<UInt8>) throws {
+    func syncDirectories(withPrefixes prefixes: Set<UInt8>) throws {
         for prefix in prefixes {
             try FileSystem.syncDirectory(FileSystem.join(root, Hex.encode([prefix])))
         }
@@ -285,8 +274,8 @@ public final class ObjectStore: Sendable {
     func contents() throws -> (objects: [ObjectID], temporaryFiles: [String]) {
         var ids: [ObjectID] = []
         var temporaryFiles: [String] = []
-        try forEachEntry { relative, id, _ in
-            if let id { ids.append(id) } else { temporaryFiles.append(relative) }
+        try forEachEntry { entry in
+            if let id = entry.id { ids.append(id) } else { temporaryFiles.append(entry.name) }
         }
         return (ids, temporaryFiles)
     }
@@ -298,21 +287,11 @@ public final class ObjectStore: Sendable {
     /// visited: a link, FIFO, device or directory in the place of either is
     /// skipped, as are foreign names. Coffer never touches what it did not
     /// write (`coffer verify` reports what is not a regular file or directory).
-    func forEachEntry(_ body: (_ relativePath: String, _ id: ObjectID?, _ status: stat) throws -> Void) throws {
+    func forEachEntry(_ body: (StoredEntry) throws -> Void) throws {
         let root = try directory
         for (fan, kind) in try root.entries() where fan.utf8.count == 2 && kind == .directory {
-            for entry in try entries(ofFanOut: fan, in: root) { try body(entry.relativePath, entry.id, entry.status) }
+            for entry in try entries(ofFanOut: fan, in: root) { try body(entry) }
         }
-    }
-
-    /// One entry of a fan-out directory (see ``forEachEntry(_:)``).
-    struct Entry {
-        /// The path relative to the store's root, for ``remove(_:)``.
-        let relativePath: String
-        /// The object's id; nil for a temporary file an interrupted writer left.
-        let id: ObjectID?
-        /// Its status (size, modification time).
-        let status: stat
     }
 
     /// Walks the 256 fan-out directories in order (`00` to `ff`), calling
@@ -322,7 +301,9 @@ public final class ObjectStore: Sendable {
     /// A fan-out directory that is missing, or not a real directory, has no
     /// entries; so has every one when the store's own directory is missing
     /// or not a real directory (`coffer verify` reports that as a `tree` finding).
-    func forEachFanOut(_ body: (_ leadingByte: UInt8, _ entries: [Entry]) throws -> Void) throws {
+    /// An entry's ``StoredEntry/name`` is its path relative to the store's
+    /// root, and its id is nil for a temporary file an interrupted writer left.
+    func forEachFanOut(_ body: (_ leadingByte: UInt8, _ entries: [StoredEntry]) throws -> Void) throws {
         let root = try? directory
         for leadingByte in UInt8.min...UInt8.max {
             try body(leadingByte, try root.map { try entries(ofFanOut: Hex.encode([leadingByte]), in: $0) } ?? [])
@@ -330,13 +311,15 @@ public final class ObjectStore: Sendable {
     }
 
     /// The objects and Coffer's temporary files in the fan-out directory `fan`.
-    private func entries(ofFanOut fan: String, in root: Directory) throws -> [Entry] {
+    private func entries(ofFanOut fan: String, in root: Directory) throws -> [StoredEntry] {
         guard let fanOut = try? root.openDirectory(fan) else { return [] }  // missing, or swapped for a link since it was listed
-        var found: [Entry] = []
+        var found: [StoredEntry] = []
         for (name, kind) in try fanOut.entries() where kind == .regular {
             let id = name.hasPrefix(fan) ? try? ObjectID(hex: name, hash: .current) : nil
             guard id != nil || name.hasPrefix(".coffer-"), let status = fanOut.status(of: name) else { continue }
-            found.append(Entry(relativePath: FileSystem.join(fan, name), id: id, status: status))
+            found.append(StoredEntry(
+                name: FileSystem.join(fan, name), id: id, size: UInt64(status.st_size),
+                modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9))
         }
         return found
     }
@@ -375,18 +358,18 @@ final class PublishBatch {
     /// ...or this many bytes (128 content segments).
     static let byteLimit = 512 << 20
 
-    private let store: ObjectStore
-    private var staged: [ObjectStore.StagedObject] = []
+    private let store: any ObjectStoring
+    private var staged: [StagedObject] = []
     private var stagedBytes = 0
     private var directories: Set<UInt8> = []
 
     /// An empty batch for `store`.
-    init(store: ObjectStore) {
+    init(store: any ObjectStoring) {
         self.store = store
     }
 
     /// Adds an object staged by ``ObjectStore/stage(_:)``.
-    func add(_ object: ObjectStore.StagedObject) throws {
+    func add(_ object: StagedObject) throws {
         staged.append(object)
         stagedBytes += object.byteCount
         directories.insert(object.id.leadingByte)
@@ -396,7 +379,7 @@ final class PublishBatch {
     /// Stages `bytes` and adds them; returns their id.
     @discardableResult
     func add(_ bytes: UnsafeRawBufferPointer) throws -> ObjectID {
-        let object = try store.stage(bytes)
+        let object = try store.stage(bytes, bypassingCache: false)
         try add(object)
         return object.id
     }

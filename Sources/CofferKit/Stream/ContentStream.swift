@@ -5,7 +5,7 @@ import Foundation
 /// memory stays constant whatever the size, and every core is used.
 struct ContentStream {
     /// Where objects go.
-    let store: ObjectStore
+    let store: any ObjectStoring
     /// Frame layout.
     var geometry = StreamGeometry.standard
     /// Worker threads when sealing: one per core plus two, so that
@@ -60,7 +60,7 @@ struct ContentStream {
         // document of one segment goes through it, so that sealing many
         // small documents never waits for the device one write at a time.
         let bypassingCache = !first.isLast
-        let process = { (job: SegmentReader.Job) -> (ObjectStore.StagedObject, Int) in
+        let process = { (job: SegmentReader.Job) -> (StagedObject, Int) in
             defer { plaintextPool.give(job.buffer, used: job.count) }
             let sealed = sealedPool.take()
             defer { sealedPool.give(sealed, used: 0) }
@@ -70,7 +70,7 @@ struct ContentStream {
             return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count)
         }
         let progress = self.progress
-        let consume = { (object: ObjectStore.StagedObject, count: Int) in
+        let consume = { (object: StagedObject, count: Int) in
             segments.append(object.id)
             total += UInt64(count)
             try batch.add(object)
@@ -266,7 +266,7 @@ extension ContentStream {
         try OrderedPipeline.run(
             width: segments.count == 1 ? 1 : width, window: 4 * width,
             next: { counter.next() },
-            process: { index -> (ObjectStore.StagedObject, Int) in
+            process: { index -> (StagedObject, Int) in
                 let isLast = index == segments.count - 1
                 let sealed = sealedPool.take()
                 defer { sealedPool.give(sealed, used: 0) }

@@ -28,7 +28,7 @@ public struct HeadConflict: Sendable, Equatable, CustomStringConvertible {
     /// Explains a rollback or fork `error` raised while replaying the vault
     /// at `vaultPath` against the remembered head `remembered`.
     /// - Returns: nil if `error` is neither, or nothing was remembered.
-    static func explaining(_ error: LedgerError, vaultPath: String, remembered: HeadStore.Head?, catalog: Catalog) throws -> VaultError? {
+    static func explaining(_ error: LedgerError, vaultPath: String, remembered: HeadStore.Head?, catalog: any VaultCatalog) throws -> VaultError? {
         guard let remembered else { return nil }
         let kind: Kind
         switch error {

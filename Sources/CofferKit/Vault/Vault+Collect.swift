@@ -43,18 +43,21 @@ extension Vault {
     /// meanwhile, the store is walked again, and the `gc` entry commits only
     /// on the head the walk was planned against.
     public func collectGarbage(grace: TimeInterval = defaultGracePeriod, plan: Bool) throws -> CollectionReport {
+        guard let objects = objects as? any SweepableObjectStore else { throw VaultError.notPermitted("this vault's object store cannot be listed") }
         try requireAdministrator("collect garbage")
-        guard let lock else { return try collect(grace: grace, plan: plan) }
-        return try lock.exclusively { try collect(grace: grace, plan: plan) }
+        // A shared vault's lock spans every client (an advisory lock in its database).
+        if let ledger = catalog as? PostgresLedger { return try ledger.exclusively { try collect(grace: grace, plan: plan, in: objects) } }
+        guard let lock else { return try collect(grace: grace, plan: plan, in: objects) }
+        return try lock.exclusively { try collect(grace: grace, plan: plan, in: objects) }
     }
 
-    private func collect(grace: TimeInterval, plan: Bool) throws -> CollectionReport {
+    private func collect(grace: TimeInterval, plan: Bool, in objects: any SweepableObjectStore) throws -> CollectionReport {
         let started = Date()
         let cutoff = started.addingTimeInterval(-grace).timeIntervalSince1970
         for attempt in 1... {
             try refresh()
             let head = state.head
-            let (surveyed, doomed) = try survey(olderThan: cutoff)
+            let (surveyed, doomed) = try survey(of: objects, olderThan: cutoff)
             var report = surveyed
             report.planned = plan
             // Anything committed while the store was walked (only possible
@@ -86,7 +89,7 @@ extension Vault {
     /// relative to the store), and younger ones (counted, kept). The
     /// references are noted in a temporary file and compared with the store
     /// one fan-out directory at a time: memory holds a 256th of the objects.
-    private func survey(olderThan cutoff: TimeInterval) throws -> (report: CollectionReport, doomed: [String]) {
+    private func survey(of objects: any SweepableObjectStore, olderThan cutoff: TimeInterval) throws -> (report: CollectionReport, doomed: [String]) {
         var report = CollectionReport(planned: true)
         let references = try ObjectReferences()
         for document in state.documents.values {
@@ -99,17 +102,17 @@ extension Vault {
             let referenced = try references.inFanOut(leadingByte)
             for entry in entries where !(entry.id.map { referenced[$0] != nil } ?? false) {
                 let isObject = entry.id != nil
-                if Double(entry.status.st_mtim.tv_sec) >= cutoff {
+                if entry.modified >= cutoff {
                     if isObject { report.objectsKeptRecent += 1 }
                     continue
                 }
                 if isObject {
                     report.objectsRemoved += 1
-                    report.bytesFreed += UInt64(entry.status.st_size)
+                    report.bytesFreed += entry.size
                 } else {
                     report.temporaryFilesRemoved += 1
                 }
-                doomed.append(entry.relativePath)
+                doomed.append(entry.name)
             }
         }
         return (report, doomed)

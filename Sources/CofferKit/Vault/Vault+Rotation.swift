@@ -415,7 +415,7 @@ extension Vault {
         var verifier = LedgerVerifier(vaultID: descriptor.vault)
         var then: [DocumentID: UInt32] = [:]
         do {
-            try catalog.forEachLedgerEntry(checkingAheadWith: verifier.signingKeys) { entry in
+            try catalog.forEachLedgerEntry(from: 0, checkingAheadWith: verifier.signingKeys) { entry in
                 if case .identityRevoked(let revocation) = entry.contents.event, revocation.member == member {
                     throw Reached(readable: Dictionary(uniqueKeysWithValues: verifier.state.documentsReadable(by: member)
                         .map { ($0.id, $0.currentGeneration) }))

@@ -3,8 +3,12 @@ import Foundation
 /// An open vault, used by one identity: the object store, the catalog, and
 /// the state replayed from the verified ledger.
 ///
-/// Every method that changes the vault appends signed ledger entries in one
-/// SQLite transaction, after the objects they reference are durable.
+/// A local vault keeps both in its directory (the SQLite catalog and
+/// `objects/`); a shared one keeps them in PostgreSQL and an S3 bucket
+/// (``SharedStorage``), its directory holding only the descriptor and
+/// where they are. Every method that changes the vault appends signed
+/// ledger entries in one compare-and-append, after the objects they
+/// reference are durable.
 public final class Vault {
     /// The vault directory.
     public let path: String
@@ -15,8 +19,20 @@ public final class Vault {
     /// The access structure established by the verified ledger.
     public internal(set) var state: VaultState
 
-    let catalog: Catalog
-    let objects: ObjectStore
+    let catalog: any VaultCatalog
+    let objects: any ObjectStoring
+    /// Where a shared vault's catalog and objects are (nil for a local vault).
+    public let shared: SharedStorage?
+
+    /// A local vault's SQLite catalog and object store, for the commands
+    /// that work on their files directly.
+    /// - Throws: ``VaultError/notPermitted(_:)`` for a shared vault, naming `command`.
+    func localStorage(for command: String) throws -> (catalog: Catalog, objects: ObjectStore) {
+        guard let catalog = catalog as? Catalog, let objects = objects as? ObjectStore else {
+            throw VaultError.notPermitted("`coffer \(command)` does not work on a shared vault (PostgreSQL and S3) yet; docs/SHARED.md says what does")
+        }
+        return (catalog, objects)
+    }
     /// Told of the bytes a long command (seal, open, backup) has ahead and
     /// has done, to show progress; nil shows none.
     public var progress: (any ProgressListener)?
@@ -37,8 +53,8 @@ public final class Vault {
     static func objectsPath(_ vault: String) -> String { FileSystem.join(vault, "objects") }
 
     private init(
-        path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: Catalog, objects: ObjectStore, heads: HeadStore?,
-        store: StateStore?, lock: VaultLock?, readOnlyReason: String? = nil
+        path: String, identity: Identity, descriptor: VaultDescriptor, state: VaultState, catalog: any VaultCatalog, objects: any ObjectStoring,
+        shared: SharedStorage?, heads: HeadStore?, store: StateStore?, lock: VaultLock?, readOnlyReason: String? = nil
     ) {
         self.path = path
         self.identity = identity
@@ -46,6 +62,7 @@ public final class Vault {
         self.state = state
         self.catalog = catalog
         self.objects = objects
+        self.shared = shared
         self.heads = heads
         self.store = store
         self.readOnlyReason = readOnlyReason
@@ -60,27 +77,39 @@ public final class Vault {
     ///   - exportLimit: the highest label that may leave in a bundle without
     ///     an administrator's approval (nil: `secret`, or the second-highest label).
     ///   - stateDirectory: where this identity remembers ledger heads (default: the user's).
-    /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``VaultError/unknownLabel(_:known:)``, ``FileError``, ``DatabaseError``.
+    ///   - storage: ``VaultStorage/local`` (the default), or a shared vault's
+    ///     PostgreSQL database and S3 bucket, both reachable now.
+    /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``VaultError/unknownLabel(_:known:)``, ``FileError``, ``DatabaseError``;
+    ///   for a shared vault, ``PostgresError`` and ``S3Error`` too.
     public static func create(
-        at path: String, creator: Identity, labels: [String] = defaultLabels, exportLimit: String? = nil, stateDirectory location: StateLocation = .standard
+        at path: String, creator: Identity, labels: [String] = defaultLabels, exportLimit: String? = nil, stateDirectory location: StateLocation = .standard,
+        storage: VaultStorage = .local
     ) throws -> Vault {
         let stateDirectory = location.path
         guard !labels.isEmpty, Set(labels).count == labels.count, labels.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
             throw VaultError.unknownLabel(labels.joined(separator: ","), known: ["non-empty, distinct labels of at most 64 bytes"])
         }
         if let exportLimit, !labels.contains(exportLimit) { throw VaultError.unknownLabel(exportLimit, known: labels) }
-        if FileSystem.exists(path) {
-            guard FileSystem.isDirectory(path), try FileSystem.contents(of: path).isEmpty else {
-                throw VaultError.directoryNotEmpty(path: path)
-            }
-        } else {
-            try FileSystem.createDirectories(path)
-        }
+        try makeEmptyDirectory(path)
         let vaultID = VaultID.random()
         let now = Date()
         let (descriptor, descriptorFile) = try VaultDescriptor.make(vault: vaultID, creator: creator, time: now)
-        _ = try ObjectStore.create(at: objectsPath(path))
-        let catalog = try Catalog.create(at: catalogPath(path), vaultID: vaultID)
+        let catalog: any VaultCatalog
+        let objects: any ObjectStoring
+        var shared: SharedStorage?
+        switch storage {
+        case .local:
+            objects = try ObjectStore.create(at: objectsPath(path))
+            catalog = try Catalog.create(at: catalogPath(path), vaultID: vaultID)
+        case .shared(let catalogLocation, let objectsLocation):
+            let sharedStorage = try SharedStorage(catalog: catalogLocation, schema: SharedStorage.schema(for: vaultID), objects: objectsLocation)
+            let bucket = try sharedStorage.connectObjects()
+            try bucket.requireUsableBucket()
+            let database = try sharedStorage.connectCatalog()
+            try database.create(vault: vaultID, descriptor: descriptorFile)
+            try database.holdShared()
+            (catalog, objects, shared) = (database, bucket, sharedStorage)
+        }
 
         var verifier = LedgerVerifier(vaultID: vaultID)
         var pending: [LedgerEntry] = []
@@ -100,7 +129,8 @@ public final class Vault {
         for event in try personalRoleEvents(for: creator.publicIdentity, state: verifier.state, adminKey: adminKey, adminVersion: 1, labels: labels) {
             try record(event)
         }
-        try catalog.database.transaction { try catalog.append(pending) }
+        try catalog.append(planning: { pending })
+        if let shared { try AtomicFile.write(try shared.encoded(), to: FileSystem.join(path, SharedStorage.fileName), mode: 0o600, overwrite: false) }
         // The descriptor is written last: a directory without it is not a vault,
         // so a crash during init leaves nothing that could be mistaken for one.
         try AtomicFile.write(descriptorFile, to: FileSystem.join(path, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
@@ -108,11 +138,23 @@ public final class Vault {
         try heads?.pin(fingerprint: creator.fingerprint, vaultPath: path, vault: descriptor.vault)
         let vault = Vault(
             path: path, identity: creator, descriptor: descriptor, state: verifier.state, catalog: catalog,
-            objects: ObjectStore(root: objectsPath(path)), heads: heads,
+            objects: objects, shared: shared, heads: heads,
             store: try heads?.stateStore(of: creator, vault: vaultID), lock: try VaultLock.shared(for: path))
         try vault.saveState()
         try vault.rememberHead()
         return vault
+    }
+
+    /// Creates `path`, or checks that it is an empty directory.
+    /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``FileError``.
+    static func makeEmptyDirectory(_ path: String) throws {
+        if FileSystem.exists(path) {
+            guard FileSystem.isDirectory(path), try FileSystem.contents(of: path).isEmpty else {
+                throw VaultError.directoryNotEmpty(path: path)
+            }
+        } else {
+            try FileSystem.createDirectories(path)
+        }
     }
 
     /// The events that give `member` its personal role with a first key.
@@ -149,7 +191,9 @@ public final class Vault {
     /// live in the backup's shared store, which the snapshot's own
     /// `objects` link (never followed) names.
     static func open(at path: String, identity: Identity, stateDirectory: String?, access: VaultAccess = .readWrite, objects: String) throws -> Vault {
-        let (descriptor, catalog) = try openStorage(at: path, access: access)
+        let (descriptor, catalog, shared) = try openCatalog(at: path, access: access)
+        // A shared vault's lock spans every client (an advisory lock in its database); taken before the ledger is read, as below.
+        try (catalog as? PostgresLedger)?.holdShared()
         // Taken before the ledger is read: `gc` (which takes it exclusively)
         // then cannot delete a generation the state about to be replayed
         // still references, between that replay and this process's reads.
@@ -178,7 +222,7 @@ public final class Vault {
         if !pinned { try tracked?.pin(fingerprint: identity.fingerprint, vaultPath: path, vault: descriptor.vault) }
         let vault = Vault(
             path: path, identity: identity, descriptor: descriptor, state: state, catalog: catalog,
-            objects: ObjectStore(root: objects), heads: tracked, store: store, lock: lock,
+            objects: try shared?.connectObjects() ?? ObjectStore(root: objects), shared: shared, heads: tracked, store: store, lock: lock,
             readOnlyReason: restored.map { $0.refusal(path: path) } ?? (access == .readOnly ? "\(path) was opened read-only" : nil))
         guard !state.revoked.contains(identity.fingerprint) else {
             // The attempt is evidence: it goes into the ledger, signed by the revoked identity itself
@@ -192,19 +236,50 @@ public final class Vault {
         return vault
     }
 
-    /// Reads and checks the descriptor and opens the catalog (see
-    /// ``Catalog/open(at:access:toleratingForeignSchema:)``). With `access`
-    /// `.readOnly`, nothing in the directory is created or changed (``Catalog/openReadOnly(at:)``).
-    static func openStorage(at path: String, access: VaultAccess = .readWrite, toleratingForeignSchema: Bool = false) throws -> (VaultDescriptor, Catalog) {
+    /// Reads and checks the descriptor and connects to the catalog, local
+    /// (``openStorage(at:access:toleratingForeignSchema:)``) or shared
+    /// (``SharedStorage``): for commands that work on both.
+    /// - Returns: the descriptor, the catalog, and where a shared vault's storage is (nil if local).
+    static func openCatalog(at path: String, access: VaultAccess = .readWrite) throws -> (VaultDescriptor, any VaultCatalog, SharedStorage?) {
+        let descriptor = try readDescriptor(at: path)
+        guard let shared = try SharedStorage.read(inVault: path) else {
+            let (descriptor, catalog) = try openStorage(at: path, access: access)
+            return (descriptor, catalog, nil)
+        }
+        let catalog = try shared.connectCatalog()
+        try requireSameVault(catalog, descriptor)
+        return (descriptor, catalog, shared)
+    }
+
+    /// The vault directory's descriptor, read and its signature checked.
+    /// - Throws: ``VaultError/notAVault(path:)``, ``VaultError/badDescriptor(_:)``, ``FormatError``.
+    private static func readDescriptor(at path: String) throws -> VaultDescriptor {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
-        let descriptor = try VaultDescriptor.parse(try VaultDescriptor.readFile(inVault: path))
-        let catalog = access == .readOnly
-            ? try Catalog.openReadOnly(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
-            : try Catalog.open(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
+        return try VaultDescriptor.parse(try VaultDescriptor.readFile(inVault: path))
+    }
+
+    /// Throws unless the catalog's `meta` names the descriptor's vault.
+    static func requireSameVault(_ catalog: any VaultCatalog, _ descriptor: VaultDescriptor) throws {
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw VaultError.integrity("the catalog belongs to another vault than the descriptor")
         }
+    }
+
+    /// Reads and checks the descriptor and opens a local vault's catalog (see
+    /// ``Catalog/open(at:access:toleratingForeignSchema:)``). With `access`
+    /// `.readOnly`, nothing in the directory is created or changed (``Catalog/openReadOnly(at:)``).
+    /// - Throws: ``VaultError/notPermitted(_:)`` for a shared vault (the
+    ///   commands that call this read the local files themselves).
+    static func openStorage(at path: String, access: VaultAccess = .readWrite, toleratingForeignSchema: Bool = false) throws -> (VaultDescriptor, Catalog) {
+        let descriptor = try readDescriptor(at: path)
+        if try SharedStorage.read(inVault: path) != nil {
+            throw VaultError.notPermitted("\(path) is a shared vault (PostgreSQL and S3); this command works only on a local vault so far (docs/SHARED.md)")
+        }
+        let catalog = access == .readOnly
+            ? try Catalog.openReadOnly(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
+            : try Catalog.open(at: catalogPath(path), toleratingForeignSchema: toleratingForeignSchema)
+        try requireSameVault(catalog, descriptor)
         return (descriptor, catalog)
     }
 
@@ -221,7 +296,7 @@ public final class Vault {
     /// With a `spill`, what is verified is saved as it goes (see
     /// ``LedgerVerifier/Spill``); the caller saves the rest.
     static func replay(
-        catalog: Catalog, descriptor: VaultDescriptor, trustedThrough remembered: HeadStore.Head?, from checkpoint: VaultState? = nil,
+        catalog: any VaultCatalog, descriptor: VaultDescriptor, trustedThrough remembered: HeadStore.Head?, from checkpoint: VaultState? = nil,
         spillingTo spill: LedgerVerifier.Spill? = nil
     ) throws -> VaultState {
         var verifier = LedgerVerifier(vaultID: descriptor.vault, spillingTo: spill)
@@ -320,8 +395,14 @@ public final class Vault {
         let planned = state.entryCount
         let wasRevoked = state.revoked.contains(identity.fingerprint)
         var appended: [LedgerEntry] = []
+        var committed: VaultState?
+        var planning = false
         do {
-            try catalog.database.transaction {
+            try catalog.append(planning: {
+                // A shared catalog plans again after another client appended first:
+                // keys generated for the refused plan's versions must not be reused.
+                if planning { roleKeyCache.removeAll() }
+                planning = true
                 try refresh()
                 let headMoved = state.entryCount != planned
                 let draft = LedgerDraft(verifier: LedgerVerifier(state: state), identity: identity, time: Date())
@@ -341,15 +422,15 @@ public final class Vault {
                 }
                 // Never append what was planned from a saved record that did not authenticate.
                 try store?.requireIntact()
-                try catalog.append(draft.entries)
-                appended = draft.entries
-                state = draft.state
-            }
+                (appended, committed) = (draft.entries, draft.state)
+                return draft.entries
+            })
         } catch {
             // Keys generated for versions that were never committed must not shadow later ones.
             roleKeyCache.removeAll()
             throw error
         }
+        if let committed { state = committed }
         try catalog.requireAppended(appended)
         try saveState()
         try rememberHead()

@@ -106,6 +106,9 @@ public enum VaultVerifier {
         var report = VerificationReport()
         report.deep = deep
         report.subset = subset?.description
+        if FileSystem.isDirectory(path), try SharedStorage.read(inVault: path) != nil {
+            return try verifyShared(at: path, identity: identity, stateDirectory: stateDirectory, deep: deep, subset: subset, report: report, replayed: &verifiedState)
+        }
         // 0. The tree: only regular files and directories, and no link, anywhere below the vault.
         var special = (try? Directory.open(path).specialEntries()) ?? []
         let objectsPath = objects ?? Vault.objectsPath(path)
@@ -154,35 +157,7 @@ public enum VaultVerifier {
         var state: VaultState?
         try catalog.database.reading {
             report.catalogSchema = (try? catalog.storedSchema()) ?? nil
-            // 1. Ledger: chain, signatures, authorisation; plus the remembered head.
-            do {
-                // Every head remembered in this state directory (any identity's)
-                // is checked: no key is needed to detect a rollback.
-                let heads = stateDirectory.map { HeadStore(directory: $0) }
-                let remembered = try heads?.heads(vault: descriptor.vault) ?? []
-                try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
-                // Re-check every signature: verify trusts nothing it has not checked now.
-                let replayed = try Vault.replay(
-                    catalog: catalog, descriptor: descriptor, trustedThrough: nil, spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: descriptor.vault)))
-                for (_, head) in remembered {
-                    do {
-                        try catalog.requireEntry(at: head.sequence, hash: head.hash)
-                    } catch let error as LedgerError {
-                        throw try HeadConflict.explaining(error, vaultPath: path, remembered: head, catalog: catalog) ?? error
-                    }
-                }
-                state = replayed
-                report.counts.ledgerEntries = replayed.entryCount
-            } catch let error as LedgerError {
-                report.add("ledger", ledgerSubject(error), error.description)
-            } catch let error as VaultError {
-                switch error {
-                case .replaced: report.add("vault", path, error.description)
-                case .headConflict(let conflict): report.add("ledger", "entry \(conflict.seenSequence)", error.description)
-                case .integrity: report.add("state", stateDirectory ?? "", error.description)
-                default: report.add("descriptor", VaultDescriptor.fileName, error.description)
-                }
-            }
+            state = try checkLedger(of: catalog, descriptor: descriptor, path: path, stateDirectory: stateDirectory, into: &report)
         }
 
         // The catalog has been read: if it was opened immutable and a writer
@@ -217,34 +192,126 @@ public enum VaultVerifier {
         if let references { report.counts.objectsReferenced = try references.count }
 
         // 4. Deep: decrypt everything the identity can read.
-        if deep, let identity, state != nil, report.findings.isEmpty {
-            let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly, objects: objectsPath)
-            // The identity's saved state must be exactly what the ledger replays to (a
-            // record put back from an older copy of its store authenticates, and is found here).
-            if let replayed = state, vault.state.entryCount == replayed.entryCount {
-                let differing = vault.state.fieldsDiffering(from: replayed)
-                if !differing.isEmpty {
-                    report.add("state", identity.fingerprint, "the saved state in the state directory differs from the ledger in: \(differing.joined(separator: ", ")); remove it with `coffer state reset`")
-                }
-            }
-            // A page at a time from the identity's saved state, in id order.
-            for document in vault.state.documents.values {
-                guard vault.canRead(document) else {
-                    report.counts.documentsSkipped += 1
-                    continue
-                }
+        if deep, let identity, let state, report.findings.isEmpty {
+            try decryptEverything(at: path, identity: identity, stateDirectory: stateDirectory, objects: objectsPath, replayed: state, into: &report)
+        }
+        verifiedState = state
+        return report
+    }
+
+    /// 1. Ledger: chain, signatures, authorisation, replayed from the first
+    /// entry with every signature checked now; plus every head remembered in
+    /// `stateDirectory` (any identity's: no key is needed to detect a rollback).
+    /// - Returns: the replayed state, or nil (with findings) if the ledger did not verify.
+    private static func checkLedger(
+        of catalog: any VaultCatalog, descriptor: VaultDescriptor, path: String, stateDirectory: String?, into report: inout VerificationReport
+    ) throws -> VaultState? {
+        do {
+            let heads = stateDirectory.map { HeadStore(directory: $0) }
+            let remembered = try heads?.heads(vault: descriptor.vault) ?? []
+            try heads?.checkAllPins(vaultPath: path, vault: descriptor.vault)
+            // Re-check every signature: verify trusts nothing it has not checked now.
+            let replayed = try Vault.replay(
+                catalog: catalog, descriptor: descriptor, trustedThrough: nil, spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: descriptor.vault)))
+            for (_, head) in remembered {
                 do {
-                    let version = document.current
-                    let (key, _) = try vault.dataKey(of: document, version: version)
-                    let meta = try vault.metadata(of: document, version: version, key: key)
-                    let manifest = try vault.readManifest(version)
-                    let size = try ContentStream(store: vault.objects).open(manifest, key: key) { _ in }
-                    if size != meta.size { throw VaultError.integrity("decrypted \(size) bytes, metadata says \(meta.size)") }
-                    report.counts.documentsDecrypted += 1
-                } catch let error as any CofferFailure {
-                    report.add("document", document.id.description, error.description)
+                    try catalog.requireEntry(at: head.sequence, hash: head.hash)
+                } catch let error as LedgerError {
+                    throw try HeadConflict.explaining(error, vaultPath: path, remembered: head, catalog: catalog) ?? error
                 }
             }
+            report.counts.ledgerEntries = replayed.entryCount
+            return replayed
+        } catch let error as LedgerError {
+            report.add("ledger", ledgerSubject(error), error.description)
+        } catch let error as VaultError {
+            switch error {
+            case .replaced: report.add("vault", path, error.description)
+            case .headConflict(let conflict): report.add("ledger", "entry \(conflict.seenSequence)", error.description)
+            case .integrity: report.add("state", stateDirectory ?? "", error.description)
+            default: report.add("descriptor", VaultDescriptor.fileName, error.description)
+            }
+        }
+        return nil
+    }
+
+    /// 4. Deep: opens the vault as `identity` and decrypts every document it
+    /// can read, end to end; its saved state must equal the replay's.
+    private static func decryptEverything(
+        at path: String, identity: Identity, stateDirectory: String?, objects: String, replayed: VaultState, into report: inout VerificationReport
+    ) throws {
+        let vault = try Vault.open(at: path, identity: identity, stateDirectory: stateDirectory, access: .readOnly, objects: objects)
+        // The identity's saved state must be exactly what the ledger replays to (a
+        // record put back from an older copy of its store authenticates, and is found here).
+        if vault.state.entryCount == replayed.entryCount {
+            let differing = vault.state.fieldsDiffering(from: replayed)
+            if !differing.isEmpty {
+                report.add("state", identity.fingerprint, "the saved state in the state directory differs from the ledger in: \(differing.joined(separator: ", ")); remove it with `coffer state reset`")
+            }
+        }
+        // A page at a time from the identity's saved state, in id order.
+        for document in vault.state.documents.values {
+            guard vault.canRead(document) else {
+                report.counts.documentsSkipped += 1
+                continue
+            }
+            do {
+                let version = document.current
+                let (key, _) = try vault.dataKey(of: document, version: version)
+                let meta = try vault.metadata(of: document, version: version, key: key)
+                let manifest = try vault.readManifest(version)
+                let size = try ContentStream(store: vault.objects).open(manifest, key: key) { _ in }
+                if size != meta.size { throw VaultError.integrity("decrypted \(size) bytes, metadata says \(meta.size)") }
+                report.counts.documentsDecrypted += 1
+            } catch let error as any CofferFailure {
+                report.add("document", document.id.description, error.description)
+            }
+        }
+    }
+
+    /// ``verifyOnce`` for a shared vault (``SharedStorage``): the ledger from
+    /// PostgreSQL, then every object the current versions reference, without
+    /// listing the bucket: each must be there (`HEAD`), and those in
+    /// `subset` (all, without one) are read and re-hashed. Unreferenced
+    /// objects are `gc`'s concern and are not counted.
+    private static func verifyShared(
+        at path: String, identity: Identity?, stateDirectory: String?, deep: Bool, subset: ObjectSubset?, report start: VerificationReport,
+        replayed verifiedState: inout VaultState?
+    ) throws -> VerificationReport {
+        var report = start
+        let descriptor: VaultDescriptor
+        let catalog: any VaultCatalog
+        let store: any ObjectStoring
+        do {
+            let shared: SharedStorage?
+            (descriptor, catalog, shared) = try Vault.openCatalog(at: path, access: .readOnly)
+            store = try shared?.connectObjects() ?? ObjectStore(root: Vault.objectsPath(path))
+        } catch let error as any CofferFailure where error is UnsafeEntryError || error is FormatError || error.kind == .integrity {
+            report.add("descriptor", VaultDescriptor.fileName, error.description)
+            return report
+        }
+        // Held for the whole check, as a local vault's lock file: `gc` cannot delete
+        // a generation the replay below still references while objects are checked.
+        try (catalog as? PostgresLedger)?.holdShared()
+        report.catalogSchema = (try? catalog.storedSchema()) ?? nil
+        let state = try checkLedger(of: catalog, descriptor: descriptor, path: path, stateDirectory: stateDirectory, into: &report)
+        if let state {
+            let references = try noteReferences(of: state, checkingManifestsIn: store, into: &report)
+            for leadingByte in UInt8.min...UInt8.max {
+                let referenced = try references.inFanOut(leadingByte)
+                let ids = referenced.keys.sorted()
+                let rehashed = subset.map { part in ids.filter(part.contains) } ?? ids
+                try hash(rehashed, referenced: referenced, in: store, into: &report)
+                let others = subset == nil ? [] : ids.filter { !subset!.contains($0) }
+                let present = try ParallelMap.run(others) { id in try store.contains(id) }
+                for (id, there) in zip(others, present) where !there {
+                    report.add("object", id.description, "object referenced by \(referenced[id] ?? "?") is missing")
+                }
+            }
+            report.counts.objectsReferenced = try references.count
+        }
+        if deep, let identity, let state, report.findings.isEmpty {
+            try decryptEverything(at: path, identity: identity, stateDirectory: stateDirectory, objects: Vault.objectsPath(path), replayed: state, into: &report)
         }
         verifiedState = state
         return report
@@ -255,7 +322,7 @@ public enum VaultVerifier {
     /// (only current versions are live: a re-key leaves the older objects
     /// to `gc`). Documents are read a page at a time from the replay's store.
     private static func noteReferences(
-        of state: VaultState, checkingManifestsIn store: ObjectStore, into report: inout VerificationReport
+        of state: VaultState, checkingManifestsIn store: any ObjectStoring, into report: inout VerificationReport
     ) throws -> ObjectReferences {
         let references = try ObjectReferences()
         for document in state.documents.values {
@@ -284,7 +351,7 @@ public enum VaultVerifier {
     /// An object nothing references may be named by either hash function
     /// (a vault upgrade leaves the BLAKE2b-named originals to `gc`).
     private static func hash(
-        _ ids: [ObjectID], referenced: [ObjectID: String], in store: ObjectStore, into report: inout VerificationReport
+        _ ids: [ObjectID], referenced: [ObjectID: String], in store: any ObjectStoring, into report: inout VerificationReport
     ) throws {
         let checked = try ParallelMap.run(ids) { id -> (hashedBytes: Int?, problem: String?) in
             do {

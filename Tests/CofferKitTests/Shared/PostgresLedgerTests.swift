@@ -75,7 +75,7 @@ struct PostgresLedgerTests {
     /// Every entry of `shared`, read back.
     static func entries(of shared: PostgresLedger) throws -> [LedgerEntry] {
         var entries: [LedgerEntry] = []
-        try shared.forEachEntry { entries.append($0) }
+        try shared.forEachLedgerEntry { entries.append($0) }
         return entries
     }
 

@@ -64,7 +64,37 @@ struct S3ObjectStoreTests {
         #expect(try !store.put(id, bytes))
         try store.delete(id)
         #expect(try !store.contains(id))
-        #expect { try store.get(id) } throws: { ($0 as? S3Error)?.kind == .notFound }
+        #expect { try store.get(id) } throws: { ($0 as? ObjectStoreError) == .missing(id) }
+    }
+
+    @Test("listing for gc: 1,500 objects over two pages come out once each, grouped by leading byte in order; other keys are left out and never removed")
+    func listing() throws {
+        let store = try store()
+        let objects = (0..<1_500).map { _ in Self.object(32) }
+        _ = try ParallelMap.run(objects.map(\.0)) { bytes in try store.put(bytes.withUnsafeBytes { ObjectID.of($0) }, bytes) }
+        // Keys Coffer never writes: beside the prefix, and under it with names that are not object names.
+        let endpoint = try Self.configuration().endpoint
+        for key in ["vaults/other/" + objects[0].1.description, "vaults/one/notes.txt", "vaults/one/" + String(repeating: "g", count: 64)] {
+            let put = try Self.rawCurl(["-X", "PUT", "-H", "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "\(endpoint)/\(bucket)/\(key)"])
+            put.waitUntilExit()
+        }
+        var bytes: [UInt8] = []
+        var seen: [ObjectID] = []
+        try store.forEachFanOut { leadingByte, entries in
+            bytes.append(leadingByte)
+            for entry in entries {
+                #expect(entry.id?.leadingByte == leadingByte && entry.name == entry.id?.description && entry.size == 32)
+                #expect(abs(entry.modified - Date().timeIntervalSince1970) < 600, "LastModified \(entry.modified)")
+                seen.append(try #require(entry.id))
+            }
+        }
+        #expect(bytes == Array(UInt8.min...UInt8.max))
+        #expect(seen.count == 1_500 && Set(seen) == Set(objects.map(\.1)))
+        try store.remove(objects.prefix(1_000).map(\.1.description))
+        var left = 0
+        try store.forEachFanOut { _, entries in left += entries.count }
+        #expect(left == 500)
+        #expect(try store.contains(objects[1_499].1) && !(try store.contains(objects[0].1)))
     }
 
     @Test("eight writers put one object at once: exactly one creates it, the others find it, and it reads back whole")
@@ -97,8 +127,8 @@ struct S3ObjectStoreTests {
         let overwrite = try Self.rawCurl(["-X", "PUT", "--data-binary", "@\(other)", "-H", "x-amz-content-sha256: \(try Self.sha256(ofFile: other))", url])
         overwrite.waitUntilExit()
         #expect(overwrite.terminationStatus == 0)
-        #expect { try store.get(id) } throws: { ($0 as? S3Error)?.kind == .integrity }
-        #expect { try store.put(id, bytes) } throws: { ($0 as? S3Error)?.kind == .integrity }
+        #expect { try store.get(id) } throws: { ($0 as? ObjectStoreError) == .corrupt(id) }
+        #expect { try store.put(id, bytes) } throws: { ($0 as? ObjectStoreError) == .corrupt(id) }
 
         // A body whose SHA-256 is not the one signed: the server stores nothing.
         let (fresh, freshID) = Self.object()
@@ -143,7 +173,7 @@ struct S3ObjectStoreTests {
         enable.waitUntilExit()
         #expect(enable.terminationStatus == 0)
         #expect { try store.requireUsableBucket() } throws: { ($0 as? S3Error)?.kind == .usage && "\($0)".contains("versioning") }
-        let missing = S3ObjectStore(location: try S3Location("s3://coffer-missing-\(Hex.encode(Sodium.randomBytes(4)))"), configuration: try Self.configuration())
+        let missing = try S3ObjectStore(location: try S3Location("s3://coffer-missing-\(Hex.encode(Sodium.randomBytes(4)))"), configuration: try Self.configuration())
         #expect { try missing.requireUsableBucket() } throws: { ($0 as? S3Error)?.kind == .notFound }
 
         for bad in ["http://bucket/x", "s3://", "s3://UPPER", "s3://ok-bucket/../up", "s3://a"] {

@@ -100,7 +100,7 @@ struct ObjectStoreTests {
             visited.append(leadingByte)
             for entry in entries {
                 let id = try #require(entry.id)
-                #expect(id.leadingByte == leadingByte && entry.relativePath.hasPrefix(Hex.encode([leadingByte]) + "/"))
+                #expect(id.leadingByte == leadingByte && entry.name.hasPrefix(Hex.encode([leadingByte]) + "/"))
                 found.insert(id)
             }
         }

@@ -15,7 +15,7 @@ struct ContentStreamTests {
         let key: DataKey
         let plaintext: [UInt8]
         let result: ContentStream.Sealed
-        var store: ObjectStore { stream.store }
+        var store: ObjectStore { stream.store as! ObjectStore }
     }
 
     static func seal(_ plaintext: [UInt8], geometry: StreamGeometry = small) throws -> Sealed {
