@@ -133,12 +133,7 @@ extension Coffer.BackupCommand {
         @OptionGroup var progressOptions: ProgressOptions
 
         func run() throws {
-            let progress = progressOptions.start()
-            let manifest: BackupManifest
-            do {
-                defer { progress?.finish() }  // erased before the report, or the error
-                manifest = try BackupStore.restore(destination, snapshot: at, to: to, progress: progress)
-            }
+            let manifest = try progressOptions.showing { try BackupStore.restore(destination, snapshot: at, to: to, progress: $0) }
             if output.json { return try JSONOutput.print(manifest) }
             TextOutput.line("restored snapshot \(manifest.id) (\(manifest.entries) ledger entries, \(manifest.objects) objects) to \(to)")
             TextOutput.line("it is read-only: check it with `coffer verify --deep --vault \(to)`; to work in it, `coffer backup adopt --vault \(to)`")

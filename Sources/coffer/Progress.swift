@@ -12,6 +12,14 @@ struct ProgressOptions: ParsableArguments {
     func start() -> TerminalProgress? {
         quiet || isatty(STDERR_FILENO) != 1 ? nil : TerminalProgress()
     }
+
+    /// Runs `work` with a progress line (``start()``), erased when it
+    /// returns or throws: before the report, or the error, is printed.
+    func showing<T>(_ work: (TerminalProgress?) throws -> T) rethrows -> T {
+        let progress = start()
+        defer { progress?.finish() }
+        return try work(progress)
+    }
 }
 
 /// One line on standard error, redrawn in place, for a person watching long

@@ -45,6 +45,25 @@ struct VaultOptions: ParsableArguments {
     }
 }
 
+/// `--catalog` and `--objects`: where a shared vault's ledger and objects
+/// are (docs/SHARED.md), both or neither.
+struct SharedStorageOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("A shared vault's PostgreSQL database, as a libpq URI or connection string without a password.", valueName: "postgresql://…"))
+    var catalog: String?
+
+    @Option(name: .long, help: ArgumentHelp("A shared vault's S3 bucket and key prefix.", valueName: "s3://bucket/prefix"))
+    var objects: String?
+
+    func validate() throws {
+        if (catalog == nil) != (objects == nil) { throw ValidationError("a shared vault needs both --catalog and --objects") }
+    }
+
+    /// The shared backend they name, or the local one without them.
+    var storage: VaultStorage {
+        if let catalog, let objects { .shared(catalog: catalog, objects: objects) } else { .local }
+    }
+}
+
 /// `--vault` alone, for commands that need no identity (keyless checks).
 struct VaultPathOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The vault directory (default: $COFFER_VAULT).", valueName: "dir"))

@@ -29,23 +29,14 @@ extension Coffer {
         @Option(name: .long, help: ArgumentHelp("The highest label that bundles may carry without an administrator's --approve (default: secret, or the second-highest label).", valueName: "label"))
         var exportLimit: String?
 
-        @Option(name: .long, help: ArgumentHelp("Shared vault: its PostgreSQL database, as a libpq URI or connection string without a password.", valueName: "postgresql://…"))
-        var catalog: String?
-
-        @Option(name: .long, help: ArgumentHelp("Shared vault: its S3 bucket and key prefix.", valueName: "s3://bucket/prefix"))
-        var objects: String?
-
-        func validate() throws {
-            if (catalog == nil) != (objects == nil) { throw ValidationError("a shared vault needs both --catalog and --objects") }
-        }
+        @OptionGroup var shared: SharedStorageOptions
 
         func run() throws {
             let path = try vault.vaultPath()
             let identity = try vault.loadIdentity()
-            let storage: VaultStorage = if let catalog, let objects { .shared(catalog: catalog, objects: objects) } else { .local }
             let created = try Vault.create(
                 at: path, creator: identity, labels: labels.isEmpty ? Vault.defaultLabels : labels, exportLimit: exportLimit,
-                stateDirectory: .standard, storage: storage)
+                stateDirectory: .standard, storage: shared.storage)
             let summary = InitSummary(
                 vault: path, id: created.state.vaultID.description, administrator: identity.fingerprint, labels: created.state.labels,
                 exportLimit: created.state.exportLimit, catalog: created.shared?.catalog, objects: created.shared?.objects)
@@ -91,11 +82,7 @@ extension Coffer {
         @Option(name: .long, help: ArgumentHelp("The new vault directory (default: $COFFER_VAULT).", valueName: "dir"))
         var vault: String?
 
-        @Option(name: .long, help: ArgumentHelp("The vault's PostgreSQL database, as a libpq URI or connection string without a password.", valueName: "postgresql://…"))
-        var catalog: String
-
-        @Option(name: .long, help: ArgumentHelp("The vault's S3 bucket and key prefix.", valueName: "s3://bucket/prefix"))
-        var objects: String
+        @OptionGroup var shared: SharedStorageOptions
 
         @Option(name: .long, help: ArgumentHelp("Refuse unless the vault has this id.", valueName: "id"))
         var expectID: String?
@@ -107,6 +94,7 @@ extension Coffer {
             let expected = try expectID.map { text in
                 do { return try VaultID(hex: text) } catch { throw ValidationError("--expect-id takes a vault id: 32 hexadecimal digits") }
             }
+            guard case .shared(let catalog, let objects) = shared.storage else { throw ValidationError("attach needs --catalog and --objects") }
             let report = try Vault.attach(at: path, catalog: catalog, objects: objects, expectedID: expected)
             if output.json {
                 try JSONOutput.print(report)

@@ -684,6 +684,23 @@ final class Cast: @unchecked Sendable {
         return process
     }
 
+    /// Runs `coffer arguments` as `member` once for each of `delays`
+    /// (microseconds), SIGKILLing it after that long if it still runs, until
+    /// `finished()` says there is nothing left to do; returns how many runs were killed.
+    func kill(_ member: Member, _ arguments: [String], after delays: [UInt32], until finished: () -> Bool = { false }) throws -> Int {
+        var killed = 0
+        for delay in delays where !finished() {
+            let process = try start(member, arguments)
+            usleep(delay)
+            if process.isRunning {
+                Glibc.kill(process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            process.waitUntilExit()
+        }
+        return killed
+    }
+
     /// Starts every command, then waits for all of them.
     func race(_ commands: [(Member, [String])]) throws -> [BoundedRunner.Outcome] {
         let prepared = commands.map { ($0.1, environment(of: $0.0)) }

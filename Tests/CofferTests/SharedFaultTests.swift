@@ -68,4 +68,90 @@ struct SharedFaultTests {
         #expect(try cast.ok(bob, ["open", "big.bin", "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: big))))
         ConcurrencyTests.expectVerifies(cast: cast, as: bob, deep: true, "after radosgw was killed and restarted")
     }
+
+    @Test("the network between a client and the servers cut (a network namespace whose link goes down): a command fails within the network timeout (exit 8), nothing half-made; restored, a rerun succeeds")
+    func networkCut() throws {
+        let servers = try SharedServers.test()
+        let cast = try Cast(servers: servers)
+        let shared = try #require(cast.shared)
+        let alice = try cast.creator("alice")
+        let bob = try cast.person("bob", admin: true)
+        let name = "cof" + String(UInt32.random(in: 0...0xFFFFFF), radix: 16)
+        let database = try #require(URLComponents(string: servers.database())), endpoint = try #require(URLComponents(string: servers.endpoint()))
+        let ports = [try #require(database.port), try #require(endpoint.port)]
+        let host = try #require(try NetworkCut.setup(name, ports: ports))
+        defer { NetworkCut.run(["teardown", name]) }
+        // bob's client in the namespace reaches PostgreSQL across the link (host), S3 on its own loopback, forwarded across it.
+        var remote = database
+        remote.host = host
+        let client = Member(name: "bob", file: bob.file, stateDirectory: bob.stateDirectory, vault: cast.cli.path("clients/bob-remote"), fingerprint: bob.fingerprint, publicIdentity: bob.publicIdentity)
+        var environment = cast.environment(of: client)
+        environment["COFFER_NETWORK_TIMEOUT"] = "3"
+        func inNamespace(_ arguments: [String], input: Pipe? = nil) throws -> ChildProcess {
+            let process = ChildProcess()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", name, CLIHarness.binary] + arguments
+            process.environment = environment
+            process.currentDirectoryURL = URL(fileURLWithPath: cast.cli.root)
+            process.standardInput = input ?? FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            return process
+        }
+        func finish(_ process: ChildProcess) -> (status: Int32, seconds: Double, stderr: String) {
+            let started = Date()
+            let stderr = String(decoding: (process.standardError as! Pipe).fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, Date().timeIntervalSince(started), stderr)
+        }
+        let attached = finish(try inNamespace(["attach", "--vault", client.vault, "--catalog", try #require(remote.string), "--objects", shared.objects, "--expect-id", try #require(cast.vaultID)]))
+        #expect(attached.status == Exit.ok, "attach across the link: \(attached.stderr)")
+        #expect(finish(try inNamespace(["ls"])).status == Exit.ok)
+
+        // Cut while a seal is uploading: it fails within the timeout, and seals nothing.
+        let content = pattern(12 << 20, seed: 11)
+        let pipe = Pipe()
+        let seal = try inNamespace(["seal", "-", "--name", "cut.bin"], input: pipe)
+        pipe.fileHandleForWriting.write(content.prefix(9 << 20))
+        usleep(500_000)
+        NetworkCut.run(["cut", name])
+        pipe.fileHandleForWriting.write(content.dropFirst(9 << 20))
+        try pipe.fileHandleForWriting.close()
+        let cutSeal = finish(seal)
+        #expect(cutSeal.status == Exit.io && cutSeal.seconds < 30, "seal across a cut link: \(cutSeal.status) after \(cutSeal.seconds) s: \(cutSeal.stderr)")
+        // A command started while the link is down fails to connect, within the timeout.
+        let cutList = finish(try inNamespace(["ls"]))
+        #expect(cutList.status == Exit.io && cutList.stderr.contains("PostgreSQL") && cutList.seconds < 30, "ls across a cut link: \(cutList.status) after \(cutList.seconds) s: \(cutList.stderr)")
+        #expect(try cast.run(alice, ["open", "cut.bin", "-o", "-"]).status == Exit.notFound, "the cut seal left a document")
+
+        NetworkCut.run(["restore", name])
+        let rerun = Pipe()
+        let again = try inNamespace(["seal", "-", "--name", "cut.bin"], input: rerun)
+        rerun.fileHandleForWriting.write(content)
+        try rerun.fileHandleForWriting.close()
+        let sealed = finish(again)
+        #expect(sealed.status == Exit.ok, "the rerun: \(sealed.stderr)")
+        #expect(try cast.ok(alice, ["open", "cut.bin", "-o", "-"]).stdout == content)
+        ConcurrencyTests.expectVerifies(cast: cast, as: alice, deep: true, "after the network came back")
+    }
+}
+
+/// `scripts/network-cut`: a network namespace for one client, whose link to
+/// the test servers a test takes down and brings back.
+enum NetworkCut {
+    static let script = URL(fileURLWithPath: SharedServers.script).deletingLastPathComponent().appendingPathComponent("network-cut").path
+
+    /// Makes the namespace `name`, forwarding `ports`; returns the host's
+    /// address on the link (where PostgreSQL is reached from inside).
+    static func setup(_ name: String, ports: [Int]) throws -> String? {
+        let output = try SharedServers.run(script, ["setup", name] + ports.map(String.init))
+        return output.split(separator: "\n").last.map(String.init)
+    }
+
+    /// Runs `scripts/network-cut ARGUMENTS` (its failures are the test's to notice).
+    static func run(_ arguments: [String]) {
+        do { _ = try SharedServers.run(script, arguments) } catch { print("NetworkCut \(arguments): \(error)") }
+    }
 }

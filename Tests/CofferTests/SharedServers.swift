@@ -8,7 +8,10 @@ import Foundation
 /// (``start()``, for tests that stop and restart them).
 struct SharedServers: Sendable {
     /// The settings a `coffer` process needs to reach both servers.
-    static let variables = ["COFFER_TEST_POSTGRES", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    static let variables = [
+        "COFFER_TEST_POSTGRES", "COFFER_TEST_POSTGRES_TLS", "COFFER_TEST_OTHER_CA",
+        "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    ]
 
     /// The servers' settings, to add to a command's environment.
     let settings: [String: String]

@@ -9,7 +9,7 @@ import Testing
 /// adversaries. (Many clients at once: `ConcurrencyTests.randomisedMixShared`.)
 @Suite("Shared vault")
 struct SharedVaultTests {
-    @Test("init and attach: two clients share documents; wrong ids, ambiguous databases, passwords on the command line, versioned buckets and local-only commands are refused")
+    @Test("init and attach: two clients share documents; doctor checks the servers; wrong ids, ambiguous databases, passwords on the command line and versioned buckets are refused")
     func attachAndShare() throws {
         let servers = try SharedServers.test()
         let cast = try Cast(servers: servers)
@@ -56,11 +56,11 @@ struct SharedVaultTests {
         // Attaching into a directory that is in use.
         let busy = try cast.run(alice, ["attach", "--vault", bob.vault, "--catalog", shared.catalog, "--objects", shared.objects, "--expect-id", try #require(cast.vaultID)])
         #expect(busy.status == Exit.conflict, "\(busy.exit): \(busy.stderr)")
-        // Commands that still work only on a local vault say so (exit 4), and change nothing.
-        for command in [["backup", "create", cast.cli.path("backup")]] {
-            let refused = try cast.run(alice, command)
-            #expect(refused.status == Exit.accessDenied && refused.stderr.contains("shared vault"), "\(command): \(refused.exit): \(refused.stderr)")
-        }
+        // doctor checks the servers too; a client whose S3 settings are wrong is told so.
+        let doctor = try cast.run(bob, ["doctor"])
+        #expect(doctor.status == Exit.ok && doctor.text.contains("database: 127.0.0.1") && doctor.text.contains("reachable, without versioning"), "\(doctor.exit): \(doctor.text)")
+        let wrongKey = try cast.cli.run(["doctor"], environment: cast.environment(of: bob).merging(["AWS_SECRET_ACCESS_KEY": "not-the-key"]) { $1 })
+        #expect(wrongKey.status != Exit.ok && wrongKey.text.contains("problem") && !wrongKey.text.contains("not-the-key"), "\(wrongKey.status): \(wrongKey.text)")
         // A versioned bucket does not honour If-None-Match: *, so init refuses it.
         let versioned = try servers.newBucket()
         try servers.enableVersioning(versioned)
@@ -135,16 +135,7 @@ struct SharedVaultTests {
         let cast = try Cast(servers: try SharedServers.test())
         let alice = try cast.creator("alice")
         let big = try cast.cli.write("in/big.bin", pattern(24 << 20, seed: 7))
-        var killed = 0
-        for delay: UInt32 in [100_000, 300_000, 600_000] {
-            let process = try cast.start(alice, ["seal", big, "--name", "big-\(delay).bin"])
-            usleep(delay)
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                killed += 1
-            }
-            process.waitUntilExit()
-        }
+        let killed = try cast.kill(alice, ["seal", big, "--name", "big.bin"], after: [100_000, 300_000, 600_000])
         #expect(killed > 0, "no seal was still running when killed")
         ConcurrencyTests.expectVerifies(cast: cast, as: alice, deep: true, "after \(killed) killed seals")
         // A seal killed after its commit is a whole document; one killed before it left nothing in the ledger.
@@ -153,11 +144,11 @@ struct SharedVaultTests {
         let seals = log.filter { $0.contains("\"document.seal\"") }.count
         #expect(seals == listed.count, "\(seals) document.seal entries, \(listed.count) documents listed")
         for document in listed {
-            let name = try #require(document["name"] as? String)
-            #expect(try cast.ok(alice, ["open", name, "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: big))), "\(name)")
+            let id = try #require(document["id"] as? String)
+            #expect(try cast.ok(alice, ["open", id, "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: big))), "\(id)")
         }
-        try cast.ok(alice, ["seal", big, "--name", "big.bin"])
-        #expect(try cast.ok(alice, ["open", "big.bin", "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: big))))
+        try cast.ok(alice, ["seal", big, "--name", "big-again.bin"])
+        #expect(try cast.ok(alice, ["open", "big-again.bin", "-o", "-"]).stdout == (try Data(contentsOf: URL(fileURLWithPath: big))))
     }
 
     @Test("gc over the bucket: superseded generations go, the current ones and young objects stay; a seal in flight on another client holds gc off, and keeps its objects; a killed gc is rerun")
@@ -207,12 +198,126 @@ struct SharedVaultTests {
 
         // A gc killed at some moment is simply run again.
         try cast.ok(alice, ["rotate", "doc", "big.bin"])
-        let gc = try cast.start(alice, ["gc", "--grace", "0m"])
-        usleep(UInt32.random(in: 50_000...400_000))
-        kill(gc.processIdentifier, SIGKILL)
-        gc.waitUntilExit()
+        _ = try cast.kill(alice, ["gc", "--grace", "0m"], after: [UInt32.random(in: 50_000...400_000)])
         try cast.ok(alice, ["gc", "--grace", "0m"])
         ConcurrencyTests.expectVerifies(cast: cast, as: bob, deep: true, "after a killed gc and its rerun")
         #expect(try cast.ok(bob, ["open", "big.bin", "-o", "-"]).stdout == big)
+    }
+
+    @Test("vault copy: local to shared and back, the same vault byte for byte; killed at random moments and rerun; a damaged source object is refused before the copy becomes a vault; two copies into one target at once")
+    func copyBetweenBackends() throws {
+        let servers = try SharedServers.test()
+        let cast = try Cast()  // a local vault first
+        cast.cli.environment.merge(servers.settings) { $1 }
+        let alice = try cast.creator("alice")
+        for i in 0..<20 { try cast.cli.write("docs/d\(i).bin", pattern(i == 0 ? 5 << 20 : 1_000 + i, seed: UInt64(i + 1))) }
+        let expected = try ConcurrencyTests.sealFolder(cast.cli.path("docs"), as: alice, in: cast)
+        try cast.ok(alice, ["rotate", "doc", expected.keys.sorted()[0]])  // a superseded generation, not copied
+        let head = try cast.ok(alice, ["audit", "verify", "--json"]).text
+        let bucket = try servers.newBucket()
+        let sharedCopy = cast.cli.path("copies/shared")
+        let toShared = ["vault", "copy", "--from", alice.vault, "--to", sharedCopy, "--catalog", servers.database(), "--objects", "s3://\(bucket)/v", "--json"]
+
+        let verified = try #require(try cast.ok(alice, ["verify", "--json"]).json() as? [String: Any])
+        let referenced = try #require((verified["counts"] as? [String: Any])?["objectsReferenced"] as? Int)
+
+        // Killed at random moments, then rerun: it finishes where the killed runs stopped.
+        let killed = try cast.kill(alice, Array(toShared.dropLast()), after: [20_000, 150_000, 400_000]) {
+            FileManager.default.fileExists(atPath: sharedCopy + "/coffer-vault")
+        }
+        #expect(killed > 0, "no copy was still running when killed")
+        if !FileManager.default.fileExists(atPath: sharedCopy + "/coffer-vault") {
+            let report = try #require(try cast.ok(alice, toShared).json() as? [String: Any])
+            #expect(report["objects"] as? Int == referenced, "\(report)")
+        }
+        let copied = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: sharedCopy, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        #expect(try cast.ok(copied, ["audit", "verify", "--json"]).text == head, "the copy's ledger is the source's")
+        ConcurrencyTests.expectIntact(expected, cast: cast, as: copied, "the shared copy", deep: true)
+
+        // And back to a local directory, with two copies at once into it.
+        let localCopy = cast.cli.path("copies/local")
+        let back = ["vault", "copy", "--from", sharedCopy, "--to", localCopy, "--json"]
+        let outcomes = try cast.race([(alice, back), (alice, back)])
+        #expect(outcomes.contains { $0.status == Exit.ok }, "two copies at once: \(outcomes.map(\.exit)) \(outcomes.map(\.stderr))")
+        for outcome in outcomes { #expect(outcome.status != Exit.integrity, "two copies at once: \(outcome.stderr)") }
+        let returned = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: localCopy, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        ConcurrencyTests.expectIntact(expected, cast: cast, as: returned, "copied back", deep: true)
+        let files = try FileManager.default.subpathsOfDirectory(atPath: localCopy + "/objects").filter { $0.count == 67 }
+        #expect(files.count == referenced, "only the current versions' objects are copied: \(files.count) of \(referenced)")
+
+        // A damaged object in the source stops the copy before the target becomes a vault.
+        let object = try #require(try cast.cli.objectFiles().first)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: object)
+        try Data("damaged".utf8).write(to: URL(fileURLWithPath: object))
+        let refused = try cast.run(alice, ["vault", "copy", "--from", alice.vault, "--to", cast.cli.path("copies/third")])
+        #expect(refused.status == Exit.integrity && !FileManager.default.fileExists(atPath: cast.cli.path("copies/third/coffer-vault")), "\(refused.exit): \(refused.stderr)")
+    }
+
+    @Test("backup of a shared vault to a local directory while another client seals, killed and rerun; after the database loses the vault, restored, adopted and copied back into a shared backend, which another client joins again")
+    func backupAndRestore() throws {
+        let servers = try SharedServers.test()
+        let cast = try Cast(servers: servers)
+        let alice = try cast.creator("alice")
+        let bob = try cast.person("bob", admin: true)
+        for i in 0..<8 { try cast.cli.write("docs/d\(i).bin", pattern(i == 0 ? 6 << 20 : 500 + i, seed: UInt64(i + 7))) }
+        var expected = try ConcurrencyTests.sealFolder(cast.cli.path("docs"), as: alice, in: cast)
+        let destination = cast.cli.path("backup")
+
+        // A backup killed at some moment, then one while bob seals on his client.
+        _ = try cast.kill(alice, ["backup", "create", destination], after: [UInt32.random(in: 100_000...600_000)])
+        try cast.cli.write("more/late.txt", Data("sealed during the backup\n".utf8))
+        let outcomes = try cast.race([(alice, ["backup", "create", destination, "--json"]), (bob, ["seal", cast.cli.path("more/late.txt"), "--json"])])
+        #expect(outcomes.allSatisfy { $0.status == Exit.ok }, "\(outcomes.map(\.exit)): \(outcomes.map(\.stderr))")
+        let late = try #require((try outcomes[1].json() as? [[String: Any]])?.first?["id"] as? String)
+        let checked = try cast.run(alice, ["backup", "verify", destination, "--deep"])
+        #expect(checked.status == Exit.ok, "\(checked.exit): \(checked.stderr) \(checked.text)")
+        // One more, which certainly holds bob's document.
+        try cast.ok(alice, ["backup", "create", destination])
+        expected[late] = Data("sealed during the backup\n".utf8)
+
+        // The database loses the vault (its schema dropped).
+        let schema = "coffer_" + (try #require(cast.vaultID))
+        try servers.psql("DROP SCHEMA \"\(schema)\" CASCADE")
+        let gone = try cast.run(alice, ["ls"])
+        #expect(gone.status == Exit.notFound, "the vault's tables dropped: \(gone.exit): \(gone.stderr)")
+        // Restored into a local directory, adopted, then copied into a new bucket of the database.
+        let restored = cast.cli.path("restored")
+        try cast.ok(alice, ["backup", "restore", destination, "--output", restored])
+        let local = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: restored, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        try cast.ok(local, ["backup", "adopt"])
+        let bucket = try servers.newBucket()
+        let again = cast.cli.path("clients/alice-again")
+        try cast.ok(alice, ["vault", "copy", "--from", restored, "--to", again, "--catalog", servers.database(), "--objects", "s3://\(bucket)/v"])
+        let revived = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: again, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        ConcurrencyTests.expectIntact(expected, cast: cast, as: revived, "restored into the shared backend", deep: true)
+        // bob joins it again from a new client directory; what he saw is all in it, so his record agrees.
+        let bobAgain = Member(name: "bob", file: bob.file, stateDirectory: bob.stateDirectory, vault: cast.cli.path("clients/bob-again"), fingerprint: bob.fingerprint, publicIdentity: bob.publicIdentity)
+        try cast.ok(bobAgain, ["attach", "--vault", bobAgain.vault, "--catalog", servers.database(), "--objects", "s3://\(bucket)/v", "--expect-id", try #require(cast.vaultID)])
+        #expect(try cast.ok(bobAgain, ["open", late, "-o", "-"]).stdout == Data("sealed during the backup\n".utf8))
+        // Copying it once more into the same database is refused: the vault is there.
+        let twice = try cast.run(alice, ["vault", "copy", "--from", restored, "--to", cast.cli.path("clients/twice"), "--catalog", servers.database(), "--objects", "s3://\(bucket)/w"])
+        #expect(twice.status == Exit.conflict && twice.stderr.contains("coffer attach"), "\(twice.exit): \(twice.stderr)")
+    }
+
+    @Test("TLS with sslmode=verify-full: a vault made and joined over it, doctor says so; a server whose certificate another CA signed is refused (exit 8)")
+    func verifiedTLS() throws {
+        let servers = try SharedServers.test()
+        let cast = try Cast(servers: servers)
+        let tls = try #require(servers.settings["COFFER_TEST_POSTGRES_TLS"])
+        let alice = try cast.creator("alice")
+        let bucket = try servers.newBucket()
+        let vault = cast.cli.path("clients/tls")
+        let member = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: vault, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let created = try #require(try cast.ok(member, ["init", "--catalog", tls, "--objects", "s3://\(bucket)/v", "--json"]).json() as? [String: Any])
+        let note = try cast.cli.write("in/tls.txt", Data("over TLS\n".utf8))
+        try cast.ok(member, ["seal", note])
+        let joined = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: cast.cli.path("clients/tls-joined"), fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        try cast.ok(joined, ["attach", "--vault", joined.vault, "--catalog", tls, "--objects", "s3://\(bucket)/v", "--expect-id", try #require(created["id"] as? String)])
+        #expect(try cast.ok(joined, ["open", "tls.txt", "-o", "-"]).stdout == Data("over TLS\n".utf8))
+        let doctor = try cast.ok(member, ["doctor"])
+        #expect(doctor.text.contains("TLS in use"), "\(doctor.text)")
+        let wrongCA = servers.database() + "?sslmode=verify-full&sslrootcert=" + (try #require(servers.settings["COFFER_TEST_OTHER_CA"]))
+        let refused = try cast.run(member, ["attach", "--vault", cast.cli.path("clients/wrong-ca"), "--catalog", wrongCA, "--objects", "s3://\(bucket)/v"])
+        #expect(refused.status == Exit.io && refused.stderr.contains("certificate"), "\(refused.exit): \(refused.stderr)")
     }
 }

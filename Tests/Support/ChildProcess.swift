@@ -50,8 +50,16 @@ public final class ChildProcess: @unchecked Sendable {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        // As Foundation does: the child leads its own process group.
-        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP)))
+        // As Foundation does: the child leads its own process group, and starts
+        // with no signal blocked and every signal at its default action, as
+        // from a shell (the test runner's threads block and ignore some, which
+        // a child would otherwise inherit: a forwarder that never sees SIGTERM).
+        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)))
+        var noSignals = sigset_t(), allSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&allSignals)
+        try check(posix_spawnattr_setsigmask(&attributes, &noSignals))
+        try check(posix_spawnattr_setsigdefault(&attributes, &allSignals))
         for (target, stream, readingEnd) in [(Int32(0), standardInput, true), (1, standardOutput, false), (2, standardError, false)] {
             if let handle = stream as? FileHandle, handle === FileHandle.nullDevice {
                 // Foundation's null device has no descriptor of its own.

@@ -91,8 +91,13 @@ extension Vault {
     /// copied, written durably), then the signed manifest last: a snapshot
     /// without a manifest is an interrupted backup and is ignored. A
     /// `vault.backup` ledger entry, committed first, is in the snapshot.
+    ///
+    /// A shared vault is backed up into the same kind of directory: its
+    /// snapshot's catalog is a local SQLite catalog written from the ledger
+    /// rows (each re-hashed as read; the snapshot's own replay verifies
+    /// them), and its objects are copied from the bucket, so that a backup is
+    /// checked, restored and adopted the same way whatever the backend.
     public func backup(to destination: String) throws -> BackupReport {
-        let (catalog, objects) = try localStorage(for: "backup")
         let started = Date()
         guard !FileSystem.isWithin(destination, path) else {
             throw VaultError.invalidRequest("\(destination) is inside the vault; a backup must live elsewhere (another disk, ideally)")
@@ -127,7 +132,7 @@ extension Vault {
         let catalogCopy = FileSystem.join(folder, "catalog.sqlite")
         let current = state.liveObjects
         let (present, catalogHash) = try ParallelMap.both({ store.sizes(of: current) }) {
-            try catalog.database.backup(to: catalogCopy)
+            try snapshotCatalog(to: catalogCopy)
             return try BackupStore.fileHash(catalogCopy, thenSync: true)
         }
         try AtomicFile.write(
@@ -142,7 +147,7 @@ extension Vault {
         let unchanged = snapshotState.head == state.head
         let referenced = unchanged ? current : snapshotState.liveObjects
         let sizes = unchanged ? present : present.merging(store.sizes(of: referenced.subtracting(current))) { a, _ in a }
-        let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, from: objects, to: store)
+        let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, to: store)
 
         let manifest = BackupManifest(
             format: BackupManifest.format, id: id, vault: snapshotState.vaultID, created: Timestamp.format(started),
@@ -156,16 +161,41 @@ extension Vault {
         return BackupReport(snapshot: manifest, objectsCopied: copied, bytesCopied: copiedBytes, seconds: Date().timeIntervalSince(started))
     }
 
+    /// Writes a consistent copy of the catalog to `path`: SQLite's online
+    /// backup of a local catalog (safe while other commands write), or, for a
+    /// shared vault, a new local catalog holding the ledger rows as the
+    /// database gives them (any prefix of the chain is consistent, and
+    /// whatever is appended meanwhile is simply in the next snapshot).
+    private func snapshotCatalog(to path: String) throws {
+        if let local = catalog as? Catalog { return try local.database.backup(to: path) }
+        let snapshot = try Catalog.create(at: path, vaultID: state.vaultID)
+        var batch: [LedgerEntry] = []
+        try snapshot.database.transaction {
+            try catalog.forEachLedgerEntry(from: 0) { entry in
+                batch.append(entry)
+                if batch.count == Self.copyBatchSize {
+                    try snapshot.append(batch)
+                    batch.removeAll()
+                }
+            }
+            try snapshot.append(batch)
+        }
+        try snapshot.database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
     /// Copies each of `objects` that `store` lacks (not in `present`, the
     /// sizes of those it holds), checked against its name first, durably;
     /// returns how many were copied, their bytes, and the bytes of all of
     /// `objects`.
     private func copyMissing(
-        _ objects: Set<ObjectID>, present: [ObjectID: Int], from source: ObjectStore, to store: ObjectStore
+        _ objects: Set<ObjectID>, present: [ObjectID: Int], to store: ObjectStore
     ) throws -> (copied: Int, copiedBytes: UInt64, totalBytes: UInt64) {
         let missing = objects.filter { present[$0] == nil }.sorted()
-        if let progress { progress.expect(source.sizes(of: Set(missing)).values.reduce(0) { $0 + UInt64($1) }) }
-        let copiedBytes = try store.copy(missing, from: source, progress: progress)
+        // A bucket's sizes would cost a request each: its progress shows bytes without a total.
+        if let progress, let local = self.objects as? ObjectStore {
+            progress.expect(local.sizes(of: Set(missing)).values.reduce(0) { $0 + UInt64($1) })
+        }
+        let copiedBytes = try store.copy(missing, from: self.objects, progress: progress)
         let totalBytes = objects.reduce(copiedBytes) { $0 + UInt64(present[$1] ?? 0) }
         return (missing.count, copiedBytes, totalBytes)
     }

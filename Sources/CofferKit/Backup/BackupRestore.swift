@@ -204,7 +204,7 @@ extension Vault {
     /// - Throws: ``LedgerError`` if the vault's ledger does not verify (nothing is forgotten then);
     ///   ``IdentityError/notInVault(fingerprint:)``.
     public static func resetState(at path: String, identity: Identity, stateDirectory: String) throws -> StateReset {
-        let (descriptor, catalog) = try openStorage(at: path, access: .readOnly)
+        let (descriptor, catalog, _) = try openCatalog(at: path, access: .readOnly)
         let checked = try replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
         guard checked.identities[identity.fingerprint] != nil else { throw IdentityError.notInVault(fingerprint: identity.fingerprint) }
         let heads = HeadStore(directory: stateDirectory)

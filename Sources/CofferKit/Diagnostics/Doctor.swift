@@ -129,14 +129,20 @@ public enum Doctor {
         guard let path else {
             return [DoctorCheck(subject: subject, status: .warning, detail: "no vault is chosen", fix: "pass --vault DIR or set COFFER_VAULT")]
         }
-        let storage: (VaultDescriptor, Catalog)
+        let storage: (VaultDescriptor, any VaultCatalog)
+        var checks: [DoctorCheck] = []
         do {
-            storage = try Vault.openStorage(at: path, access: .readOnly, toleratingForeignSchema: true)
+            if let shared = try SharedStorage.read(inVault: path) {
+                let (descriptor, catalog, _) = try Vault.openCatalog(at: path, access: .readOnly)
+                storage = (descriptor, catalog)
+                checks += sharedStorage(shared, catalog: catalog)
+            } else {
+                storage = try Vault.openStorage(at: path, access: .readOnly, toleratingForeignSchema: true)
+            }
         } catch {
             return [DoctorCheck(subject: subject, status: .problem, detail: "\(path): \(error)", fix: "check the path (`coffer init --vault \(path)` makes a new vault)")]
         }
         let (descriptor, catalog) = storage
-        var checks: [DoctorCheck] = []
         do {
             let schema = try catalog.storedSchema()
             let entries = try catalog.ledgerCount()
@@ -158,6 +164,31 @@ public enum Doctor {
             }
         } catch {
             checks.append(DoctorCheck(subject: subject, status: .problem, detail: "\(path): \(error)", fix: "run `coffer verify --vault \(path)` for the details"))
+        }
+        return checks
+    }
+
+    /// A shared vault's servers: the database connection (TLS, or the
+    /// loopback) and the bucket (reachable, without versioning).
+    static func sharedStorage(_ shared: SharedStorage, catalog: any VaultCatalog) -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        if let ledger = catalog as? PostgresLedger {
+            let host = ledger.connection.host
+            if ledger.connection.usesTLS {
+                checks.append(DoctorCheck(subject: "database", status: .ok, detail: "\(host): TLS in use (schema \(shared.schema))", fix: nil))
+            } else if ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("/") {
+                checks.append(DoctorCheck(subject: "database", status: .ok, detail: "\(host): on this machine, without TLS (schema \(shared.schema))", fix: nil))
+            } else {
+                checks.append(DoctorCheck(
+                    subject: "database", status: .warning, detail: "\(host): the connection is not encrypted",
+                    fix: "add sslmode=verify-full (and sslrootcert=FILE for a private CA) to the connection string in coffer-shared"))
+            }
+        }
+        do {
+            try shared.connectObjects().requireUsableBucket()
+            checks.append(DoctorCheck(subject: "objects", status: .ok, detail: "\(shared.objects): reachable, without versioning", fix: nil))
+        } catch {
+            checks.append(DoctorCheck(subject: "objects", status: .problem, detail: "\(shared.objects): \(error)", fix: "check the AWS_* settings and the bucket (docs/SHARED.md)"))
         }
         return checks
     }

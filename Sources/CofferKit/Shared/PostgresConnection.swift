@@ -18,6 +18,8 @@ public struct PostgresError: CofferFailure {
         case "", _ where state.hasPrefix("08") || state.hasPrefix("57P"): .io
         case "28000", "28P01": .authentication
         case Self.uniqueViolation, "40001", "40P01": .concurrentChange
+        case "42P06": .conflict  // duplicate_schema: the vault's schema exists
+        case "42P01", "3F000": .notFound  // undefined_table, invalid_schema_name: the vault's tables are gone
         case "53100": .io
         default: .general
         }
@@ -39,11 +41,17 @@ public struct PostgresError: CofferFailure {
 final class PostgresConnection: SQLStatementRunning, @unchecked Sendable {
     private let connection: OpaquePointer
 
-    /// Connects.
+    /// Connects, with ``NetworkTimeout/postgresDefaults`` for the settings
+    /// `conninfo` leaves out (libpq takes the later of two values for one
+    /// keyword, and the connection string is expanded after the defaults).
     /// - Parameter conninfo: a libpq connection URI or keyword string.
     /// - Throws: ``PostgresError`` (its message is libpq's, without the string given).
     init(_ conninfo: String) throws {
-        guard let connection = PQconnectdb(conninfo) else { throw PostgresError(state: "", message: "out of memory") }
+        let settings = NetworkTimeout.postgresDefaults + [("dbname", conninfo)]
+        let connected = Self.withCStrings(settings.map(\.0)) { keywords in
+            Self.withCStrings(settings.map(\.1)) { values in PQconnectdbParams(keywords, values, 1) }
+        }
+        guard let connection = connected else { throw PostgresError(state: "", message: "out of memory") }
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = Self.trimmed(PQerrorMessage(connection))
             PQfinish(connection)
@@ -57,6 +65,20 @@ final class PostgresConnection: SQLStatementRunning, @unchecked Sendable {
     deinit {
         PQfinish(connection)
     }
+
+    /// Calls `body` with a NULL-terminated array of C strings.
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// Whether the connection is encrypted with TLS.
+    var usesTLS: Bool { PQsslInUse(connection) == 1 }
+
+    /// The server's host name or address (a directory for a Unix socket).
+    var host: String { PQhost(connection).map { String(cString: $0) } ?? "" }
 
     /// Runs statements without parameters or results (`;`-separated).
     /// - Throws: ``PostgresError``.

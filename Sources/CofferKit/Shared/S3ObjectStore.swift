@@ -267,10 +267,10 @@ final class S3ObjectStore: Sendable {
         if method == "HEAD" { rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_NOBODY, 1) : rc }
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTPS | CURLPROTO_HTTP)) : rc
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_NOSIGNAL, 1) : rc
-        rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, 30) : rc
+        rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, NetworkTimeout.seconds) : rc
         // A transfer that stalls (a cut network, a server that stopped answering) fails instead of hanging.
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, 1) : rc
-        rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, Self.stallSeconds) : rc
+        rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, NetworkTimeout.seconds) : rc
         if let caFile = configuration.caFile { rc = rc == CURLE_OK ? coffer_curl_set_string(curl, CURLOPT_CAINFO, caFile) : rc }
         guard rc == CURLE_OK else { throw S3Error(reason: "libcurl refused an option: \(String(cString: curl_easy_strerror(rc)))", kind: .general) }
         let result = try body.map { body in
@@ -297,8 +297,6 @@ final class S3ObjectStore: Sendable {
         init(limit: Int) { self.limit = limit }
     }
 
-    /// Seconds without a byte moving after which a request fails.
-    private static let stallSeconds = 30
 }
 
 extension S3ObjectStore: ObjectStoring {
@@ -307,6 +305,17 @@ extension S3ObjectStore: ObjectStoring {
         let id = ObjectID.of(bytes)
         _ = try put(Array(bytes), hashedTo: id)
         return StagedObject(stored: id)
+    }
+
+    /// Puts bytes the caller has checked to hash to `id`.
+    func stage(_ bytes: UnsafeRawBufferPointer, checkedAs id: ObjectID) throws -> StagedObject {
+        _ = try put(Array(bytes), hashedTo: id)
+        return StagedObject(stored: id)
+    }
+
+    /// ``get(_:)``, which checks every read against the name already.
+    func readChecked(_ id: ObjectID) throws -> [UInt8] {
+        try get(id)
     }
 
     /// Nothing to do: every object was stored when it was staged.

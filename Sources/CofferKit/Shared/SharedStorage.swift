@@ -140,7 +140,7 @@ extension Vault {
             guard let only = found.first else { throw VaultError.notFound("no Coffer vault in that database") }
             guard found.count == 1 else {
                 throw VaultError.invalidRequest(
-                    "that database holds \(found.count) vaults (\(found.map { String($0.dropFirst(7)) }.joined(separator: ", "))); give --expect-id ID")
+                    "that database holds \(found.count) vaults (\(found.prefix(8).map { String($0.dropFirst(7)) }.joined(separator: ", "))\(found.count > 8 ? ", …" : "")); give --expect-id ID")
             }
             schema = only
         }

@@ -129,27 +129,9 @@ public final class ObjectStore: ObjectStoring, SweepableObjectStore {
         return StagedObject(id: id, file: file, byteCount: bytes.count)
     }
 
-    /// Copies objects this store lacks from `source`, durably: each is read
-    /// and checked against its name on every core, then staged and
-    /// published in ``PublishBatch``es. Returns the bytes copied.
-    /// - Throws: ``ObjectStoreError`` for an object missing from or damaged
-    ///   in `source`. Nothing after it is published; objects before it may
-    ///   be, which is harmless in a content-addressed store.
-    func copy(_ ids: [ObjectID], from source: ObjectStore, progress: (any ProgressListener)? = nil) throws -> UInt64 {
-        let batch = PublishBatch(store: self)
-        var remaining = ids.makeIterator()
-        var bytes: UInt64 = 0
-        try OrderedPipeline.run(
-            width: ProcessInfo.processInfo.activeProcessorCount, window: 8,
-            next: { remaining.next() },
-            process: { id in (id, try source.readChecked(id)) },
-            consume: { id, content in
-                try batch.add(try content.withUnsafeBytes { try self.stageNew($0, as: id) })
-                bytes += UInt64(content.count)
-                progress?.advance(UInt64(content.count))
-            })
-        try batch.finish()
-        return bytes
+    /// ``stage(_:bypassingCache:)`` of bytes already checked to hash to `id`.
+    func stage(_ bytes: UnsafeRawBufferPointer, checkedAs id: ObjectID) throws -> StagedObject {
+        contains(id) ? StagedObject(stored: id) : try stageNew(bytes, as: id)
     }
 
     /// Makes staged objects durable with one `syncfs` instead of one fsync
@@ -251,15 +233,6 @@ public final class ObjectStore: ObjectStoring, SweepableObjectStore {
     /// - Throws: ``ObjectStoreError`` if it is missing, oversized or corrupt.
     public func check(_ id: ObjectID) throws {
         _ = try readChecked(id)
-    }
-
-    /// Reads a whole object and checks it against its name (for copies
-    /// that must not carry damage along: backups and restores).
-    /// - Throws: ``ObjectStoreError`` if it is missing, oversized or corrupt.
-    func readChecked(_ id: ObjectID) throws -> [UInt8] {
-        let bytes = try read(id)
-        guard id.names(bytes) else { throw ObjectStoreError.corrupt(id) }
-        return bytes
     }
 
     /// Every object id present, in no particular order. Stray temporary files

@@ -18,6 +18,10 @@ protocol ObjectStoring: Sendable {
     ///   big stream, written once, go around the page cache).
     func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool) throws -> StagedObject
 
+    /// ``stage(_:bypassingCache:)`` of bytes the caller has just checked to
+    /// hash to `id` (a copy from another store), without hashing them again.
+    func stage(_ bytes: UnsafeRawBufferPointer, checkedAs id: ObjectID) throws -> StagedObject
+
     /// Makes staged objects durable and visible (their directories, if the
     /// store has any, are left to ``syncDirectories(withPrefixes:)``).
     func publish(_ staged: [StagedObject]) throws
@@ -38,6 +42,43 @@ protocol ObjectStoring: Sendable {
 
     /// Whether the store holds `id` (its content is not checked).
     func contains(_ id: ObjectID) throws -> Bool
+
+    /// A whole object, checked against its name (for copies that must not
+    /// carry damage along: backups, restores, `vault copy`).
+    /// - Throws: ``ObjectStoreError`` if it is missing, oversized or corrupt.
+    func readChecked(_ id: ObjectID) throws -> [UInt8]
+}
+
+extension ObjectStoring {
+    /// ``read(_:)``, then the bytes hashed and compared with the name.
+    func readChecked(_ id: ObjectID) throws -> [UInt8] {
+        let bytes = try read(id)
+        guard id.names(bytes) else { throw ObjectStoreError.corrupt(id) }
+        return bytes
+    }
+
+    /// Copies `ids` from `source` into this store, durably: each is read and
+    /// checked against its name on every core, then staged and published
+    /// in ``PublishBatch``es. Returns the bytes copied.
+    /// - Throws: ``ObjectStoreError`` for an object missing from or damaged
+    ///   in `source`. Nothing after it is published; objects before it may
+    ///   be, which is harmless in a content-addressed store.
+    func copy(_ ids: [ObjectID], from source: any ObjectStoring, progress: (any ProgressListener)? = nil) throws -> UInt64 {
+        let batch = PublishBatch(store: self)
+        var remaining = ids.makeIterator()
+        var bytes: UInt64 = 0
+        try OrderedPipeline.run(
+            width: ProcessInfo.processInfo.activeProcessorCount, window: 8,
+            next: { remaining.next() },
+            process: { id in (id, try source.readChecked(id)) },
+            consume: { id, content in
+                try batch.add(try content.withUnsafeBytes { try self.stage($0, checkedAs: id) })
+                bytes += UInt64(content.count)
+                progress?.advance(UInt64(content.count))
+            })
+        try batch.finish()
+        return bytes
+    }
 }
 
 /// An object handed to a store (``ObjectStoring/stage(_:bypassingCache:)``):

@@ -23,16 +23,6 @@ public final class Vault {
     let objects: any ObjectStoring
     /// Where a shared vault's catalog and objects are (nil for a local vault).
     public let shared: SharedStorage?
-
-    /// A local vault's SQLite catalog and object store, for the commands
-    /// that work on their files directly.
-    /// - Throws: ``VaultError/notPermitted(_:)`` for a shared vault, naming `command`.
-    func localStorage(for command: String) throws -> (catalog: Catalog, objects: ObjectStore) {
-        guard let catalog = catalog as? Catalog, let objects = objects as? ObjectStore else {
-            throw VaultError.notPermitted("`coffer \(command)` does not work on a shared vault (PostgreSQL and S3) yet; docs/SHARED.md says what does")
-        }
-        return (catalog, objects)
-    }
     /// Told of the bytes a long command (seal, open, backup) has ahead and
     /// has done, to show progress; nil shows none.
     public var progress: (any ProgressListener)?

@@ -295,25 +295,48 @@ public enum VaultVerifier {
         try (catalog as? PostgresLedger)?.holdShared()
         report.catalogSchema = (try? catalog.storedSchema()) ?? nil
         let state = try checkLedger(of: catalog, descriptor: descriptor, path: path, stateDirectory: stateDirectory, into: &report)
-        if let state {
-            let references = try noteReferences(of: state, checkingManifestsIn: store, into: &report)
-            for leadingByte in UInt8.min...UInt8.max {
-                let referenced = try references.inFanOut(leadingByte)
-                let ids = referenced.keys.sorted()
-                let rehashed = subset.map { part in ids.filter(part.contains) } ?? ids
-                try hash(rehashed, referenced: referenced, in: store, into: &report)
-                let others = subset == nil ? [] : ids.filter { !subset!.contains($0) }
-                let present = try ParallelMap.run(others) { id in try store.contains(id) }
-                for (id, there) in zip(others, present) where !there {
-                    report.add("object", id.description, "object referenced by \(referenced[id] ?? "?") is missing")
-                }
-            }
-            report.counts.objectsReferenced = try references.count
-        }
+        if let state { try checkReferencedObjects(of: state, in: store, subset: subset, into: &report) }
         if deep, let identity, let state, report.findings.isEmpty {
             try decryptEverything(at: path, identity: identity, stateDirectory: stateDirectory, objects: Vault.objectsPath(path), replayed: state, into: &report)
         }
         verifiedState = state
+        return report
+    }
+
+    /// Every object `state`'s current versions reference, without listing
+    /// the store: each manifest checked against the ledger, each object in
+    /// `subset` (all, without one) read and re-hashed, the others' presence checked.
+    private static func checkReferencedObjects(
+        of state: VaultState, in store: any ObjectStoring, subset: ObjectSubset?, into report: inout VerificationReport
+    ) throws {
+        let references = try noteReferences(of: state, checkingManifestsIn: store, into: &report)
+        for leadingByte in UInt8.min...UInt8.max {
+            let referenced = try references.inFanOut(leadingByte)
+            let ids = referenced.keys.sorted()
+            let rehashed = subset.map { part in ids.filter(part.contains) } ?? ids
+            try hash(rehashed, referenced: referenced, in: store, into: &report)
+            let others = subset.map { part in ids.filter { !part.contains($0) } } ?? []
+            let present = try ParallelMap.run(others) { id in try store.contains(id) }
+            for (id, there) in zip(others, present) where !there {
+                report.add("object", id.description, "object referenced by \(referenced[id] ?? "?") is missing")
+            }
+        }
+        report.counts.objectsReferenced = try references.count
+    }
+
+    /// Verifies a copy of a vault (``Vault/copy(from:to:storage:progress:)``)
+    /// before its descriptor is written: its whole ledger replayed with every
+    /// signature checked, ending where the source's did (`expected`), and
+    /// every object its current versions reference read back and re-hashed.
+    static func verifyCopy(
+        catalog: any VaultCatalog, objects: any ObjectStoring, descriptor: VaultDescriptor, expecting expected: VaultState
+    ) throws -> VerificationReport {
+        var report = VerificationReport()
+        guard let state = try checkLedger(of: catalog, descriptor: descriptor, path: "the copy", stateDirectory: nil, into: &report) else { return report }
+        if state.entryCount != expected.entryCount || state.head != expected.head {
+            report.add("ledger", "entry \(state.entryCount - 1)", "the copy's ledger does not end where the source's did (entry \(expected.entryCount - 1))")
+        }
+        try checkReferencedObjects(of: state, in: objects, subset: nil, into: &report)
         return report
     }
 
