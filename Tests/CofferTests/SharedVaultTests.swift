@@ -68,7 +68,7 @@ struct SharedVaultTests {
         #expect(refused.status == Exit.usage && refused.stderr.contains("versioning"), "\(refused.exit): \(refused.stderr)")
     }
 
-    @Test("the database's and the bucket's operators: a changed or deleted object, a changed, removed or planted ledger row are caught (exit 5), never accepted")
+    @Test("the database's and the bucket's operators: a changed, truncated or deleted object, a changed, removed or planted ledger row are caught (exit 5), never accepted")
     func hostileOperators() throws {
         let servers = try SharedServers.test()
         let cast = try Cast(servers: servers)
@@ -91,6 +91,12 @@ struct SharedVaultTests {
         #expect(opened.status == Exit.integrity && opened.stdout.isEmpty, "\(opened.exit): \(opened.stderr)")
         let verified = try cast.run(alice, ["verify", "--json"])
         #expect(verified.status == Exit.integrity && verified.text.contains(String(target.suffix(64))), "\(verified.exit): \(verified.text)")
+        // ...or truncates it (written again, cut short).
+        let truncated = try cast.cli.write("truncated", Data("trade".utf8))
+        #expect(try servers.curl(["-X", "PUT", "--data-binary", "@\(truncated)", "\(servers.endpoint())/\(bucket)/\(target)"],
+                                 payloadHash: try SharedServers.sha256(ofFile: truncated)) == "200")
+        let cut = try cast.run(bob, ["verify", "--json"])
+        #expect(cut.status == Exit.integrity && cut.text.contains(String(target.suffix(64))), "\(cut.exit): \(cut.text)")
         // ...or deletes it.
         #expect(try servers.curl(["-X", "DELETE", "\(servers.endpoint())/\(bucket)/\(target)"]) == "204")
         let missing = try cast.run(bob, ["verify", "--json"])

@@ -13,9 +13,9 @@ public struct PostgresError: CofferFailure {
     static let uniqueViolation = "23505"
 
     public var kind: FailureKind {
-        switch state {
         // The connection failed, was lost (class 08), or the server is shutting down or restarting (57P01–57P03).
-        case "", _ where state.hasPrefix("08") || state.hasPrefix("57P"): .io
+        if state.isEmpty || state.hasPrefix("08") || state.hasPrefix("57P") { return .io }
+        return switch state {
         case "28000", "28P01": .authentication
         case Self.uniqueViolation, "40001", "40P01": .concurrentChange
         case "42P06": .conflict  // duplicate_schema: the vault's schema exists
