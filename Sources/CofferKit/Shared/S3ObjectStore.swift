@@ -228,18 +228,15 @@ final class S3ObjectStore: Sendable {
 
     /// One signed request. The body's SHA-256 is sent (and signed) as
     /// `x-amz-content-sha256`.
-    /// - Parameters:
-    ///   - payloadHash: the body's SHA-256 in hex, when the caller knows it (else it is computed).
-    ///   - responseLimit: the most body bytes taken in; a longer body stops the transfer.
+    /// - Parameter responseLimit: the most body bytes taken in; a longer body stops the transfer.
     fileprivate func request(
-        _ method: String, key: String, query: String = "", body: [UInt8]? = nil, payloadHash known: String? = nil, headers: [String] = [],
-        responseLimit: Int = 1 << 20
+        _ method: String, key: String, query: String = "", body: [UInt8]? = nil, headers: [String] = [], responseLimit: Int = 1 << 20
     ) throws -> Response {
         guard let curl = curl_easy_init() else { throw S3Error(reason: "libcurl could not start", kind: .general) }
         defer { curl_easy_cleanup(curl) }
         let path = "/" + location.bucket + (key.isEmpty ? "" : "/" + key)
         let url = configuration.endpoint + path + (query.isEmpty ? "" : "?" + query)
-        let payloadHash = known ?? Hex.encode(Array(SHA256.hash(data: body ?? [])))
+        let payloadHash = Hex.encode(Array(SHA256.hash(data: body ?? [])))
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers + ["x-amz-content-sha256: \(payloadHash)"] { list = curl_slist_append(list, header) }
         defer { curl_slist_free_all(list) }
