@@ -105,9 +105,8 @@ extension Vault {
         try FileSystem.createDirectories(destination)
         let lock = try BackupStore.lock(destination, exclusive: false)
         defer { withExtendedLifetime(lock) {} }
-        let store = FileSystem.exists(FileSystem.join(destination, "objects"))
-            ? ObjectStore(root: FileSystem.join(destination, "objects"))
-            : try ObjectStore.create(at: FileSystem.join(destination, "objects"))
+        // Made whole every time: a backup killed while creating the store leaves some fan-out directories missing.
+        let store = try ObjectStore.create(at: FileSystem.join(destination, "objects"))
         // Time to the microsecond, so ids sort in the order snapshots were taken.
         let micros = Int((started.timeIntervalSince1970 - started.timeIntervalSince1970.rounded(.down)) * 1_000_000)
         let id = Timestamp.format(started).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "").dropLast()

@@ -67,7 +67,8 @@ public final class ObjectStore: ObjectStoring, SweepableObjectStore {
         FileSystem.join(Hex.encode([id.leadingByte]), id.description)
     }
 
-    /// Creates the store's directory and its 256 fan-out directories.
+    /// Creates the store's directory and its 256 fan-out directories, or
+    /// those of them that are missing (a creator killed halfway), durably.
     static func create(at root: String) throws -> ObjectStore {
         try FileSystem.createDirectories(root)
         for i in 0..<256 {

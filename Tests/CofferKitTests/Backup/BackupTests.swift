@@ -82,6 +82,17 @@ struct BackupTests {
         #expect(throws: BackupError.self) { try BackupStore.verify(destination, snapshot: nil, identity: nil, deep: false) }
     }
 
+    @Test("a first backup killed while it made the destination's object store (fan-out directories missing): the next one completes the store and verifies")
+    func interruptedStoreCreation() throws {
+        // What a kill between mkdir objects and its 256 fan-out directories leaves.
+        try FileManager.default.createDirectory(atPath: destination + "/objects/00", withIntermediateDirectories: true)
+        let report = try fixture.open().backup(to: destination)
+        #expect(report.objectsCopied == 4)
+        let fanOuts = try FileManager.default.contentsOfDirectory(atPath: destination + "/objects").filter { $0.count == 2 }
+        #expect(fanOuts.count == 256)
+        #expect(try BackupStore.verify(destination, snapshot: nil, identity: fixture.owner, deep: true).1.isClean)
+    }
+
     @Test("a backup taken while another writer seals is consistent, and later backups pick the new documents up")
     func concurrentSeal() throws {
         for i in 0..<40 { try fixture.scratch.write("in/\(i).txt", Array("doc \(i)".utf8)) }
