@@ -119,6 +119,8 @@ final class S3ObjectStore: Sendable {
     /// The bucket and prefix.
     let location: S3Location
     private let configuration: S3Configuration
+    /// Connections kept open between requests.
+    private let handles = CurlHandles()
 
     init(location: S3Location, configuration: S3Configuration) throws {
         guard Self.libraryStarted else { throw S3Error(reason: "libcurl could not start", kind: .general) }
@@ -137,12 +139,16 @@ final class S3ObjectStore: Sendable {
     @discardableResult
     func put(_ id: ObjectID, _ bytes: [UInt8]) throws -> Bool {
         precondition(id.names(bytes), "an object is put under its own name")
-        return try put(bytes, hashedTo: id)
+        return try bytes.withUnsafeBytes { try put($0, hashedTo: id) }
     }
 
-    /// ``put(_:_:)`` of bytes the caller has just hashed to `id`.
-    private func put(_ bytes: [UInt8], hashedTo id: ObjectID) throws -> Bool {
-        let response = try request("PUT", key: location.prefix + id.description, body: bytes, headers: ["If-None-Match: *", "Content-Type: application/octet-stream"])
+    /// ``put(_:_:)`` of bytes the caller has just hashed to `id`. An object
+    /// named by SHA-256 is not hashed again for `x-amz-content-sha256`: its
+    /// name is that hash (and the server refuses a body that does not match it).
+    private func put(_ bytes: UnsafeRawBufferPointer, hashedTo id: ObjectID) throws -> Bool {
+        let response = try request(
+            "PUT", key: location.prefix + id.description, body: bytes, payloadHash: id.hash == .sha256 ? id.description : nil,
+            headers: ["If-None-Match: *", "Content-Type: application/octet-stream"])
         switch response.status {
         case 200: return true
         case 412:
@@ -199,7 +205,7 @@ final class S3ObjectStore: Sendable {
 
     /// Creates the bucket (for tests and `init` on a server the user runs).
     func createBucket() throws {
-        let response = try request("PUT", key: "", body: [])
+        let response = try request("PUT", key: "", body: UnsafeRawBufferPointer(start: nil, count: 0))
         guard response.status == 200 || response.status == 409 else { throw failure(response, "creating bucket \(location.bucket)") }
     }
 
@@ -228,15 +234,27 @@ final class S3ObjectStore: Sendable {
 
     /// One signed request. The body's SHA-256 is sent (and signed) as
     /// `x-amz-content-sha256`.
-    /// - Parameter responseLimit: the most body bytes taken in; a longer body stops the transfer.
+    /// - Parameters:
+    ///   - payloadHash: the body's SHA-256 in hex if the caller has it; computed otherwise.
+    ///   - responseLimit: the most body bytes taken in; a longer body stops the transfer.
     fileprivate func request(
-        _ method: String, key: String, query: String = "", body: [UInt8]? = nil, headers: [String] = [], responseLimit: Int = 1 << 20
+        _ method: String, key: String, query: String = "", body: UnsafeRawBufferPointer? = nil, payloadHash: String? = nil,
+        headers: [String] = [], responseLimit: Int = 1 << 20
     ) throws -> Response {
-        guard let curl = curl_easy_init() else { throw S3Error(reason: "libcurl could not start", kind: .general) }
-        defer { curl_easy_cleanup(curl) }
+        let payloadHash = payloadHash ?? Hex.encode(Array(SHA256.hash(data: body ?? UnsafeRawBufferPointer(start: nil, count: 0))))
+        return try handles.withHandle { curl in
+            try request(on: curl, method, key: key, query: query, body: body, payloadHash: payloadHash, headers: headers, responseLimit: responseLimit)
+        }
+    }
+
+    /// ``request(_:key:query:body:payloadHash:headers:responseLimit:)`` on a
+    /// handle; also says whether the handle may be kept for another request.
+    private func request(
+        on curl: UnsafeMutableRawPointer, _ method: String, key: String, query: String, body: UnsafeRawBufferPointer?, payloadHash: String,
+        headers: [String], responseLimit: Int
+    ) throws -> (result: Response, reusable: Bool) {
         let path = "/" + location.bucket + (key.isEmpty ? "" : "/" + key)
         let url = configuration.endpoint + path + (query.isEmpty ? "" : "?" + query)
-        let payloadHash = Hex.encode(Array(SHA256.hash(data: body ?? [])))
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers + ["x-amz-content-sha256: \(payloadHash)"] { list = curl_slist_append(list, header) }
         defer { curl_slist_free_all(list) }
@@ -273,19 +291,18 @@ final class S3ObjectStore: Sendable {
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, NetworkTimeout.seconds) : rc
         if let caFile = configuration.caFile { rc = rc == CURLE_OK ? coffer_curl_set_string(curl, CURLOPT_CAINFO, caFile) : rc }
         guard rc == CURLE_OK else { throw S3Error(reason: "libcurl refused an option: \(String(cString: curl_easy_strerror(rc)))", kind: .general) }
-        let result = try body.map { body in
-            try body.withUnsafeBytes { bytes -> CURLcode in
-                var code = coffer_curl_set_size(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
-                code = code == CURLE_OK ? coffer_curl_set_pointer(curl, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)) : code
-                guard code == CURLE_OK else { throw S3Error(reason: "libcurl refused the body", kind: .general) }
-                return curl_easy_perform(curl)
-            }
+        let result = try body.map { bytes -> CURLcode in
+            var code = coffer_curl_set_size(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count))
+            code = code == CURLE_OK ? coffer_curl_set_pointer(curl, CURLOPT_POSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!)) : code
+            guard code == CURLE_OK else { throw S3Error(reason: "libcurl refused the body", kind: .general) }
+            return curl_easy_perform(curl)
         } ?? curl_easy_perform(curl)
-        if received.truncated { return Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes, truncated: true) }
+        // A transfer cut off mid-body leaves its connection unusable: the handle is closed.
+        if received.truncated { return (Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes, truncated: true), false) }
         guard result == CURLE_OK else {
             throw S3Error(reason: "\(method) \(path): \(String(cString: curl_easy_strerror(result)))", kind: .io)
         }
-        return Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes)
+        return (Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes), true)
     }
 
     /// What a response's body callback collects.
@@ -303,13 +320,13 @@ extension S3ObjectStore: ObjectStoring {
     /// Puts the object at once (``put(_:_:)``): a bucket's `PUT` is durable when it returns.
     func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool) throws -> StagedObject {
         let id = ObjectID.of(bytes)
-        _ = try put(Array(bytes), hashedTo: id)
+        _ = try put(bytes, hashedTo: id)
         return StagedObject(stored: id)
     }
 
     /// Puts bytes the caller has checked to hash to `id`.
     func stage(_ bytes: UnsafeRawBufferPointer, checkedAs id: ObjectID) throws -> StagedObject {
-        _ = try put(Array(bytes), hashedTo: id)
+        _ = try put(bytes, hashedTo: id)
         return StagedObject(stored: id)
     }
 

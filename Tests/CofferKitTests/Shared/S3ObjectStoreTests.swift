@@ -159,6 +159,75 @@ struct S3ObjectStoreTests {
         #expect(try store.get(id) == bytes)
     }
 
+    /// A TCP forwarder (python3) from a new port on the loopback to `target`,
+    /// which appends a line to `log` for each connection it accepts and
+    /// writes its port to `log.port`. Killing it closes every connection
+    /// through it, as a restarted proxy or load balancer does.
+    static func forwarder(port: Int, to target: Int, log: String) throws -> ChildProcess {
+        let script = """
+            import socket, sys, threading
+            port, target, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+            server = socket.socket()
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind(('127.0.0.1', port))
+            server.listen(16)
+            with open(log + '.port.tmp', 'w') as f: f.write(str(server.getsockname()[1]))
+            import os; os.rename(log + '.port.tmp', log + '.port')
+            def pipe(source, sink):
+                try:
+                    while data := source.recv(65536): sink.sendall(data)
+                except OSError: pass
+                finally:
+                    try: sink.shutdown(socket.SHUT_WR)
+                    except OSError: pass
+            while True:
+                client, _ = server.accept()
+                with open(log, 'a') as f: f.write('accepted\\n')
+                upstream = socket.create_connection(('127.0.0.1', target))
+                for a, b in ((client, upstream), (upstream, client)): threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+            """
+        try? FileManager.default.removeItem(atPath: log + ".port")
+        let python = ChildProcess()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        python.arguments = ["-c", script, String(port), String(target), log]
+        try python.run()
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: log + ".port") { usleep(50_000) }
+        return python
+    }
+
+    @Test("connections are kept between requests (ten puts and reads over one); a kept connection that the other end closed (a proxy restarted) is replaced, not an error")
+    func keptConnections() throws {
+        let scratch = try ScratchDirectory()
+        let log = scratch.join("connections")
+        let endpoint = try Self.configuration().endpoint
+        let target = try #require(Int(endpoint.split(separator: ":").last ?? ""), "the test server's endpoint \(endpoint) has a port")
+        var proxy = try Self.forwarder(port: 0, to: target, log: log)
+        defer { kill(proxy.processIdentifier, SIGKILL) }
+        let port = try String(contentsOfFile: log + ".port", encoding: .utf8)
+        func connections() throws -> Int { try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").count }
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["AWS_ENDPOINT_URL"] = "http://127.0.0.1:\(port)"
+        let store = try S3ObjectStore(location: try S3Location("s3://\(bucket)/kept"), configuration: try S3Configuration.fromEnvironment(environment))
+        try store.createBucket()
+        for _ in 0..<10 {
+            let (bytes, id) = Self.object(1000)
+            #expect(try store.put(id, bytes))
+            #expect(try store.get(id) == bytes)
+        }
+        let first = try connections()
+        #expect(first == 1, "21 requests, one after another, over \(first) connections")
+
+        kill(proxy.processIdentifier, SIGKILL)
+        proxy.waitUntilExit()
+        proxy = try Self.forwarder(port: Int(port)!, to: target, log: log)
+        let (bytes, id) = Self.object(1000)
+        #expect(try store.put(id, bytes))
+        #expect(try store.get(id) == bytes)
+        let total = try connections()
+        #expect(total == 2, "after the proxy restarted: \(total) connections")
+    }
+
     @Test("a versioned bucket is refused (it does not honour If-None-Match here), a missing one is named, and bad locations and settings are usage errors that never show the secret")
     func refusals() throws {
         let store = try store()
