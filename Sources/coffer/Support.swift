@@ -13,9 +13,12 @@ struct IdentityOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Read the identity's passphrase from the first line of this file.", valueName: "file"))
     var passphraseFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("Run this shell command and use the first line it prints as the passphrase (a password manager; default: $COFFER_PASSPHRASE_COMMAND).", valueName: "cmd"))
+    var passphraseCommand: String?
+
     /// Loads and decrypts the identity.
     func load() throws -> Identity {
-        try IdentityLoader.load(path: IdentityLoader.path(explicit: identity), passphraseFile: passphraseFile)
+        try IdentityLoader.load(path: IdentityLoader.path(explicit: identity), passphraseFile: passphraseFile, command: passphraseCommand)
     }
 }
 
@@ -108,20 +111,20 @@ enum IdentityLoader {
     }
 
     /// Reads and decrypts the identity at `path`.
-    static func load(path: String, passphraseFile: String?) throws -> Identity {
+    static func load(path: String, passphraseFile: String?, command: String? = nil) throws -> Identity {
         guard FileManager.default.fileExists(atPath: path) else { throw IdentityError.noIdentity(path: path) }
         // The file may hold an unencrypted seed: wipe the copy once decoded.
         var contents = try FileSystem.readSmallFile(path, limit: 64 * 1024)
         defer { Sodium.wipe(&contents) }
         return try IdentityFile.decode(contents, path: path) {
-            try Passphrase.read(file: passphraseFile, prompt: "Passphrase for \(path): ", confirm: false, path: path)
+            try Passphrase.read(file: passphraseFile, command: command, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }
     }
 
 }
 
-/// Passphrases: from a file, `$COFFER_PASSPHRASE`, or a prompt without echo
-/// on the controlling terminal (`/dev/tty`, as age, gpg, ssh and sops ask:
+/// Passphrases: from a file, a command, `$COFFER_PASSPHRASE`,
+/// `$COFFER_PASSPHRASE_COMMAND`, or a prompt without echo on the controlling terminal (`/dev/tty`, as age, gpg, ssh and sops ask:
 /// standard input may be a pipe, `pg_dump | coffer seal -`), never from an
 /// argument. No prompt without a controlling terminal (cron, CI, `setsid`).
 enum Passphrase {
@@ -129,8 +132,14 @@ enum Passphrase {
     /// - Parameters:
     ///   - confirm: ask twice (creation) when prompting.
     ///   - path: the identity file, for error messages.
-    ///   - allowEnvironment: whether `$COFFER_PASSPHRASE` may supply it.
-    static func read(file: String?, prompt: String, confirm: Bool, path: String, allowEnvironment: Bool = true) throws -> SecureBytes {
+    ///   - command: a command that prints it (``PassphraseCommand``).
+    ///   - allowEnvironment: whether `$COFFER_PASSPHRASE` and `$COFFER_PASSPHRASE_COMMAND` may supply it.
+    static func read(file: String?, command: String? = nil, prompt: String, confirm: Bool, path: String, allowEnvironment: Bool = true) throws -> SecureBytes {
+        if file == nil, let command = command ?? (allowEnvironment ? environmentCommand : nil) {
+            var bytes = try PassphraseCommand(command: command).run()
+            defer { Sodium.wipe(&bytes) }
+            return try nonEmpty(bytes)
+        }
         if let file {
             var bytes = try FileSystem.readSmallFile(file, limit: 4096)
             defer { Sodium.wipe(&bytes) }
@@ -157,6 +166,14 @@ enum Passphrase {
             guard first == second else { throw IdentityError.badPassphrase("the two passphrases differ") }
         }
         return try nonEmpty(first)
+    }
+
+    /// `$COFFER_PASSPHRASE_COMMAND`, when it is set and not empty and
+    /// `$COFFER_PASSPHRASE` is not set (the passphrase itself comes first).
+    private static var environmentCommand: String? {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["COFFER_PASSPHRASE"] == nil, let command = environment["COFFER_PASSPHRASE_COMMAND"], !command.isEmpty else { return nil }
+        return command
     }
 
     private static func nonEmpty(_ bytes: [UInt8]) throws -> SecureBytes {

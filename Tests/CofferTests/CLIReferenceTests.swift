@@ -45,7 +45,7 @@ struct CLIReferenceTests {
     }
 
     /// The synopsis at the top of docs/CLI.md: the option names each
-    /// command's lines give (`[the same options]` standing for the four of
+    /// command's lines give (`[the same options]` standing for the five of
     /// the `role create` line).
     static func synopsis(of commands: Set<String>) throws -> [String: Set<String>] {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -57,7 +57,7 @@ struct CLIReferenceTests {
         }
         var synopsis: [String: Set<String>] = [:]
         for line in lines {
-            let expanded = line.replacingOccurrences(of: "[the same options]", with: "[--vault DIR] [--identity FILE] [--passphrase-file FILE] [--json]")
+            let expanded = line.replacingOccurrences(of: "[the same options]", with: "[--vault DIR] [--identity FILE] [--passphrase-file FILE] [--passphrase-command CMD] [--json]")
             let words = expanded.split(separator: " ").map(String.init)
             // The longest command the line starts with.
             guard let command = commands.filter({ words.starts(with: $0.split(separator: " ").map(String.init)) })

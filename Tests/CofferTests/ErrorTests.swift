@@ -43,6 +43,39 @@ struct ErrorTests {
         #expect(!FileManager.default.fileExists(atPath: cli.path("second.txt")))
     }
 
+    @Test("--passphrase-command and COFFER_PASSPHRASE_COMMAND: the first line the command prints, its standard input left to the data; a failing, killed, silent or runaway command is a clear error, never a prompt or a hang")
+    func passphraseCommand() throws {
+        let cli = try CLIHarness()
+        try cli.write("pass", Data("right one\n".utf8))
+        try cli.ok(["identity", "new", "--out", cli.path("home/identity.txt"), "--passphrase-file", cli.path("pass")])
+        try cli.ok(["init", "--passphrase-file", cli.path("pass")])
+        let manager = "cat '\(cli.path("pass"))'"
+        // `pg_dump | coffer seal -`: the data reaches the seal, not the command.
+        let data = Data("piped data\n".utf8)
+        #expect(try cli.run(["seal", "-", "--name", "piped.txt", "--passphrase-command", manager], stdin: data).status == Exit.ok)
+        #expect(try cli.run(["open", "piped.txt", "-o", "-"], environment: ["COFFER_PASSPHRASE_COMMAND": manager]).stdout == data)
+        #expect(try cli.run(["ls"], environment: ["COFFER_PASSPHRASE_COMMAND": "printf 'right one\\r\\nignored'"]).status == Exit.ok)
+        // The flag wins over the variables; COFFER_PASSPHRASE wins over COFFER_PASSPHRASE_COMMAND.
+        #expect(try cli.run(["ls", "--passphrase-command", manager], environment: ["COFFER_PASSPHRASE": "wrong one"]).status == Exit.ok)
+        #expect(try cli.run(["ls"], environment: ["COFFER_PASSPHRASE": "right one", "COFFER_PASSPHRASE_COMMAND": "echo wrong"]).status == Exit.ok)
+        let failures: [(String, Int32, String)] = [
+            ("echo 'wrong one'", Exit.authentication, "wrong passphrase"),
+            ("echo 'right one'; exit 4", Exit.authentication, "exited with status 4"),
+            ("kill -9 $$", Exit.authentication, "killed by signal 9"),
+            ("true", Exit.usage, "empty"),
+            ("printf '%05000d' 0", Exit.authentication, "longer than 4096 bytes"),
+            ("yes 'right one'", Exit.authentication, "passphrase command"),
+            ("/nonexistent/manager", Exit.authentication, "exited with status 127"),
+        ]
+        for (command, status, message) in failures {
+            let result = try cli.run(["ls", "--passphrase-command", command], timeout: 30)
+            #expect(result.status == status && result.stderr.contains(message), "\(command): \(result.status) \(result.stderr)")
+        }
+        // What the command printed is never repeated in an error.
+        let wrong = try cli.run(["ls", "--passphrase-command", "printf 'not %s' it"])
+        #expect(wrong.status == Exit.authentication && !wrong.stderr.contains("not it"), "\(wrong.stderr)")
+    }
+
     @Test("an identity that is not in the vault exits 3 and learns nothing")
     func wrongIdentity() throws {
         let cli = try Self.vaultWithDocument()

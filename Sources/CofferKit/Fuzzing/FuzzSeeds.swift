@@ -46,6 +46,10 @@ extension FuzzEntryPoints {
         let snapshot = FileSystem.join(FileSystem.join(FileSystem.join(scratch, "backup"), "snapshots"), backup.snapshot.id)
         seeds["backup-manifest"] = [try FileSystem.readSmallFile(FileSystem.join(snapshot, "manifest.json"), limit: 1 << 20)]
 
+        // A second document, deleted: a `document.delete` entry and a deleted record.
+        _ = try vault.seal(paths: [input], name: "erased.txt")
+        _ = try vault.delete(["erased.txt"], plan: false)
+
         // The ledger as stored: bodies, and rows (see `catalogRow`).
         let catalog = try Catalog.open(at: Vault.catalogPath(vaultPath))
         let entries = try catalog.ledgerEntries()
@@ -67,7 +71,7 @@ extension FuzzEntryPoints {
 
         // The owner's saved state: its core, and each document's record.
         let reopened = try Vault.open(at: vaultPath, identity: owner, stateDirectory: .directory(state))
-        seeds["state-checkpoint"] = [[0] + StateCodec.encodeCore(reopened.state)] + reopened.state.documents.map { [1] + StateCodec.encodeDocument($0) }
+        seeds["state-checkpoint"] = [[0] + StateCodec.encodeCore(reopened.state)] + reopened.state.documents.recordsInSealOrder.map { [1] + StateCodec.encodeDocument($0) }
 
         seeds["identity-file"] = [
             try IdentityFile.encode(owner, passphrase: nil),

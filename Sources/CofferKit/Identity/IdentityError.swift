@@ -16,10 +16,12 @@ public enum IdentityError: CofferFailure, Equatable {
     case badPassphrase(String)
     /// The identity's display name is not acceptable.
     case invalidName(String)
+    /// The passphrase command (`--passphrase-command`) could not run or did not exit 0.
+    case passphraseCommandFailed(String)
 
     public var kind: FailureKind {
         switch self {
-        case .wrongPassphrase, .notInVault: .authentication
+        case .wrongPassphrase, .notInVault, .passphraseCommandFailed: .authentication
         case .passphraseRequired, .malformedPublicIdentity, .badPassphrase, .invalidName: .usage
         case .malformedIdentityFile: .integrity
         case .noIdentity: .notFound
@@ -30,7 +32,7 @@ public enum IdentityError: CofferFailure, Equatable {
         switch self {
         case .wrongPassphrase(let path): "wrong passphrase for identity \(path)"
         case .passphraseRequired(let path):
-            "identity \(path) is encrypted; run in a terminal, or pass --passphrase-file, or set COFFER_PASSPHRASE"
+            "identity \(path) is encrypted; run in a terminal, or pass --passphrase-file or --passphrase-command, or set COFFER_PASSPHRASE or COFFER_PASSPHRASE_COMMAND"
         case .malformedIdentityFile(let path, let reason): "\(path) is not a valid Coffer identity file: \(reason)"
         case .malformedPublicIdentity(let reason): "not a Coffer public identity (coffer1…): \(reason)"
         case .notInVault(let fp): "identity \(fp) is not a member of this vault; ask an administrator to add it"
@@ -38,6 +40,7 @@ public enum IdentityError: CofferFailure, Equatable {
             "no identity at \(path); create one with `coffer identity new --out FILE`, or pass --identity / set COFFER_IDENTITY"
         case .badPassphrase(let reason): reason
         case .invalidName(let reason): "invalid identity name: \(reason)"
+        case .passphraseCommandFailed(let reason): "\(reason); no passphrase was read"
         }
     }
 }

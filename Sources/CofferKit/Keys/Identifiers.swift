@@ -101,3 +101,14 @@ public struct VaultID: RandomIdentifier {
     public init(packed: Bytes16) { self.packed = packed }
     public static let noun = "vault id"
 }
+
+/// Legal hold ids (`document.hold`): 16 random bytes as 32 lowercase hex digits.
+public enum HoldID {
+    /// A new random id.
+    public static func random() -> String { Hex.encode(Sodium.randomBytes(16)) }
+
+    /// Whether `id` has the form of a hold id.
+    public static func isWellFormed(_ id: String) -> Bool {
+        id.utf8.count == 32 && id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+}

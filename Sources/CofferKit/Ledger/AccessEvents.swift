@@ -102,6 +102,38 @@ public struct DocumentsUnshared: Codable, Sendable, Equatable {
     public var rekey: Bool
 }
 
+/// Payload of `document.delete`: documents deleted for good. Every wrap
+/// of their data keys leaves the state, nothing may be done with them
+/// afterwards (not even sealing a new document under the same id), and
+/// their objects are left for `coffer gc` to collect. The document's
+/// history (who sealed which version, when, and this deletion) stays.
+public struct DocumentsDeleted: Codable, Sendable, Equatable {
+    /// The documents, distinct.
+    public var documents: [DocumentID]
+}
+
+/// Payload of `document.hold`: a legal hold placed on documents
+/// (administrators only). While a document is under any hold, it cannot be
+/// deleted. The reason (a matter, a case number) is sealed for the
+/// administrators, like a bundle's details.
+public struct DocumentsHeld: Codable, Sendable, Equatable {
+    /// The hold's id: 32 lowercase hex digits, random, never used before in the vault.
+    public var hold: String
+    /// The documents, distinct.
+    public var documents: [DocumentID]
+    /// ``HoldDetails`` sealed for the administrators, bound to this action and the hold id.
+    public var details: SealedDetails
+}
+
+/// Payload of `document.release`: documents taken out of one legal hold
+/// (administrators only).
+public struct DocumentsReleased: Codable, Sendable, Equatable {
+    /// The hold.
+    public var hold: String
+    /// The documents, distinct, each under that hold.
+    public var documents: [DocumentID]
+}
+
 /// Payload of `document.relabel`.
 public struct DocumentRelabeled: Codable, Sendable, Equatable {
     /// The document.

@@ -40,11 +40,12 @@ public struct AuditRecord: Sendable {
     func label(of document: DocumentID) -> String? { state.documents[document]?.label }
 
     /// Whether the entry holds details sealed for the administrators
-    /// (`bundle.create`, `vault.backup` written since sealed details).
+    /// (`bundle.create`, `vault.backup` written since sealed details, `document.hold`).
     public var hasSealedDetails: Bool {
         switch entry.contents.event {
         case .bundleCreated(let p): p.details != nil
         case .backupStarted(let p): p.details != nil
+        case .documentsHeld: true
         default: false
         }
     }
@@ -177,6 +178,9 @@ extension LedgerEvent {
         case .documentOpened(let p): [p.document]
         case .documentRelabeled(let p): [p.document]
         case .documentsUnshared(let p): p.documents
+        case .documentsDeleted(let p): p.documents
+        case .documentsHeld(let p): p.documents
+        case .documentsReleased(let p): p.documents
         case .documentsShared(let p), .roleRewrapped(let p): (try? PackedWrap.unpack(p.records).map(\.document)) ?? []
         case .bundleCreated(let p): p.files.map(\.document)
         default: []

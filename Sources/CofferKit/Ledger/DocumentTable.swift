@@ -27,7 +27,7 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
     /// Documents in `changes` that the source does not hold.
     private var added: Set<DocumentID> = []
     let source: (any DocumentSource)?
-    /// How many documents there are.
+    /// How many records there are: documents, deleted ones included.
     public private(set) var count: Int
 
     /// An empty table, or the documents of `source`.
@@ -36,10 +36,11 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
         count = source?.documentCount ?? 0
     }
 
-    /// The document `id`, if it exists. Setting a document adds or replaces it
-    /// (documents are never removed).
+    /// The document `id`, if it exists and was not deleted. Setting a
+    /// document adds or replaces it (records are never removed: a deleted
+    /// document stays as a record that only ``record(_:)`` returns).
     public subscript(id: DocumentID) -> VaultState.Document? {
-        get { changes[id] ?? source?.document(id) }
+        get { record(id).flatMap { $0.deletion == nil ? $0 : nil } }
         set {
             guard let newValue else { return }
             if changes[id] == nil, !added.contains(id), source?.document(id) == nil {
@@ -50,27 +51,36 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
         }
     }
 
+    /// The record of document `id`, deleted or not.
+    public func record(_ id: DocumentID) -> VaultState.Document? {
+        changes[id] ?? source?.document(id)
+    }
+
     /// The documents changed or added since the source's snapshot.
     var changed: Dictionary<DocumentID, VaultState.Document>.Values { changes.values }
 
     /// How many documents are changed or added since the source's snapshot.
     var changedCount: Int { changes.count }
 
-    /// Every document: the source's in id order (a page at a time, so
-    /// memory stays flat), each replaced by its changed copy, then the added ones.
+    /// Every document not deleted: the source's in id order (a page at a
+    /// time, so memory stays flat), each replaced by its changed copy, then the added ones.
     public var values: DocumentTable { self }
 
-    public func makeIterator() -> Iterator { Iterator(table: self, order: .id) }
+    public func makeIterator() -> Iterator { Iterator(table: self, order: .id, includingDeleted: false) }
 
-    /// Every document, in the order they were first sealed (oldest first),
-    /// read a page at a time like ``values``.
-    public var inSealOrder: SealOrder { SealOrder(table: self) }
+    /// Every document not deleted, in the order they were first sealed
+    /// (oldest first), read a page at a time like ``values``.
+    public var inSealOrder: SealOrder { SealOrder(table: self, includingDeleted: false) }
+
+    /// Every record, deleted documents' too, in seal order: what ``count`` counts.
+    public var recordsInSealOrder: SealOrder { SealOrder(table: self, includingDeleted: true) }
 
     /// The documents of a table in the order they were first sealed.
     public struct SealOrder: Sequence {
         let table: DocumentTable
+        let includingDeleted: Bool
 
-        public func makeIterator() -> Iterator { Iterator(table: table, order: .sealed) }
+        public func makeIterator() -> Iterator { Iterator(table: table, order: .sealed, includingDeleted: includingDeleted) }
     }
 
     /// Walks a ``DocumentTable`` in id order or in seal order.
@@ -83,14 +93,23 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
         private var lastFromSource: VaultState.Document?
         private var sourceDone: Bool
         private var addedDocuments: [VaultState.Document]?
+        private let includingDeleted: Bool
 
-        init(table: DocumentTable, order: Order) {
+        init(table: DocumentTable, order: Order, includingDeleted: Bool) {
             self.table = table
             self.order = order
+            self.includingDeleted = includingDeleted
             sourceDone = table.source == nil
         }
 
         public mutating func next() -> VaultState.Document? {
+            while let record = nextRecord() {
+                if includingDeleted || record.deletion == nil { return record }
+            }
+            return nil
+        }
+
+        private mutating func nextRecord() -> VaultState.Document? {
             while !sourceDone {
                 if pageIndex == page.count {
                     page = nextPage()
@@ -127,7 +146,7 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
     /// `limit` of them: found through the source's index, not by reading every document.
     func documents(withIDPrefix prefix: String, limit: Int) -> [VaultState.Document] {
         let prefix = prefix.lowercased()
-        var found = changes.values.filter { $0.id.description.hasPrefix(prefix) }
+        var found = changes.values.filter { $0.deletion == nil && $0.id.description.hasPrefix(prefix) }
         guard let source, prefix.allSatisfy(\.isHexDigit) else { return Array(found.prefix(limit)) }
         // The prefix's bytes (an odd last digit as the high half of a byte) are the lowest id that can match.
         let digits = prefix.compactMap(\.hexDigitValue).map(UInt8.init)
@@ -136,7 +155,7 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
             let page = source.documents(from: from, limit: 64)
             for document in page {
                 guard document.id.description.hasPrefix(prefix) else { return Array(found.prefix(limit)) }
-                if changes[document.id] == nil { found.append(document) }
+                if changes[document.id] == nil, document.deletion == nil { found.append(document) }
             }
             guard let last = page.last, page.count == 64 else { break }
             from = last.id.bytes + [0]
@@ -145,6 +164,6 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
     }
 
     public static func == (a: DocumentTable, b: DocumentTable) -> Bool {
-        a.count == b.count && a.allSatisfy { b[$0.id] == $0 }
+        a.count == b.count && a.recordsInSealOrder.allSatisfy { b.record($0.id) == $0 }
     }
 }

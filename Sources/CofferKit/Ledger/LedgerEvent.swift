@@ -41,6 +41,12 @@ public enum LedgerEvent: Sendable, Equatable {
     case documentRelabeled(DocumentRelabeled)
     /// A document version was opened (read).
     case documentOpened(DocumentOpened)
+    /// Documents were deleted (their owner or an administrator): wraps gone, objects left to `gc`.
+    case documentsDeleted(DocumentsDeleted)
+    /// Documents were placed under a legal hold (administrators only): they cannot be deleted until released.
+    case documentsHeld(DocumentsHeld)
+    /// Documents were released from a legal hold (administrators only).
+    case documentsReleased(DocumentsReleased)
     /// An external partner's keys were recorded (administrators only).
     case partnerAdded(PartnerAdded)
     /// A transfer bundle was created: who sent what to whom, with hashes.
@@ -80,6 +86,9 @@ public enum LedgerEvent: Sendable, Equatable {
         case .documentsUnshared: "document.unshare"
         case .documentRelabeled: "document.relabel"
         case .documentOpened: "document.open"
+        case .documentsDeleted: "document.delete"
+        case .documentsHeld: "document.hold"
+        case .documentsReleased: "document.release"
         case .partnerAdded: "partner.add"
         case .bundleCreated: "bundle.create"
         case .garbageCollected: "vault.gc"
@@ -109,6 +118,9 @@ public enum LedgerEvent: Sendable, Equatable {
         case .documentsUnshared(let p): try container.encode(p, forKey: .data)
         case .documentRelabeled(let p): try container.encode(p, forKey: .data)
         case .documentOpened(let p): try container.encode(p, forKey: .data)
+        case .documentsDeleted(let p): try container.encode(p, forKey: .data)
+        case .documentsHeld(let p): try container.encode(p, forKey: .data)
+        case .documentsReleased(let p): try container.encode(p, forKey: .data)
         case .partnerAdded(let p): try container.encode(p, forKey: .data)
         case .bundleCreated(let p): try container.encode(p, forKey: .data)
         case .garbageCollected(let p): try container.encode(p, forKey: .data)
@@ -142,6 +154,9 @@ public enum LedgerEvent: Sendable, Equatable {
         case "document.unshare": .documentsUnshared(try container.decode(DocumentsUnshared.self, forKey: .data))
         case "document.relabel": .documentRelabeled(try container.decode(DocumentRelabeled.self, forKey: .data))
         case "document.open": .documentOpened(try container.decode(DocumentOpened.self, forKey: .data))
+        case "document.delete": .documentsDeleted(try container.decode(DocumentsDeleted.self, forKey: .data))
+        case "document.hold": .documentsHeld(try container.decode(DocumentsHeld.self, forKey: .data))
+        case "document.release": .documentsReleased(try container.decode(DocumentsReleased.self, forKey: .data))
         case "partner.add": .partnerAdded(try container.decode(PartnerAdded.self, forKey: .data))
         case "bundle.create": .bundleCreated(try container.decode(BundleCreated.self, forKey: .data))
         case "vault.gc": .garbageCollected(try container.decode(GarbageCollected.self, forKey: .data))

@@ -118,6 +118,12 @@ public struct BundleDetails: Codable, Sendable, Equatable {
     public var files: [BundleManifest.File]
 }
 
+/// The sealed part of a `document.hold` entry.
+public struct HoldDetails: Codable, Sendable, Equatable {
+    /// Why the documents are held (a matter, a case number, who asked).
+    public var reason: String
+}
+
 /// The sealed part of a `vault.backup` entry.
 public struct BackupDetails: Codable, Sendable, Equatable {
     /// The backup directory, as an absolute path on the operator's machine.
@@ -130,12 +136,15 @@ public enum RevealedDetails: Sendable, Equatable, Encodable {
     case bundle(BundleDetails)
     /// A `vault.backup` entry's destination.
     case backup(BackupDetails)
+    /// A `document.hold` entry's reason.
+    case hold(HoldDetails)
 
     /// Encodes the details themselves (a ``BundleDetails`` or ``BackupDetails`` object).
     public func encode(to encoder: any Encoder) throws {
         switch self {
         case .bundle(let details): try details.encode(to: encoder)
         case .backup(let details): try details.encode(to: encoder)
+        case .hold(let details): try details.encode(to: encoder)
         }
     }
 
@@ -144,13 +153,14 @@ public enum RevealedDetails: Sendable, Equatable, Encodable {
         if case .bundle(let details) = self { details } else { nil }
     }
 
-    /// One line for people: the bundle's files and recipients, or the backup's destination.
+    /// One line for people: the bundle's files and recipients, the backup's destination, or the hold's reason.
     public var summary: String {
         switch self {
         case .bundle(let d):
             "\(d.files.count) file(s) to \(d.recipients.joined(separator: ", ")): \(d.files.map(\.name).joined(separator: ", "))"
                 + (d.note.map { "; note: \($0)" } ?? "")
         case .backup(let d): "to \(d.destination)"
+        case .hold(let d): "reason: \(d.reason)"
         }
     }
 }

@@ -100,6 +100,10 @@ private struct StateWriter {
             string(entry.value.action, &w)
             string(entry.value.subject, &w)
         }
+        list(s.holds.sorted { $0.key < $1.key }, &w) { entry, w in
+            string(entry.key, &w)
+            w.write(UInt64(bitPattern: entry.value))
+        }
     }
 
     func writeDocument(_ document: VaultState.Document, into w: inout ByteWriter) {
@@ -109,6 +113,12 @@ private struct StateWriter {
         w.write(UInt8(document.rekeyDue ? 1 : 0))
         version(document.current, &w)
         list(document.older, &w) { version($0, &$1) }
+        optional(document.deletion, &w) { deletion, w in
+            w.write(UInt64(bitPattern: deletion.sequence))
+            w.write(UInt64(bitPattern: Int64(deletion.time.timeIntervalSince1970)))
+            string(deletion.actor, &w)
+        }
+        list(document.holds, &w) { string($0, &$1) }
     }
 
     private func version(_ v: VaultState.Version, _ w: inout ByteWriter) {
@@ -186,6 +196,7 @@ private enum StateReader {
         }) {
             s.detailsKeys[sequence] = wrap
         }
+        for (hold, sequence) in try list(&r, { r in (try string(&r), Int64(bitPattern: try r.readUInt64())) }) { s.holds[hold] = sequence }
         return s
     }
 
@@ -196,7 +207,14 @@ private enum StateReader {
         let rekeyDue = try r.readUInt8() == 1
         let current = try version(&r)
         let older = try list(&r) { try version(&$0) }
-        return VaultState.Document(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
+        let deletion = try optional(&r) { r in
+            VaultState.Deletion(
+                sequence: Int64(bitPattern: try r.readUInt64()), time: Date(timeIntervalSince1970: TimeInterval(Int64(bitPattern: try r.readUInt64()))),
+                actor: try string(&r))
+        }
+        let holds = try list(&r) { try string(&$0) }
+        return VaultState.Document(
+            id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue, deletion: deletion, holds: holds)
     }
 
     private static func role<R: BinaryReading>(_ r: inout R, _ s: VaultState) throws -> VaultState.Role {

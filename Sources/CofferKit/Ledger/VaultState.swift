@@ -208,25 +208,36 @@ public struct VaultState: Sendable {
             var current: Version
             var older: [Version]
             var rekeyDue: Bool
+            var deletion: Deletion?
+            var holds: [String]
 
-            init(id: DocumentID, owner: String, label: String, current: Version, older: [Version], rekeyDue: Bool) {
+            init(
+                id: DocumentID, owner: String, label: String, current: Version, older: [Version], rekeyDue: Bool, deletion: Deletion?,
+                holds: [String]
+            ) {
                 self.id = id
                 self.owner = owner
                 self.label = label
                 self.current = current
                 self.older = older
                 self.rekeyDue = rekeyDue
+                self.deletion = deletion
+                self.holds = holds
             }
 
             func copy() -> Storage {
-                Storage(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
+                Storage(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue, deletion: deletion, holds: holds)
             }
         }
 
         private var storage: Storage
 
-        init(id: DocumentID, owner: String, label: String, current: Version, older: [Version] = [], rekeyDue: Bool = false) {
-            storage = Storage(id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue)
+        init(
+            id: DocumentID, owner: String, label: String, current: Version, older: [Version] = [], rekeyDue: Bool = false,
+            deletion: Deletion? = nil, holds: [String] = []
+        ) {
+            storage = Storage(
+                id: id, owner: owner, label: label, current: current, older: older, rekeyDue: rekeyDue, deletion: deletion, holds: holds)
         }
 
         private mutating func unique() -> Storage {
@@ -265,6 +276,20 @@ public struct VaultState: Sendable {
             set { unique().rekeyDue = newValue }
         }
 
+        /// Its `document.delete` entry, if it was deleted: it then has no
+        /// wraps, and ``DocumentTable`` shows it only to ``DocumentTable/record(_:)``.
+        public var deletion: Deletion? {
+            get { storage.deletion }
+            set { unique().deletion = newValue }
+        }
+
+        /// The legal holds it is under (their ids, in the order placed): while
+        /// there is any, it cannot be deleted.
+        public var holds: [String] {
+            get { storage.holds }
+            set { unique().holds = newValue }
+        }
+
         /// The newest generation.
         public var currentGeneration: UInt32 { current.generation }
 
@@ -280,8 +305,19 @@ public struct VaultState: Sendable {
         public static func == (a: Document, b: Document) -> Bool {
             a.storage === b.storage
                 || (a.id == b.id && a.owner == b.owner && a.label == b.label && a.current == b.current && a.older == b.older
-                    && a.rekeyDue == b.rekeyDue)
+                    && a.rekeyDue == b.rekeyDue && a.deletion == b.deletion
+                    && a.holds == b.holds)
         }
+    }
+
+    /// Who deleted a document, when, and in which ledger entry.
+    public struct Deletion: Sendable, Equatable {
+        /// The `document.delete` entry's sequence number.
+        public let sequence: Int64
+        /// When (the entry's time).
+        public let time: Date
+        /// Who (fingerprint).
+        public let actor: String
     }
 
     /// A document's place in the order documents were first sealed (see
@@ -311,6 +347,10 @@ public struct VaultState: Sendable {
     public internal(set) var documents = DocumentTable()
     /// External partners by name.
     public internal(set) var partners: [String: PartnerAdded] = [:]
+    /// Every legal hold ever placed, by id, with its `document.hold` entry's
+    /// sequence (ids are never reused; which documents a hold still covers is
+    /// in their records).
+    public internal(set) var holds: [String: Int64] = [:]
     /// Every bundle created, in ledger order, with who sent it, when, and its entry's sequence number.
     public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated, sequence: Int64)] = []
     /// The current wrap of each sealed-details entry's details key, by the
@@ -403,7 +443,7 @@ public struct VaultState: Sendable {
             ("identities", identities == other.identities), ("administrators", admins == other.admins), ("revoked", revoked == other.revoked),
             ("roles", roles == other.roles && adminRoleID == other.adminRoleID && personalRoleIDs == other.personalRoleIDs),
             ("documents", documents == other.documents), ("wrap counts", wrapCounts == other.wrapCounts), ("partners", partners == other.partners),
-            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys),
+            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys), ("holds", holds == other.holds),
         ]
         return checks.filter { !$0.1 }.map(\.0)
     }
@@ -615,7 +655,7 @@ public struct VaultState: Sendable {
 
         case .documentSealed(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
-            guard documents[p.document] == nil else { throw deny("document \(p.document) exists; a new version is a document.rekey") }
+            guard documents.record(p.document) == nil else { throw deny("document \(p.document) exists or existed; a new version is a document.rekey") }
             guard p.generation == 1 else { throw deny("a new document starts at generation 1") }
             guard let personal = personalRoleIDs[c.actor], let admin = adminRoleID else { throw deny("the sealer has no personal role") }
             try addVersion(p, to: nil, expectedRoles: [personal, admin], time: c.time, actor: c.actor, sequence: seq, deny)
@@ -665,6 +705,39 @@ public struct VaultState: Sendable {
             documents[p.document]?.label = p.label
             for (role, wrap) in wraps { setWrap(wrap, document: p.document, role: role) }
             if p.rekey { documents[p.document]?.rekeyDue = true }
+
+        case .documentsDeleted(let p):
+            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.delete names distinct documents") }
+            for id in p.documents {
+                guard let document = documents[id] else { throw deny("delete of unknown or deleted document \(id)") }
+                guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may delete \(id)") }
+                guard document.holds.isEmpty else { throw deny("\(id) is under legal hold \(document.holds.joined(separator: ", "))") }
+                for role in document.current.wraps.keys { removeWrap(document: id, role: role) }
+                var deleted = documents[id]!
+                deleted.rekeyDue = false
+                deleted.deletion = Deletion(sequence: seq, time: c.time, actor: canonical(c.actor))
+                documents[id] = deleted
+            }
+
+        case .documentsHeld(let p):
+            try requireAdmin("place legal holds")
+            guard HoldID.isWellFormed(p.hold), holds[p.hold] == nil else { throw deny("a hold id is 32 lowercase hex digits, never used before") }
+            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.hold names distinct documents") }
+            try recordDetails(p.details, action: c.event.action, subject: p.hold, sequence: seq, deny)
+            for id in p.documents {
+                guard documents[id] != nil else { throw deny("hold of unknown or deleted document \(id)") }
+                documents[id]?.holds.append(p.hold)
+            }
+            holds[p.hold] = seq
+
+        case .documentsReleased(let p):
+            try requireAdmin("release legal holds")
+            guard holds[p.hold] != nil else { throw deny("unknown hold \(p.hold)") }
+            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.release names distinct documents") }
+            for id in p.documents {
+                guard let document = documents[id], document.holds.contains(p.hold) else { throw deny("\(id) is not under hold \(p.hold)") }
+                documents[id]?.holds.removeAll { $0 == p.hold }
+            }
 
         case .documentOpened(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }

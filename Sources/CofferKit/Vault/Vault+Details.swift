@@ -10,7 +10,7 @@ extension Vault {
         return try DetailsKey.seal(details, context: DetailsContext(vaultID: state.vaultID, action: action, subject: subject), admin: admin)
     }
 
-    /// What a `bundle.create` or `vault.backup` entry records beyond its
+    /// What a `bundle.create`, `vault.backup` or `document.hold` entry records beyond its
     /// public part: read from the entry itself if it was written before
     /// sealed details (anyone), else opened with the admin key (only an
     /// administrator; nil for everyone else).
@@ -25,6 +25,9 @@ extension Vault {
         switch entry.contents.event {
         case .bundleCreated(let p): return try bundleDetails(p, sequence: entry.sequence).map(RevealedDetails.bundle)
         case .backupStarted(let p): return try backupDetails(p, sequence: entry.sequence).map(RevealedDetails.backup)
+        case .documentsHeld(let p):
+            let context = DetailsContext(vaultID: state.vaultID, action: entry.contents.event.action, subject: p.hold)
+            return try openDetails(HoldDetails.self, sealed: p.details, sequence: entry.sequence, context: context).map(RevealedDetails.hold)
         default: return nil
         }
     }

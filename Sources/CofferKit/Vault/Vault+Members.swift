@@ -175,7 +175,6 @@ extension Vault {
 
     // MARK: Shared helpers
 
-    /// The role called `name`. - Throws: ``VaultError/notFound(_:)``.
     /// How people see a role's name: a personal role (named after its
     /// member's fingerprint) as `@` and the member's display name, when it has one.
     public func displayName(ofRole name: String) -> String {
@@ -192,6 +191,7 @@ extension Vault {
         return "\(shown) (\(fingerprint))"
     }
 
+    /// The role called `name`. - Throws: ``VaultError/notFound(_:)``.
     func role(named name: String) throws -> VaultState.Role {
         guard let role = state.role(named: name) else {
             let known = state.roles.values.filter { $0.kind != .personal }.map(\.name).sorted().joined(separator: ", ")

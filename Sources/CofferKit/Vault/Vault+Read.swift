@@ -73,7 +73,7 @@ extension Vault {
         let role = try roleName.map { try self.role(named: $0) }
         let folder = folder.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         func admits(_ document: VaultState.Document) -> Bool {
-            canRead(document) && (label.map { document.label == $0 } ?? true) && (role.map { document.current.wraps[$0.id] != nil } ?? true)
+            document.deletion == nil && canRead(document) && (label.map { document.label == $0 } ?? true) && (role.map { document.current.wraps[$0.id] != nil } ?? true)
         }
         var failures: [DocumentFailure] = []
         var seen = 0
@@ -102,7 +102,8 @@ extension Vault {
     /// state's indexes when there is a filter (the narrowest of them, plus
     /// the documents changed and not yet saved), else every document.
     private func candidates(folder: String?, label: String?, role: RoleID?) throws -> AnySequence<VaultState.Document> {
-        guard let store, folder != nil || label != nil || role != nil else { return AnySequence(state.documents.inSealOrder) }
+        // Unfiltered, every record is looked at (deleted ones are not admitted), so that the count can be checked.
+        guard let store, folder != nil || label != nil || role != nil else { return AnySequence(state.documents.recordsInSealOrder) }
         var sets: [[DocumentID]] = []
         if let folder {
             try indexNames(in: store)
@@ -144,7 +145,11 @@ extension Vault {
     func document(matching query: String) throws -> (VaultState.Document, DocumentSummary?) {
         let lower = query.lowercased()
         var byID: [VaultState.Document] = []
-        if let id = try? DocumentID(hex: lower), let document = state.documents[id] {
+        if let id = try? DocumentID(hex: lower), let document = state.documents.record(id) {
+            if let deletion = document.deletion {
+                throw VaultError.documentDeleted(
+                    document: id.description, by: displayName(ofMember: deletion.actor), at: Timestamp.format(deletion.time), entry: deletion.sequence)
+            }
             byID = [document]
         } else if lower.utf8.count >= 4, lower.allSatisfy(\.isHexDigit) {
             // Two are enough to call the prefix ambiguous; the error lists up to 16.

@@ -183,16 +183,27 @@ extension Vault {
             generation: document.currentGeneration, roles: roles, readers: readers, rekeyPending: document.rekeyDue)
     }
 
-    private func resolveDocuments(_ queries: [String]) throws -> [VaultState.Document] {
+    /// The distinct readable documents `queries` name, in order; with
+    /// `folders`, a query ending in `/` names every readable document under that folder.
+    func resolveDocuments(_ queries: [String], folders: Bool = false) throws -> [VaultState.Document] {
         guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
         var seen = Set<DocumentID>()
-        return try queries.compactMap { query in
-            let id = try document(matching: query).0.id
-            return seen.insert(id).inserted ? state.documents[id] : nil
+        return try queries.flatMap { query in
+            let ids = folders && query.hasSuffix("/") ? try documentIDs(inFolder: query) : [try document(matching: query).0.id]
+            return ids.compactMap { seen.insert($0).inserted ? state.documents[$0] : nil }
         }
     }
 
-    private func requireOwnerOrAdministrator(_ document: VaultState.Document, _ action: String) throws {
+    /// The readable documents under `folder` (a name ending in `/`), in seal order.
+    /// - Throws: ``VaultError/documentNotFound(_:)`` if there is none.
+    func documentIDs(inFolder folder: String) throws -> [DocumentID] {
+        let ids = try list(folder: folder).documents.map(\.id)
+        guard !ids.isEmpty else { throw VaultError.documentNotFound(folder) }
+        return ids
+    }
+
+    /// Throws unless this identity owns `document` or is an administrator.
+    func requireOwnerOrAdministrator(_ document: VaultState.Document, _ action: String) throws {
         guard state.admins.contains(identity.fingerprint) || document.owner == identity.fingerprint else {
             throw VaultError.notPermitted("only document \(document.id)'s owner or an administrator may \(action) it")
         }

@@ -6,6 +6,9 @@ public enum VaultError: CofferFailure, Equatable {
     case directoryNotEmpty(path: String)
     /// No document matches the query.
     case documentNotFound(String)
+    /// The document named by its id was deleted (`coffer delete`): who
+    /// deleted it and when, as the ledger records it.
+    case documentDeleted(document: String, by: String, at: String, entry: Int64)
     /// More than one document matches the query.
     case ambiguous(String, matches: [String])
     /// The identity holds no key that opens this document.
@@ -45,7 +48,7 @@ public enum VaultError: CofferFailure, Equatable {
 
     public var kind: FailureKind {
         switch self {
-        case .notAVault, .documentNotFound, .notFound: .notFound
+        case .notAVault, .documentNotFound, .documentDeleted, .notFound: .notFound
         case .directoryNotEmpty, .conflict: .conflict
         case .ambiguous, .unknownLabel, .invalidRequest, .unsafeName: .usage
         case .accessDenied, .notPermitted, .revoked: .accessDenied
@@ -61,6 +64,8 @@ public enum VaultError: CofferFailure, Equatable {
         case .notAVault(let path): "\(path) is not a Coffer vault (create one with `coffer init --vault \(path)`)"
         case .directoryNotEmpty(let path): "\(path) exists and is not empty; choose a new directory for the vault"
         case .documentNotFound(let q): "no document you can read matches \(q.debugDescription); see `coffer ls`"
+        case .documentDeleted(let document, let by, let at, let entry):
+            "document \(document) was deleted by \(by) at \(at) (ledger entry \(entry)); nothing can open it any more"
         case .ambiguous(let q, let matches):
             "\(q.debugDescription) matches \(matches.count) (\(matches.prefix(5).joined(separator: ", "))); give more of the id"
         case .accessDenied(let doc): "access denied: your identity holds no key for document \(doc)"

@@ -19,7 +19,7 @@ struct StateCodecTests {
         w.write(identities)
         guard identities == 0 else { return w.bytes }
         for _ in 0..<3 { w.write(UInt32(0)) }  // admins, revoked, roles
-        for _ in 0..<4 { w.write(UInt32(0)) }  // wrap counts, partners, bundles, sealed-details keys
+        for _ in 0..<5 { w.write(UInt32(0)) }  // wrap counts, partners, bundles, sealed-details keys, holds
         return w.bytes
     }
 
@@ -56,6 +56,8 @@ struct StateCodecTests {
         w.write(UInt32(0))  // sealed by ""
         w.write(UInt64(0))  // sequence
         w.write(UInt32(0))  // older versions
+        w.write(UInt8(0))  // not deleted
+        w.write(UInt32(0))  // under no legal hold
         return w.bytes
     }
 
