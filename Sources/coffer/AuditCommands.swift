@@ -7,7 +7,7 @@ extension Coffer {
     struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit", abstract: "The signed ledger as evidence: verify it, read it, export it, check an export.",
-            subcommands: [Verify.self, Log.self, Report.self, Export.self, CheckExport.self])
+            subcommands: [Verify.self, Log.self, Report.self, DocumentHistory.self, PersonHistory.self, Export.self, CheckExport.self])
     }
 }
 

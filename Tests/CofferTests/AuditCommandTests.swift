@@ -172,4 +172,50 @@ struct AuditCommandTests {
         let broken = try cli.run(["backup", "verify", cli.path("dest"), "--json"])
         #expect(broken.status == Exit.integrity && broken.text.contains("FINDING") == false && broken.text.contains("findings"))
     }
+
+    @Test("audit document and audit person through the binary: text, JSON, a deleted document by id, exit 6 for an unknown one, exit 5 for an edited ledger")
+    func incidentQuestions() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        try cli.ok(["role", "create", "finance"])
+        try cli.ok(["role", "add", "finance", bob.publicIdentity, "--name", "bob"])
+        try cli.write("q3.txt", Data("q3\n".utf8))
+        try cli.ok(["seal", cli.path("q3.txt")])
+        try cli.ok(["share", "q3.txt", "--role", "finance"])
+        try cli.ok(["rotate", "role", "finance"])
+        #expect(try cli.run(as: bob.file, ["open", "q3.txt", "-o", "-"]).status == Exit.ok)
+        try cli.ok(["role", "remove", "finance", "bob"])
+
+        let text = try cli.ok(["audit", "document", "q3.txt"]).text
+        #expect(text.contains("document.open") && text.contains("bob") && text.contains("via finance key v2") && text.contains("readers now:"), "\(text)")
+        let json = try #require(try cli.ok(["audit", "document", "q3.txt", "--json"]).json() as? [String: Any])
+        let id = try #require(json["document"] as? String)
+        let person = try #require(try cli.ok(["audit", "person", "bob", "--json"]).json() as? [String: Any])
+        let reads = try #require(person["reads"] as? [[String: Any]])
+        #expect(reads.count == 1 && reads[0]["document"] as? String == id && reads[0]["keyVersion"] as? Int == 2)
+        let periods = try #require(person["memberships"] as? [[String: Any]])
+        #expect(periods.contains { $0["role"] as? String == "finance" && $0["ended"] as? String == "removed" })
+        #expect(try cli.ok(["audit", "person", "bob"]).text.contains("finance"))
+        #expect(try cli.ok(["audit", "person", "bob", "--since", "1d", "--json"]).json() as? [String: Any] != nil)
+        #expect(try cli.run(["audit", "person", "bob", "--since", "yesterday"]).status == Exit.usage)
+        #expect(try cli.run(["audit", "person", "mallory"]).status == Exit.notFound)
+        #expect(try cli.run(["audit", "document", "nothing.txt"]).status == Exit.notFound)
+
+        try cli.ok(["delete", "q3.txt"])
+        let deleted = try cli.ok(["audit", "document", id]).text
+        #expect(deleted.contains("deleted at") && deleted.contains("document.delete") && !deleted.contains("readers now:"), "\(deleted)")
+
+        let edit = try cli.execute("/usr/bin/env", ["python3", "-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            body = bytearray(db.execute("SELECT body FROM ledger WHERE seq = 9").fetchone()[0])
+            body[len(body) // 2] ^= 1
+            db.execute("UPDATE ledger SET body = ? WHERE seq = 9", (bytes(body),))
+            db.commit()
+            """, cli.path("vault/catalog.sqlite")])
+        #expect(edit.status == 0, "\(edit.stderr)")
+        #expect(try cli.run(["audit", "person", "bob"]).status == Exit.integrity)
+        #expect(try cli.run(["audit", "document", id]).status == Exit.integrity)
+    }
 }

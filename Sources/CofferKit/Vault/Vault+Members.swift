@@ -178,8 +178,8 @@ extension Vault {
     /// How people see a role's name: a personal role (named after its
     /// member's fingerprint) as `@` and the member's display name, when it has one.
     public func displayName(ofRole name: String) -> String {
-        guard let role = state.role(named: name), role.kind == .personal, let member = role.members.first,
-              let shown = state.identities[member]?.name, !shown.isEmpty
+        // The member's fingerprint is the role's name: also after a revocation left the role empty.
+        guard let role = state.role(named: name), role.kind == .personal, let shown = state.identities[String(name.dropFirst())]?.name, !shown.isEmpty
         else { return name }
         return "@" + shown
     }
