@@ -8,7 +8,7 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "role", abstract: "Create roles and change their members (administrators); list and show them.",
             discussion: "Removing a member rotates the role in the same command. See docs/ROTATION.md.",
-            subcommands: [Create.self, Add.self, Remove.self, List.self, Show.self])
+            subcommands: [Create.self, Add.self, Remove.self, List.self, Show.self, Policy.self])
     }
 
     /// `coffer admin`.
@@ -153,6 +153,50 @@ extension Coffer.RoleCommand {
 
         func run() throws {
             try RoleOutput.print(try vault.openVault().roleSummary(named: role), json: output.json)
+        }
+    }
+}
+
+extension Coffer.RoleCommand {
+    /// `coffer role policy`.
+    struct Policy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set how old a role's key may get, or every key that can read a label (administrators); `coffer rotate due` lists what is overdue.",
+            discussion: """
+                A label's policy applies to every role cleared for it (admin and personal roles included): each may hold documents of that label.
+
+                Examples:
+                  coffer role policy finance --max-key-age 90d
+                  coffer role policy --label trade-secret --max-key-age 30d
+                  coffer role policy finance --max-key-age none
+                """)
+
+        @Argument(help: "The role (omitted with --label).")
+        var role: String?
+
+        @Option(name: .long, help: ArgumentHelp("A label's policy instead of a role's.", valueName: "label"))
+        var label: String?
+
+        @Option(name: .long, help: ArgumentHelp("The longest a key may live: 30m, 12h, 90d, 2w; none removes the policy.", valueName: "age"))
+        var maxKeyAge: String
+
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard (role == nil) != (label == nil) else { throw ValidationError("give either a role or --label") }
+            guard maxKeyAge == "none" || DurationParser.seconds(maxKeyAge).map({ $0 > 0 }) == true else {
+                throw ValidationError("--max-key-age takes a duration such as 90d, or none")
+            }
+        }
+
+        func run() throws {
+            let seconds = maxKeyAge == "none" ? nil : DurationParser.seconds(maxKeyAge)
+            let vault = try self.vault.openVault()
+            try vault.setKeyAgePolicy(role: role, label: label, maxKeyAge: seconds)
+            let subject = role.map { "role \($0)" } ?? "label \(label ?? "")"
+            if output.json { return try JSONOutput.print(["subject": subject, "maxKeyAge": seconds.map { "\(Int64($0))" } ?? "none"]) }
+            TextOutput.line(seconds == nil ? "\(subject): key-age policy removed" : "\(subject): keys may live \(maxKeyAge)")
         }
     }
 }

@@ -6,9 +6,61 @@ extension Coffer {
     /// `coffer rotate`.
     struct Rotate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Rotate a role's key (rewrap only) or re-key documents (re-encrypt).",
-            discussion: "Interrupted rotations are finished by running the same command again. See docs/ROTATION.md.",
-            subcommands: [RoleKey.self, Document.self])
+            abstract: "Rotate a role's key (rewrap only) or re-key documents (re-encrypt); --due rotates every role its key-age policy says is due.",
+            discussion: """
+                Interrupted rotations are finished by running the same command again. See docs/ROTATION.md.
+
+                Examples:
+                  coffer rotate --due --plan
+                  coffer rotate --due --json
+                """,
+            subcommands: [RoleKey.self, Document.self, Due.self])
+
+        @Flag(name: .long, help: "Rotate every role whose key is older than its key-age policy allows (`coffer rotate due`), admin first; the plan is printed first.")
+        var due = false
+
+        @OptionGroup var plan: PlanOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard due else { throw CleanExit.helpRequest(self) }
+            let vault = try self.vault.openVault()
+            let planned = try vault.rotateDueRoles(plan: true)
+            if plan.plan || planned.roles.isEmpty { return try RotationOutput.print(planned, naming: vault, json: output.json) }
+            if !output.json { try RotationOutput.print(planned, naming: vault, json: false) }
+            try RotationOutput.print(try vault.rotateDueRoles(plan: false), naming: vault, json: output.json)
+        }
+
+        /// `coffer rotate due`.
+        struct Due: ParsableCommand {
+            /// A span for people: whole days, else hours, else minutes.
+            static func span(_ seconds: Int64) -> String {
+                seconds >= 86_400 ? "\(seconds / 86_400)d" : seconds >= 3_600 ? "\(seconds / 3_600)h" : "\(seconds / 60)m"
+            }
+
+            static let configuration = CommandConfiguration(
+                abstract: "List the roles whose key is older than their key-age policy allows (`coffer role policy`).",
+                discussion: """
+                    Examples:
+                      coffer rotate due
+                      coffer rotate due --json
+                    """)
+
+            @OptionGroup var vault: VaultOptions
+            @OptionGroup var output: OutputOptions
+
+            func run() throws {
+                let vault = try self.vault.openVault()
+                let due = vault.rotationsDue()
+                if output.json { return try JSONOutput.print(due) }
+                if due.isEmpty { TextOutput.line("no role is due for rotation") }
+                for role in due {
+                    TextOutput.line(
+                        "\(vault.displayName(ofRole: role.role).rightPadded(16))  key v\(role.keyVersion) issued \(role.issued), \(Self.span(role.ageSeconds)) old; \(role.policy) allows \(Self.span(role.maxKeyAgeSeconds))")
+                }
+            }
+        }
 
         /// `coffer rotate role`.
         struct RoleKey: ParsableCommand {

@@ -158,4 +158,33 @@ struct RoleCommandTests {
         #expect((rotated["rekeyed"] as? [Any])?.count == 1)
         #expect(try cli.run(["verify", "--deep"]).status == Exit.ok)
     }
+
+    @Test("role policy, rotate due and rotate --due through the binary: administrators only (exit 4), usage errors (exit 2), nothing due on fresh keys, JSON for scripts")
+    func rotationPolicy() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        try cli.ok(["role", "create", "finance", "--clearance", "secret"])
+        try cli.ok(["role", "add", "finance", bob.publicIdentity, "--name", "bob"])
+        #expect(try cli.ok(["role", "policy", "finance", "--max-key-age", "90d"]).text.contains("role finance: keys may live 90d"))
+        #expect(try cli.ok(["role", "policy", "--label", "trade-secret", "--max-key-age", "30d", "--json"]).json() as? [String: String] == [
+            "subject": "label trade-secret", "maxKeyAge": "2592000",
+        ])
+        #expect(try cli.run(as: bob.file, ["role", "policy", "finance", "--max-key-age", "1d"]).status == Exit.accessDenied)
+        #expect(try cli.run(["role", "policy", "finance", "--max-key-age", "soon"]).status == Exit.usage)
+        #expect(try cli.run(["role", "policy", "finance", "--label", "secret", "--max-key-age", "1d"]).status == Exit.usage)
+        #expect(try cli.run(["role", "policy", "--label", "nosuch", "--max-key-age", "1d"]).status == Exit.usage)
+        #expect(try cli.run(["role", "policy", "nosuch", "--max-key-age", "1d"]).status == Exit.notFound)
+        #expect(try cli.ok(["audit", "log", "--action", "role.policy"]).text.split(separator: "\n").count == 2)
+
+        #expect((try cli.ok(["rotate", "due", "--json"]).json() as? [Any])?.isEmpty == true)
+        #expect(try cli.ok(["rotate", "due"]).text.contains("no role is due"))
+        let plan = try #require(try cli.ok(["rotate", "--due", "--plan", "--json"]).json() as? [String: Any])
+        #expect(plan["planned"] as? Bool == true && (plan["roles"] as? [Any])?.isEmpty == true)
+        try cli.ok(["rotate", "--due"])
+        #expect(try cli.ok(["role", "policy", "finance", "--max-key-age", "none"]).text.contains("removed"))
+        // The subcommands still take their own options after the group's.
+        #expect(try cli.ok(["rotate", "role", "finance", "--plan", "--json"]).json() as? [String: Any] != nil)
+        #expect(try cli.ok(["verify", "--deep"]).text.contains("vault is consistent"))
+    }
 }

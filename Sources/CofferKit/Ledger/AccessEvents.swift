@@ -134,6 +134,21 @@ public struct DocumentsReleased: Codable, Sendable, Equatable {
     public var documents: [DocumentID]
 }
 
+/// Payload of `role.policy`: the longest a key may live before it is due
+/// for rotation, for one role or for every role cleared for a label
+/// (administrators only). `coffer rotate due` lists what is overdue.
+public struct RolePolicySet: Codable, Sendable, Equatable {
+    /// The role, or nil for a label's policy.
+    public var role: RoleID?
+    /// The label, or nil for a role's policy.
+    public var label: String?
+    /// Seconds; nil removes the policy.
+    public var maxKeyAge: Int64?
+
+    /// The longest maximum key age accepted: 100 years.
+    public static let longestMaxKeyAge: Int64 = 100 * 366 * 86_400
+}
+
 /// Payload of `document.relabel`.
 public struct DocumentRelabeled: Codable, Sendable, Equatable {
     /// The document.

@@ -29,6 +29,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case adminRewrapped(AdminRewrap)
     /// Older key versions of a role destroyed: nothing is wrapped under them any more.
     case roleKeysRetired(RoleKeysRetired)
+    /// A key-age policy set or removed for a role or a label (administrators only).
+    case rolePolicySet(RolePolicySet)
     /// A document version was sealed, with its wrapped data keys.
     case documentSealed(DocumentSealed)
     /// A document was re-keyed: a new generation, content re-encrypted under a new data key.
@@ -80,6 +82,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .roleRewrapped: "role.rewrap"
         case .adminRewrapped: "admin.rewrap"
         case .roleKeysRetired: "role.key.retire"
+        case .rolePolicySet: "role.policy"
         case .documentSealed: "document.seal"
         case .documentRekeyed: "document.rekey"
         case .documentsShared: "document.share"
@@ -114,6 +117,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .roleRewrapped(let p), .documentsShared(let p): try container.encode(p, forKey: .data)
         case .adminRewrapped(let p): try container.encode(p, forKey: .data)
         case .roleKeysRetired(let p): try container.encode(p, forKey: .data)
+        case .rolePolicySet(let p): try container.encode(p, forKey: .data)
         case .documentSealed(let p), .documentRekeyed(let p): try container.encode(p, forKey: .data)
         case .documentsUnshared(let p): try container.encode(p, forKey: .data)
         case .documentRelabeled(let p): try container.encode(p, forKey: .data)
@@ -148,6 +152,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "role.rewrap": .roleRewrapped(try container.decode(WrapBatch.self, forKey: .data))
         case "admin.rewrap": .adminRewrapped(try container.decode(AdminRewrap.self, forKey: .data))
         case "role.key.retire": .roleKeysRetired(try container.decode(RoleKeysRetired.self, forKey: .data))
+        case "role.policy": .rolePolicySet(try container.decode(RolePolicySet.self, forKey: .data))
         case "document.seal": .documentSealed(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.rekey": .documentRekeyed(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.share": .documentsShared(try container.decode(WrapBatch.self, forKey: .data))

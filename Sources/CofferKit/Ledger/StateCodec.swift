@@ -65,6 +65,8 @@ private struct StateWriter {
             list(role.members.sorted(), &w) { string($0, &$1) }
             w.write(role.currentVersion)
             w.write(UInt8(role.rotationDue ? 1 : 0))
+            optional(role.keyIssuedAt, &w) { $1.write(UInt64(bitPattern: Int64($0.timeIntervalSince1970))) }
+            optional(role.maxKeyAge, &w) { $1.write(UInt64(bitPattern: $0)) }
             list(role.versions.sorted { $0.key < $1.key }, &w) { entry, w in
                 w.write(entry.key)
                 bytes(entry.value.publicKey, &w)
@@ -101,6 +103,10 @@ private struct StateWriter {
             string(entry.value.subject, &w)
         }
         list(s.holds.sorted { $0.key < $1.key }, &w) { entry, w in
+            string(entry.key, &w)
+            w.write(UInt64(bitPattern: entry.value))
+        }
+        list(s.labelMaxKeyAge.sorted { $0.key < $1.key }, &w) { entry, w in
             string(entry.key, &w)
             w.write(UInt64(bitPattern: entry.value))
         }
@@ -197,6 +203,7 @@ private enum StateReader {
             s.detailsKeys[sequence] = wrap
         }
         for (hold, sequence) in try list(&r, { r in (try string(&r), Int64(bitPattern: try r.readUInt64())) }) { s.holds[hold] = sequence }
+        for (label, age) in try list(&r, { r in (try string(&r), Int64(bitPattern: try r.readUInt64())) }) { s.labelMaxKeyAge[label] = age }
         return s
     }
 
@@ -225,6 +232,8 @@ private enum StateReader {
         let members = Set(try list(&r) { try string(&$0) }.map(s.canonical))
         let current = try r.readUInt32()
         let rotationDue = try r.readUInt8() == 1
+        let keyIssuedAt = try optional(&r) { Date(timeIntervalSince1970: TimeInterval(Int64(bitPattern: try $0.readUInt64()))) }
+        let maxKeyAge = try optional(&r) { Int64(bitPattern: try $0.readUInt64()) }
         var versions: [UInt32: VaultState.KeyVersion] = [:]
         for _ in 0..<(try r.readUInt32()) {
             let number = try r.readUInt32()
@@ -237,6 +246,8 @@ private enum StateReader {
         }
         var role = VaultState.Role(id: id, name: name, kind: kind, clearance: clearance, members: members, versions: versions, currentVersion: current)
         role.rotationDue = rotationDue
+        role.keyIssuedAt = keyIssuedAt
+        role.maxKeyAge = maxKeyAge
         return role
     }
 

@@ -75,6 +75,10 @@ public struct VaultState: Sendable {
         /// A member left and no new key was issued yet: nothing may be
         /// wrapped for the role until it is.
         public var rotationDue = false
+        /// When its current key version was issued (the `role.key` entry's time).
+        public var keyIssuedAt: Date?
+        /// Its own key-age policy (`role.policy`): the most seconds its current key may live.
+        public var maxKeyAge: Int64?
 
         /// Versions older than the current one that still exist (a rotation
         /// whose rewraps are not finished), oldest first.
@@ -351,6 +355,9 @@ public struct VaultState: Sendable {
     /// sequence (ids are never reused; which documents a hold still covers is
     /// in their records).
     public internal(set) var holds: [String: Int64] = [:]
+    /// Key-age policies by label (`role.policy` with a label): every role
+    /// cleared for the label must have a key at most this many seconds old.
+    public internal(set) var labelMaxKeyAge: [String: Int64] = [:]
     /// Every bundle created, in ledger order, with who sent it, when, and its entry's sequence number.
     public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated, sequence: Int64)] = []
     /// The current wrap of each sealed-details entry's details key, by the
@@ -417,6 +424,17 @@ public struct VaultState: Sendable {
         return documents.values.filter { !held.isDisjoint(with: $0.current.wraps.keys) }
     }
 
+    /// The most seconds `role`'s key may live, and the policy that says so
+    /// (`role NAME` or `label LABEL`): the smallest of its own policy and the
+    /// policies of every label it is cleared for (it may hold documents of
+    /// each); nil without any.
+    public func keyAgeLimit(of role: Role) -> (seconds: Int64, source: String)? {
+        let cleared = rank(of: role.clearance) ?? -1
+        var limits = labelMaxKeyAge.filter { (rank(of: $0.key) ?? Int.max) <= cleared }.map { ($0.value, "label \($0.key)") }
+        if let own = role.maxKeyAge { limits.append((own, "role \(role.name)")) }
+        return limits.min { ($0.0, $0.1) < ($1.0, $1.1) }
+    }
+
     /// The rank of a label (0 = lowest), or nil if unknown.
     public func rank(of label: String) -> Int? { labels.firstIndex(of: label) }
 
@@ -443,7 +461,7 @@ public struct VaultState: Sendable {
             ("identities", identities == other.identities), ("administrators", admins == other.admins), ("revoked", revoked == other.revoked),
             ("roles", roles == other.roles && adminRoleID == other.adminRoleID && personalRoleIDs == other.personalRoleIDs),
             ("documents", documents == other.documents), ("wrap counts", wrapCounts == other.wrapCounts), ("partners", partners == other.partners),
-            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys), ("holds", holds == other.holds),
+            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys), ("holds", holds == other.holds), ("key-age policies", labelMaxKeyAge == other.labelMaxKeyAge),
         ]
         return checks.filter { !$0.1 }.map(\.0)
     }
@@ -600,7 +618,24 @@ public struct VaultState: Sendable {
                 adminWrap: adminWrap)
             role.currentVersion = p.version
             role.rotationDue = false
+            role.keyIssuedAt = c.time
             roles[p.role] = role
+
+        case .rolePolicySet(let p):
+            try requireAdmin("set key-age policies")
+            guard p.maxKeyAge.map({ (1...RolePolicySet.longestMaxKeyAge).contains($0) }) ?? true else {
+                throw deny("a maximum key age is 1 second to 100 years")
+            }
+            switch (p.role, p.label) {
+            case (let id?, nil):
+                guard roles[id] != nil else { throw deny("unknown role \(id)") }
+                roles[id]?.maxKeyAge = p.maxKeyAge
+            case (nil, let label?):
+                guard rank(of: label) != nil else { throw deny("unknown label \(label)") }
+                labelMaxKeyAge[label] = p.maxKeyAge
+            default:
+                throw deny("a role.policy names a role or a label")
+            }
 
         case .roleRewrapped(let p):
             try requireAdmin("rewrap data keys")

@@ -99,9 +99,14 @@ extension Vault {
     /// and stays listed by `coffer audit report` until that member has run a
     /// command and the role is rotated again.
     public func rotateClassicOnlyRoles(plan: Bool) throws -> RotationReport {
-        let started = Date()
         let names = state.roles.values.filter { role in role.versions.values.contains(where: \.isClassicOnly) }
             .sorted { ($0.kind == .admin ? 0 : 1, $0.name) < ($1.kind == .admin ? 0 : 1, $1.name) }.map(\.name)
+        return try rotateRoles(named: names, plan: plan)
+    }
+
+    /// Rotates the roles `names`, in that order, into one report.
+    func rotateRoles(named names: [String], plan: Bool) throws -> RotationReport {
+        let started = Date()
         var report = RotationReport(planned: plan)
         for name in names { report.roles += try rotateRole(named: name, plan: plan).roles }
         report.seconds = Date().timeIntervalSince(started)
