@@ -37,10 +37,17 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
+        // libgfshare: Shamir secret sharing over GF(2^8) for break-glass recovery (issue 16).
+        .systemLibrary(
+            name: "CGFShare",
+            pkgConfig: "libgfshare",
+            providers: [.apt(["libgfshare-dev"])]
+        ),
         .target(
             name: "CofferKit",
             dependencies: [
                 "CSodium",
+                "CGFShare",
                 "CSQLite",
                 "CPlatform",
                 "CPostgres",

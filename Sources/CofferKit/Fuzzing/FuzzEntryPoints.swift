@@ -30,6 +30,7 @@ public enum FuzzEntryPoints {
         "backup-manifest": backupManifest,
         "catalog-row": catalogRow,
         "content-manifest": contentManifest,
+        "recovery-share": recoveryShare,
     ]
 
     /// A binary age v1 header (`AgeHeader.parse`), then each stanza read
@@ -132,6 +133,16 @@ public enum FuzzEntryPoints {
     /// - Parameter bytes: the object's bytes.
     public static func contentManifest(_ bytes: [UInt8]) {
         typed { _ = try Manifest(parsing: bytes) }
+    }
+
+    /// A break-glass recovery share file (`RecoveryShare(parsing:)`), and
+    /// its digest check when it parses.
+    /// - Parameter bytes: the file's contents.
+    public static func recoveryShare(_ bytes: [UInt8]) {
+        typed {
+            let share = try RecoveryShare(parsing: bytes)
+            _ = share.matches(share.digests[share.number - 1])
+        }
     }
 
     /// A bundle's `MANIFEST.json` (`BundleManifest.parse`).

@@ -50,6 +50,12 @@ extension FuzzEntryPoints {
         _ = try vault.seal(paths: [input], name: "erased.txt")
         _ = try vault.delete(["erased.txt"], plan: false)
 
+        // A hold, a key-age policy and a recovery set-up: their entries, and the share files.
+        _ = try vault.hold(["report.txt"], reason: "a matter")
+        try vault.setKeyAgePolicy(role: "finance", label: nil, maxKeyAge: 90 * 86_400)
+        let shares = try vault.setUpRecovery(shares: 3, threshold: 2, into: FileSystem.join(scratch, "recovery"))
+        seeds["recovery-share"] = try shares.files.map { try FileSystem.readSmallFile($0, limit: RecoveryShare.maximumFileSize) }
+
         // The ledger as stored: bodies, and rows (see `catalogRow`).
         let catalog = try Catalog.open(at: Vault.catalogPath(vaultPath))
         let entries = try catalog.ledgerEntries()

@@ -286,6 +286,13 @@ public enum FileSystem {
         if mkdir(path, mode) != 0, errno != EEXIST { throw FileError("mkdir", path: path) }
     }
 
+    /// Creates the directory `path` (mode 0700), which must not exist; its parent must.
+    /// - Throws: ``FileError`` (`EEXIST` when something is there already).
+    static func createNewPrivateDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 else { throw FileError("mkdir", path: path) }
+        try syncDirectory(directoryName(of: path))
+    }
+
     /// Atomically replaces `destination` with `source`.
     static func rename(_ source: String, to destination: String) throws {
         guard Glibc.rename(source, destination) == 0 else { throw FileError("rename", path: destination) }

@@ -243,7 +243,7 @@ public final class Vault {
 
     /// The vault directory's descriptor, read and its signature checked.
     /// - Throws: ``VaultError/notAVault(path:)``, ``VaultError/badDescriptor(_:)``, ``FormatError``.
-    private static func readDescriptor(at path: String) throws -> VaultDescriptor {
+    static func readDescriptor(at path: String) throws -> VaultDescriptor {
         let descriptorPath = FileSystem.join(path, VaultDescriptor.fileName)
         guard FileSystem.isDirectory(path), FileSystem.exists(descriptorPath) else { throw VaultError.notAVault(path: path) }
         return try VaultDescriptor.parse(try VaultDescriptor.readFile(inVault: path))
