@@ -44,7 +44,7 @@ struct ContentStream {
     /// caller finishes the batch, which it must before committing anything
     /// that refers to them. A stream that fits in one segment is sealed on
     /// the calling thread (no worker threads for small documents).
-    func seal(from source: POSIXFile, key: DataKey, documentID: DocumentID, generation: UInt32, into batch: PublishBatch) throws -> Sealed {
+    func seal(from source: some ByteSource, key: DataKey, documentID: DocumentID, generation: UInt32, into batch: PublishBatch) throws -> Sealed {
         let salt = Sodium.randomBytes(StreamGeometry.saltByteCount)
         let cipher = SegmentCipher(contentKey: key.contentKey, salt: salt, documentID: documentID, generation: generation, geometry: geometry)
         let segmentSize = geometry.segmentPlaintextSize
@@ -188,7 +188,7 @@ private final class SegmentReader: @unchecked Sendable {
         let isLast: Bool
     }
 
-    private let source: POSIXFile
+    private let source: any ByteSource
     private let segmentSize: Int
     private let pool: BufferPool
     private var index = 0
@@ -196,7 +196,7 @@ private final class SegmentReader: @unchecked Sendable {
     private var ended = false
     private var unreadJob: Job?
 
-    init(source: POSIXFile, segmentSize: Int, pool: BufferPool) {
+    init(source: any ByteSource, segmentSize: Int, pool: BufferPool) {
         self.source = source
         self.segmentSize = segmentSize
         self.pool = pool

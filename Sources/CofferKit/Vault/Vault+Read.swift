@@ -239,6 +239,30 @@ extension Vault {
         }
     }
 
+    /// Decrypts a document into memory, after recording the read in the
+    /// ledger (as ``open(_:to:)``): for documents up to `limit` bytes (1 GiB
+    /// by default); a larger one is refused before anything is read (use
+    /// ``open(_:to:)`` with a file, which streams in constant memory).
+    /// - Returns: the plaintext, authenticated in full.
+    /// - Throws: as ``open(_:to:)``; ``VaultError/invalidRequest(_:)`` above `limit`.
+    public func contents(of query: String, limit: UInt64 = 1 << 30) throws -> [UInt8] {
+        try requireWritable()
+        return try replanning {
+            let summary = try resolve(query)
+            guard summary.size <= limit else {
+                throw VaultError.invalidRequest("\(summary.name) is \(summary.size) bytes, more than the \(limit) this reads into memory; open it to a file")
+            }
+            let document = state.documents[summary.id]!
+            let version = document.current
+            let (key, via) = try dataKey(of: document, version: version)
+            var plaintext: [UInt8] = []
+            plaintext.reserveCapacity(Int(summary.size))
+            try decrypt(document, summary: summary, key: key) { plaintext += $0 }
+            try commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] }
+            return plaintext
+        }
+    }
+
     /// Decrypts the current version of `document` into `sink` (authenticated
     /// plaintext only, in order) and checks its size against the metadata.
     /// Records nothing: callers record the read (`open`) or the export (bundles).

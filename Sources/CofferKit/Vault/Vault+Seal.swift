@@ -109,6 +109,22 @@ extension Vault {
         try flush()
     }
 
+    /// Seals `bytes` as one document named `name`, from memory: no file is
+    /// read or written but the vault's own (its origin is recorded as `memory`).
+    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/unsafeName(_:reason:)``, and the errors of a commit.
+    public func seal(bytes: [UInt8], name: String, label: String? = nil) throws -> SealedDocument {
+        let label = label ?? defaultLabel
+        guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
+        try DocumentName.check(name)
+        progress?.expect(UInt64(bytes.count))
+        let batch = PublishBatch(store: objects)
+        let prepared = try prepare(source: MemorySource(bytes), name: name, mode: nil, label: label, origin: "memory", into: batch)
+        try batch.finish()
+        try commit { state in [try self.sealEvent(for: prepared, state: state)] }
+        try store?.index([(prepared.id, name)], indexed: [prepared.id])
+        return SealedDocument(id: prepared.id, name: name, size: prepared.metadata.size, label: label)
+    }
+
     /// A document whose content is stored (durable once its batch is finished) but not yet committed.
     struct PreparedDocument {
         let id: DocumentID
@@ -118,7 +134,7 @@ extension Vault {
         let label: String
     }
 
-    private func prepare(source: POSIXFile, name: String, mode: UInt32?, label: String, origin: String, into batch: PublishBatch) throws -> PreparedDocument {
+    private func prepare(source: some ByteSource, name: String, mode: UInt32?, label: String, origin: String, into batch: PublishBatch) throws -> PreparedDocument {
         let id = DocumentID.random()
         let key = DataKey.generate()
         let sealed = try ContentStream(store: objects, progress: progress).seal(from: source, key: key, documentID: id, generation: 1, into: batch)

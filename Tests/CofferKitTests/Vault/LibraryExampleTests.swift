@@ -8,7 +8,7 @@ import Testing
 /// user's own).
 @Suite("Library example")
 struct LibraryExampleTests {
-    @Test("README's library example runs: identity file, open, seal, open to a file and a folder, verify")
+    @Test("README's library example runs: identity file, open, seal, open to a file and a folder, seal from and open into memory, verify")
     func readmeExample() throws {
         let fixture = try VaultFixture()
         let path = fixture.scratch.join("identity")
@@ -23,9 +23,12 @@ struct LibraryExampleTests {
         let sealed = try vault.seal(paths: [fixture.scratch.join("data/reports")], label: "secret")
         try vault.open(sealed[0].id.description, to: .file(path: fixture.scratch.join("report.pdf"), overwrite: false))
         try vault.open(folder: "reports/", to: fixture.scratch.join("reports"))
+        let memo = try vault.seal(bytes: Array("board minutes".utf8), name: "minutes/2026-12.txt")
+        let minutes = try vault.contents(of: memo.id.description)
         let verification = try VaultVerifier.verify(at: fixture.path, identity: nil, stateDirectory: .directory(fixture.stateDirectory), deep: false)
 
         #expect(verification.isClean)
+        #expect(minutes == Array("board minutes".utf8))
         #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.scratch.join("report.pdf"))) == Data("quarterly\n".utf8))
         #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.scratch.join("reports/report.pdf"))) == Data("quarterly\n".utf8))
         #expect(StateLocation.directory("x").path == "x" && StateLocation.withoutRollbackDetection.path == nil)
