@@ -147,8 +147,21 @@ extension Coffer.AuditCommand {
         @Flag(name: .long, help: "Read the sealed details of bundles (sizes, recipients) with your identity, as an administrator, to judge bulk exports by size too.")
         var details = false
 
+        @Flag(name: .long, help: "Write the evidence report for counsel and auditors as one self-contained HTML file (-o), signed beside it (FILE.minisig); with --json, print its data.")
+        var html = false
+
+        @Option(name: [.short, .long], help: ArgumentHelp("With --html: the file to write.", valueName: "file"))
+        var output: String?
+
+        @Flag(name: .long, help: "With --html: replace an existing file.")
+        var force = false
+
         @OptionGroup var vault: VaultOptions
-        @OptionGroup var output: OutputOptions
+        @OptionGroup var format: OutputOptions
+
+        func validate() throws {
+            guard html == (output != nil) else { throw ValidationError("--html writes to -o FILE, and -o needs --html") }
+        }
 
         func run() throws {
             var policy = AuditPolicy(since: try AuditTime.parse(since, option: "--since"))
@@ -159,11 +172,12 @@ extension Coffer.AuditCommand {
                 guard let seconds = DurationParser.seconds(maxKeyAge) else { throw ValidationError("--max-key-age takes a duration such as 90d") }
                 policy.maxKeyAge = seconds
             }
+            if let output { return try writeEvidence(policy: policy, to: output) }
             let reader = details ? try vault.openVault() : nil
             let report = try Audit.report(vaultAt: try vault.vaultPath(), policy: policy) { entry in
                 try reader?.details(of: entry)
             }
-            if output.json { return try JSONOutput.print(report) }
+            if format.json { return try JSONOutput.print(report) }
             TextOutput.line("\(report.entries) entries read; window from \(Timestamp.format(policy.since)); \(report.findings.count) finding(s)")
             for f in report.findings {
                 TextOutput.line("\(f.kind.rightPadded(26)) \(f.time ?? "")  \((f.actorName ?? f.actor ?? "").rightPadded(12))  \(f.detail)")
@@ -230,10 +244,11 @@ extension Coffer.AuditCommand {
     struct CheckExport: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check-export",
-            abstract: "Verify an audit export with no vault and no key: descriptor, every signature, hash link and authorisation.",
+            abstract: "Verify an audit export with no vault and no key (descriptor, every signature, hash link and authorisation), or an evidence report against its signature.",
             discussion: """
                 Examples:
                   coffer audit check-export ledger-2026-12.json --signer coffer1q…
+                  coffer audit check-export evidence.html --signer 42081b9d66b0a5078748419af22f539f
                 """)
 
         @Argument(help: ArgumentHelp("The export file.", valueName: "file"))
@@ -245,7 +260,29 @@ extension Coffer.AuditCommand {
         @OptionGroup var output: OutputOptions
 
         func run() throws {
+            if try FileSystem.readSmallFile(file, limit: EvidenceHTML.doctype.utf8.count).starts(with: Array(EvidenceHTML.doctype.utf8)) {
+                let check = try EvidenceHTML.check(file, signer: signer)
+                if output.json { return try JSONOutput.print(check) }
+                TextOutput.line("evidence report of vault \(check.vault) at ledger \(check.ledger): signature by \(check.signer) verifies")
+                return
+            }
             try AuditOutput.print(try AuditExport.check(file, signer: signer), json: output.json)
         }
+    }
+}
+
+extension Coffer.AuditCommand.Report {
+    /// Writes the evidence report to `path` (0600, atomically) and its minisign signature beside it.
+    func writeEvidence(policy: AuditPolicy, to path: String) throws {
+        let identity = try vault.loadIdentity()
+        let opened = try Vault.open(at: try vault.vaultPath(), identity: identity, stateDirectory: .standard, access: .readOnly)
+        let report = try opened.evidence(policy: policy)
+        let html = EvidenceHTML.render(report, author: identity.publicIdentity)
+        try OutputTarget.file(path: path + ".minisig", overwrite: force).checkAvailable()
+        try EvidenceHTML.write(html, to: .file(path: path, overwrite: force))
+        let comment = "coffer evidence report\tvault:\(report.vault)\tentries:\(report.entries)\thead:\(report.head)"
+        try Minisign.sign(.file(path: path), identity: identity, trustedComment: comment).write(to: .file(path: path + ".minisig", overwrite: force))
+        if format.json { return try JSONOutput.print(report) }
+        TextOutput.line("wrote \(path) (\(report.entries) entries, \(report.audit.findings.count) finding(s)) and its signature \(path).minisig")
     }
 }

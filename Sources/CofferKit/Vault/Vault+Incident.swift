@@ -71,13 +71,15 @@ public struct PersonAudit: Codable, Sendable, Equatable {
     public struct Read: Codable, Sendable, Equatable {
         /// When.
         public let at: LedgerMoment
-        /// The document and generation.
+        /// The document.
         public let document: DocumentID
+        /// The generation read.
         public let generation: UInt32
         /// Its label at the time.
         public let label: String
-        /// The role whose wrap opened it, and that wrap's key version.
+        /// The role whose wrap opened it.
         public let role: String
+        /// That wrap's key version.
         public let keyVersion: UInt32?
     }
 
