@@ -14,7 +14,7 @@ struct Coffer: ParsableCommand {
         version: "0.1.0 (libsodium \(Sodium.libraryVersion))",
         subcommands: [
             IdentityCommand.self, Init.self, Attach.self, Seal.self, Open.self, List.self, Verify.self,
-            RoleCommand.self, AdminCommand.self, Share.self, Unshare.self, Relabel.self, Access.self, Delete.self, Hold.self, Release.self, Rotate.self, Revoke.self, Collect.self, AuditCommand.self, BackupCommand.self, StateCommand.self, VaultCommand.self, Doctor.self, RecoveryCommand.self,
+            RoleCommand.self, AdminCommand.self, Share.self, Unshare.self, Relabel.self, Access.self, Delete.self, Hold.self, Release.self, Retention.self, Rotate.self, Revoke.self, Collect.self, AuditCommand.self, BackupCommand.self, StateCommand.self, VaultCommand.self, Doctor.self, RecoveryCommand.self,
             AgeCommand.self, Sign.self, VerifySignature.self, PartnerCommand.self, BundleCommand.self,
         ]
     )

@@ -8,7 +8,7 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             commandName: "role", abstract: "Create roles and change their members (administrators); list and show them.",
             discussion: "Removing a member rotates the role in the same command. See docs/ROTATION.md.",
-            subcommands: [Create.self, Add.self, Remove.self, List.self, Show.self, Policy.self])
+            subcommands: [Create.self, Add.self, Remove.self, List.self, Show.self, Policy.self, Retire.self])
     }
 
     /// `coffer admin`.
@@ -197,6 +197,34 @@ extension Coffer.RoleCommand {
             let subject = role.map { "role \($0)" } ?? "label \(label ?? "")"
             if output.json { return try JSONOutput.print(["subject": subject, "maxKeyAge": seconds.map { "\(Int64($0))" } ?? "none"]) }
             TextOutput.line(seconds == nil ? "\(subject): key-age policy removed" : "\(subject): keys may live \(maxKeyAge)")
+        }
+    }
+}
+
+extension Coffer.RoleCommand {
+    /// `coffer role retire`.
+    struct Retire: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Destroy a role's key versions older than its current one (administrators), refused while a document is still wrapped under them.",
+            discussion: """
+                `coffer rotate role` retires them itself once it has rewrapped everything; this finishes or checks that step on its own.
+
+                Examples:
+                  coffer role retire finance --plan
+                """)
+
+        @Argument(help: "The role.")
+        var role: String
+
+        @OptionGroup var plan: PlanOptions
+        @OptionGroup var vault: VaultOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let report = try vault.openVault().retireOlderKeys(ofRole: role, plan: plan.plan)
+            if output.json { return try JSONOutput.print(report) }
+            let versions = report.retired.map { "v\($0)" }.joined(separator: ", ")
+            TextOutput.line(report.retired.isEmpty ? "\(report.role) has no older key version" : "\(report.role): \(report.planned ? "would destroy" : "destroyed") \(versions)")
         }
     }
 }

@@ -348,12 +348,12 @@ struct DocumentArguments: ParsableArguments {
     }
 }
 
-/// Durations on the command line: a whole count and a unit, `m`, `h`, `d`
-/// or `w` (`30m`, `12h`, `30d`, `2w`), up to 100,000 units.
+/// Durations on the command line: a whole count and a unit, `m`, `h`, `d`,
+/// `w` or `y` (365 days) (`30m`, `12h`, `30d`, `2w`, `7y`), up to 100,000 units.
 enum DurationParser {
     /// The duration in seconds, or nil if `text` is not one.
     static func seconds(_ text: String) -> TimeInterval? {
-        let units: [Character: Double] = ["m": 60, "h": 3600, "d": 86400, "w": 7 * 86400]
+        let units: [Character: Double] = ["m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400]
         guard let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count >= 0, count <= 100_000 else { return nil }
         return Double(count) * unit
     }

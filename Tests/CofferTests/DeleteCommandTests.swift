@@ -152,6 +152,34 @@ struct DeleteCommandTests {
     }
 
 
+    @Test("retention set, due and shred, and role retire, through the binary: administrators only, usage errors, nothing due on fresh documents, JSON")
+    func retentionAndRetire() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let bob = try cli.person("bob")
+        try cli.ok(["role", "create", "eng"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        try cli.write("memo.txt", Data("memo\n".utf8))
+        try cli.ok(["seal", cli.path("memo.txt"), "--label", "internal"])
+        #expect(try cli.ok(["retention", "set", "--label", "internal", "--period", "7y"]).text.contains("kept 7y"))
+        #expect(try cli.run(as: bob.file, ["retention", "set", "--label", "internal", "--period", "1d"]).status == Exit.accessDenied)
+        #expect(try cli.run(["retention", "set", "--label", "internal", "--period", "forever"]).status == Exit.usage)
+        #expect(try cli.run(["retention", "set", "--label", "nosuch", "--period", "1d"]).status == Exit.usage)
+        #expect((try cli.ok(["retention", "due", "--json"]).json() as? [Any])?.isEmpty == true)
+        #expect(try cli.ok(["retention", "due"]).text.contains("no document is past"))
+        let plan = try #require(try cli.ok(["retention", "shred", "--plan", "--json"]).json() as? [String: Any])
+        #expect(((plan["deleted"] as? [String: Any])?["documents"] as? [Any])?.isEmpty == true && (plan["held"] as? [Any])?.isEmpty == true)
+        #expect(try cli.run(as: bob.file, ["retention", "shred"]).status == Exit.accessDenied)
+        #expect(try cli.ok(["retention", "set", "--label", "internal", "--period", "none"]).text.contains("removed"))
+        #expect(try cli.ok(["audit", "log", "--action", "label.retention"]).text.split(separator: "\n").count == 2)
+
+        #expect(try cli.ok(["role", "retire", "eng", "--plan"]).text.contains("no older key version"))
+        #expect(try cli.ok(["role", "retire", "eng", "--json"]).json() as? [String: Any] != nil)
+        #expect(try cli.run(as: bob.file, ["role", "retire", "eng"]).status == Exit.accessDenied)
+        #expect(try cli.run(["role", "retire", "nosuch"]).status == Exit.notFound)
+        #expect(try cli.ok(["open", "memo.txt", "-o", "-"]).stdout == Data("memo\n".utf8))
+    }
+
     @Test("SIGKILL during delete: each document is deleted (in the ledger) or listed and opens byte-identical, never both or neither; verify is clean; a rerun finishes")
     func killDuringDelete() throws {
         let cli = try CLIHarness()

@@ -149,6 +149,17 @@ public struct RolePolicySet: Codable, Sendable, Equatable {
     public static let longestMaxKeyAge: Int64 = 100 * 366 * 86_400
 }
 
+/// Payload of `label.retention`: how long documents of a label are kept
+/// (administrators only). `coffer retention due` lists the documents first
+/// sealed longer ago; only an administrator's explicit `coffer retention
+/// shred` deletes them.
+public struct LabelRetentionSet: Codable, Sendable, Equatable {
+    /// The label.
+    public var label: String
+    /// Seconds; nil removes the period.
+    public var period: Int64?
+}
+
 /// Payload of `document.relabel`.
 public struct DocumentRelabeled: Codable, Sendable, Equatable {
     /// The document.

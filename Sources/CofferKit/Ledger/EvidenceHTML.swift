@@ -53,10 +53,11 @@ public enum EvidenceHTML {
                 ]
             }))
         html += section("Key age against policy", keyChart(report.roles) + table(
-            ["Role", "Key", "Issued", "Age (days)", "Limit (days)", "Policy", ""],
+            ["Role", "Key", "Retired", "Issued", "Age (days)", "Limit (days)", "Policy", ""],
             report.roles.map { r in
                 [
-                    escape(r.role), "v\(r.keyVersion)", escape(r.keyIssued ?? ""), r.keyAgeDays.map(number) ?? "", r.maxKeyAgeDays.map(number) ?? "none",
+                    escape(r.role), "v\(r.keyVersion)", r.retired.map { "v\($0)" }.joined(separator: " "), escape(r.keyIssued ?? ""), r.keyAgeDays.map(number) ?? "",
+                    r.maxKeyAgeDays.map(number) ?? "none",
                     escape(r.policy ?? ""), r.overdue ? "<span class=\"bad\">overdue</span>" : "<span class=\"ok\">within</span>",
                 ]
             }))

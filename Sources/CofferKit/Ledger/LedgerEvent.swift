@@ -31,6 +31,8 @@ public enum LedgerEvent: Sendable, Equatable {
     case roleKeysRetired(RoleKeysRetired)
     /// A key-age policy set or removed for a role or a label (administrators only).
     case rolePolicySet(RolePolicySet)
+    /// A label's retention period set or removed (administrators only).
+    case labelRetentionSet(LabelRetentionSet)
     /// A document version was sealed, with its wrapped data keys.
     case documentSealed(DocumentSealed)
     /// A document was re-keyed: a new generation, content re-encrypted under a new data key.
@@ -83,6 +85,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .adminRewrapped: "admin.rewrap"
         case .roleKeysRetired: "role.key.retire"
         case .rolePolicySet: "role.policy"
+        case .labelRetentionSet: "label.retention"
         case .documentSealed: "document.seal"
         case .documentRekeyed: "document.rekey"
         case .documentsShared: "document.share"
@@ -118,6 +121,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .adminRewrapped(let p): try container.encode(p, forKey: .data)
         case .roleKeysRetired(let p): try container.encode(p, forKey: .data)
         case .rolePolicySet(let p): try container.encode(p, forKey: .data)
+        case .labelRetentionSet(let p): try container.encode(p, forKey: .data)
         case .documentSealed(let p), .documentRekeyed(let p): try container.encode(p, forKey: .data)
         case .documentsUnshared(let p): try container.encode(p, forKey: .data)
         case .documentRelabeled(let p): try container.encode(p, forKey: .data)
@@ -153,6 +157,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "admin.rewrap": .adminRewrapped(try container.decode(AdminRewrap.self, forKey: .data))
         case "role.key.retire": .roleKeysRetired(try container.decode(RoleKeysRetired.self, forKey: .data))
         case "role.policy": .rolePolicySet(try container.decode(RolePolicySet.self, forKey: .data))
+        case "label.retention": .labelRetentionSet(try container.decode(LabelRetentionSet.self, forKey: .data))
         case "document.seal": .documentSealed(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.rekey": .documentRekeyed(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.share": .documentsShared(try container.decode(WrapBatch.self, forKey: .data))

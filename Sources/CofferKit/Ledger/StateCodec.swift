@@ -106,9 +106,11 @@ private struct StateWriter {
             string(entry.key, &w)
             w.write(UInt64(bitPattern: entry.value))
         }
-        list(s.labelMaxKeyAge.sorted { $0.key < $1.key }, &w) { entry, w in
-            string(entry.key, &w)
-            w.write(UInt64(bitPattern: entry.value))
+        for table in [s.labelMaxKeyAge, s.labelRetention] {
+            list(table.sorted { $0.key < $1.key }, &w) { entry, w in
+                string(entry.key, &w)
+                w.write(UInt64(bitPattern: entry.value))
+            }
         }
     }
 
@@ -204,6 +206,7 @@ private enum StateReader {
         }
         for (hold, sequence) in try list(&r, { r in (try string(&r), Int64(bitPattern: try r.readUInt64())) }) { s.holds[hold] = sequence }
         for (label, age) in try list(&r, { r in (try string(&r), Int64(bitPattern: try r.readUInt64())) }) { s.labelMaxKeyAge[label] = age }
+        for (label, period) in try list(&r, { r in (try string(&r), Int64(bitPattern: try r.readUInt64())) }) { s.labelRetention[label] = period }
         return s
     }
 

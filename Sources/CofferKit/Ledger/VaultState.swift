@@ -358,6 +358,8 @@ public struct VaultState: Sendable {
     /// Key-age policies by label (`role.policy` with a label): every role
     /// cleared for the label must have a key at most this many seconds old.
     public internal(set) var labelMaxKeyAge: [String: Int64] = [:]
+    /// Retention periods by label (`label.retention`), in seconds.
+    public internal(set) var labelRetention: [String: Int64] = [:]
     /// Every bundle created, in ledger order, with who sent it, when, and its entry's sequence number.
     public internal(set) var bundles: [(sender: String, time: Date, record: BundleCreated, sequence: Int64)] = []
     /// The current wrap of each sealed-details entry's details key, by the
@@ -461,7 +463,7 @@ public struct VaultState: Sendable {
             ("identities", identities == other.identities), ("administrators", admins == other.admins), ("revoked", revoked == other.revoked),
             ("roles", roles == other.roles && adminRoleID == other.adminRoleID && personalRoleIDs == other.personalRoleIDs),
             ("documents", documents == other.documents), ("wrap counts", wrapCounts == other.wrapCounts), ("partners", partners == other.partners),
-            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys), ("holds", holds == other.holds), ("key-age policies", labelMaxKeyAge == other.labelMaxKeyAge),
+            ("bundles", bundles.map(\.sequence) == other.bundles.map(\.sequence)), ("details keys", detailsKeys == other.detailsKeys), ("holds", holds == other.holds), ("key-age policies", labelMaxKeyAge == other.labelMaxKeyAge), ("retention", labelRetention == other.labelRetention),
         ]
         return checks.filter { !$0.1 }.map(\.0)
     }
@@ -620,6 +622,14 @@ public struct VaultState: Sendable {
             role.rotationDue = false
             role.keyIssuedAt = c.time
             roles[p.role] = role
+
+        case .labelRetentionSet(let p):
+            try requireAdmin("set retention periods")
+            guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
+            guard p.period.map({ (1...RolePolicySet.longestMaxKeyAge).contains($0) }) ?? true else {
+                throw deny("a retention period is 1 second to 100 years")
+            }
+            labelRetention[p.label] = p.period
 
         case .rolePolicySet(let p):
             try requireAdmin("set key-age policies")

@@ -38,6 +38,8 @@ public struct EvidenceReport: Codable, Sendable, Equatable {
         public let policy: String?
         /// Whether its key is older than the limit.
         public let overdue: Bool
+        /// Its key versions destroyed so far (`role.key.retire`): older than the current one and gone.
+        public let retired: [UInt32]
     }
 
     /// Reads and exports on one day (UTC).
@@ -143,7 +145,8 @@ extension Vault {
             role: displayName(ofRole: role.name), kind: role.kind, clearance: role.clearance, labels: Array(state.labels.prefix(rank + 1)),
             members: members, documents: state.documentCount(of: role.id), keyVersion: role.currentVersion,
             keyIssued: role.keyIssuedAt.map(Timestamp.format), keyAgeDays: age.map { Int($0 / 86_400) },
-            maxKeyAgeDays: limit.map { Int($0.seconds / 86_400) }, policy: limit?.source, overdue: overdue)
+            maxKeyAgeDays: limit.map { Int($0.seconds / 86_400) }, policy: limit?.source, overdue: overdue,
+            retired: role.currentVersion > 1 ? (1..<role.currentVersion).filter { role.versions[$0] == nil } : [])
     }
 }
 

@@ -19,7 +19,7 @@ struct StateCodecTests {
         w.write(identities)
         guard identities == 0 else { return w.bytes }
         for _ in 0..<3 { w.write(UInt32(0)) }  // admins, revoked, roles
-        for _ in 0..<6 { w.write(UInt32(0)) }  // wrap counts, partners, bundles, sealed-details keys, holds, label key-age policies
+        for _ in 0..<7 { w.write(UInt32(0)) }  // wrap counts, partners, bundles, sealed-details keys, holds, key-age policies, retention
         return w.bytes
     }
 
