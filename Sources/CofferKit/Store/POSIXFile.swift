@@ -401,4 +401,12 @@ public enum FileSystem {
     static func temporaryName(prefix: String) -> String {
         prefix + Hex.encode(Sodium.randomBytes(8)) + ".tmp"
     }
+
+    /// Whether `name` is one ``AtomicFile`` gives the file it writes before
+    /// renaming it into place (`.coffer-` and 16 hex digits, `.tmp`).
+    static func isTemporaryName(_ name: String) -> Bool {
+        let utf8 = Array(name.utf8)
+        return utf8.count == 8 + 16 + 4 && name.hasPrefix(".coffer-") && name.hasSuffix(".tmp")
+            && utf8[8..<24].allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
 }

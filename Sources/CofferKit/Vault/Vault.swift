@@ -135,13 +135,18 @@ public final class Vault {
         return vault
     }
 
-    /// Creates `path`, or checks that it is an empty directory.
+    /// Creates `path`, or checks that it is an empty directory: one that
+    /// holds nothing but Coffer's own temporary files (left by a first run
+    /// killed while it wrote, and removed here).
     /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``FileError``.
     static func makeEmptyDirectory(_ path: String) throws {
         if FileSystem.exists(path) {
-            guard FileSystem.isDirectory(path), try FileSystem.contents(of: path).isEmpty else {
-                throw VaultError.directoryNotEmpty(path: path)
-            }
+            // A temporary file of Coffer's own (a killed first run's half-written file, never
+            // renamed into place) does not make the directory taken: it is removed.
+            guard FileSystem.isDirectory(path) else { throw VaultError.directoryNotEmpty(path: path) }
+            let entries = try FileSystem.contents(of: path)
+            guard entries.allSatisfy(FileSystem.isTemporaryName) else { throw VaultError.directoryNotEmpty(path: path) }
+            for entry in entries { FileSystem.remove(FileSystem.join(path, entry)) }
         } else {
             try FileSystem.createDirectories(path)
         }

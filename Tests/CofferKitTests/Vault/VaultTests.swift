@@ -5,6 +5,27 @@ import Testing
 
 @Suite("Vault: seal, list, open")
 struct VaultTests {
+    @Test("a first init or copy killed while writing its first file leaves a temporary file, which a rerun removes; any other file keeps the directory taken (CI found a copy rerun refused)")
+    func temporaryFileOfAKilledRun() throws {
+        let fixture = try VaultFixture()
+        _ = try fixture.seal("a.txt", Array("a".utf8))
+        let stray = ".coffer-0123456789abcdef.tmp"
+        for target in ["copy", "init"] {
+            let directory = fixture.scratch.join(target)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data("half".utf8).write(to: URL(fileURLWithPath: directory + "/" + stray))
+        }
+        _ = try Vault.copy(from: fixture.path, to: fixture.scratch.join("copy"), storage: .local)
+        #expect(!FileManager.default.fileExists(atPath: fixture.scratch.join("copy/" + stray)))
+        _ = try Vault.create(at: fixture.scratch.join("init"), creator: .generate(name: "x"), stateDirectory: .withoutRollbackDetection)
+        // Anything else, even a name close to Coffer's, is someone's file: refused, untouched.
+        let taken = fixture.scratch.join("taken")
+        try FileManager.default.createDirectory(atPath: taken, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: taken + "/.coffer-notours.tmp"))
+        #expect(throws: VaultError.directoryNotEmpty(path: taken)) { _ = try Vault.copy(from: fixture.path, to: taken, storage: .local) }
+        #expect(FileManager.default.fileExists(atPath: taken + "/.coffer-notours.tmp"))
+    }
+
     @Test("sealed files, folders and empty files open byte-identical")
     func sealAndOpen() throws {
         let fixture = try VaultFixture()
