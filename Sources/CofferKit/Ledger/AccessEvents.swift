@@ -145,7 +145,7 @@ public struct RolePolicySet: Codable, Sendable, Equatable {
     /// Seconds; nil removes the policy.
     public var maxKeyAge: Int64?
 
-    /// The longest maximum key age accepted: 100 years.
+    /// The longest maximum key age (and retention period, `label.retention`) accepted: 100 years.
     public static let longestMaxKeyAge: Int64 = 100 * 366 * 86_400
 }
 

@@ -626,16 +626,12 @@ public struct VaultState: Sendable {
         case .labelRetentionSet(let p):
             try requireAdmin("set retention periods")
             guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
-            guard p.period.map({ (1...RolePolicySet.longestMaxKeyAge).contains($0) }) ?? true else {
-                throw deny("a retention period is 1 second to 100 years")
-            }
+            guard isPolicyPeriod(p.period) else { throw deny("a retention period is 1 second to 100 years") }
             labelRetention[p.label] = p.period
 
         case .rolePolicySet(let p):
             try requireAdmin("set key-age policies")
-            guard p.maxKeyAge.map({ (1...RolePolicySet.longestMaxKeyAge).contains($0) }) ?? true else {
-                throw deny("a maximum key age is 1 second to 100 years")
-            }
+            guard isPolicyPeriod(p.maxKeyAge) else { throw deny("a maximum key age is 1 second to 100 years") }
             switch (p.role, p.label) {
             case (let id?, nil):
                 guard roles[id] != nil else { throw deny("unknown role \(id)") }
@@ -728,7 +724,7 @@ public struct VaultState: Sendable {
 
         case .documentsUnshared(let p):
             guard let role = roles[p.role] else { throw deny("unknown role \(p.role)") }
-            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.unshare names distinct documents") }
+            try requireDistinct(p.documents, c.event.action, deny)
             for id in p.documents {
                 guard let document = documents[id] else { throw deny("unshare of unknown document \(id)") }
                 guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may unshare \(id)") }
@@ -752,7 +748,7 @@ public struct VaultState: Sendable {
             if p.rekey { documents[p.document]?.rekeyDue = true }
 
         case .documentsDeleted(let p):
-            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.delete names distinct documents") }
+            try requireDistinct(p.documents, c.event.action, deny)
             for id in p.documents {
                 guard let document = documents[id] else { throw deny("delete of unknown or deleted document \(id)") }
                 guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may delete \(id)") }
@@ -767,7 +763,7 @@ public struct VaultState: Sendable {
         case .documentsHeld(let p):
             try requireAdmin("place legal holds")
             guard HoldID.isWellFormed(p.hold), holds[p.hold] == nil else { throw deny("a hold id is 32 lowercase hex digits, never used before") }
-            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.hold names distinct documents") }
+            try requireDistinct(p.documents, c.event.action, deny)
             try recordDetails(p.details, action: c.event.action, subject: p.hold, sequence: seq, deny)
             for id in p.documents {
                 guard documents[id] != nil else { throw deny("hold of unknown or deleted document \(id)") }
@@ -778,7 +774,7 @@ public struct VaultState: Sendable {
         case .documentsReleased(let p):
             try requireAdmin("release legal holds")
             guard holds[p.hold] != nil else { throw deny("unknown hold \(p.hold)") }
-            guard !p.documents.isEmpty, Set(p.documents).count == p.documents.count else { throw deny("a document.release names distinct documents") }
+            try requireDistinct(p.documents, c.event.action, deny)
             for id in p.documents {
                 guard let document = documents[id], document.holds.contains(p.hold) else { throw deny("\(id) is not under hold \(p.hold)") }
                 documents[id]?.holds.removeAll { $0 == p.hold }
@@ -850,6 +846,16 @@ public struct VaultState: Sendable {
     /// documents by one owner share one string instead of holding a copy each.
     func canonical(_ fingerprint: String) -> String {
         identities.index(forKey: fingerprint).map { identities.keys[$0] } ?? fingerprint
+    }
+
+    /// An entry that names documents names at least one, each once.
+    private func requireDistinct(_ documents: [DocumentID], _ action: String, _ deny: (String) -> LedgerError) throws {
+        guard !documents.isEmpty, Set(documents).count == documents.count else { throw deny("a \(action) names distinct documents") }
+    }
+
+    /// Whether `seconds` is a key age or retention period the rules accept (1 second to 100 years).
+    private func isPolicyPeriod(_ seconds: Int64?) -> Bool {
+        seconds.map { (1...RolePolicySet.longestMaxKeyAge).contains($0) } ?? true
     }
 
     private func requireActive(_ member: String, _ deny: (String) -> LedgerError) throws {

@@ -96,10 +96,7 @@ extension Vault {
 
     /// The readable documents `query` names: one, or a folder's.
     private func deletionCandidates(_ query: String) throws -> [DocumentSummary] {
-        guard query.hasSuffix("/") else { return [try resolve(query)] }
-        let documents = try list(folder: query).documents
-        guard !documents.isEmpty else { throw VaultError.documentNotFound(query) }
-        return documents
+        query.hasSuffix("/") ? try documents(inFolder: query) : [try resolve(query)]
     }
 
     private func planned(_ document: VaultState.Document, _ summary: DocumentSummary) -> DeletionReport.Document {

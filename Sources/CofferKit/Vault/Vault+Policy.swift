@@ -26,15 +26,22 @@ extension Vault {
     public func setKeyAgePolicy(role roleName: String?, label: String?, maxKeyAge: TimeInterval?) throws {
         try requireAdministrator("set key-age policies")
         guard (roleName == nil) != (label == nil) else { throw VaultError.invalidRequest("name a role or a label") }
-        let seconds = try maxKeyAge.map { age -> Int64 in
-            guard age >= 1, age <= TimeInterval(RolePolicySet.longestMaxKeyAge) else {
-                throw VaultError.invalidRequest("a maximum key age is 1 second to 100 years")
-            }
-            return Int64(age)
-        }
+        let seconds = try Self.policySeconds(maxKeyAge, "a maximum key age")
         let roleID = try roleName.map { try role(named: $0).id }
         if let label, state.rank(of: label) == nil { throw VaultError.unknownLabel(label, known: state.labels) }
         try commit { _ in [.rolePolicySet(RolePolicySet(role: roleID, label: label, maxKeyAge: seconds))] }
+    }
+
+    /// `interval` in whole seconds, checked against what the ledger accepts
+    /// for a key age or retention period (`what`); nil stays nil (a removal).
+    /// - Throws: ``VaultError/invalidRequest(_:)`` outside 1 second to 100 years.
+    static func policySeconds(_ interval: TimeInterval?, _ what: String) throws -> Int64? {
+        try interval.map { interval in
+            guard interval >= 1, interval <= TimeInterval(RolePolicySet.longestMaxKeyAge) else {
+                throw VaultError.invalidRequest("\(what) is 1 second to 100 years")
+            }
+            return Int64(interval)
+        }
     }
 
     /// The roles whose current key is older at `now` than their policy

@@ -223,7 +223,7 @@ extension Vault {
             let (key, via) = try dataKey(of: document, version: version)
             // The read is in the ledger before any plaintext leaves: before the
             // stream starts, or before the file is renamed into place.
-            let record = { try self.commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] } }
+            let record = { try self.recordRead(of: document, version: version, via: via) }
             let writer = try OutputWriter(destination)
             if let file = try writer.cacheBypassingWriter() {
                 // Each segment goes to its place in the file from the worker
@@ -258,9 +258,14 @@ extension Vault {
             var plaintext: [UInt8] = []
             plaintext.reserveCapacity(Int(summary.size))
             try decrypt(document, summary: summary, key: key) { plaintext += $0 }
-            try commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] }
+            try recordRead(of: document, version: version, via: via)
             return plaintext
         }
+    }
+
+    /// Records in the ledger that this identity read `version` of `document` through the role `via`.
+    private func recordRead(of document: VaultState.Document, version: VaultState.Version, via: RoleID) throws {
+        try commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] }
     }
 
     /// Decrypts the current version of `document` into `sink` (authenticated

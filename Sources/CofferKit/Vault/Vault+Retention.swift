@@ -43,12 +43,7 @@ extension Vault {
     public func setRetention(label: String, period: TimeInterval?) throws {
         try requireAdministrator("set retention periods")
         guard state.rank(of: label) != nil else { throw VaultError.unknownLabel(label, known: state.labels) }
-        let seconds = try period.map { period -> Int64 in
-            guard period >= 1, period <= TimeInterval(RolePolicySet.longestMaxKeyAge) else {
-                throw VaultError.invalidRequest("a retention period is 1 second to 100 years")
-            }
-            return Int64(period)
-        }
+        let seconds = try Self.policySeconds(period, "a retention period")
         try commit { _ in [.labelRetentionSet(LabelRetentionSet(label: label, period: seconds))] }
     }
 

@@ -55,8 +55,7 @@ extension Vault {
     ///   ``VaultError/unsealableInput(path:reason:)``,
     ///   ``FileError`` for unreadable inputs. Documents of earlier batches stay sealed.
     public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) throws -> Void) throws {
-        let label = label ?? defaultLabel
-        guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
+        let label = try sealLabel(label)
         let vaultDirectory = FileSystem.realPath(path)
         // Every name is checked before anything is sealed.
         var count = 0
@@ -75,14 +74,7 @@ extension Vault {
         let objectBatch = PublishBatch(store: objects)
         func flush() throws {
             guard !batch.isEmpty else { return }
-            let prepared = batch
-            try objectBatch.finish()
-            try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
-            // The sealer knows the names: indexed now, not decrypted again at the next lookup.
-            try store?.index(prepared.map { ($0.id, $0.metadata.name) }, indexed: prepared.map(\.id))
-            for p in prepared {
-                try onSealed(SealedDocument(id: p.id, name: p.metadata.name, size: p.metadata.size, label: p.label))
-            }
+            for sealed in try commitSealed(batch, objects: objectBatch) { try onSealed(sealed) }
             batch.removeAll()
         }
         try Self.forEachInput(in: paths, excluding: vaultDirectory) { input in
@@ -113,16 +105,30 @@ extension Vault {
     /// read or written but the vault's own (its origin is recorded as `memory`).
     /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/unsafeName(_:reason:)``, and the errors of a commit.
     public func seal(bytes: [UInt8], name: String, label: String? = nil) throws -> SealedDocument {
-        let label = label ?? defaultLabel
-        guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
+        let label = try sealLabel(label)
         try DocumentName.check(name)
         progress?.expect(UInt64(bytes.count))
         let batch = PublishBatch(store: objects)
         let prepared = try prepare(source: MemorySource(bytes), name: name, mode: nil, label: label, origin: "memory", into: batch)
+        return try commitSealed([prepared], objects: batch)[0]
+    }
+
+    /// The label a seal uses: `label`, else the vault's default.
+    /// - Throws: ``VaultError/unknownLabel(_:known:)``.
+    private func sealLabel(_ label: String?) throws -> String {
+        let label = label ?? defaultLabel
+        guard state.labels.contains(label) else { throw VaultError.unknownLabel(label, known: state.labels) }
+        return label
+    }
+
+    /// Makes `batch`'s objects durable, then commits the `document.seal`
+    /// entries of `prepared` and indexes their names.
+    private func commitSealed(_ prepared: [PreparedDocument], objects batch: PublishBatch) throws -> [SealedDocument] {
         try batch.finish()
-        try commit { state in [try self.sealEvent(for: prepared, state: state)] }
-        try store?.index([(prepared.id, name)], indexed: [prepared.id])
-        return SealedDocument(id: prepared.id, name: name, size: prepared.metadata.size, label: label)
+        try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
+        // The sealer knows the names: indexed now, not decrypted again at the next lookup.
+        try store?.index(prepared.map { ($0.id, $0.metadata.name) }, indexed: prepared.map(\.id))
+        return prepared.map { SealedDocument(id: $0.id, name: $0.metadata.name, size: $0.metadata.size, label: $0.label) }
     }
 
     /// A document whose content is stored (durable once its batch is finished) but not yet committed.

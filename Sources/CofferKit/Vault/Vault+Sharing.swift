@@ -189,17 +189,17 @@ extension Vault {
         guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
         var seen = Set<DocumentID>()
         return try queries.flatMap { query in
-            let ids = folders && query.hasSuffix("/") ? try documentIDs(inFolder: query) : [try document(matching: query).0.id]
+            let ids = folders && query.hasSuffix("/") ? try documents(inFolder: query).map(\.id) : [try document(matching: query).0.id]
             return ids.compactMap { seen.insert($0).inserted ? state.documents[$0] : nil }
         }
     }
 
     /// The readable documents under `folder` (a name ending in `/`), in seal order.
     /// - Throws: ``VaultError/documentNotFound(_:)`` if there is none.
-    func documentIDs(inFolder folder: String) throws -> [DocumentID] {
-        let ids = try list(folder: folder).documents.map(\.id)
-        guard !ids.isEmpty else { throw VaultError.documentNotFound(folder) }
-        return ids
+    func documents(inFolder folder: String) throws -> [DocumentSummary] {
+        let documents = try list(folder: folder).documents
+        guard !documents.isEmpty else { throw VaultError.documentNotFound(folder) }
+        return documents
     }
 
     /// Throws unless this identity owns `document` or is an administrator.
