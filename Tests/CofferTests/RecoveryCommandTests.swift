@@ -45,6 +45,24 @@ struct RecoveryCommandTests {
         #expect(try cli.ok(["verify", "--deep"]).text.contains("vault is consistent"))
     }
 
+    @Test("two officers run recovery use for the same new administrator at once: one adds it, the other exits 7, and the ledger has one admin.add for it")
+    func concurrentUse() throws {
+        let cli = try CLIHarness()
+        try cli.initVault()
+        let dana = try cli.person("dana")
+        try cli.ok(["recovery", "setup", "--shares", "3", "--threshold", "2", "--out", cli.path("shares")])
+        let share = { (n: Int) in cli.path("shares/share-\(n)-of-3.txt") }
+        let both = try [[share(1), share(2)], [share(2), share(3)]].map { shares in
+            try cli.start(["recovery", "use"] + shares + ["--add-admin", dana.publicIdentity, "--name", "dana"])
+        }
+        for process in both { process.waitUntilExit() }
+        #expect(both.map(\.terminationStatus).sorted() == [Exit.ok, Exit.conflict])
+        let log = try cli.ok(["audit", "log", "--action", "admin.add"]).text
+        #expect(log.split(separator: "\n").count == 2, "\(log)")  // the recovery identity, then dana once
+        #expect(try cli.run(as: dana.file, ["role", "create", "legal"]).status == Exit.ok)
+        #expect(try cli.ok(["verify", "--deep"]).text.contains("vault is consistent"))
+    }
+
     @Test("SIGKILL during setup: the vault verifies, and every share file left is whole")
     func killDuringSetup() throws {
         let cli = try CLIHarness()
