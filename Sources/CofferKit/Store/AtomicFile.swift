@@ -169,9 +169,12 @@ final class AtomicFile {
         finished = true
     }
 
-    /// Writes `bytes` to `destination` atomically and durably in one call.
+    /// Writes `bytes` to `destination` atomically and durably in one call,
+    /// through an unnamed file where the file system allows it: these are
+    /// small files, identity files and keys among them, and a process killed
+    /// while writing one leaves no named copy of a secret behind.
     static func write(_ bytes: [UInt8], to destination: String, mode: mode_t = 0o600, overwrite: Bool) throws {
-        let file = try AtomicFile(destination: destination, mode: mode)
+        let file = try AtomicFile(destination: destination, mode: mode, unnamed: true)
         try file.write(bytes)
         try file.commit(overwrite: overwrite)
     }
