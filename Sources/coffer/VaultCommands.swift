@@ -110,6 +110,11 @@ extension Coffer {
         static let configuration = CommandConfiguration(
             abstract: "Seal files, folders (recursively) or standard input (-) into the vault, one document per file.",
             discussion: """
+                A name that is already a document you can read seals its next revision (you must own it or be an \
+                administrator; it keeps its label and its roles); content identical to the current revision adds \
+                nothing and is reported as unchanged. A name several documents you can read share is refused, \
+                with the candidates listed. `coffer history DOC` lists the revisions.
+
                 Examples:
                   coffer seal ~/reports --label confidential
                   pg_dump sales | coffer seal - --name sales.sql
@@ -150,7 +155,9 @@ extension Coffer {
                     if json {
                         try committed.append(document)
                     } else {
-                        TextOutput.line("\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)")
+                        let revision = document.unchanged ? "unchanged" : document.revision > 1 ? "revision \(document.revision)" : ""
+                        TextOutput.line(
+                            "\(document.id)  \(formatSize(document.size).leftPadded(10))  \(document.label.leftPadded(12))  \(document.name)\(revision.isEmpty ? "" : "  (\(revision))")")
                     }
                 }
                 if let progress { try progress.aside(report) } else { try report() }
@@ -176,6 +183,7 @@ extension Coffer {
                   coffer open reports/q3.pdf
                   coffer open reports/q3.pdf -o - | less
                   coffer open reports/ -o restored-reports
+                  coffer open reports/q3.pdf --at 2 -o q3-draft.pdf
                 """)
 
         @Argument(help: ArgumentHelp("Document id, id prefix, exact name, or a folder ending in /.", valueName: "doc"))
@@ -191,6 +199,9 @@ extension Coffer {
         @Flag(name: .long, help: "Overwrite an existing output file (not for a folder, which always opens into a new one).")
         var force = false
 
+        @Option(name: .long, help: ArgumentHelp("Open an earlier revision (see `coffer history`); the current one by default.", valueName: "revision"))
+        var at: UInt32?
+
         @OptionGroup var output: OutputOptions
 
         @OptionGroup var progressOptions: ProgressOptions
@@ -202,6 +213,7 @@ extension Coffer {
             if document.hasSuffix("/") {
                 if target == "-" { throw ValidationError("a folder opens into a new folder, not to standard output") }
                 if force { throw ValidationError("a folder always opens into a new folder: --force does not apply") }
+                if at != nil { throw ValidationError("--at opens a revision of one document, not of a folder") }
             }
         }
 
@@ -221,7 +233,7 @@ extension Coffer {
                 return
             }
             if target == "-" {
-                try vault.open(document, to: .standardOutput)
+                try vault.open(document, revision: at, to: .standardOutput)
                 return
             }
             let target: String
@@ -235,13 +247,13 @@ extension Coffer {
                     throw VaultError.unsafeName(summary.name, reason: "it gives no file name to open to; pass -o PATH")
                 }
             }
-            let summary = try vault.open(document, to: .file(path: target, overwrite: force))
+            let summary = try vault.open(document, revision: at, to: .file(path: target, overwrite: force))
             progress?.finish()
             if output.json {
                 try JSONOutput.print(summary)
             } else if isatty(STDERR_FILENO) == 1 {
                 // A confirmation for people; scripts (no terminal) get silence on success.
-                TextOutput.errorLine("opened \(summary.name) (\(summary.id)) to \(target)")
+                TextOutput.errorLine("opened \(summary.name) (\(summary.id), revision \(summary.revision)) to \(target)")
             }
         }
 
@@ -252,6 +264,36 @@ extension Coffer {
                 throw ValidationError("\(document) gives no folder name to open to; pass -o DIR")
             }
             return try vault.open(folder: document, to: destination)
+        }
+    }
+
+    /// `coffer history`.
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List a document's revisions: number, size, when and by whom each was sealed.",
+            discussion: """
+                Sealing a name that is already a document adds its next revision; every revision stays readable \
+                by whoever can read the document, until the document is deleted. Nothing is decrypted but the \
+                revisions' metadata, and nothing is recorded in the ledger.
+
+                Examples:
+                  coffer history reports/q3.pdf
+                  coffer history 3f9a --json
+                """)
+
+        @Argument(help: ArgumentHelp("Document id, id prefix or exact name.", valueName: "doc"))
+        var document: String
+
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var vault: VaultOptions
+
+        func run() throws {
+            let revisions = try self.vault.openVault(access: .readOnly).history(of: document)
+            if output.json { return try JSONOutput.print(revisions) }
+            for revision in revisions {
+                TextOutput.line(
+                    "\(String(revision.revision).leftPadded(4))\(revision.current ? "*" : " ")  \(formatSize(revision.size).leftPadded(10))  \(revision.sealedAt)  \(revision.sealedBy.name)  \(revision.name)")
+            }
         }
     }
 

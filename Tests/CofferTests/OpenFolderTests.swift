@@ -109,8 +109,13 @@ struct OpenFolderTests {
         try cli.initVault()
         try cli.write("one", Data("1".utf8))
         try cli.write("two", Data("2".utf8))
+        // Two people's f/dup.txt (a name sealed again by its owner is a revision, not a second document).
+        let bob = try cli.person("bob")
+        try cli.ok(["role", "create", "eng"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
         let first = try #require(try cli.ok(["seal", cli.path("one"), "--name", "f/dup.txt", "--json"]).json() as? [[String: Any]])[0]["id"] as! String
-        let second = try #require(try cli.ok(["seal", cli.path("two"), "--name", "f/dup.txt", "--json"]).json() as? [[String: Any]])[0]["id"] as! String
+        let bobs = try cli.run(as: bob.file, ["seal", cli.path("two"), "--name", "f/dup.txt", "--json"])
+        let second = try #require(try JSONSerialization.jsonObject(with: bobs.stdout) as? [[String: Any]])[0]["id"] as! String
         let duplicate = try cli.run(["open", "f/", "-o", cli.path("out")])
         #expect(duplicate.status == Exit.usage)
         #expect(duplicate.stderr.contains(first) && duplicate.stderr.contains(second), "\(duplicate.stderr)")

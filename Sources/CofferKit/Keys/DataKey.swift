@@ -2,7 +2,7 @@
 /// in locked memory. It never leaves memory unwrapped; it is stored only
 /// wrapped under role keys (see ``KeyWrap``).
 ///
-/// The DEK itself encrypts nothing. Three subkeys are derived from it with
+/// The DEK itself encrypts nothing. Four subkeys are derived from it with
 /// BLAKE2b (`crypto_kdf`), each for one purpose, so that publishing the
 /// commitment reveals nothing about the keys that encrypt.
 public struct DataKey: Sendable {
@@ -17,6 +17,8 @@ public struct DataKey: Sendable {
     var contentKey: SymmetricKey { SubkeyDerivation.derive(from: key, id: 1, context: "cofrcont") }
     /// Encrypts the document's metadata (name, size, type).
     var metadataKey: SymmetricKey { SubkeyDerivation.derive(from: key, id: 2, context: "cofrmeta") }
+    /// Wraps the previous revision's data key (see ``VersionLink``).
+    var historyKey: SymmetricKey { SubkeyDerivation.derive(from: key, id: 4, context: "cofrhist") }
 
     /// The key commitment stored in the manifest: a BLAKE2b-based PRF output
     /// under the DEK. Since XChaCha20-Poly1305 does not commit to its key,

@@ -37,6 +37,15 @@ enum KeyWrap {
             + AEAD.xChaCha20Poly1305.seal(secret, key: key, nonce: nonce, associatedData: associatedData)
     }
 
+    /// Unwraps the symmetric form (`0x01`) made by ``wrap(_:under:associatedData:)``.
+    /// - Throws: ``FormatError`` for another form or a malformed wrap; ``CryptoError`` for a wrong key, wrap or context.
+    static func unwrap(_ wrapped: [UInt8], under key: SymmetricKey, associatedData: [UInt8], what: String) throws -> SecureBytes {
+        var r = ByteReader(wrapped, what: what)
+        guard try r.readUInt8() == Form.symmetric.rawValue else { throw FormatError.malformed(what, "not a symmetric wrap") }
+        let nonce = try r.read(AEAD.xChaCha20Poly1305.nonceByteCount)
+        return try AEAD.xChaCha20Poly1305.openSecret(try r.read(r.remaining), key: key, nonce: nonce, associatedData: associatedData, what: what)
+    }
+
     /// Wraps `secret` for whoever holds the key of a role key version, by its
     /// public keys: to the X-Wing key when the version has one (form `0x03`),
     /// else to the X25519 key (form `0x02`).
@@ -65,9 +74,7 @@ enum KeyWrap {
         let nonceCount = AEAD.xChaCha20Poly1305.nonceByteCount
         switch form {
         case .symmetric:
-            let nonce = try r.read(nonceCount)
-            let sealed = try r.read(r.remaining)
-            return try AEAD.xChaCha20Poly1305.openSecret(sealed, key: roleKey.key, nonce: nonce, associatedData: associatedData, what: what)
+            return try unwrap(wrapped, under: roleKey.key, associatedData: associatedData, what: what)
         case .toPublicKey:
             let ephemeralPublic = try r.read(X25519.byteCount)
             let nonce = try r.read(nonceCount)

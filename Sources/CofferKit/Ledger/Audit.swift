@@ -174,7 +174,7 @@ extension LedgerEvent {
     /// The documents the entry concerns.
     var documents: [DocumentID] {
         switch self {
-        case .documentSealed(let p), .documentRekeyed(let p): [p.document]
+        case .documentSealed(let p), .documentRekeyed(let p), .documentRevised(let p): [p.document]
         case .documentOpened(let p): [p.document]
         case .documentRelabeled(let p): [p.document]
         case .documentsUnshared(let p): p.documents

@@ -37,6 +37,10 @@ public enum LedgerEvent: Sendable, Equatable {
     case documentSealed(DocumentSealed)
     /// A document was re-keyed: a new generation, content re-encrypted under a new data key.
     case documentRekeyed(DocumentSealed)
+    /// A new revision of a document's content was sealed (its owner or an
+    /// administrator): a new generation under a new data key, the earlier
+    /// revisions reached through its ``DocumentSealed/previousKey``.
+    case documentRevised(DocumentSealed)
     /// Documents' data keys wrapped for another role.
     case documentsShared(WrapBatch)
     /// Documents' wraps for a role removed.
@@ -88,6 +92,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .labelRetentionSet: "label.retention"
         case .documentSealed: "document.seal"
         case .documentRekeyed: "document.rekey"
+        case .documentRevised: "document.revise"
         case .documentsShared: "document.share"
         case .documentsUnshared: "document.unshare"
         case .documentRelabeled: "document.relabel"
@@ -122,7 +127,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case .roleKeysRetired(let p): try container.encode(p, forKey: .data)
         case .rolePolicySet(let p): try container.encode(p, forKey: .data)
         case .labelRetentionSet(let p): try container.encode(p, forKey: .data)
-        case .documentSealed(let p), .documentRekeyed(let p): try container.encode(p, forKey: .data)
+        case .documentSealed(let p), .documentRekeyed(let p), .documentRevised(let p): try container.encode(p, forKey: .data)
         case .documentsUnshared(let p): try container.encode(p, forKey: .data)
         case .documentRelabeled(let p): try container.encode(p, forKey: .data)
         case .documentOpened(let p): try container.encode(p, forKey: .data)
@@ -160,6 +165,7 @@ public enum LedgerEvent: Sendable, Equatable {
         case "label.retention": .labelRetentionSet(try container.decode(LabelRetentionSet.self, forKey: .data))
         case "document.seal": .documentSealed(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.rekey": .documentRekeyed(try container.decode(DocumentSealed.self, forKey: .data))
+        case "document.revise": .documentRevised(try container.decode(DocumentSealed.self, forKey: .data))
         case "document.share": .documentsShared(try container.decode(WrapBatch.self, forKey: .data))
         case "document.unshare": .documentsUnshared(try container.decode(DocumentsUnshared.self, forKey: .data))
         case "document.relabel": .documentRelabeled(try container.decode(DocumentRelabeled.self, forKey: .data))
@@ -296,6 +302,11 @@ public struct DocumentSealed: Codable, Sendable, Equatable {
     /// entries written before catalog schema 4, whose objects are named by
     /// BLAKE2b-256.
     public var objectHash: String?
+    /// The data key of the previous revision's version, wrapped under a key
+    /// derived from this version's data key (see ``VersionLink``): present in
+    /// `document.revise`, and in `document.rekey` of a document past its
+    /// first revision; absent in `document.seal`.
+    public var previousKey: Data?
 }
 
 /// One wrapped data key in a ledger entry.

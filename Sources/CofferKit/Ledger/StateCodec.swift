@@ -144,6 +144,8 @@ private struct StateWriter {
         w.write(UInt64(bitPattern: Int64(v.sealedAt.timeIntervalSince1970)))
         string(v.sealedBy, &w)
         w.write(UInt64(v.sequence))
+        w.write(v.revision)
+        optional(v.previousKey, &w) { bytes($0, &$1) }
     }
 
     private func list<T>(_ items: [T], _ w: inout ByteWriter, _ each: (T, inout ByteWriter) -> Void) {
@@ -270,9 +272,11 @@ private enum StateReader {
         let sealedAt = Date(timeIntervalSince1970: TimeInterval(Int64(bitPattern: try r.readUInt64())))
         let sealedBy = try string(&r)
         let sequence = Int64(bitPattern: try r.readUInt64())
+        let revision = try r.readUInt32()
+        let previousKey = try optional(&r) { try bytes(&$0) }
         return VaultState.Version(
             generation: generation, manifest: manifest, segments: segments, metadata: metadata, commitment: commitment, wraps: wraps,
-            sealedAt: sealedAt, sealedBy: sealedBy, sequence: sequence)
+            sealedAt: sealedAt, sealedBy: sealedBy, sequence: sequence, revision: revision, previousKey: previousKey)
     }
 
     private static func list<R: BinaryReading, T>(_ r: inout R, _ each: (inout R) throws -> T) throws -> [T] {

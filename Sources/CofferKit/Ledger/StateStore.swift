@@ -39,7 +39,7 @@ final class StateStore: @unchecked Sendable {
     /// command does, which tests bound).
     private(set) var recordsRead = 0
 
-    static let format = "coffer-state-store-v5"
+    static let format = "coffer-state-store-v6"
     private static let schema = """
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS documents (id BLOB PRIMARY KEY, record BLOB NOT NULL, mac BLOB NOT NULL, label TEXT NOT NULL, sealed INTEGER NOT NULL) WITHOUT ROWID;

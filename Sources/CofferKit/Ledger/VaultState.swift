@@ -169,7 +169,8 @@ public struct VaultState: Sendable {
         // The 32-byte commitment, inline.
         private let commitmentHigh: Bytes16
         private let commitmentLow: Bytes16
-        /// Wrapped data keys by role (only the current version has any).
+        /// Wrapped data keys by role (only the current version has any: earlier
+        /// revisions are reached through ``previousKey``).
         public var wraps: WrapSet
         /// When it was sealed.
         public let sealedAt: Date
@@ -177,12 +178,20 @@ public struct VaultState: Sendable {
         public let sealedBy: String
         /// The ledger entry that sealed it.
         public let sequence: Int64
+        /// Which version of the content it holds, counted from 1: `document.revise`
+        /// adds one, a re-key keeps it (same content, new key).
+        public let revision: UInt32
+        /// The data key of the previous revision's version, wrapped under a key
+        /// derived from this version's data key (see ``VersionLink``); absent in revision 1.
+        public let previousKey: [UInt8]?
 
         /// A version; `commitment` must be 32 bytes (the ledger rules check it first).
         init(
             generation: UInt32, manifest: ObjectID, segments: [ObjectID], metadata: [UInt8], commitment: [UInt8], wraps: WrapSet,
-            sealedAt: Date, sealedBy: String, sequence: Int64
+            sealedAt: Date, sealedBy: String, sequence: Int64, revision: UInt32 = 1, previousKey: [UInt8]? = nil
         ) {
+            self.revision = revision
+            self.previousKey = previousKey
             self.generation = generation
             self.manifest = manifest
             self.segments = segments
@@ -306,6 +315,20 @@ public struct VaultState: Sendable {
             generation == current.generation ? current : older.first { $0.generation == generation }
         }
 
+        /// Its revisions, oldest first: for each revision number, the version
+        /// holding it now (the newest generation; a re-key replaces the
+        /// current revision's version): the versions whose objects are kept.
+        /// None once deleted (their objects are left to `gc`).
+        public var revisions: [Version] {
+            guard deletion == nil else { return [] }
+            guard !older.isEmpty else { return [current] }
+            var latest: [Version] = []
+            for version in older + [current] {
+                if latest.last?.revision == version.revision { latest[latest.count - 1] = version } else { latest.append(version) }
+            }
+            return latest
+        }
+
         public static func == (a: Document, b: Document) -> Bool {
             a.storage === b.storage
                 || (a.id == b.id && a.owner == b.owner && a.label == b.label && a.current == b.current && a.older == b.older
@@ -395,10 +418,10 @@ public struct VaultState: Sendable {
         return fingerprint == lower || (lower.utf8.count >= 8 && fingerprint.hasPrefix(lower))
     }
 
-    /// Every object a document's current version uses: what must be kept,
-    /// backed up and restored (older generations' objects are left to `gc`).
+    /// Every object a document's revisions use: what must be kept, backed
+    /// up and restored (re-keyed generations' objects are left to `gc`).
     public var liveObjects: Set<ObjectID> {
-        Set(documents.values.flatMap { [$0.current.manifest] + $0.current.segments })
+        Set(documents.values.flatMap { $0.revisions.flatMap { [$0.manifest] + $0.segments } })
     }
 
     /// How many documents' current versions are wrapped for `role`.
@@ -696,17 +719,27 @@ public struct VaultState: Sendable {
 
         case .documentSealed(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
-            guard documents.record(p.document) == nil else { throw deny("document \(p.document) exists or existed; a new version is a document.rekey") }
+            guard documents.record(p.document) == nil else { throw deny("document \(p.document) exists or existed; a new version is a document.revise") }
             guard p.generation == 1 else { throw deny("a new document starts at generation 1") }
+            guard p.previousKey == nil else { throw deny("a new document has no previous revision") }
             guard let personal = personalRoleIDs[c.actor], let admin = adminRoleID else { throw deny("the sealer has no personal role") }
-            try addVersion(p, to: nil, expectedRoles: [personal, admin], time: c.time, actor: c.actor, sequence: seq, deny)
+            try addVersion(p, to: nil, revision: 1, expectedRoles: [personal, admin], time: c.time, actor: c.actor, sequence: seq, deny)
 
-        case .documentRekeyed(let p):
-            guard let document = documents[p.document] else { throw deny("re-key of unknown document \(p.document)") }
-            guard actorIsAdmin || document.owner == c.actor else { throw deny("only the owner or an administrator may re-key") }
+        case .documentRekeyed(let p), .documentRevised(let p):
+            let revising = c.event.action == "document.revise"
+            guard let document = documents[p.document] else { throw deny("\(c.event.action) of unknown document \(p.document)") }
+            guard actorIsAdmin || document.owner == c.actor else {
+                throw deny(revising ? "only the owner or an administrator may add a revision" : "only the owner or an administrator may re-key")
+            }
             guard p.generation == document.currentGeneration + 1 else { throw deny("generation does not follow") }
-            guard p.label == document.label else { throw deny("a re-key keeps the document's label") }
-            try addVersion(p, to: document, expectedRoles: Set(document.current.wraps.keys), time: c.time, actor: c.actor, sequence: seq, deny)
+            guard p.label == document.label else { throw deny("a new generation keeps the document's label") }
+            // A revision links to the one it follows; a re-key keeps the link of the revision it replaces.
+            let revision = revising ? document.current.revision + 1 : document.current.revision
+            guard (p.previousKey != nil) == (revision > 1) else {
+                throw deny(revision > 1 ? "revision \(revision) has no link to the revision before it" : "a first revision has no previous one")
+            }
+            if let link = p.previousKey, link.count != Self.versionLinkSize || link.first != 1 { throw deny("malformed link to the previous revision") }
+            try addVersion(p, to: document, revision: revision, expectedRoles: Set(document.current.wraps.keys), time: c.time, actor: c.actor, sequence: seq, deny)
 
         case .documentsShared(let p):
             let role = try wrappableRole(p.role, version: p.version, deny)
@@ -782,10 +815,11 @@ public struct VaultState: Sendable {
 
         case .documentOpened(let p):
             guard identities[c.actor] != nil else { throw deny("unknown identity \(c.actor)") }
-            guard let document = documents[p.document], let version = document.version(p.generation) else {
-                throw deny("open of unknown document \(p.document)")
+            guard let document = documents[p.document], document.revisions.contains(where: { $0.generation == p.generation }) else {
+                throw deny("open of unknown document \(p.document) or of a generation it no longer keeps")
             }
-            guard let role = roles[p.via], role.members.contains(c.actor), version.wraps[p.via] != nil
+            // Every kept revision is reached through the current version's wraps.
+            guard let role = roles[p.via], role.members.contains(c.actor), document.current.wraps[p.via] != nil
             else { throw deny("\(c.actor) opened \(p.document) through a role it does not hold") }
 
         case .partnerAdded(let p):
@@ -901,8 +935,11 @@ public struct VaultState: Sendable {
     /// Adds a sealed version (`existing` nil: a new document) or a re-keyed
     /// one; the previous version's wraps are dropped (its data key is
     /// retired with it) and it is kept as history.
+    /// The size of a link to the previous revision (a symmetric ``KeyWrap`` of a 32-byte key).
+    static let versionLinkSize = 1 + 24 + 32 + 16
+
     private mutating func addVersion(
-        _ p: DocumentSealed, to existing: Document?, expectedRoles: Set<RoleID>, time: Date, actor: String, sequence: Int64,
+        _ p: DocumentSealed, to existing: Document?, revision: UInt32, expectedRoles: Set<RoleID>, time: Date, actor: String, sequence: Int64,
         _ deny: (String) -> LedgerError
     ) throws {
         guard rank(of: p.label) != nil else { throw deny("unknown label \(p.label)") }
@@ -918,7 +955,8 @@ public struct VaultState: Sendable {
         let wraps = try checkedWraps(p.wraps, document: p.document, expectedRoles: expectedRoles, deny)
         let version = Version(
             generation: p.generation, manifest: manifest, segments: segments, metadata: Array(p.metadata),
-            commitment: Array(p.commitment), wraps: WrapSet(), sealedAt: time, sealedBy: canonical(actor), sequence: sequence)
+            commitment: Array(p.commitment), wraps: WrapSet(), sealedAt: time, sealedBy: canonical(actor), sequence: sequence,
+            revision: revision, previousKey: p.previousKey.map(Array.init))
         if var document = existing {
             for role in document.current.wraps.keys { removeWrap(document: p.document, role: role) }
             document = documents[p.document]!

@@ -84,7 +84,7 @@ extension Vault {
         preconditionFailure("unreachable")
     }
 
-    /// What the store holds that no current version references: objects
+    /// What the store holds that no kept revision references: objects
     /// and temporary files last modified before `cutoff` (doomed, by path
     /// relative to the store), and younger ones (counted, kept). The
     /// references are noted in a temporary file and compared with the store
@@ -93,7 +93,9 @@ extension Vault {
         var report = CollectionReport(planned: true)
         let references = try ObjectReferences()
         for document in state.documents.values {
-            for id in [document.current.manifest] + document.current.segments { try references.insert(id, referencedBy: "") }
+            for version in document.revisions {
+                for id in [version.manifest] + version.segments { try references.insert(id, referencedBy: "") }
+            }
         }
         report.objectsReferenced = try references.count
         var doomed: [String] = []

@@ -142,9 +142,9 @@ extension Vault {
                     keyVersion: keyVersion, detail: detail))
             }
             switch entry.contents.event {
-            case .documentSealed(let p), .documentRekeyed(let p): event(generation: p.generation, detail: "label \(p.label)")
+            case .documentSealed(let p), .documentRekeyed(let p), .documentRevised(let p): event(generation: p.generation, detail: "label \(p.label)")
             case .documentOpened(let p):
-                event(generation: p.generation, role: p.via, keyVersion: before.documents[id]?.version(p.generation)?.wraps[p.via]?.roleVersion)
+                event(generation: p.generation, role: p.via, keyVersion: before.documents[id]?.current.wraps[p.via]?.roleVersion)
             case .documentsShared(let p), .roleRewrapped(let p): event(role: p.role, keyVersion: p.version)
             case .documentsUnshared(let p): event(role: p.role, detail: p.rekey ? "re-key due" : nil)
             case .documentRelabeled(let p): event(generation: p.generation, detail: "label \(p.label)")

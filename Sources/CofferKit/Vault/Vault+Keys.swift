@@ -13,6 +13,9 @@ public struct DocumentMetadata: Codable, Sendable, Equatable {
     public var source: String
     /// Unix permission bits of the original file, if it was one.
     public var mode: UInt32?
+    /// The SHA-256 of the content, lowercase hex (absent in documents sealed
+    /// before revisions): sealing the same content again adds no revision.
+    public var digest: String?
 
     static func associatedData(vault: VaultID, document: DocumentID, generation: UInt32, manifest: ObjectID) -> [UInt8] {
         var w = ByteWriter()

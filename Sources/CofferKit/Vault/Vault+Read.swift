@@ -10,8 +10,10 @@ public struct DocumentSummary: Codable, Sendable, Equatable {
     public let size: UInt64
     /// Classification label.
     public let label: String
-    /// Current key generation.
+    /// The key generation of the version described (the current one, unless an older revision was asked for).
     public let generation: UInt32
+    /// Which revision of the content it describes (from 1; see ``Vault/history(of:)``).
+    public let revision: UInt32
     /// When the current version was sealed (RFC 3339).
     public let sealedAt: String
     /// Fingerprint of who sealed it.
@@ -119,11 +121,15 @@ extension Vault {
 
     /// Decrypts a document's metadata into its summary.
     func summary(of document: VaultState.Document) throws -> DocumentSummary {
-        let version = document.current
-        let (key, _) = try dataKey(of: document, version: version)
+        let (key, _) = try dataKey(of: document, version: document.current)
+        return try summary(of: document, version: document.current, key: key)
+    }
+
+    /// Decrypts `version`'s metadata (with its data key `key`) into a summary.
+    func summary(of document: VaultState.Document, version: VaultState.Version, key: DataKey) throws -> DocumentSummary {
         let meta = try metadata(of: document, version: version, key: key)
         return DocumentSummary(
-            id: document.id, name: meta.name, size: meta.size, label: document.label, generation: version.generation,
+            id: document.id, name: meta.name, size: meta.size, label: document.label, generation: version.generation, revision: version.revision,
             sealedAt: Timestamp.format(version.sealedAt), sealedBy: version.sealedBy,
             sealedByName: state.identities[version.sealedBy]?.name ?? "")
     }
@@ -161,7 +167,7 @@ extension Vault {
             return (document, nil)
         }
         let named = try documents(named: query)
-        if named.count > 1 { throw VaultError.ambiguous(query, matches: named.map(\.summary.id.description).sorted()) }
+        if named.count > 1 { throw VaultError.ambiguous(query, matches: named.map { candidateDescription($0.summary) }.sorted()) }
         guard let (document, summary) = named.first else { throw VaultError.documentNotFound(query) }
         return (document, summary)
     }
@@ -208,64 +214,79 @@ extension Vault {
     /// later failure leaves earlier output written and throws); a file is
     /// written under a temporary name and renamed into place only after the
     /// last frame authenticated (see ``OutputTarget``).
-    /// - Returns: the document opened.
+    /// - Parameter revision: an earlier revision to open (see ``history(of:)``); the current one by default.
+    /// - Returns: the document opened (the revision's summary).
     /// - Throws: ``OutputError/exists(path:)`` (nothing written),
     ///   ``VaultError/integrity(_:)`` (tampering; no file is left behind),
-    ///   ``VaultError/accessDenied(document:)``.
+    ///   ``VaultError/accessDenied(document:)``, ``VaultError/notFound(_:)`` for a revision it does not keep.
     @discardableResult
-    public func open(_ query: String, to destination: OutputTarget) throws -> DocumentSummary {
+    public func open(_ query: String, revision: UInt32? = nil, to destination: OutputTarget) throws -> DocumentSummary {
         try requireWritable()  // the read must be recorded; refused before any plaintext is produced
         return try replanning {
-            let summary = try resolve(query)
-            let document = state.documents[summary.id]!
-            let version = document.current
+            let read = try reading(query, revision: revision)
             try destination.checkAvailable()
-            let (key, via) = try dataKey(of: document, version: version)
             // The read is in the ledger before any plaintext leaves: before the
             // stream starts, or before the file is renamed into place.
-            let record = { try self.recordRead(of: document, version: version, via: via) }
             let writer = try OutputWriter(destination)
             if let file = try writer.cacheBypassingWriter() {
                 // Each segment goes to its place in the file from the worker
                 // that opened it: writes overlap, and skip the page cache.
-                try decrypt(document, summary: summary, key: key, placingIn: file)
-                try record()
+                try decrypt(read, placingIn: file)
+                try recordRead(read)
                 try writer.commit()
             } else {
-                try record()
-                try decrypt(document, summary: summary, key: key) { try writer.write($0) }
+                try recordRead(read)
+                try decrypt(read) { try writer.write($0) }
             }
-            return summary
+            return read.summary
         }
     }
 
     /// Decrypts a document into memory, after recording the read in the
-    /// ledger (as ``open(_:to:)``): for documents up to `limit` bytes (1 GiB
+    /// ledger (as ``open(_:revision:to:)``): for documents up to `limit` bytes (1 GiB
     /// by default); a larger one is refused before anything is read (use
-    /// ``open(_:to:)`` with a file, which streams in constant memory).
+    /// ``open(_:revision:to:)`` with a file, which streams in constant memory).
     /// - Returns: the plaintext, authenticated in full.
-    /// - Throws: as ``open(_:to:)``; ``VaultError/invalidRequest(_:)`` above `limit`.
-    public func contents(of query: String, limit: UInt64 = 1 << 30) throws -> [UInt8] {
+    /// - Throws: as ``open(_:revision:to:)``; ``VaultError/invalidRequest(_:)`` above `limit`.
+    public func contents(of query: String, revision: UInt32? = nil, limit: UInt64 = 1 << 30) throws -> [UInt8] {
         try requireWritable()
         return try replanning {
-            let summary = try resolve(query)
-            guard summary.size <= limit else {
-                throw VaultError.invalidRequest("\(summary.name) is \(summary.size) bytes, more than the \(limit) this reads into memory; open it to a file")
+            let read = try reading(query, revision: revision)
+            guard read.summary.size <= limit else {
+                throw VaultError.invalidRequest("\(read.summary.name) is \(read.summary.size) bytes, more than the \(limit) this reads into memory; open it to a file")
             }
-            let document = state.documents[summary.id]!
-            let version = document.current
-            let (key, via) = try dataKey(of: document, version: version)
             var plaintext: [UInt8] = []
-            plaintext.reserveCapacity(Int(summary.size))
-            try decrypt(document, summary: summary, key: key) { plaintext += $0 }
-            try recordRead(of: document, version: version, via: via)
+            plaintext.reserveCapacity(Int(read.summary.size))
+            try decrypt(read) { plaintext += $0 }
+            try recordRead(read)
             return plaintext
         }
     }
 
-    /// Records in the ledger that this identity read `version` of `document` through the role `via`.
-    private func recordRead(of document: VaultState.Document, version: VaultState.Version, via: RoleID) throws {
-        try commit { _ in [.documentOpened(DocumentOpened(document: document.id, generation: version.generation, via: via))] }
+    /// What opening one revision of a document needs: the version, its key, the role that opened it, its summary.
+    struct Reading {
+        let document: VaultState.Document
+        let version: VaultState.Version
+        let key: DataKey
+        let via: RoleID
+        let summary: DocumentSummary
+    }
+
+    /// Finds the document `query` names and unlocks `revision` of it (the current one if nil).
+    func reading(_ query: String, revision: UInt32? = nil) throws -> Reading {
+        let (document, named) = try document(matching: query)
+        guard let revision, revision != document.current.revision else {
+            let (key, via) = try dataKey(of: document, version: document.current)
+            let summary = try named ?? summary(of: document, version: document.current, key: key)
+            return Reading(document: document, version: document.current, key: key, via: via, summary: summary)
+        }
+        let (version, key, via) = try self.revision(revision, of: document)
+        return Reading(document: document, version: version, key: key, via: via, summary: try summary(of: document, version: version, key: key))
+    }
+
+    /// Records in the ledger that this identity read the version of `read` through its role.
+    private func recordRead(_ read: Reading) throws {
+        try commit { _ in [.documentOpened(DocumentOpened(document: read.document.id, generation: read.version.generation, via: read.via))] }
     }
 
     /// Decrypts the current version of `document` into `sink` (authenticated
@@ -274,20 +295,16 @@ extension Vault {
     /// - Returns: the role whose key opened it.
     func decrypt(_ document: VaultState.Document, summary: DocumentSummary, sink: (UnsafeRawBufferPointer) throws -> Void) throws -> RoleID {
         let (key, via) = try dataKey(of: document, version: document.current)
-        try decrypt(document, summary: summary, key: key, sink: sink)
+        try decrypt(Reading(document: document, version: document.current, key: key, via: via, summary: summary), sink: sink)
         return via
     }
 
-    /// Decrypts the current version of `document` with its data key `key`
-    /// into `file` (see ``ContentStream/open(_:key:placingIn:sink:)``), or
-    /// else into `sink`, and checks its size.
-    private func decrypt(
-        _ document: VaultState.Document, summary: DocumentSummary, key: DataKey, placingIn file: CacheBypassingWriter? = nil,
-        sink: (UnsafeRawBufferPointer) throws -> Void = { _ in }
-    ) throws {
-        progress?.expect(summary.size)
-        let size = try ContentStream(store: objects, progress: progress).open(try readManifest(document.current), key: key, placingIn: file, sink: sink)
-        try checkSize(size, summary)
+    /// Decrypts the version of `read` into `file` (see
+    /// ``ContentStream/open(_:key:placingIn:sink:)``), or else into `sink`, and checks its size.
+    private func decrypt(_ read: Reading, placingIn file: CacheBypassingWriter? = nil, sink: (UnsafeRawBufferPointer) throws -> Void = { _ in }) throws {
+        progress?.expect(read.summary.size)
+        let size = try ContentStream(store: objects, progress: progress).open(try readManifest(read.version), key: read.key, placingIn: file, sink: sink)
+        try checkSize(size, read.summary)
     }
 
     private func checkSize(_ size: UInt64, _ summary: DocumentSummary) throws {

@@ -336,7 +336,7 @@ extension Vault {
         var raced: [DocumentID] = []
         for start in stride(from: 0, to: ids.count, by: Self.rekeyBatchSize) {
             let batch = PublishBatch(store: objects)
-            var prepared: [(from: VaultState.Version, key: DataKey, sealed: ContentStream.Sealed, metadata: DocumentMetadata)] = []
+            var prepared: [(from: VaultState.Version, oldKey: DataKey, key: DataKey, sealed: ContentStream.Sealed, metadata: DocumentMetadata)] = []
             for id in ids[start..<min(start + Self.rekeyBatchSize, ids.count)] {
                 guard let document = state.documents[id] else { throw VaultError.documentNotFound(id.description) }
                 let version = document.current
@@ -345,7 +345,7 @@ extension Vault {
                 let newKey = DataKey.generate()
                 let sealed = try ContentStream(store: objects).reseal(
                     try readManifest(version), from: oldKey, to: newKey, generation: version.generation + 1, into: batch)
-                prepared.append((version, newKey, sealed, metadata))
+                prepared.append((version, oldKey, newKey, sealed, metadata))
             }
             try batch.finish()
             var racedInBatch: [DocumentID] = []
@@ -359,9 +359,12 @@ extension Vault {
                         continue
                     }
                     let roles = document.current.wraps.keys.sorted().map { draft.state.roles[$0]! }
-                    try draft.append(.documentRekeyed(try self.versionEvent(
+                    var event = try self.versionEvent(
                         document: id, generation: item.from.generation + 1, key: item.key, sealed: item.sealed, metadata: item.metadata,
-                        label: document.label, roles: roles)))
+                        label: document.label, roles: roles)
+                    // Earlier revisions stay reachable: the current one's link, rewrapped under the new key.
+                    event.previousKey = try self.link(for: document, generation: event.generation, key: item.key, currentKey: item.oldKey, revising: false)
+                    try draft.append(.documentRekeyed(event))
                 }
             })
             raced += racedInBatch

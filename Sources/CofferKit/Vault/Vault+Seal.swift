@@ -7,7 +7,7 @@ import Foundation
 
 /// One sealed document, as `coffer seal` reports it.
 public struct SealedDocument: Codable, Sendable, Equatable {
-    /// The new document's id.
+    /// The document's id.
     public let id: DocumentID
     /// Its name.
     public let name: String
@@ -15,6 +15,11 @@ public struct SealedDocument: Codable, Sendable, Equatable {
     public let size: UInt64
     /// Its label.
     public let label: String
+    /// The revision this seal made: 1 for a new document, the next one when
+    /// the name was already a document's; the current one if `unchanged`.
+    public let revision: UInt32
+    /// The content was the current revision's already: nothing was added.
+    public let unchanged: Bool
 }
 
 extension Vault {
@@ -47,15 +52,23 @@ extension Vault {
     /// whatever the number of files: only the listing of the folder being
     /// walked and one batch are held.
     ///
+    /// A name that is already a readable document's seals a new revision of
+    /// that document (its owner or an administrator only; it keeps its label
+    /// and its roles), unless the content is the current revision's, which
+    /// adds nothing. A name several readable documents share is refused.
+    ///
     /// - Parameters:
     ///   - paths: files or directories; `-` reads standard input (then `name` is required).
+    ///   - label: the label of new documents (the vault's default if nil); a new revision keeps its document's.
     ///   - onSealed: called for each document, in input order, once its batch is committed;
-///     an error it throws stops the seal (the batch stays committed).
+    ///     an error it throws stops the seal (the batch stays committed).
     /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/invalidRequest(_:)``, ``VaultError/unsafeName(_:reason:)``,
-    ///   ``VaultError/unsealableInput(path:reason:)``,
+    ///   ``VaultError/unsealableInput(path:reason:)``, ``VaultError/ambiguous(_:matches:)``,
+    ///   ``VaultError/notPermitted(_:)`` (a revision of another's document), ``VaultError/changedConcurrently(_:)``
+    ///   (another process added a revision of the same document meanwhile),
     ///   ``FileError`` for unreadable inputs. Documents of earlier batches stay sealed.
     public func seal(paths: [String], name: String? = nil, label: String? = nil, onSealed: (SealedDocument) throws -> Void) throws {
-        let label = try sealLabel(label)
+        let newLabel = try sealLabel(label)
         let vaultDirectory = FileSystem.realPath(path)
         // Every name is checked before anything is sealed.
         var count = 0
@@ -70,31 +83,55 @@ extension Vault {
             throw VaultError.invalidRequest("--name names a single document, but the inputs hold \(count) files")
         }
         var batch: [PreparedDocument] = []
+        var batchNames = Set<String>()
         // The batch's objects become durable together, just before its commit.
         let objectBatch = PublishBatch(store: objects)
+        let existing = NameLookup(vault: self)
         func flush() throws {
             guard !batch.isEmpty else { return }
-            for sealed in try commitSealed(batch, objects: objectBatch) { try onSealed(sealed) }
+            for sealed in try commitSealed(batch, objects: objectBatch) {
+                existing.sealed(sealed)
+                try onSealed(sealed)
+            }
             batch.removeAll()
+            batchNames.removeAll()
         }
         try Self.forEachInput(in: paths, excluding: vaultDirectory) { input in
             let documentName = name ?? input.name
             try DocumentName.check(documentName)
+            // The same name twice in a batch: the first is committed, and the second is its next revision.
+            if !batchNames.insert(documentName).inserted {
+                try flush()
+                batchNames.insert(documentName)
+            }
+            let target = try revisionTarget(named: documentName, label: label, existing: existing)
             if input.path == "-" {
                 guard name != nil else { throw VaultError.invalidRequest("sealing standard input (-) needs a name (--name)") }
-                batch.append(try prepare(source: POSIXFile.standardInput, name: documentName, mode: nil, label: label, origin: "stream", into: objectBatch))
+                let prepared = try prepare(
+                    source: POSIXFile.standardInput, name: documentName, mode: nil, label: newLabel, origin: "stream", revising: target, into: objectBatch)
+                if let unchanged = unchangedResult(prepared, target) { try onSealed(unchanged) } else { batch.append(prepared) }
             } else {
                 let file = try POSIXFile.openForReading(input.path)
                 let status = try file.status()
                 guard (status.st_mode & S_IFMT) == S_IFREG else {
                     throw VaultError.unsealableInput(path: input.path, reason: "not a regular file")
                 }
-                let prepared = try prepare(source: file, name: documentName, mode: UInt32(status.st_mode & 0o7777), label: label, origin: "file", into: objectBatch)
-                let after = try file.status()
-                guard after.st_size == status.st_size, after.st_mtim.tv_sec == status.st_mtim.tv_sec,
-                      after.st_mtim.tv_nsec == status.st_mtim.tv_nsec, prepared.metadata.size == UInt64(status.st_size)
+                func unmodified(since start: stat) throws -> Bool {
+                    let after = try file.status()
+                    return after.st_size == start.st_size && after.st_mtim.tv_sec == start.st_mtim.tv_sec && after.st_mtim.tv_nsec == start.st_mtim.tv_nsec
+                }
+                // Content that may be the current revision's is hashed first, so that nothing is written for it.
+                if let target, target.metadata.size == UInt64(status.st_size), let digest = target.metadata.digest,
+                   try DigestingSource.digest(of: POSIXFile.openForReading(input.path)) == digest, try unmodified(since: status) {
+                    try onSealed(target.unchanged)
+                    if batch.count >= Self.sealBatchSize { try flush() }
+                    return
+                }
+                let prepared = try prepare(
+                    source: file, name: documentName, mode: UInt32(status.st_mode & 0o7777), label: newLabel, origin: "file", revising: target, into: objectBatch)
+                guard try unmodified(since: status), prepared.metadata.size == UInt64(status.st_size)
                 else { throw VaultError.unsealableInput(path: input.path, reason: "it changed while it was being read; try again") }
-                batch.append(prepared)
+                if let unchanged = unchangedResult(prepared, target) { try onSealed(unchanged) } else { batch.append(prepared) }
             }
             if batch.count >= Self.sealBatchSize { try flush() }
         }
@@ -103,13 +140,16 @@ extension Vault {
 
     /// Seals `bytes` as one document named `name`, from memory: no file is
     /// read or written but the vault's own (its origin is recorded as `memory`).
-    /// - Throws: ``VaultError/unknownLabel(_:known:)``, ``VaultError/unsafeName(_:reason:)``, and the errors of a commit.
+    /// A name that is a readable document's seals its next revision, as ``seal(paths:name:label:onSealed:)`` does.
+    /// - Throws: as ``seal(paths:name:label:onSealed:)``.
     public func seal(bytes: [UInt8], name: String, label: String? = nil) throws -> SealedDocument {
-        let label = try sealLabel(label)
+        let newLabel = try sealLabel(label)
         try DocumentName.check(name)
+        let target = try revisionTarget(named: name, label: label, existing: NameLookup(vault: self))
         progress?.expect(UInt64(bytes.count))
         let batch = PublishBatch(store: objects)
-        let prepared = try prepare(source: MemorySource(bytes), name: name, mode: nil, label: label, origin: "memory", into: batch)
+        let prepared = try prepare(source: MemorySource(bytes), name: name, mode: nil, label: newLabel, origin: "memory", revising: target, into: batch)
+        if let unchanged = unchangedResult(prepared, target) { return unchanged }
         return try commitSealed([prepared], objects: batch)[0]
     }
 
@@ -121,37 +161,108 @@ extension Vault {
         return label
     }
 
-    /// Makes `batch`'s objects durable, then commits the `document.seal`
-    /// entries of `prepared` and indexes their names.
+    /// The current revision of a document a seal adds a revision to.
+    struct RevisionTarget {
+        let document: VaultState.Document
+        /// The current version's data key.
+        let key: DataKey
+        /// The current version's metadata.
+        let metadata: DocumentMetadata
+
+        /// What a seal of the same content reports.
+        var unchanged: SealedDocument {
+            SealedDocument(
+                id: document.id, name: metadata.name, size: metadata.size, label: document.label, revision: document.current.revision, unchanged: true)
+        }
+    }
+
+    /// The document a seal of `name` adds a revision to: none if no readable
+    /// document has that name.
+    /// - Throws: ``VaultError/ambiguous(_:matches:)`` if several have it;
+    ///   ``VaultError/notPermitted(_:)`` if this identity neither owns nor
+    ///   administers it; ``VaultError/invalidRequest(_:)`` if `label` is not its label.
+    private func revisionTarget(named name: String, label: String?, existing: NameLookup) throws -> RevisionTarget? {
+        let found = try existing.documents(named: name)
+        guard let document = found.first else { return nil }
+        guard found.count == 1 else {
+            throw VaultError.ambiguous(name, matches: try found.map { candidateDescription(try summary(of: $0)) }.sorted())
+        }
+        try requireOwnerOrAdministrator(document, "add a revision to")
+        if let label, label != document.label {
+            throw VaultError.invalidRequest(
+                "\(name) is document \(document.id), labelled \(document.label); a new revision keeps its label (change it with `coffer relabel`)")
+        }
+        let (key, _) = try dataKey(of: document, version: document.current)
+        return RevisionTarget(document: document, key: key, metadata: try metadata(of: document, version: document.current, key: key))
+    }
+
+    /// How an ambiguity error names a candidate: its id, size, when and by whom it was sealed.
+    func candidateDescription(_ summary: DocumentSummary) -> String {
+        "\(summary.id) (\(summary.size) bytes, sealed \(summary.sealedAt) by \(displayName(ofMember: summary.sealedBy)))"
+    }
+
+    /// The report of a prepared revision whose content is the current one's (nothing to commit), or nil.
+    private func unchangedResult(_ prepared: PreparedDocument, _ target: RevisionTarget?) -> SealedDocument? {
+        guard let target, let digest = target.metadata.digest, digest == prepared.metadata.digest else { return nil }
+        return target.unchanged
+    }
+
+    /// Makes `batch`'s objects durable, then commits the `document.seal` and
+    /// `document.revise` entries of `prepared` and indexes new documents' names.
     private func commitSealed(_ prepared: [PreparedDocument], objects batch: PublishBatch) throws -> [SealedDocument] {
         try batch.finish()
         try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
         // The sealer knows the names: indexed now, not decrypted again at the next lookup.
-        try store?.index(prepared.map { ($0.id, $0.metadata.name) }, indexed: prepared.map(\.id))
-        return prepared.map { SealedDocument(id: $0.id, name: $0.metadata.name, size: $0.metadata.size, label: $0.label) }
+        let new = prepared.filter { $0.revising == nil }
+        try store?.index(new.map { ($0.id, $0.metadata.name) }, indexed: new.map(\.id))
+        return prepared.map {
+            SealedDocument(
+                id: $0.id, name: $0.metadata.name, size: $0.metadata.size, label: $0.label,
+                revision: $0.revising.map { $0.document.current.revision + 1 } ?? 1, unchanged: false)
+        }
     }
 
     /// A document whose content is stored (durable once its batch is finished) but not yet committed.
     struct PreparedDocument {
         let id: DocumentID
+        let generation: UInt32
         let key: DataKey
         let sealed: ContentStream.Sealed
         let metadata: DocumentMetadata
         let label: String
+        /// The document this is the next revision of, as it was when the content was sealed.
+        let revising: RevisionTarget?
     }
 
-    private func prepare(source: some ByteSource, name: String, mode: UInt32?, label: String, origin: String, into batch: PublishBatch) throws -> PreparedDocument {
-        let id = DocumentID.random()
+    private func prepare(
+        source: some ByteSource, name: String, mode: UInt32?, label: String, origin: String, revising target: RevisionTarget?, into batch: PublishBatch
+    ) throws -> PreparedDocument {
+        let id = target?.document.id ?? DocumentID.random()
+        let generation = target.map { $0.document.currentGeneration + 1 } ?? 1
         let key = DataKey.generate()
-        let sealed = try ContentStream(store: objects, progress: progress).seal(from: source, key: key, documentID: id, generation: 1, into: batch)
-        let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode)
-        return PreparedDocument(id: id, key: key, sealed: sealed, metadata: metadata, label: label)
+        let digesting = DigestingSource(source)
+        let sealed = try ContentStream(store: objects, progress: progress).seal(from: digesting, key: key, documentID: id, generation: generation, into: batch)
+        let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode, digest: digesting.digest)
+        return PreparedDocument(
+            id: id, generation: generation, key: key, sealed: sealed, metadata: metadata, label: target?.document.label ?? label, revising: target)
     }
 
-    /// The `document.seal` event: metadata sealed and the data key wrapped for
-    /// the owner's personal role and `admin`, under their current key versions
-    /// in `state`.
+    /// The entry recording `p` in `state`: `document.seal` of a new
+    /// document (its data key wrapped for the owner's personal role and
+    /// `admin`), or `document.revise` (wrapped for every role the current
+    /// version is, and linked to it), under the roles' current key versions.
+    /// - Throws: ``VaultError/changedConcurrently(_:)`` if the document got another revision since `p` was sealed.
     func sealEvent(for p: PreparedDocument, state: VaultState) throws -> LedgerEvent {
+        if let target = p.revising {
+            guard let document = state.documents[p.id], document.currentGeneration + 1 == p.generation else {
+                throw VaultError.changedConcurrently("document \(p.id) (\(p.metadata.name)) got a new revision or was deleted while this one was sealed")
+            }
+            var event = try versionEvent(
+                document: p.id, generation: p.generation, key: p.key, sealed: p.sealed, metadata: p.metadata, label: document.label,
+                roles: document.current.wraps.keys.sorted().map { state.roles[$0]! })
+            event.previousKey = try link(for: document, generation: p.generation, key: p.key, currentKey: target.key, revising: true)
+            return .documentRevised(event)
+        }
         guard let personal = state.personalRole(of: identity.fingerprint), let admin = state.adminRole else {
             throw IdentityError.notInVault(fingerprint: identity.fingerprint)
         }
@@ -254,5 +365,30 @@ extension Vault {
             default: continue  // symbolic links, sockets and devices are not documents
             }
         }
+    }
+}
+
+/// Finds the readable documents a seal's names already belong to: through
+/// the identity's name index when it has a saved state, else through one
+/// decryption of every name, kept (with what the seal adds) until it ends.
+final class NameLookup {
+    private let vault: Vault
+    private var byName: [String: [DocumentID]]?
+
+    init(vault: Vault) {
+        self.vault = vault
+    }
+
+    /// The readable documents named exactly `name`.
+    func documents(named name: String) throws -> [VaultState.Document] {
+        if vault.store != nil { return try vault.documents(named: name).map(\.document) }
+        if byName == nil { byName = Dictionary(grouping: try vault.list().documents, by: \.name).mapValues { $0.map(\.id) } }
+        return byName?[name, default: []].compactMap { vault.state.documents[$0] } ?? []
+    }
+
+    /// Notes a document the seal committed.
+    func sealed(_ document: SealedDocument) {
+        guard byName != nil, document.revision == 1, !document.unchanged else { return }
+        byName?[document.name, default: []].append(document.id)
     }
 }

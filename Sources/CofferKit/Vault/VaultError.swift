@@ -67,7 +67,7 @@ public enum VaultError: CofferFailure, Equatable {
         case .documentDeleted(let document, let by, let at, let entry):
             "document \(document) was deleted by \(by) at \(at) (ledger entry \(entry)); nothing can open it any more"
         case .ambiguous(let q, let matches):
-            "\(q.debugDescription) matches \(matches.count) (\(matches.prefix(5).joined(separator: ", "))); give more of the id"
+            "\(q.debugDescription) matches \(matches.count) documents: \(matches.prefix(16).joined(separator: "; "))\(matches.count > 16 ? "; …" : ""); name one by its id (or more of it)"
         case .accessDenied(let doc): "access denied: your identity holds no key for document \(doc)"
         case .integrity(let detail): "integrity check failed: \(detail)"
         case .badDescriptor(let detail): "vault descriptor does not verify: \(detail)"

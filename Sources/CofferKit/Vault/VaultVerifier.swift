@@ -256,12 +256,13 @@ public enum VaultVerifier {
                 continue
             }
             do {
-                let version = document.current
-                let (key, _) = try vault.dataKey(of: document, version: version)
-                let meta = try vault.metadata(of: document, version: version, key: key)
-                let manifest = try vault.readManifest(version)
-                let size = try ContentStream(store: vault.objects).open(manifest, key: key) { _ in }
-                if size != meta.size { throw VaultError.integrity("decrypted \(size) bytes, metadata says \(meta.size)") }
+                // Every kept revision, through the links from the current one.
+                try vault.forEachRevision(of: document) { version, key in
+                    let meta = try vault.metadata(of: document, version: version, key: key)
+                    let size = try ContentStream(store: vault.objects).open(try vault.readManifest(version), key: key) { _ in }
+                    if size != meta.size { throw VaultError.integrity("revision \(version.revision) decrypted \(size) bytes, metadata says \(meta.size)") }
+                    return true
+                }
                 report.counts.documentsDecrypted += 1
             } catch let error as any CofferFailure {
                 report.add("document", document.id.description, error.description)
@@ -340,31 +341,32 @@ public enum VaultVerifier {
         return report
     }
 
-    /// Checks each document's current manifest against what the ledger
-    /// recorded, and notes every object its current version references
-    /// (only current versions are live: a re-key leaves the older objects
-    /// to `gc`). Documents are read a page at a time from the replay's store.
+    /// Checks the manifest of each kept revision of every document against
+    /// what the ledger recorded, and notes every object it references (a
+    /// re-key leaves the re-keyed generation's objects to `gc`). Documents
+    /// are read a page at a time from the replay's store.
     private static func noteReferences(
         of state: VaultState, checkingManifestsIn store: any ObjectStoring, into report: inout VerificationReport
     ) throws -> ObjectReferences {
         let references = try ObjectReferences()
         for document in state.documents.values {
-            let version = document.current
-            let referrer = "document \(document.id) (generation \(version.generation))"
-            if version.manifest.hash != .current { report.counts.documentsNamedByBlake2b += 1 }
-            for id in [version.manifest] + version.segments { try references.insert(id, referencedBy: referrer) }
-            do {
-                let manifest = try Manifest(parsing: try store.read(version.manifest))
-                if manifest.objectHash != version.manifest.hash || manifest.segments != version.segments || manifest.documentID != document.id
-                    || manifest.generation != version.generation || manifest.commitment != version.commitment {
-                    report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
+            for version in document.revisions {
+                let referrer = "document \(document.id) (generation \(version.generation))"
+                if version.manifest.hash != .current { report.counts.documentsNamedByBlake2b += 1 }
+                for id in [version.manifest] + version.segments { try references.insert(id, referencedBy: referrer) }
+                do {
+                    let manifest = try Manifest(parsing: try store.read(version.manifest))
+                    if manifest.objectHash != version.manifest.hash || manifest.segments != version.segments || manifest.documentID != document.id
+                        || manifest.generation != version.generation || manifest.commitment != version.commitment {
+                        report.add("manifest", version.manifest.description, "manifest does not match what the ledger recorded for document \(document.id)")
+                    }
+                } catch ObjectStoreError.missing(_) {
+                    // Reported by the walk of the store, with every other missing object.
+                } catch is UnsafeEntryError {
+                    // Not a regular file: reported by the walk of the store too.
+                } catch let error as any CofferFailure {
+                    report.add("manifest", version.manifest.description, error.description)
                 }
-            } catch ObjectStoreError.missing(_) {
-                // Reported by the walk of the store, with every other missing object.
-            } catch is UnsafeEntryError {
-                // Not a regular file: reported by the walk of the store too.
-            } catch let error as any CofferFailure {
-                report.add("manifest", version.manifest.description, error.description)
             }
         }
         return references

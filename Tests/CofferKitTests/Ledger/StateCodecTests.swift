@@ -55,6 +55,8 @@ struct StateCodecTests {
         w.write(UInt64(0))  // sealed at
         w.write(UInt32(0))  // sealed by ""
         w.write(UInt64(0))  // sequence
+        w.write(UInt32(1))  // revision 1
+        w.write(UInt8(0))  // no link to a previous revision
         w.write(UInt32(0))  // older versions
         w.write(UInt8(0))  // not deleted
         w.write(UInt32(0))  // under no legal hold
