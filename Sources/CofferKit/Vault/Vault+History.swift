@@ -41,9 +41,8 @@ extension Vault {
     /// and the role whose wrap on the current version opened the way to it.
     /// - Throws: ``VaultError/notFound(_:)`` for a revision the document does not keep; as ``dataKey(of:version:)``.
     func revision(_ revision: UInt32, of document: VaultState.Document) throws -> (VaultState.Version, DataKey, RoleID) {
-        let (_, via) = try dataKey(of: document, version: document.current)
         var found: (VaultState.Version, DataKey)?
-        try forEachRevision(of: document) { version, key in
+        let via = try forEachRevision(of: document) { version, key in
             guard version.revision == revision else { return version.revision > revision }
             found = (version, key)
             return false
@@ -58,10 +57,12 @@ extension Vault {
     /// first, following the links back from the current version while `body`
     /// returns true. Each key is checked against its version's commitment
     /// before it is used.
-    func forEachRevision(of document: VaultState.Document, _ body: (VaultState.Version, DataKey) throws -> Bool) throws {
+    /// - Returns: the role whose wrap on the current version opened the way.
+    @discardableResult
+    func forEachRevision(of document: VaultState.Document, _ body: (VaultState.Version, DataKey) throws -> Bool) throws -> RoleID {
         let revisions = document.revisions
         var version = document.current
-        var (key, _) = try dataKey(of: document, version: version)
+        var (key, via) = try dataKey(of: document, version: version)
         while try body(version, key), version.revision > 1 {
             let index = Int(version.revision) - 2
             guard index < revisions.count, revisions[index].revision == version.revision - 1 else {
@@ -69,6 +70,7 @@ extension Vault {
             }
             (version, key) = try previousRevision(of: document, from: version, key: key, previous: revisions[index])
         }
+        return via
     }
 
     /// Opens `version`'s link to `previous` (the version holding the revision before it) with `version`'s data key.
