@@ -32,6 +32,16 @@ static inline int coffer_start_writeback(int fd) {
     return sync_file_range(fd, 0, 0, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
+#include <sys/vfs.h>
+
+/* The file system type (statfs's f_type, a linux/magic.h number) of the
+ * file system holding fd, or -1 with errno set. */
+static inline long coffer_file_system_type(int fd) {
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0) return -1;
+    return (long)fs.f_type;
+}
+
 #include <spawn.h>
 
 /* posix_spawn file actions glibc 2.29 and 2.34 added, with glibc's prototypes. */

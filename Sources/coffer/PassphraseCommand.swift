@@ -27,21 +27,17 @@ struct PassphraseCommand {
     func run() throws -> [UInt8] {
         var pipe: [Int32] = [0, 0]
         guard Glibc.pipe(&pipe) == 0 else { throw failure("no pipe (errno \(errno))") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-        coffer_spawn_close_from(&actions, 3)
-        let arguments = ["/bin/sh", "-c", command]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var child: pid_t = 0
-        let spawned = posix_spawn(&child, "/bin/sh", &actions, nil, &argv, environ)
-        close(pipe[1])
-        guard spawned == 0 else {
+        let child: pid_t
+        do {
+            child = try ShellCommand(command: command).start { actions in
+                posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+            }
+            close(pipe[1])
+        } catch {
             close(pipe[0])
-            throw failure("could not start (errno \(spawned))")
+            close(pipe[1])
+            throw failure("could not start (errno \(error.code))")
         }
 
         // Reserved up front: growing would leave copies of the passphrase in freed memory.
@@ -57,16 +53,13 @@ struct PassphraseCommand {
         }
         // Closed before the wait: a command that keeps printing gets SIGPIPE instead of blocking both.
         close(pipe[0])
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        let ended = ShellCommand.wait(for: child)
         let line = output[..<count].prefix { $0 != UInt8(ascii: "\n") }
         var passphrase = Array(line.last == UInt8(ascii: "\r") ? line.dropLast() : line)
         Sodium.wipe(&output)
-        // WIFEXITED and WEXITSTATUS, which Swift does not import.
-        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+        if let ended {
             Sodium.wipe(&passphrase)
-            let how = status & 0x7f == 0 ? "exited with status \((status >> 8) & 0xff)" : "was killed by signal \(status & 0x7f)"
-            throw failure(how)
+            throw failure(ended)
         }
         guard passphrase.count < Self.limit else {
             Sodium.wipe(&passphrase)

@@ -99,6 +99,45 @@ struct TerminalTests {
         #expect(Self.status(in: again) == "status \(Exit.authentication)", "\(terminal.shown)")
     }
 
+    @Test("edit at a terminal: the passphrase is asked before vi starts; vi shows the document, :wq seals revision 2, :cq seals nothing; no plaintext (nor vi's swap file) is left in XDG_RUNTIME_DIR")
+    func editWithVi() throws {
+        let passphrase = "edit at the terminal"
+        let cli = try Self.encryptedVault(passphrase: passphrase)
+        let edits = try EditCommandTests.EditHarness(cli)
+        try cli.write("notes.txt", Data("hello from the vault\n".utf8))
+        #expect(try cli.run(["seal", cli.path("notes.txt")], environment: ["COFFER_PASSPHRASE": passphrase]).status == Exit.ok)
+        // vi (scripts/deps installs vim-tiny) without the user's settings; its swap file goes beside the file, in the private folder.
+        cli.environment["EDITOR"] = "vim.tiny -u NONE"
+        let terminal = Terminal(cli)
+        let saved = cli.path("saved")
+        try terminal.start("'\(CLIHarness.binary)' edit notes.txt; echo status \\$? > '\(saved)'; sleep 30")
+        #expect(try terminal.waitFor("Passphrase for"), "\(terminal.shown)")
+        #expect(!terminal.shown.contains("hello from the vault"))
+        try terminal.type(passphrase)
+        #expect(try terminal.waitFor("hello from the vault"), "\(terminal.shown)")
+        let swap = try FileManager.default.subpathsOfDirectory(atPath: edits.runtime)
+        #expect(swap.contains { $0.hasSuffix(".notes.txt.swp") }, "vi keeps a swap file beside the file: \(swap)")
+        try terminal.type(":s/hello/greetings/")
+        try terminal.type(":wq")
+        #expect(Self.status(in: saved) == "status 0", "\(terminal.shown)")
+        let opened = try cli.run(["open", "notes.txt", "-o", "-"], environment: ["COFFER_PASSPHRASE": passphrase])
+        #expect(opened.text == "greetings from the vault\n", "\(opened.stderr)")
+        #expect(try edits.leftovers().isEmpty)
+
+        let abandoned = cli.path("abandoned")
+        try terminal.start("'\(CLIHarness.binary)' edit notes.txt; echo status \\$? > '\(abandoned)'; sleep 30")
+        #expect(try terminal.waitFor("Passphrase for"), "\(terminal.shown)")
+        try terminal.type(passphrase)
+        #expect(try terminal.waitFor("greetings from the vault"), "\(terminal.shown)")
+        try terminal.type(":s/greetings/lost words/")
+        try terminal.type(":w")
+        try terminal.type(":cq")
+        #expect(Self.status(in: abandoned) == "status 1", "\(terminal.shown)")
+        let history = try cli.run(["history", "notes.txt", "--json"], environment: ["COFFER_PASSPHRASE": passphrase])
+        #expect(try (history.json() as? [Any])?.count == 2, "\(history.stderr)")
+        #expect(try edits.leftovers().isEmpty)
+    }
+
     /// A shell command that reads standard input at about 20 MiB/s (1 MiB per 50 ms).
     static let slowReader = "python3 -c 'import sys, time\nwhile sys.stdin.buffer.read(1 << 20): time.sleep(0.05)'"
 

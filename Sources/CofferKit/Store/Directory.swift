@@ -218,17 +218,43 @@ final class Directory: Sendable {
     /// Removes the entry `name` and, if it is a directory, everything below
     /// it, walking through descriptors: a link anywhere in the tree is
     /// removed itself, never followed. An entry already gone is not an error.
+    /// - Parameter wiping: overwrite each regular file with zeros before it
+    ///   is removed (see ``overwriteWithZeros(_:)``).
     /// - Throws: ``FileError``.
-    func removeTree(_ name: String) throws {
-        guard let child = try? openDirectory(name) else { return try remove(name) }
-        try child.removeContents()
+    func removeTree(_ name: String, wiping: Bool = false) throws {
+        guard let child = try? openDirectory(name) else {
+            if wiping { try overwriteWithZeros(name) }
+            return try remove(name)
+        }
+        try child.removeContents(wiping: wiping)
         guard unlinkat(descriptor, name, AT_REMOVEDIR) == 0 || errno == ENOENT else { throw FileError("rmdir", path: path(of: name)) }
     }
 
-    /// Removes everything below this directory (see ``removeTree(_:)``).
+    /// Removes everything below this directory (see ``removeTree(_:wiping:)``).
     /// - Throws: ``FileError``.
-    func removeContents() throws {
-        for entry in try entries() { try removeTree(entry.name) }
+    func removeContents(wiping: Bool = false) throws {
+        for entry in try entries() { try removeTree(entry.name, wiping: wiping) }
+    }
+
+    /// Overwrites the regular file `name` with zeros, its whole size, in
+    /// place: on a memory file system (tmpfs) the pages that held its
+    /// contents are the ones zeroed. Anything else (a link, a FIFO, a file
+    /// already gone) is left alone.
+    /// - Throws: ``FileError`` if a write fails.
+    func overwriteWithZeros(_ name: String) throws {
+        guard let st = status(of: name), EntryKind(mode: st.st_mode) == .regular else { return }
+        // An editor may have saved it read-only.
+        if st.st_mode & S_IWUSR == 0 { _ = fchmodat(descriptor, name, 0o600, 0) }
+        guard let file = try? openFile(name, flags: O_WRONLY | O_NONBLOCK), (try? file.requireRegularFile()) != nil else { return }
+        let size = Int(try file.status().st_size)
+        let zeros = [UInt8](repeating: 0, count: min(size, 1 << 20))
+        var offset = 0
+        while offset < size {
+            let count = min(zeros.count, size - offset)
+            try zeros.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[..<count]), at: offset) }
+            offset += count
+        }
+        try file.sync()
     }
 
     /// Takes an exclusive `flock` on this directory, without waiting.

@@ -91,6 +91,13 @@ final class POSIXFile: @unchecked Sendable {
         guard flags >= 0, fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw FileError("fcntl", path: path) }
     }
 
+    /// Whether the file still has the size and modification time `start`
+    /// recorded: it was not written to since (as far as the clock can tell).
+    func isUnmodified(since start: stat) throws -> Bool {
+        let after = try status()
+        return after.st_size == start.st_size && after.st_mtim.tv_sec == start.st_mtim.tv_sec && after.st_mtim.tv_nsec == start.st_mtim.tv_nsec
+    }
+
     /// The file `open` returns a descriptor for, retried on `EINTR`; nil on
     /// any other failure, with `errno` set.
     private static func opened(path: String, _ open: () -> Int32) -> POSIXFile? {

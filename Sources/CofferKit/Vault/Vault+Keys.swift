@@ -9,7 +9,8 @@ public struct DocumentMetadata: Codable, Sendable, Equatable {
     public var name: String
     /// Plaintext size in bytes.
     public var size: UInt64
-    /// Where it came from: `file` or `stream`.
+    /// Where it came from: `file`, `stream`, `memory` (the library's
+    /// `seal(bytes:name:label:)`) or `edit` (`coffer edit`).
     public var source: String
     /// Unix permission bits of the original file, if it was one.
     public var mode: UInt32?

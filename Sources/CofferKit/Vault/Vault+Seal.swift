@@ -116,20 +116,16 @@ extension Vault {
                 guard (status.st_mode & S_IFMT) == S_IFREG else {
                     throw VaultError.unsealableInput(path: input.path, reason: "not a regular file")
                 }
-                func unmodified(since start: stat) throws -> Bool {
-                    let after = try file.status()
-                    return after.st_size == start.st_size && after.st_mtim.tv_sec == start.st_mtim.tv_sec && after.st_mtim.tv_nsec == start.st_mtim.tv_nsec
-                }
                 // Content that may be the current revision's is hashed first, so that nothing is written for it.
                 if let target, target.metadata.size == UInt64(status.st_size), let digest = target.metadata.digest,
-                   try DigestingSource.digest(of: POSIXFile.openForReading(input.path)) == digest, try unmodified(since: status) {
+                   try DigestingSource.digest(of: POSIXFile.openForReading(input.path)) == digest, try file.isUnmodified(since: status) {
                     try onSealed(target.unchanged)
                     if batch.count >= Self.sealBatchSize { try flush() }
                     return
                 }
                 let prepared = try prepare(
                     source: file, name: documentName, mode: UInt32(status.st_mode & 0o7777), label: newLabel, origin: "file", revising: target, into: objectBatch)
-                guard try unmodified(since: status), prepared.metadata.size == UInt64(status.st_size)
+                guard try file.isUnmodified(since: status), prepared.metadata.size == UInt64(status.st_size)
                 else { throw VaultError.unsealableInput(path: input.path, reason: "it changed while it was being read; try again") }
                 if let unchanged = unchangedResult(prepared, target) { try onSealed(unchanged) } else { batch.append(prepared) }
             }
@@ -187,11 +183,17 @@ extension Vault {
         guard found.count == 1 else {
             throw VaultError.ambiguous(name, matches: try found.map { candidateDescription(try summary(of: $0)) }.sorted())
         }
-        try requireOwnerOrAdministrator(document, "add a revision to")
         if let label, label != document.label {
             throw VaultError.invalidRequest(
                 "\(name) is document \(document.id), labelled \(document.label); a new revision keeps its label (change it with `coffer relabel`)")
         }
+        return try revisionTarget(of: document)
+    }
+
+    /// `document`'s current revision, as the one a seal adds a revision to.
+    /// - Throws: ``VaultError/notPermitted(_:)`` if this identity neither owns nor administers it.
+    func revisionTarget(of document: VaultState.Document) throws -> RevisionTarget {
+        try requireOwnerOrAdministrator(document, "add a revision to")
         let (key, _) = try dataKey(of: document, version: document.current)
         return RevisionTarget(document: document, key: key, metadata: try metadata(of: document, version: document.current, key: key))
     }
@@ -202,14 +204,14 @@ extension Vault {
     }
 
     /// The report of a prepared revision whose content is the current one's (nothing to commit), or nil.
-    private func unchangedResult(_ prepared: PreparedDocument, _ target: RevisionTarget?) -> SealedDocument? {
+    func unchangedResult(_ prepared: PreparedDocument, _ target: RevisionTarget?) -> SealedDocument? {
         guard let target, let digest = target.metadata.digest, digest == prepared.metadata.digest else { return nil }
         return target.unchanged
     }
 
     /// Makes `batch`'s objects durable, then commits the `document.seal` and
     /// `document.revise` entries of `prepared` and indexes new documents' names.
-    private func commitSealed(_ prepared: [PreparedDocument], objects batch: PublishBatch) throws -> [SealedDocument] {
+    func commitSealed(_ prepared: [PreparedDocument], objects batch: PublishBatch) throws -> [SealedDocument] {
         try batch.finish()
         try commit { state in try prepared.map { try self.sealEvent(for: $0, state: state) } }
         // The sealer knows the names: indexed now, not decrypted again at the next lookup.
@@ -234,7 +236,7 @@ extension Vault {
         let revising: RevisionTarget?
     }
 
-    private func prepare(
+    func prepare(
         source: some ByteSource, name: String, mode: UInt32?, label: String, origin: String, revising target: RevisionTarget?, into batch: PublishBatch
     ) throws -> PreparedDocument {
         let id = target?.document.id ?? DocumentID.random()
