@@ -42,11 +42,70 @@ static inline long coffer_file_system_type(int fd) {
     return (long)fs.f_type;
 }
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/prctl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Fills a Unix socket address for path; -1 (ENAMETOOLONG) if it does not fit. */
+static inline int coffer_unix_address(const char *path, struct sockaddr_un *address) {
+    memset(address, 0, sizeof *address);
+    address->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address->sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(address->sun_path, path);
+    return 0;
+}
+
+/* A listening Unix stream socket at path (close-on-exec), or -1 with errno set. */
+static inline int coffer_unix_listen(const char *path, int backlog) {
+    struct sockaddr_un address;
+    if (coffer_unix_address(path, &address) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, backlog) != 0) {
+        int saved = errno; close(fd); errno = saved; return -1;
+    }
+    return fd;
+}
+
+/* A connection to the Unix stream socket at path (close-on-exec), or -1 with errno set. */
+static inline int coffer_unix_connect(const char *path) {
+    struct sockaddr_un address;
+    if (coffer_unix_address(path, &address) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno; close(fd); errno = saved; return -1;
+    }
+    return fd;
+}
+
+/* The user id of the process at the other end of a connected Unix socket
+ * (SO_PEERCRED: as it was when it connected or listened), or -1. */
+static inline long coffer_peer_uid(int fd) {
+    /* struct ucred, which needs _GNU_SOURCE, with its layout. */
+    struct { int pid; unsigned int uid; unsigned int gid; } credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    return (long)credentials.uid;
+}
+
+/* Makes this process undumpable: no core file, and other processes of the
+ * same user may not ptrace it or read its memory through /proc. */
+static inline int coffer_set_undumpable(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 #include <spawn.h>
 
 /* posix_spawn file actions glibc 2.29 and 2.34 added, with glibc's prototypes. */
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+
+/* glibc's POSIX_SPAWN_SETSID (2.26; it needs _GNU_SOURCE): the child starts a new session. */
+#define COFFER_POSIX_SPAWN_SETSID 0x80
 
 /* Makes the child close every descriptor from `from` up before it runs. */
 static inline int coffer_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {

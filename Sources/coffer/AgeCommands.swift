@@ -259,7 +259,7 @@ struct AgeIdentityOptions: ParsableArguments {
         }
         if identityFiles.isEmpty {
             let identity = try IdentityLoader.load(path: IdentityLoader.path(explicit: nil), passphraseFile: passphraseFile)
-            return [.x25519(identity.ageIdentity)]
+            return [.x25519(try identity.ageIdentity())]
         }
         return try identityFiles.flatMap { try Self.load($0, passphraseFile: passphraseFile) }
     }

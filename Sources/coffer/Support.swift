@@ -16,9 +16,12 @@ struct IdentityOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Run this shell command and use the first line it prints as the passphrase (a password manager; default: $COFFER_PASSPHRASE_COMMAND).", valueName: "cmd"))
     var passphraseCommand: String?
 
-    /// Loads and decrypts the identity.
+    /// The identity: from an unlock agent that holds it (`coffer unlock`),
+    /// else read and decrypted from its file.
     func load() throws -> Identity {
-        try IdentityLoader.load(path: IdentityLoader.path(explicit: identity), passphraseFile: passphraseFile, command: passphraseCommand)
+        let path = IdentityLoader.path(explicit: identity)
+        if let unlocked = Identity.unlocked(file: path) { return unlocked }
+        return try IdentityLoader.load(path: path, passphraseFile: passphraseFile, command: passphraseCommand)
     }
 }
 
@@ -353,7 +356,7 @@ struct DocumentArguments: ParsableArguments {
 enum DurationParser {
     /// The duration in seconds, or nil if `text` is not one.
     static func seconds(_ text: String) -> TimeInterval? {
-        let units: [Character: Double] = ["m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400]
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400]
         guard let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count >= 0, count <= 100_000 else { return nil }
         return Double(count) * unit
     }

@@ -190,7 +190,7 @@ extension AgeIdentity {
         }
         var bytes = contents.withUnsafeBytes { Array($0) }
         defer { Sodium.wipe(&bytes) }
-        return [.x25519(try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity)]
+        return [.x25519(try IdentityFile.decode(bytes, path: path, passphrase: passphrase).ageIdentity())]
     }
 
     /// Parses a file given to `-i`: an unencrypted OpenSSH Ed25519 private
@@ -281,8 +281,9 @@ public enum AgeKeyGeneration: Sendable {
 extension Identity {
     /// The identity's X25519 key as an age identity: it opens files
     /// encrypted to ``PublicIdentity/ageRecipient``.
-    public var ageIdentity: AgeX25519Identity {
-        AgeX25519Identity(secretKey: agreementSecretKey)
+    /// - Throws: ``IdentityError/agentFailed(_:)`` for an unlock agent's identity.
+    public func ageIdentity() throws -> AgeX25519Identity {
+        AgeX25519Identity(secretKey: try localSecrets(for: "decrypting an age file").agreementSecretKey)
     }
 }
 

@@ -153,7 +153,7 @@ extension Vault {
             entries: snapshotState.entryCount, head: Hex.encode(snapshotState.head), objects: referenced.count, objectBytes: totalBytes,
             catalog: catalogHash, operatorIdentity: identity.publicIdentity.description)
         let body = Array(try LedgerJSON.encoder.encode(manifest))
-        let signature = identity.sign(BackupManifest.signaturePrefix + body)
+        let signature = try identity.sign(BackupManifest.signaturePrefix + body)
         try AtomicFile.write(Array(Base64.encode(signature).utf8), to: FileSystem.join(folder, "manifest.sig"), overwrite: false)
         try AtomicFile.write(body, to: FileSystem.join(folder, "manifest.json"), overwrite: false)
         try FileSystem.syncDirectory(snapshots)

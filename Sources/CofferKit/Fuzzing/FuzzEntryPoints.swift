@@ -31,6 +31,7 @@ public enum FuzzEntryPoints {
         "catalog-row": catalogRow,
         "content-manifest": contentManifest,
         "recovery-share": recoveryShare,
+        "agent-message": agentMessage,
     ]
 
     /// A binary age v1 header (`AgeHeader.parse`), then each stanza read
@@ -133,6 +134,17 @@ public enum FuzzEntryPoints {
     /// - Parameter bytes: the object's bytes.
     public static func contentManifest(_ bytes: [UInt8]) {
         typed { _ = try Manifest(parsing: bytes) }
+    }
+
+    /// A frame's contents on the unlock agent's socket, read by each side:
+    /// as a request (the agent), as a response and, for a hello, its payload (a client).
+    /// - Parameter bytes: one frame's contents.
+    public static func agentMessage(_ bytes: [UInt8]) {
+        typed { _ = try AgentRequest.parse(bytes) }
+        typed {
+            let response = try AgentResponse.parse(bytes)
+            _ = try AgentResponse.Hello.parse(response.payload)
+        }
     }
 
     /// A break-glass recovery share file (`RecoveryShare(parsing:)`), and

@@ -56,6 +56,16 @@ extension FuzzEntryPoints {
         let shares = try vault.setUpRecovery(shares: 3, threshold: 2, into: FileSystem.join(scratch, "recovery"))
         seeds["recovery-share"] = try shares.files.map { try FileSystem.readSmallFile($0, limit: RecoveryShare.maximumFileSize) }
 
+        // The unlock agent's frames: a request of each kind, and the answers a client reads.
+        let digest = [UInt8](repeating: 0xa5, count: 32)
+        let hello = AgentResponse.Hello(name: owner.name, publicIdentity: owner.publicIdentity.description)
+        seeds["agent-message"] = [
+            AgentRequest.Operation.hello, .sign(Array("a ledger entry".utf8)), .openRoleSeal(seal: [UInt8](repeating: 7, count: 80), associatedData: [1, 2, 3]),
+            .stateKeys, .lock,
+        ].map { AgentRequest(fileDigest: digest, operation: $0).encoded } + [
+            AgentResponse(status: .ok, payload: hello.encoded).encoded, AgentResponse(status: .otherIdentity, payload: []).encoded,
+        ]
+
         // The ledger as stored: bodies, and rows (see `catalogRow`).
         let catalog = try Catalog.open(at: Vault.catalogPath(vaultPath))
         let entries = try catalog.ledgerEntries()

@@ -18,10 +18,13 @@ public enum IdentityError: CofferFailure, Equatable {
     case invalidName(String)
     /// The passphrase command (`--passphrase-command`) could not run or did not exit 0.
     case passphraseCommandFailed(String)
+    /// The unlock agent (`coffer unlock`) stopped, refused, or answered
+    /// wrongly in the middle of a command, or cannot do what was asked.
+    case agentFailed(String)
 
     public var kind: FailureKind {
         switch self {
-        case .wrongPassphrase, .notInVault, .passphraseCommandFailed: .authentication
+        case .wrongPassphrase, .notInVault, .passphraseCommandFailed, .agentFailed: .authentication
         case .passphraseRequired, .malformedPublicIdentity, .badPassphrase, .invalidName: .usage
         case .malformedIdentityFile: .integrity
         case .noIdentity: .notFound
@@ -41,6 +44,7 @@ public enum IdentityError: CofferFailure, Equatable {
         case .badPassphrase(let reason): reason
         case .invalidName(let reason): "invalid identity name: \(reason)"
         case .passphraseCommandFailed(let reason): "\(reason); no passphrase was read"
+        case .agentFailed(let reason): "unlock agent: \(reason)"
         }
     }
 }

@@ -33,6 +33,7 @@ public enum IdentityFile {
     public static func encode(
         _ identity: Identity, passphrase: SecureBytes?, limits: PasswordHash.Argon2Limits = .moderate
     ) throws -> [UInt8] {
+        let seed = try identity.localSecrets(for: "writing an identity file").seed
         let name = Array(identity.name.utf8)
         guard name.count <= maximumNameLength else { throw IdentityError.invalidName("the name is longer than 256 bytes") }
         var header = ByteWriter()
@@ -53,9 +54,9 @@ public enum IdentityFile {
             header.write(nonce)
             let key = try PasswordHash.argon2id(passphrase: passphrase, salt: salt, limits: limits)
             body = header.bytes + AEAD.xChaCha20Poly1305.seal(
-                identity.seed.bytes, key: key, nonce: nonce, associatedData: header.bytes)
+                seed.bytes, key: key, nonce: nonce, associatedData: header.bytes)
         } else {
-            body = header.bytes + identity.seed.withUnsafeBytes { Array($0) }
+            body = header.bytes + seed.withUnsafeBytes { Array($0) }
         }
         defer { Sodium.wipe(&body) }
         var text = "# Coffer identity \u{2014} keep this file secret\n"

@@ -40,14 +40,15 @@ enum RoleKeySeal {
         seal.count == postQuantumByteCount && seal.first == postQuantumTag
     }
 
-    /// Opens either form with `identity`'s keys.
+    /// Opens either form with an identity's keys; `associatedData` is the
+    /// ``RoleSealContext/associatedData`` of where the seal belongs.
     /// - Throws: ``CryptoError/authenticationFailed(_:)`` naming `what` if it
     ///   is not for this identity, was changed, or belongs elsewhere.
-    static func open(_ seal: [UInt8], by identity: Identity, context: RoleSealContext, what: String) throws -> SecureBytes {
+    static func open(_ seal: [UInt8], by identity: IdentitySecrets, associatedData: [UInt8], what: String) throws -> SecureBytes {
         guard isPostQuantum(seal) else {
             return try X25519.openSealed(seal, publicKey: identity.publicIdentity.agreementKey, secretKey: identity.agreementSecretKey, what: what)
         }
-        return try XWing.open(Array(seal.dropFirst()), seed: identity.postQuantumSeed, info: info, associatedData: context.associatedData, what: what)
+        return try XWing.open(Array(seal.dropFirst()), seed: identity.postQuantumSeed, info: info, associatedData: associatedData, what: what)
     }
 }
 

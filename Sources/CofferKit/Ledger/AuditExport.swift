@@ -94,7 +94,7 @@ public enum AuditExport {
             guard entry.sequence < verification.entries else { return }  // entries appended meanwhile are not in this export
             try emit(Line(seq: entry.sequence, hash: Hex.encode(entry.hash), body: Data(entry.body), signature: Data(entry.signature)))
         }
-        let signature = signer.sign(signedMessage(digest: digest.finalize()))
+        let signature = try signer.sign(signedMessage(digest: digest.finalize()))
         try emit(Trailer(signature: Data(signature), signer: signer.publicIdentity.description), signed: false)
         try writer.commit()
         return verification

@@ -68,7 +68,7 @@ public struct LedgerEntry: Sendable, Equatable {
             actor: actor.fingerprint, action: event.action)
         let body = try LedgerJSON.encoder.encode(EncodableEntry(header: header, event: event))
         let bytes = Array(body)
-        let signature = actor.sign(signedMessage(vault: vault, body: bytes))
+        let signature = try actor.sign(signedMessage(vault: vault, body: bytes))
         return try LedgerEntry(sequence: sequence, body: bytes, signature: signature)
     }
 

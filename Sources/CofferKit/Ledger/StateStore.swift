@@ -71,8 +71,9 @@ final class StateStore: @unchecked Sendable {
     /// - Throws: ``FileError``, ``DatabaseError``.
     init(path: String, identity: Identity, vault vaultID: VaultID) throws {
         self.path = path
-        key = SubkeyDerivation.derive(from: identity.seed, id: 5, context: "cofrstat")
-        nameKey = SubkeyDerivation.derive(from: identity.seed, id: 6, context: "cofrname")
+        let keys = try identity.stateKeys()
+        key = keys.records
+        nameKey = keys.names
         self.vaultID = vaultID
         try FileSystem.createDirectories(FileSystem.directoryName(of: path))
         if !FileSystem.exists(path) {

@@ -110,11 +110,11 @@ extension Identity {
     ) throws -> MinisignSignature {
         try MinisignText.checkWritable(trustedComment, maxBytes: MinisignText.maxTrustedCommentByteCount, what: "trusted comment")
         try MinisignText.checkWritable(untrustedComment, maxBytes: MinisignText.maxUntrustedCommentByteCount, what: "untrusted comment")
-        let signature = sign(prehash.bytes)
+        let signature = try sign(prehash.bytes)
         return MinisignSignature(
             algorithm: .prehashed, keyID: publicIdentity.minisignKey.keyID, signature: signature,
             untrustedComment: untrustedComment, trustedComment: trustedComment,
-            globalSignature: sign(signature + Array(trustedComment.utf8)))
+            globalSignature: try sign(signature + Array(trustedComment.utf8)))
     }
 }
 

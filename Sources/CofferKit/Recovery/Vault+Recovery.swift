@@ -45,7 +45,7 @@ extension Vault {
         try FileSystem.createNewPrivateDirectory(directory)
         let recovery = Identity.generate(name: "recovery")
         try addAdministrator(recovery.publicIdentity, name: "recovery-\(recovery.fingerprint.prefix(8))")
-        let shares = SecretSharing.split(recovery.seed, count: count, threshold: threshold)
+        let shares = SecretSharing.split(try recovery.localSecrets(for: "recovery").seed, count: count, threshold: threshold)
         let digests = shares.map { RecoveryShare.digest(recovery: recovery.fingerprint, number: Int($0.number), share: $0.bytes) }
         var files: [String] = []
         for (index, share) in shares.enumerated() {

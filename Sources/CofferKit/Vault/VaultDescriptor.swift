@@ -43,7 +43,7 @@ public struct VaultDescriptor: Codable, Sendable, Equatable {
         var descriptor = VaultDescriptor(
             format: 1, vault: vault, created: Timestamp.format(time), creator: creator.publicIdentity.description)
         descriptor.body = Array(try LedgerJSON.encoder.encode(descriptor))
-        let signature = creator.sign(signedMessage(descriptor.body))
+        let signature = try creator.sign(signedMessage(descriptor.body))
         let file = descriptor.body + Array("\n".utf8) + Array(Base64.encode(signature).utf8) + Array("\n".utf8)
         return (descriptor, file)
     }

@@ -10,14 +10,14 @@ struct AgeKeyFilesTests {
     @Test("a Coffer identity is an age identity whose recipient is its age1… and its coffer1…")
     func cofferKeys() throws {
         let identity = Identity.generate(name: "alice")
-        let recipient = identity.ageIdentity.recipient
+        let recipient = try identity.ageIdentity().recipient
         #expect(recipient.encoded == identity.publicIdentity.ageRecipient)
         #expect(recipient == identity.publicIdentity.ageX25519Recipient)
         #expect(try AgeX25519Recipient(recipientOrPublicIdentity: identity.publicIdentity.description) == recipient)
         #expect(try AgeX25519Recipient(recipientOrPublicIdentity: identity.publicIdentity.description.uppercased()) == recipient)
         #expect(try AgeX25519Recipient(recipientOrPublicIdentity: recipient.encoded) == recipient)
         let file = try Age.encrypt(Array("hi".utf8), to: [.x25519(try AgeX25519Recipient(recipientOrPublicIdentity: identity.publicIdentity.description))])
-        #expect(try Age.decrypt(file, identities: [.x25519(identity.ageIdentity)]) == Array("hi".utf8))
+        #expect(try Age.decrypt(file, identities: [.x25519(try identity.ageIdentity())]) == Array("hi".utf8))
         for bad in ["coffer1qqqq", "ssh-ed25519 AAAA", "", "age1"] {
             expectFailure(.usage, "\(bad)") { _ = try AgeX25519Recipient(recipientOrPublicIdentity: bad) }
         }

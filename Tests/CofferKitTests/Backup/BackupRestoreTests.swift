@@ -23,7 +23,7 @@ struct BackupRestoreTests {
         var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/manifest.json"))) as? [String: Any])
         edit(&object)
         let body = Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
-        let signature = fixture.owner.sign(BackupManifest.signaturePrefix + body)
+        let signature = try fixture.owner.sign(BackupManifest.signaturePrefix + body)
         try Data(body).write(to: URL(fileURLWithPath: folder + "/manifest.json"))
         try Data(Data(signature).base64EncodedString().utf8).write(to: URL(fileURLWithPath: folder + "/manifest.sig"))
     }

@@ -220,18 +220,18 @@ struct PostQuantumTests {
         let key = RoleKey.generate()
         let seal = Array(try key.sealed(to: bob.publicIdentity, role: role, version: 3, vault: vault))
         let context = RoleSealContext(vaultID: vault, roleID: role, roleVersion: 3, member: bob.fingerprint)
-        #expect(try RoleKeySeal.open(seal, by: bob, context: context, what: "seal").constantTimeEquals(key.key.bytes))
+        #expect(try RoleKeySeal.open(seal, by: try bob.localSecrets(for: "test"), associatedData: context.associatedData, what: "seal").constantTimeEquals(key.key.bytes))
         for moved in [
             RoleSealContext(vaultID: vault, roleID: RoleID.random(), roleVersion: 3, member: bob.fingerprint),
             RoleSealContext(vaultID: vault, roleID: role, roleVersion: 4, member: bob.fingerprint),
             RoleSealContext(vaultID: VaultID.random(), roleID: role, roleVersion: 3, member: bob.fingerprint),
             RoleSealContext(vaultID: vault, roleID: role, roleVersion: 3, member: carol.fingerprint),
         ] {
-            expectFailure(.integrity) { _ = try RoleKeySeal.open(seal, by: bob, context: moved, what: "seal") }
+            expectFailure(.integrity) { _ = try RoleKeySeal.open(seal, by: try bob.localSecrets(for: "test"), associatedData: moved.associatedData, what: "seal") }
         }
-        expectFailure(.integrity) { _ = try RoleKeySeal.open(seal, by: carol, context: context, what: "seal") }
+        expectFailure(.integrity) { _ = try RoleKeySeal.open(seal, by: try carol.localSecrets(for: "test"), associatedData: context.associatedData, what: "seal") }
         for (label, bytes) in Damage.truncations(of: seal) + Damage.bitFlips(of: seal) + Damage.oversized(seal, limit: 4096) {
-            expectFailure(.integrity, "\(label)") { _ = try RoleKeySeal.open(bytes, by: bob, context: context, what: "seal") }
+            expectFailure(.integrity, "\(label)") { _ = try RoleKeySeal.open(bytes, by: try bob.localSecrets(for: "test"), associatedData: context.associatedData, what: "seal") }
         }
     }
 }
