@@ -6,6 +6,17 @@
 
 #include <stdio.h>
 
+/* The commit the binary was built from: scripts/bootstrap and
+ * scripts/package pass -Xcc -DCOFFER_COMMIT='"<hash>"'; other builds say unknown. */
+#ifndef COFFER_COMMIT
+#define COFFER_COMMIT "unknown"
+#endif
+
+/* COFFER_COMMIT, for `coffer --version`. */
+static inline const char *coffer_build_commit(void) {
+    return COFFER_COMMIT;
+}
+
 /* Whether a write to standard output has failed: the error indicator of
  * the C library's stdout, which Swift's print writes through (the global
  * itself is not usable from Swift 6 code: it is shared mutable state). */

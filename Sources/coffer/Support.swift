@@ -115,11 +115,7 @@ enum IdentityLoader {
 
     /// Reads and decrypts the identity at `path`.
     static func load(path: String, passphraseFile: String?, command: String? = nil) throws -> Identity {
-        guard FileManager.default.fileExists(atPath: path) else { throw IdentityError.noIdentity(path: path) }
-        // The file may hold an unencrypted seed: wipe the copy once decoded.
-        var contents = try FileSystem.readSmallFile(path, limit: 64 * 1024)
-        defer { Sodium.wipe(&contents) }
-        return try IdentityFile.decode(contents, path: path) {
+        try IdentityFile.load(from: path) {
             try Passphrase.read(file: passphraseFile, command: command, prompt: "Passphrase for \(path): ", confirm: false, path: path)
         }
     }

@@ -13,7 +13,7 @@ public enum AgeInputFormat: Sendable {
 ///
 /// `init` reads and checks the header (parse, find a matching identity,
 /// verify the header MAC, read the payload nonce), so a caller learns that
-/// the key is wrong before it creates any output. ``decrypt(to:)`` then
+/// the key is wrong before it creates any output. `decrypt(to:)` then
 /// streams the payload:
 ///
 /// ```swift
@@ -22,7 +22,7 @@ public enum AgeInputFormat: Sendable {
 /// ```
 ///
 /// - Important: plaintext is released chunk by chunk as each 64 KiB chunk
-///   authenticates. If ``decrypt(to:)`` throws ``AgeError/payload(_:)``
+///   authenticates. If `decrypt(to:)` throws ``AgeError/payload(_:)``
 ///   (or an armor error), what the sink received is a prefix of the
 ///   plaintext only: the caller must discard it (write to a temporary file
 ///   and rename only on success).
@@ -91,8 +91,8 @@ public final class AgeDecryptor {
 
     /// Pulls plaintext: fills `buffer` with up to `buffer.count` bytes of
     /// authenticated plaintext and returns the count, 0 at the end. The
-    /// alternative to ``decrypt(to:)`` for consumers that read (a tar reader).
-    /// - Throws: as ``decrypt(to:)``, when the chunk that fails is reached.
+    /// alternative to `decrypt(to:)` for consumers that read (a tar reader).
+    /// - Throws: as `decrypt(to:)`, when the chunk that fails is reached.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if buffers == nil {
             guard !used else { throw AgeError.invalidUse("the payload was already decrypted") }
@@ -118,7 +118,7 @@ public final class AgeDecryptor {
     }
 
     /// Decrypts the payload, handing each plaintext block to `write`.
-    /// - Throws: as ``decrypt(to:)``.
+    /// - Throws: as `decrypt(to:)`.
     public func decrypt(to write: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         var sink = AgeClosureSink(write)
         try decrypt(to: &sink)

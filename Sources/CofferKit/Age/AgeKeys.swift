@@ -67,7 +67,7 @@ public struct AgeX25519Recipient: Sendable, Hashable, CustomStringConvertible {
 /// The scalar lives in locked memory. Parsing goes through Bech32 on a
 /// `String`, so the caller's copy of the encoded text (and transient copies
 /// made while decoding) are outside this type's control: read identity
-/// files into ``SecureBytes`` and use ``parseIdentityFile(_:)``.
+/// files into ``SecureBytes`` and use `parseIdentityFile(_:)`.
 public struct AgeX25519Identity: Sendable {
     /// The 32-byte X25519 secret scalar.
     let secretKey: SecureBytes

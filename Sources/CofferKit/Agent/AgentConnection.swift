@@ -112,7 +112,7 @@ public enum AgentSocket {
     }
 
     /// The socket of the agent for the identity file at `identityFile`.
-    /// - Throws: as ``directory(create:)``.
+    /// - Throws: as `directory(create:)`.
     public static func path(forIdentityFile identityFile: String, create: Bool = false) throws -> String {
         let digest = SHA256.hash(data: Array(FileSystem.realPath(identityFile).utf8))
         return FileSystem.join(try directory(create: create), "agent-\(Hex.encode(Array(digest.prefix(8)))).sock")

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The mark of a vault restored from a backup snapshot and not yet adopted
-/// (`VAULT/restored.json`, written by ``BackupStore/restore(_:snapshot:to:)``).
+/// (`VAULT/restored.json`, written by `BackupStore/restore(_:snapshot:to:)`).
 ///
 /// A restored copy is read-only, and opening it changes nothing in the
 /// state directory: it is checked against the head each identity remembers

@@ -38,10 +38,12 @@ public enum BundleOpener {
     /// where the file system allows, under a private temporary directory
     /// beside `destination`, and named and renamed into place at the end.
     /// - Parameters:
+    ///   - path: the bundle file.
     ///   - identities: age identities to try (an identity's X25519 key, or a passphrase).
     ///   - sender: the sender's minisign public key, obtained out of band.
     ///   - destination: a directory that must not exist yet.
     ///   - now: the time the expiry is checked against.
+    ///   - allowExpired: accept a bundle past its expiry (every other check still applies).
     /// - Returns: the verified manifest.
     /// - Throws: ``BundleError`` (`.integrity` for any failed check, among
     ///   them a name that is both a file and a folder;

@@ -45,6 +45,7 @@ public final class TarWriter {
     /// Starts a regular file of exactly `size` bytes.
     /// - Parameters:
     ///   - name: a relative path with `/` separators (checked like a reader would).
+    ///   - size: the file's size in bytes: exactly this many must be written before the next entry.
     ///   - mode: permission bits.
     ///   - modified: seconds since 1970.
     public func beginFile(name: String, size: UInt64, mode: UInt32 = 0o644, modified: UInt64 = 0) throws {

@@ -55,6 +55,7 @@ extension Vault {
 
     /// Records an external partner's keys (administrators only).
     /// - Parameters:
+    ///   - name: the partner's name, by which bundles are sent to it.
     ///   - recipient: `age1…` or a `coffer1…` public identity.
     ///   - minisignKey: the partner's minisign public key (base64 line), if any.
     /// - Throws: ``BundleError/invalidRequest(_:)`` for a bad key or a

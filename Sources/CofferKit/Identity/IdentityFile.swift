@@ -29,7 +29,10 @@ public enum IdentityFile {
     }
 
     /// Serialises `identity`, encrypting it when `passphrase` is given.
-    /// - Parameter limits: Argon2id cost (at least ``PasswordHash/Argon2Limits/moderate`` in production).
+    /// - Parameters:
+    ///   - identity: an identity this process holds (not an unlock agent's).
+    ///   - passphrase: encrypts the seed under an Argon2id key; nil writes it in clear.
+    ///   - limits: Argon2id cost (at least ``PasswordHash/Argon2Limits/moderate`` in production).
     public static func encode(
         _ identity: Identity, passphrase: SecureBytes?, limits: PasswordHash.Argon2Limits = .moderate
     ) throws -> [UInt8] {
@@ -88,6 +91,21 @@ public enum IdentityFile {
     public static func isEncrypted(_ contents: [UInt8], path: String) throws -> Bool {
         let body = try decodeBody(contents, path: path)
         return body.count > 5 && body[5] == Protection.argon2id.rawValue
+    }
+
+    /// Reads and, if needed, decrypts the identity file at `path` (the
+    /// standard one by default: ``standardPath``), reading at most 64 KiB
+    /// and wiping its copy of the file's bytes.
+    /// - Parameters:
+    ///   - path: the identity file.
+    ///   - passphrase: called only when the file is encrypted.
+    /// - Throws: ``IdentityError/noIdentity(path:)`` if there is no file;
+    ///   as ``decode(_:path:passphrase:)``; ``FileError``.
+    public static func load(from path: String = standardPath, passphrase: () throws -> SecureBytes) throws -> Identity {
+        guard FileSystem.exists(path) else { throw IdentityError.noIdentity(path: path) }
+        var contents = try FileSystem.readSmallFile(path, limit: 64 * 1024)
+        defer { Sodium.wipe(&contents) }
+        return try decode(contents, path: path, passphrase: passphrase)
     }
 
     /// Parses and, if needed, decrypts an identity file.

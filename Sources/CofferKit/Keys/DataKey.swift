@@ -1,6 +1,6 @@
 /// A document's data key (DEK): 256 random bits, one per document version,
 /// in locked memory. It never leaves memory unwrapped; it is stored only
-/// wrapped under role keys (see ``KeyWrap``).
+/// wrapped under role keys (see `KeyWrap`).
 ///
 /// The DEK itself encrypts nothing. Four subkeys are derived from it with
 /// BLAKE2b (`crypto_kdf`), each for one purpose, so that publishing the
@@ -31,7 +31,7 @@ public struct DataKey: Sendable {
 
 /// A role's key for one key version: 256 random bits in locked memory that
 /// wrap data keys. Members receive it sealed to their identities (see
-/// ``RoleKeySeal``); administrators receive it wrapped under the `admin`
+/// `RoleKeySeal`); administrators receive it wrapped under the `admin`
 /// role's key.
 ///
 /// Each version also has an X25519 key pair and an X-Wing key pair derived

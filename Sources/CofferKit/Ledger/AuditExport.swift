@@ -65,7 +65,10 @@ public enum AuditExport {
     /// Writes the export of the vault at `path` to `output`, after verifying
     /// the whole ledger (an export of a ledger that does not verify is refused).
     /// - Returns: the verification of what was exported.
-    /// - Parameter signer: the identity that signs the export (one of the vault's).
+    /// - Parameters:
+    ///   - path: the vault.
+    ///   - output: where the export goes.
+    ///   - signer: the identity that signs the export (one of the vault's).
     public static func write(vaultAt path: String, to output: OutputTarget, signer: Identity) throws -> AuditVerification {
         let verification = try Audit.verify(vaultAt: path)
         if let failure = verification.failure { throw VaultError.integrity("the ledger does not verify, so it is not exported: \(failure.reason)") }

@@ -91,10 +91,14 @@ extension Audit {
     /// their usual rate, an identity's first access to a label, bulk bundle
     /// exports, attempts by revoked identities (their `access.refused`
     /// entries), and, with `maxKeyAge`, roles whose key is overdue for rotation.
-    /// - Parameter details: reads an entry's sealed details (an
-    ///   administrator's ``Vault/details(of:)``), so that bulk exports are
-    ///   also judged by size and name their recipients; by default none are
-    ///   read, and a bundle with sealed details is judged by its file count.
+    /// - Parameters:
+    ///   - path: the vault.
+    ///   - policy: the window and the thresholds.
+    ///   - now: the end of the window.
+    ///   - details: reads an entry's sealed details (an
+    ///     administrator's ``Vault/details(of:)``), so that bulk exports are
+    ///     also judged by size and name their recipients; by default none are
+    ///     read, and a bundle with sealed details is judged by its file count.
     public static func report(
         vaultAt path: String, policy: AuditPolicy, now: Date = Date(), details: (LedgerEntry) throws -> RevealedDetails? = { _ in nil }
     ) throws -> AuditReportResult {

@@ -14,10 +14,10 @@ protocol DocumentSource: AnyObject, Sendable {
 }
 
 /// The documents of a ``VaultState``: the ones changed since the state was
-/// loaded, in memory, over a ``DocumentSource`` that holds the rest.
+/// loaded, in memory, over a `DocumentSource` that holds the rest.
 ///
 /// A state replayed from the first entry has no source and holds every
-/// document in memory; a state loaded from an identity's ``StateStore``
+/// document in memory; a state loaded from an identity's `StateStore`
 /// reads a document from the store only when it is asked for, so a command
 /// that touches one document of a million reads one record. Copies are
 /// cheap (the changes are copy-on-write; the source is shared and never

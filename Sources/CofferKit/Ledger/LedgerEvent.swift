@@ -303,7 +303,7 @@ public struct DocumentSealed: Codable, Sendable, Equatable {
     /// BLAKE2b-256.
     public var objectHash: String?
     /// The data key of the previous revision's version, wrapped under a key
-    /// derived from this version's data key (see ``VersionLink``): present in
+    /// derived from this version's data key (see `VersionLink`): present in
     /// `document.revise`, and in `document.rekey` of a document past its
     /// first revision; absent in `document.seal`.
     public var previousKey: Data?

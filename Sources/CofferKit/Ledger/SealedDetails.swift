@@ -9,7 +9,7 @@ import Foundation
 /// A fresh random 256-bit details key encrypts the details (JSON) with
 /// XChaCha20-Poly1305 under a random nonce; the key is used for this one
 /// message only. The details key is wrapped to the admin role's key
-/// version `adminVersion` (``KeyWrap``: to its public key when the writer
+/// version `adminVersion` (`KeyWrap`: to its public key when the writer
 /// is not an administrator). Both associated data bind the vault, the
 /// entry's action and its subject (bundle or snapshot id), and the wrap
 /// also binds the admin version, so neither can be moved to another entry
@@ -19,7 +19,7 @@ import Foundation
 public struct SealedDetails: Codable, Sendable, Equatable {
     /// The admin role key version the details key was wrapped for when the entry was written.
     public var adminVersion: UInt32
-    /// The wrapped details key (a ``KeyWrap`` form byte first).
+    /// The wrapped details key (a `KeyWrap` form byte first).
     public var key: Data
     /// `nonce (24) ‖ ciphertext+tag` of the details' JSON.
     public var box: Data

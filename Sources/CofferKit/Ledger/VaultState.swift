@@ -4,7 +4,7 @@ import Foundation
 /// establishes: identities, administrators, roles and their members and key
 /// versions, documents and their wrapped keys.
 ///
-/// It is built only by replaying verified entries (``apply(_:)``), which
+/// It is built only by replaying verified entries (`apply(_:)`), which
 /// also enforces who may do what at each point in the history. Catalog rows
 /// are compared against it, never trusted on their own.
 public struct VaultState: Sendable {
@@ -22,7 +22,7 @@ public struct VaultState: Sendable {
         public let publicKey: [UInt8]
         /// The version's X-Wing public key; nil for a version issued before role keys had one.
         public let postQuantumKey: [UInt8]?
-        /// The key sealed to each member (by fingerprint; see ``RoleKeySeal``).
+        /// The key sealed to each member (by fingerprint; see `RoleKeySeal`).
         public private(set) var seals: [String: [UInt8]]
         /// The key wrapped for the admin role, with that role's key version.
         public private(set) var adminWrap: (wrapped: [UInt8], adminVersion: UInt32)?
@@ -182,7 +182,7 @@ public struct VaultState: Sendable {
         /// adds one, a re-key keeps it (same content, new key).
         public let revision: UInt32
         /// The data key of the previous revision's version, wrapped under a key
-        /// derived from this version's data key (see ``VersionLink``); absent in revision 1.
+        /// derived from this version's data key (see `VersionLink`); absent in revision 1.
         public let previousKey: [UInt8]?
 
         /// A version; `commitment` must be 32 bytes (the ledger rules check it first).

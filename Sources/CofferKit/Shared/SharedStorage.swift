@@ -21,7 +21,7 @@ public struct SharedStorage: Codable, Sendable, Equatable {
     public let objects: String
 
     /// Checks the parts: a connection string libpq parses and that holds no
-    /// password, a schema name ``PostgresLedger`` accepts, an `s3://` location.
+    /// password, a schema name `PostgresLedger` accepts, an `s3://` location.
     /// - Throws: ``VaultError/invalidRequest(_:)``, ``S3Error`` (usage).
     public init(catalog: String, schema: String, objects: String) throws {
         try Self.requireNoPassword(in: catalog)

@@ -3,9 +3,9 @@ import Foundation
 
 /// A fixed-size buffer of secret bytes in `sodium_malloc` memory: locked
 /// out of swap, excluded from core dumps where the platform allows, and wiped
-/// when released. Buffers larger than ``SecureSlab/slotSize`` get their own
+/// when released. Buffers larger than `SecureSlab/slotSize` get their own
 /// allocation between inaccessible guard pages; keys and other small secrets
-/// share locked slabs (see ``SecureSlab``), because a rotation handles
+/// share locked slabs (see `SecureSlab`), because a rotation handles
 /// hundreds of thousands of data keys and a guarded allocation costs several
 /// system calls.
 ///

@@ -35,7 +35,7 @@ public enum ObjectStoreError: CofferFailure, Equatable {
 /// without a key. Safe to use from many threads at once.
 ///
 /// Everything below `root` is reached through the one descriptor opened on
-/// it (``Directory``): no symbolic link is followed, in the fan-out
+/// it (`Directory`): no symbolic link is followed, in the fan-out
 /// directories or the objects, and only regular files are read or deleted.
 public final class ObjectStore: ObjectStoring, SweepableObjectStore {
     /// The largest object Coffer writes (a content segment of 4 MiB plus

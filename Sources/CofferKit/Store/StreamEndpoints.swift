@@ -27,7 +27,7 @@ public enum OutputTarget: Sendable, Equatable {
     /// a later failure leaves what was already written.
     case standardOutput
     /// A file, written under a temporary name beside it (mode 0600) and moved
-    /// into place only by ``OutputWriter/commit()``; with `overwrite: false`
+    /// into place only by `OutputWriter/commit()`; with `overwrite: false`
     /// an existing file is never replaced.
     ///
     /// An existing character device, block device or FIFO at `path` (such

@@ -33,7 +33,7 @@ extension Vault {
     /// interrupted before their commit) and stray temporary files, if they
     /// are older than `grace`. Administrators only; recorded in the ledger.
     ///
-    /// It holds the vault's lock exclusively (``VaultLock``) while it lists
+    /// It holds the vault's lock exclusively (`VaultLock`) while it lists
     /// and deletes: it waits until no other process has the vault open,
     /// and other commands wait for it. So a seal between its first object
     /// and its commit, or an `open` reading a generation a re-key has just

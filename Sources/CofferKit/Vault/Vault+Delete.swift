@@ -42,7 +42,7 @@ extension Vault {
     /// document already deleted is reported in ``DeletionReport/alreadyDeleted``
     /// rather than failing, so that a repeated or concurrent run succeeds.
     /// All documents are checked before anything is deleted; they are
-    /// deleted in entries of up to ``rewrapBatchSize`` documents each.
+    /// deleted in entries of up to `rewrapBatchSize` documents each.
     /// - Throws: ``VaultError/notPermitted(_:)`` for a document this identity
     ///   neither owns nor administers, ``VaultError/conflict(_:)`` for one under
     ///   a legal hold (nothing is deleted),

@@ -96,7 +96,10 @@ extension Vault {
 
     /// Removes a member from a shared role and rotates the role in the same
     /// command (see ``rotateRole(named:plan:)``).
-    /// - Parameter member: a public identity, fingerprint (or a prefix of at least 8 digits) or unique name.
+    /// - Parameters:
+    ///   - member: a public identity, fingerprint (or a prefix of at least 8 digits) or unique name.
+    ///   - roleName: the role.
+    ///   - plan: only report what would be done; change nothing.
     public func removeMember(_ member: String, fromRole roleName: String, plan: Bool) throws -> RotationReport {
         return try replanning {
             try requireAdministrator("change role membership")

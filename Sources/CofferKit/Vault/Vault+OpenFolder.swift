@@ -20,7 +20,7 @@ extension Vault {
     /// Opens every readable document whose name starts with `folder`
     /// (`reports/`) into the new folder `destination`, as a tree:
     /// `reports/2026/q3.pdf` becomes `destination/2026/q3.pdf`, with the
-    /// permission bits it was sealed with (see ``DocumentMetadata/fileMode``),
+    /// permission bits it was sealed with (see `DocumentMetadata/fileMode`),
     /// in folders created 0700: the tree is private to its owner.
     ///
     /// Nothing appears at `destination` until every document has been
@@ -30,7 +30,7 @@ extension Vault {
     /// renamed into place at the end. A failure or a kill leaves no
     /// plaintext under a document's name. Small documents are decrypted on
     /// every core side by side, large ones one after another with every core
-    /// each; the reads of each batch of ``folderBatchSize`` are one commit.
+    /// each; the reads of each batch of `folderBatchSize` are one commit.
     ///
     /// - Returns: what was written.
     /// - Throws: ``OutputError/folderExists(path:)`` (nothing written),

@@ -214,7 +214,10 @@ extension Vault {
     /// later failure leaves earlier output written and throws); a file is
     /// written under a temporary name and renamed into place only after the
     /// last frame authenticated (see ``OutputTarget``).
-    /// - Parameter revision: an earlier revision to open (see ``history(of:)``); the current one by default.
+    /// - Parameters:
+    ///   - query: a document id, unique id prefix or exact name (see ``resolve(_:)``).
+    ///   - revision: an earlier revision to open (see ``history(of:)``); the current one by default.
+    ///   - destination: a file or standard output.
     /// - Returns: the document opened (the revision's summary).
     /// - Throws: ``OutputError/exists(path:)`` (nothing written),
     ///   ``VaultError/integrity(_:)`` (tampering; no file is left behind),

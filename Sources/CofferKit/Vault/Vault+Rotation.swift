@@ -278,7 +278,9 @@ extension Vault {
     /// by segment (plaintext only in memory), new wraps for every role that
     /// had the document; the old generation's objects are left unreferenced
     /// for `gc`. Owners re-key their own documents; administrators any.
-    /// - Parameter queries: ids, unique id prefixes or exact names.
+    /// - Parameters:
+    ///   - queries: ids, unique id prefixes or exact names.
+    ///   - plan: only report what would be done; change nothing.
     public func rekey(_ queries: [String], plan: Bool) throws -> RotationReport {
         let started = Date()
         guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }

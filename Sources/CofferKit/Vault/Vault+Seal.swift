@@ -59,6 +59,7 @@ extension Vault {
     ///
     /// - Parameters:
     ///   - paths: files or directories; `-` reads standard input (then `name` is required).
+    ///   - name: the document's name, for a single input (default: its path relative to its folder's parent, or its file name).
     ///   - label: the label of new documents (the vault's default if nil); a new revision keeps its document's.
     ///   - onSealed: called for each document, in input order, once its batch is committed;
     ///     an error it throws stops the seal (the batch stays committed).

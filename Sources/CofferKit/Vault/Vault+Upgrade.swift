@@ -28,7 +28,7 @@ extension Vault {
     /// 2. Every document whose current objects are named by BLAKE2b-256
     ///    (schema 3 and before) is re-keyed, as `coffer rotate doc` does: its
     ///    content is re-encrypted under a fresh data key into SHA-256-named
-    ///    objects, in batches of ``rekeyBatchSize`` per commit. The old objects
+    ///    objects, in batches of `rekeyBatchSize` per commit. The old objects
     ///    are left to `coffer gc`.
     ///
     /// Every entry of the ledger is verified first (signatures, chain,

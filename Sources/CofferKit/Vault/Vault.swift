@@ -63,10 +63,12 @@ public final class Vault {
     /// creator becomes the first administrator; the vault gets its `admin`
     /// role and the creator's personal role, each with a first key version.
     /// - Parameters:
+    ///   - path: the directory to create the vault in.
+    ///   - creator: the first administrator.
     ///   - labels: classification labels, lowest first.
     ///   - exportLimit: the highest label that may leave in a bundle without
     ///     an administrator's approval (nil: `secret`, or the second-highest label).
-    ///   - stateDirectory: where this identity remembers ledger heads (default: the user's).
+    ///   - location: where this identity remembers ledger heads (default: the user's).
     ///   - storage: ``VaultStorage/local`` (the default), or a shared vault's
     ///     PostgreSQL database and S3 bucket, both reachable now.
     /// - Throws: ``VaultError/directoryNotEmpty(path:)``, ``VaultError/unknownLabel(_:known:)``, ``FileError``, ``DatabaseError``;
@@ -173,8 +175,12 @@ public final class Vault {
     /// against the remembered head like any vault, but is read-only and
     /// changes nothing in the state directory: a restore drill cannot fork
     /// this identity's record of the live vault.
-    /// - Parameter access: `.readOnly` for auditing: nothing in the vault
-    ///   directory changes, and nothing can be appended.
+    /// - Parameters:
+    ///   - path: the vault's directory.
+    ///   - identity: who opens it.
+    ///   - stateDirectory: where this identity remembers ledger heads (default: the user's).
+    ///   - access: `.readOnly` for auditing: nothing in the vault
+    ///     directory changes, and nothing can be appended.
     /// - Throws: ``VaultError/notAVault(path:)``, ``VaultError/headConflict(_:)``
     ///   (rollback or fork), ``LedgerError`` (tampering), ``IdentityError/notInVault(fingerprint:)``.
     public static func open(at path: String, identity: Identity, stateDirectory: StateLocation = .standard, access: VaultAccess = .readWrite) throws -> Vault {

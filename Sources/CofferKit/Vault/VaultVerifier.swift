@@ -57,6 +57,7 @@ public struct VerificationReport: Codable, Sendable {
 public enum VaultVerifier {
     /// Verifies the vault at `path`.
     /// - Parameters:
+    ///   - path: the vault's directory.
     ///   - identity: needed only for `deep`.
     ///   - stateDirectory: where identities remember ledger heads and vault
     ///     locations; every identity's record there is checked, keylessly.
@@ -68,7 +69,7 @@ public enum VaultVerifier {
     ///   the catalog file was written while it was read, three times running.
     ///
     /// Nothing in the vault directory is created, changed or deleted: it
-    /// works on read-only media (``Catalog/openReadOnly(at:)``).
+    /// works on read-only media (`Catalog/openReadOnly(at:)`).
     public static func verify(
         at path: String, identity: Identity?, stateDirectory: StateLocation = .standard, deep: Bool, subset: ObjectSubset? = nil
     ) throws -> VerificationReport {
