@@ -266,6 +266,18 @@ extension Vault {
         }
     }
 
+    /// Records the read of `query` in the ledger, then decrypts it into
+    /// `sink` as its frames authenticate (as ``open(_:revision:to:)`` does to
+    /// standard output: a later failure throws after earlier chunks).
+    func stream(_ query: String, revision: UInt32?, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try requireWritable()
+        try replanning {
+            let read = try reading(query, revision: revision)
+            try recordRead(read)
+            try decrypt(read, sink: sink)
+        }
+    }
+
     /// What opening one revision of a document needs: the version, its key, the role that opened it, its summary.
     struct Reading {
         let document: VaultState.Document

@@ -140,12 +140,18 @@ extension Vault {
     /// A name that is a readable document's seals its next revision, as ``seal(paths:name:label:onSealed:)`` does.
     /// - Throws: as ``seal(paths:name:label:onSealed:)``.
     public func seal(bytes: [UInt8], name: String, label: String? = nil) throws -> SealedDocument {
+        progress?.expect(UInt64(bytes.count))
+        return try seal(source: MemorySource(bytes), name: name, label: label)
+    }
+
+    /// Seals what `source` yields as one document named `name`, recorded as
+    /// sealed from `memory` (``seal(bytes:name:label:)``, and the async ``seal(_:name:label:)``).
+    func seal(source: some ByteSource, name: String, label: String?) throws -> SealedDocument {
         let newLabel = try sealLabel(label)
         try DocumentName.check(name)
         let target = try revisionTarget(named: name, label: label, existing: NameLookup(vault: self))
-        progress?.expect(UInt64(bytes.count))
         let batch = PublishBatch(store: objects)
-        let prepared = try prepare(source: MemorySource(bytes), name: name, mode: nil, label: newLabel, origin: "memory", revising: target, into: batch)
+        let prepared = try prepare(source: source, name: name, mode: nil, label: newLabel, origin: "memory", revising: target, into: batch)
         if let unchanged = unchangedResult(prepared, target) { return unchanged }
         return try commitSealed([prepared], objects: batch)[0]
     }
