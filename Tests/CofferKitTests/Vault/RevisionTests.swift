@@ -150,6 +150,35 @@ struct RevisionTests {
         refused(.documentSealed(sealed), by: fixture.owner, "a new document with a link")
     }
 
+    @Test("a well-formed link to the wrong key, signed by the document's own owner, is caught: the current revision opens, the earlier one fails its commitment (integrity, exit 5), and verify --deep reports it")
+    func maliciousOwnersLink() throws {
+        let fixture = try VaultFixture()
+        _ = try fixture.seal("plan.txt", Array("first".utf8))
+        let vault = try fixture.open()
+        let document = try #require(vault.state.documents.values.first { _ in true })
+        // The owner's client, edited: a revision whose link wraps a random key, as the format allows.
+        let target = try vault.revisionTarget(of: document)
+        let batch = PublishBatch(store: vault.objects)
+        let prepared = try vault.prepare(
+            source: MemorySource(Array("second".utf8)), name: "plan.txt", mode: nil, label: document.label, origin: "memory", revising: target, into: batch)
+        try batch.finish()
+        try vault.commit { state in
+            let current = try #require(state.documents[document.id])
+            var event = try vault.versionEvent(
+                document: document.id, generation: prepared.generation, key: prepared.key, sealed: prepared.sealed, metadata: prepared.metadata,
+                label: current.label, roles: current.current.wraps.keys.sorted().map { state.roles[$0]! })
+            event.previousKey = Data(VersionLink(
+                vaultID: state.vaultID, documentID: document.id, generation: prepared.generation, previousGeneration: current.currentGeneration
+            ).wrap(DataKey.generate(), under: prepared.key))
+            return [.documentRevised(event)]
+        }
+        #expect(try fixture.open().contents(of: "plan.txt") == Array("second".utf8))
+        expectFailure(.integrity, "open --at 1") { _ = try fixture.open().contents(of: "plan.txt", revision: 1) }
+        expectFailure(.integrity, "history") { _ = try fixture.open().history(of: "plan.txt") }
+        let report = try fixture.verify(deep: true)
+        #expect(!report.isClean, "verify --deep finds the bad link")
+    }
+
     @Test("a document state record with revisions and links round-trips, and its truncations and flips are refused")
     func stateRecord() throws {
         let fixture = try VaultFixture()
