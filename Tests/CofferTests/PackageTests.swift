@@ -28,6 +28,6 @@ struct PackageTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "\(text.suffix(4000))")
         #expect(text.contains("no Swift toolchain") && text.contains("no Swift runtime"), "\(text.suffix(4000))")
-        #expect(text.contains("0.1.0 (commit ") && text.contains("complete -F") && text.contains("demo complete"), "\(text.suffix(4000))")
+        #expect(text.contains("0.1.0 (commit ") && text.contains("-F _coffer coffer") && text.contains("demo complete"), "\(text.suffix(4000))")
     }
 }

@@ -138,6 +138,28 @@ struct TerminalTests {
         #expect(try edits.leftovers().isEmpty)
     }
 
+    @Test("unlock at a terminal: the passphrase is typed once, without echo; then commands in a pipe and without a terminal need none, until lock")
+    func unlockOnce() throws {
+        let passphrase = "unlock me once"
+        let cli = try Self.encryptedVault(passphrase: passphrase)
+        // A runtime directory of the test's own, for the agent's socket (kept to the end).
+        let runtime = try EditCommandTests.EditHarness(cli)
+        let terminal = Terminal(cli)
+        let unlocked = cli.path("unlocked")
+        try terminal.start("'\(CLIHarness.binary)' unlock --for 5m; echo status \\$? > '\(unlocked)'; sleep 30")
+        #expect(try terminal.waitFor("Passphrase for"), "\(terminal.shown)")
+        try terminal.type(passphrase)
+        #expect(Self.status(in: unlocked) == "status 0", "\(terminal.shown)")
+        #expect(terminal.shown.contains("unlocked alice") && !terminal.shown.contains(passphrase), "\(terminal.shown)")
+        // No terminal, no passphrase source: the agent answers.
+        let sealed = try cli.run(["seal", "-", "--name", "piped.txt"], stdin: Data("through the agent".utf8))
+        #expect(sealed.status == Exit.ok, "\(sealed.stderr)")
+        #expect(try cli.run(["open", "piped.txt", "-o", "-"]).text == "through the agent")
+        try cli.ok(["lock"])
+        #expect(try cli.run(["ls"]).status == Exit.usage)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: runtime.runtime + "/coffer").isEmpty)
+    }
+
     /// A shell command that reads standard input at about 20 MiB/s (1 MiB per 50 ms).
     static let slowReader = "python3 -c 'import sys, time\nwhile sys.stdin.buffer.read(1 << 20): time.sleep(0.05)'"
 
