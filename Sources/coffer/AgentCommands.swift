@@ -35,10 +35,12 @@ extension Coffer {
                 throw ValidationError("--for takes a duration such as 30s, 15m, 8h or 1d")
             }
             let path = IdentityLoader.path(explicit: identity.identity)
-            let unlocked = try IdentityLoader.load(path: path, passphraseFile: identity.passphraseFile, command: identity.passphraseCommand)
+            let file = try AgentServer.unlock(
+                file: path, passphrase: IdentityLoader.passphrase(for: path, file: identity.passphraseFile, command: identity.passphraseCommand))
+            let unlocked = file.identity
             let socket = try AgentSocket.path(forIdentityFile: path, create: true)
             AgentSocket.stopAgent(at: socket)
-            let agent = try AgentProcess.start(unlocked, identityFile: path, socket: socket, seconds: seconds)
+            let agent = try AgentProcess.start(file, socket: socket, seconds: seconds)
             let report = UnlockReport(
                 fingerprint: unlocked.fingerprint, name: unlocked.name, socket: socket, pid: agent,
                 until: Timestamp.format(Date(timeIntervalSinceNow: seconds)))
@@ -128,32 +130,33 @@ enum AgentProcess {
     /// until it listens.
     /// - Returns: its process id.
     /// - Throws: ``IdentityError/agentFailed(_:)`` if it did not start.
-    static func start(_ identity: Identity, identityFile: String, socket: String, seconds: Double) throws -> pid_t {
+    static func start(_ unlocked: AgentServer.Unlocked, socket: String, seconds: Double) throws -> pid_t {
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
         guard pipe(&input) == 0 else { throw IdentityError.agentFailed("no pipe (errno \(errno))") }
         guard pipe(&output) == 0 else { throw IdentityError.agentFailed("no pipe (errno \(errno))") }
-        defer { close(input[1]); close(output[0]) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        coffer_spawn_close_from(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(COFFER_POSIX_SPAWN_SETSID))
+        defer {
+            if input[1] >= 0 { close(input[1]) }
+            close(output[0])
+        }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let arguments = [executable, "agent-serve", "--socket", socket, "--seconds", String(seconds)]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var child: pid_t = 0
-        let spawned = posix_spawn(&child, executable, &actions, &attributes, &argv, environ)
+        let child: pid_t
+        do {
+            child = try ChildProcessSpawn.start(
+                executable, arguments: ["agent-serve", "--socket", socket, "--seconds", String(seconds)], flags: COFFER_POSIX_SPAWN_SETSID
+            ) { actions in
+                posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+                posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+                posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            }
+        } catch {
+            close(input[0])
+            close(output[1])
+            throw IdentityError.agentFailed("the agent could not start (errno \(error.code))")
+        }
+        // The child's ends: the parent keeps only the writing end of its input and the reading end of its output.
         close(input[0])
         close(output[1])
-        guard spawned == 0 else { throw IdentityError.agentFailed("the agent could not start (errno \(spawned))") }
-        try AgentServer.handOff(identity, identityFile: identityFile, to: input[1])
+        try AgentServer.handOff(unlocked, to: input[1])
         close(input[1])
         input[1] = -1
         let said = readLine(from: output[0], within: 10)

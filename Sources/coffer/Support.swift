@@ -115,9 +115,12 @@ enum IdentityLoader {
 
     /// Reads and decrypts the identity at `path`.
     static func load(path: String, passphraseFile: String?, command: String? = nil) throws -> Identity {
-        try IdentityFile.load(from: path) {
-            try Passphrase.read(file: passphraseFile, command: command, prompt: "Passphrase for \(path): ", confirm: false, path: path)
-        }
+        try IdentityFile.load(from: path, passphrase: passphrase(for: path, file: passphraseFile, command: command))
+    }
+
+    /// The identity's passphrase, from the usual sources, when it is asked for.
+    static func passphrase(for path: String, file: String?, command: String?) -> () throws -> SecureBytes {
+        { try Passphrase.read(file: file, command: command, prompt: "Passphrase for \(path): ", confirm: false, path: path) }
     }
 
 }

@@ -137,9 +137,7 @@ public enum AgentSocket {
 
     /// The SHA-256 of the identity file at `path`: what binds an agent to the file it was unlocked from.
     static func fileDigest(_ path: String) throws -> [UInt8] {
-        var contents = try FileSystem.readSmallFile(path, limit: 64 * 1024)
-        defer { Sodium.wipe(&contents) }
-        return Array(SHA256.hash(data: contents))
+        try IdentityFile.withContents(of: path) { Array(SHA256.hash(data: $0)) }
     }
 
     /// Asks the agent at `socket` to stop (it wipes its identity and removes

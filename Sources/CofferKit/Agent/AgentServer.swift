@@ -1,4 +1,5 @@
 import CPlatform
+import Crypto
 #if canImport(Glibc)
 import Glibc
 #else
@@ -46,31 +47,51 @@ public final class AgentServer {
         if lstat(socket, &st) == 0, st.st_ino == inode { unlink(socket) }
     }
 
-    /// The fixed size of what ``handOff(_:identityFile:to:)`` writes before the name:
+    /// The fixed size of what ``handOff(_:to:)`` writes before the name:
     /// the file's SHA-256 and the seed.
     private static let handOffPrefix = 32 + 32
 
-    /// Writes what an agent process needs to hold `identity`, unlocked
-    /// from the file at `identityFile`, to `descriptor` (a pipe to the agent's
-    /// standard input): the file's SHA-256, the seed, the name. The seed is
-    /// written from locked memory and never copied elsewhere.
-    /// - Throws: ``IdentityError/agentFailed(_:)`` for an agent's identity or a failed write; ``FileError``.
-    public static func handOff(_ identity: Identity, identityFile: String, to descriptor: Int32) throws {
-        let secrets = try identity.localSecrets(for: "unlocking")
-        let prefix = try AgentSocket.fileDigest(identityFile)
-        func write(_ bytes: UnsafeRawBufferPointer) throws {
-            var written = 0
-            while written < bytes.count {
-                let n = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
-                if n > 0 { written += n } else if n < 0, errno == EINTR { continue } else { throw IdentityError.agentFailed("the agent did not take the identity") }
-            }
-        }
-        try prefix.withUnsafeBytes(write)
-        try secrets.seed.withUnsafeBytes(write)
-        try Array(identity.name.utf8).withUnsafeBytes(write)
+    /// An identity decrypted from its file for an agent, with the SHA-256
+    /// of the very bytes it was decrypted from (read once: a file replaced
+    /// meanwhile cannot lend the agent another file's digest).
+    public struct Unlocked: Sendable {
+        /// The identity, held by this process.
+        public let identity: Identity
+        /// The SHA-256 of the file's bytes.
+        let fileDigest: [UInt8]
     }
 
-    /// Reads what ``handOff(_:identityFile:to:)`` wrote from `descriptor`
+    /// Reads the identity file at `path` once, decrypts it (asking
+    /// `passphrase` if it is encrypted) and hashes the same bytes.
+    /// - Throws: as ``IdentityFile/load(from:passphrase:)``.
+    public static func unlock(file path: String, passphrase: () throws -> SecureBytes) throws -> Unlocked {
+        try IdentityFile.withContents(of: path) { contents in
+            Unlocked(
+                identity: try IdentityFile.decode(contents, path: path, passphrase: passphrase),
+                fileDigest: Array(SHA256.hash(data: contents)))
+        }
+    }
+
+    /// Writes what an agent process needs to hold `unlocked` to
+    /// `descriptor` (a pipe to the agent's standard input): the file's
+    /// SHA-256, the seed, the name. The seed is written from locked memory
+    /// and never copied elsewhere.
+    /// - Throws: ``IdentityError/agentFailed(_:)`` for a failed write.
+    public static func handOff(_ unlocked: Unlocked, to descriptor: Int32) throws {
+        let identity = unlocked.identity
+        let secrets = try identity.localSecrets(for: "unlocking")
+        let prefix = unlocked.fileDigest
+        let pipe = POSIXFile.borrowing(descriptor, path: "the agent's standard input")
+        do {
+            try prefix.withUnsafeBytes(pipe.write)
+            try secrets.seed.withUnsafeBytes(pipe.write)
+            try Array(identity.name.utf8).withUnsafeBytes(pipe.write)
+        } catch {
+            throw IdentityError.agentFailed("the agent did not take the identity")
+        }
+    }
+
+    /// Reads what ``handOff(_:to:)`` wrote from `descriptor`
     /// (to its end), and listens at `socket` until `lifetime` seconds from
     /// now. A socket file already at `socket` is replaced (the caller has
     /// asked the agent listening there, if any, to stop).
@@ -78,11 +99,9 @@ public final class AgentServer {
     ///   ``FileError`` if the socket cannot be made.
     public static func start(readingIdentityFrom descriptor: Int32, socket: String, lifetime: TimeInterval) throws -> AgentServer {
         var count = 0
+        // Read straight into locked memory; a failed read is a short hand-off.
         let received = SecureBytes(count: handOffPrefix + 256 + 1) { buffer in
-            while count < buffer.count {
-                let n = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
-                if n > 0 { count += n } else if n < 0, errno == EINTR { continue } else { break }
-            }
+            count = (try? POSIXFile.borrowing(descriptor, path: "standard input").read(into: buffer)) ?? 0
         }
         guard count > handOffPrefix, count <= handOffPrefix + 256 else { throw IdentityError.agentFailed("the identity handed to the agent is malformed") }
         let (digest, seed, nameBytes) = received.withUnsafeBytes { bytes in

@@ -102,10 +102,17 @@ public enum IdentityFile {
     /// - Throws: ``IdentityError/noIdentity(path:)`` if there is no file;
     ///   as ``decode(_:path:passphrase:)``; ``FileError``.
     public static func load(from path: String = standardPath, passphrase: () throws -> SecureBytes) throws -> Identity {
+        try withContents(of: path) { try decode($0, path: path, passphrase: passphrase) }
+    }
+
+    /// Reads the identity file at `path` (at most 64 KiB) and lends its
+    /// bytes to `body`, wiping them afterwards: the file may hold a seed in clear.
+    /// - Throws: ``IdentityError/noIdentity(path:)`` if there is no file; ``FileError``; what `body` throws.
+    static func withContents<T>(of path: String, _ body: ([UInt8]) throws -> T) throws -> T {
         guard FileSystem.exists(path) else { throw IdentityError.noIdentity(path: path) }
         var contents = try FileSystem.readSmallFile(path, limit: 64 * 1024)
         defer { Sodium.wipe(&contents) }
-        return try decode(contents, path: path, passphrase: passphrase)
+        return try body(contents)
     }
 
     /// Parses and, if needed, decrypts an identity file.

@@ -23,11 +23,16 @@ final class POSIXFile: @unchecked Sendable {
 
     deinit { if owned { close(descriptor) } }
 
+    /// A descriptor the caller keeps (never closed by this object); `path` names it in errors.
+    static func borrowing(_ descriptor: Int32, path: String) -> POSIXFile {
+        POSIXFile(descriptor: descriptor, path: path, owned: false)
+    }
+
     /// The process's standard input (never closed by this object).
-    static var standardInput: POSIXFile { POSIXFile(descriptor: 0, path: "standard input", owned: false) }
+    static var standardInput: POSIXFile { borrowing(0, path: "standard input") }
 
     /// The process's standard output (never closed by this object).
-    static var standardOutput: POSIXFile { POSIXFile(descriptor: 1, path: "standard output", owned: false) }
+    static var standardOutput: POSIXFile { borrowing(1, path: "standard output") }
 
     /// Opens `path` for reading.
     static func openForReading(_ path: String) throws -> POSIXFile {

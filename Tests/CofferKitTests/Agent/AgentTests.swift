@@ -53,14 +53,17 @@ struct AgentTests {
         #expect(throws: FormatError.self) { _ = try AgentResponse.Hello.parse([0, 1, 0xff]) }
     }
 
-    @Test("an agent started from a hand-off answers only for its file's digest: hello, signatures and opened seals equal the identity's own, a changed seal is refused; an agent's identity cannot be handed off again")
+    @Test("an agent started from a hand-off answers only for its file's digest: hello, signatures and opened seals equal the identity's own, a changed seal is refused; a short hand-off is refused")
     func answers() throws {
         let scratch = try ScratchDirectory()
         let alice = Identity.generate(name: "alice")
         let file = try scratch.write("alice.identity", try IdentityFile.encode(alice, passphrase: nil))
         var pipe: [Int32] = [0, 0]
         #expect(Glibc.pipe(&pipe) == 0)
-        try AgentServer.handOff(alice, identityFile: file, to: pipe[1])
+        let unlocked = try AgentServer.unlock(file: file) { throw IdentityError.passphraseRequired(path: file) }
+        let fileDigest = try AgentSocket.fileDigest(file)
+        #expect(unlocked.identity.fingerprint == alice.fingerprint && unlocked.fileDigest == fileDigest)
+        try AgentServer.handOff(unlocked, to: pipe[1])
         close(pipe[1])
         let server = try AgentServer.start(readingIdentityFrom: pipe[0], socket: scratch.join("agent.sock"), lifetime: 60)
         close(pipe[0])
@@ -91,7 +94,7 @@ struct AgentTests {
         #expect(try ask(.stateKeys).payload == keys.records.withUnsafeBytes { Array($0) } + keys.names.withUnsafeBytes { Array($0) })
         #expect(try ask(.lock, digest: Self.digest).status == .ok)
 
-        // A short hand-off is refused; so is handing off an identity the process does not hold.
+        // A short hand-off is refused. (Only ``AgentServer/unlock(file:passphrase:)`` makes what is handed off: always an identity this process holds.)
         var short: [Int32] = [0, 0]
         #expect(Glibc.pipe(&short) == 0)
         _ = write(short[1], [UInt8](repeating: 1, count: 40), 40)
