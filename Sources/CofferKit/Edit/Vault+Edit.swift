@@ -15,7 +15,7 @@ public struct DocumentEdit: Sendable, Equatable {
     public let revision: UInt32
     /// Where its plaintext was written.
     public let path: String
-    /// The SHA-256 of what was written there, lowercase hex.
+    /// The ``ContentDigest`` of what was written there, lowercase hex.
     let digest: String
 }
 
@@ -70,7 +70,7 @@ extension Vault {
         let (document, _) = try document(matching: query)
         try requireOwnerOrAdministrator(document, "edit")
         let opened = try open(document.id.description, to: .file(path: path, overwrite: false))
-        let digest = try DigestingSource.digest(of: POSIXFile.openForReading(path))
+        let digest = try ContentStream(store: objects).contentDigest(of: POSIXFile.openForReading(path))
         return DocumentEdit(document: opened.id, name: opened.name, revision: opened.revision, path: path, digest: digest)
     }
 
@@ -93,7 +93,7 @@ extension Vault {
             let file = try Self.openEdited(edit.path)
             let status = try file.status()
             let concurrent = Array(edit.revision..<document.current.revision).map { $0 + 1 }
-            if try DigestingSource.digest(of: Self.openEdited(edit.path)) == edit.digest, try file.isUnmodified(since: status) {
+            if try ContentStream(store: objects).contentDigest(of: Self.openEdited(edit.path)) == edit.digest, try file.isUnmodified(since: status) {
                 let opened = SealedDocument(
                     id: document.id, name: edit.name, size: UInt64(status.st_size), label: document.label, revision: edit.revision, unchanged: true)
                 return EditedDocument(sealed: opened, editedRevision: edit.revision, concurrentRevisions: concurrent)

@@ -27,32 +27,18 @@ final class MemorySource: ByteSource {
     }
 }
 
-/// A ``ByteSource`` that hashes what it passes on (SHA-256): the content
-/// digest a sealed document records, so that sealing unchanged content
-/// again can be recognised (``Vault/seal(paths:name:label:onSealed:)``).
-final class DigestingSource<Source: ByteSource>: ByteSource {
-    private let source: Source
-    private var hasher = SHA256()
-
-    init(_ source: Source) {
-        self.source = source
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let count = try source.read(into: buffer)
-        hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        return count
-    }
-
-    /// The digest of everything read so far, lowercase hex.
-    var digest: String { Hex.encode(Array(hasher.finalize())) }
-
-    /// The SHA-256 of everything `source` holds from where it stands, read to its end in 1 MiB steps.
-    static func digest(of source: Source) throws -> String {
-        let digesting = DigestingSource(source)
+/// The SHA-256 of a whole plaintext, as documents sealed before
+/// ``ContentDigest`` recorded it (``DocumentMetadata/digest``): still
+/// computed for a file sealed over such a document, to recognise it unchanged.
+enum WholeContentDigest {
+    /// The SHA-256 of everything `source` holds from where it stands, read to its end in 1 MiB steps; lowercase hex.
+    static func of(_ source: some ByteSource) throws -> String {
+        var hasher = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
-        while try digesting.read(into: buffer) > 0 {}
-        return digesting.digest
+        while case let count = try source.read(into: buffer), count > 0 {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        return Hex.encode(Array(hasher.finalize()))
     }
 }

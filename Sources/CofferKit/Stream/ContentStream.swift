@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Seals a byte stream into segment objects and a manifest, and opens them
@@ -37,6 +38,9 @@ struct ContentStream {
         let manifestID: ObjectID
         /// Plaintext bytes read.
         let size: UInt64
+        /// The plaintext's ``ContentDigest``; nil from ``reseal(_:from:to:generation:into:)``,
+        /// whose version keeps the metadata of the one it re-encrypts.
+        let contentDigest: String?
     }
 
     /// Reads `source` to its end and stores it encrypted under `key`, adding
@@ -60,25 +64,29 @@ struct ContentStream {
         // document of one segment goes through it, so that sealing many
         // small documents never waits for the device one write at a time.
         let bypassingCache = !first.isLast
-        let process = { (job: SegmentReader.Job) -> (StagedObject, Int) in
+        var digest = ContentDigest(segmentSize: segmentSize)
+        let process = { (job: SegmentReader.Job) -> (StagedObject, Int, SHA256.Digest) in
             defer { plaintextPool.give(job.buffer, used: job.count) }
             let sealed = sealedPool.take()
             defer { sealedPool.give(sealed, used: 0) }
             let size = cipher.sealedSize(plaintextCount: job.count)
             let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<size])
-            cipher.seal(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), index: job.index, isLast: job.isLast, into: output)
-            return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count)
+            let plaintext = UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count])
+            cipher.seal(plaintext, index: job.index, isLast: job.isLast, into: output)
+            let segmentDigest = ContentDigest.ofSegment(plaintext)
+            return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count, segmentDigest)
         }
         let progress = self.progress
-        let consume = { (object: StagedObject, count: Int) in
+        let consume = { (object: StagedObject, count: Int, segmentDigest: SHA256.Digest) in
             segments.append(object.id)
             total += UInt64(count)
+            digest.append(segmentDigest)
             try batch.add(object)
             progress?.advance(UInt64(count))
         }
         if first.isLast {
-            let (object, count) = try process(first)
-            try consume(object, count)
+            let (object, count, segmentDigest) = try process(first)
+            try consume(object, count, segmentDigest)
         } else {
             reader.unread(first)
             try OrderedPipeline.run(
@@ -88,7 +96,29 @@ struct ContentStream {
         let manifest = Manifest(
             documentID: documentID, generation: generation, geometry: geometry, salt: salt, commitment: key.commitment, segments: segments)
         let manifestID = try manifest.encoded().withUnsafeBytes { try batch.add($0) }
-        return Sealed(manifest: manifest, manifestID: manifestID, size: total)
+        return Sealed(manifest: manifest, manifestID: manifestID, size: total, contentDigest: digest.finalized())
+    }
+
+    /// The ``ContentDigest`` of everything `source` holds from where it
+    /// stands, as ``seal(from:key:documentID:generation:into:)`` would record
+    /// it, without sealing anything: segments are hashed on ``width`` threads.
+    func contentDigest(of source: some ByteSource) throws -> String {
+        let segmentSize = geometry.segmentPlaintextSize
+        let pool = BufferPool.shared(bufferSize: segmentSize)
+        let reader = SegmentReader(source: source, segmentSize: segmentSize, pool: pool)
+        var digest = ContentDigest(segmentSize: segmentSize)
+        let hash = { (job: SegmentReader.Job) -> SHA256.Digest in
+            defer { pool.give(job.buffer, used: job.count) }
+            return ContentDigest.ofSegment(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]))
+        }
+        let first = try reader.next()!
+        if first.isLast {
+            digest.append(hash(first))  // one segment: no threads
+        } else {
+            reader.unread(first)
+            try OrderedPipeline.run(width: width, window: width, next: { try reader.next() }, process: hash, consume: { digest.append($0) })
+        }
+        return digest.finalized()
     }
 
     /// Decrypts the stream described by `manifest` and passes authenticated
@@ -286,6 +316,6 @@ extension ContentStream {
         let resealed = Manifest(
             documentID: manifest.documentID, generation: generation, geometry: geometry, salt: salt, commitment: newKey.commitment, segments: ids)
         let manifestID = try resealed.encoded().withUnsafeBytes { try batch.add($0) }
-        return Sealed(manifest: resealed, manifestID: manifestID, size: total)
+        return Sealed(manifest: resealed, manifestID: manifestID, size: total, contentDigest: nil)
     }
 }

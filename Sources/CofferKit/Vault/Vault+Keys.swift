@@ -14,8 +14,13 @@ public struct DocumentMetadata: Codable, Sendable, Equatable {
     public var source: String
     /// Unix permission bits of the original file, if it was one.
     public var mode: UInt32?
-    /// The SHA-256 of the content, lowercase hex (absent in documents sealed
-    /// before revisions): sealing the same content again adds no revision.
+    /// The plaintext's ``ContentDigest``, lowercase hex: sealing the same
+    /// content again adds no revision. Absent in documents sealed before it was.
+    public var contentDigest: String?
+    /// The SHA-256 of the whole plaintext, lowercase hex, in documents sealed
+    /// between revisions and ``contentDigest`` (no longer written: hashing on
+    /// the reading thread slowed every seal); a file sealed over one is still
+    /// recognised as unchanged.
     public var digest: String?
 
     static func associatedData(vault: VaultID, document: DocumentID, generation: UInt32, manifest: ObjectID) -> [UInt8] {

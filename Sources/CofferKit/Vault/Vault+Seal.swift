@@ -118,8 +118,8 @@ extension Vault {
                     throw VaultError.unsealableInput(path: input.path, reason: "not a regular file")
                 }
                 // Content that may be the current revision's is hashed first, so that nothing is written for it.
-                if let target, target.metadata.size == UInt64(status.st_size), let digest = target.metadata.digest,
-                   try DigestingSource.digest(of: POSIXFile.openForReading(input.path)) == digest, try file.isUnmodified(since: status) {
+                if let target, target.metadata.size == UInt64(status.st_size), try hasContent(of: target, path: input.path),
+                   try file.isUnmodified(since: status) {
                     try onSealed(target.unchanged)
                     if batch.count >= Self.sealBatchSize { try flush() }
                     return
@@ -212,8 +212,20 @@ extension Vault {
 
     /// The report of a prepared revision whose content is the current one's (nothing to commit), or nil.
     func unchangedResult(_ prepared: PreparedDocument, _ target: RevisionTarget?) -> SealedDocument? {
-        guard let target, let digest = target.metadata.digest, digest == prepared.metadata.digest else { return nil }
+        guard let target, let digest = target.metadata.contentDigest, digest == prepared.metadata.contentDigest else { return nil }
         return target.unchanged
+    }
+
+    /// Whether the file at `path` holds `target`'s content, by the digest its
+    /// metadata records (false when it records none).
+    func hasContent(of target: RevisionTarget, path: String) throws -> Bool {
+        if let digest = target.metadata.contentDigest {
+            return try ContentStream(store: objects).contentDigest(of: POSIXFile.openForReading(path)) == digest
+        }
+        if let digest = target.metadata.digest {
+            return try WholeContentDigest.of(POSIXFile.openForReading(path)) == digest
+        }
+        return false
     }
 
     /// Makes `batch`'s objects durable, then commits the `document.seal` and
@@ -249,9 +261,8 @@ extension Vault {
         let id = target?.document.id ?? DocumentID.random()
         let generation = target.map { $0.document.currentGeneration + 1 } ?? 1
         let key = DataKey.generate()
-        let digesting = DigestingSource(source)
-        let sealed = try ContentStream(store: objects, progress: progress).seal(from: digesting, key: key, documentID: id, generation: generation, into: batch)
-        let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode, digest: digesting.digest)
+        let sealed = try ContentStream(store: objects, progress: progress).seal(from: source, key: key, documentID: id, generation: generation, into: batch)
+        let metadata = DocumentMetadata(name: name, size: sealed.size, source: origin, mode: mode, contentDigest: sealed.contentDigest)
         return PreparedDocument(
             id: id, generation: generation, key: key, sealed: sealed, metadata: metadata, label: target?.document.label ?? label, revising: target)
     }

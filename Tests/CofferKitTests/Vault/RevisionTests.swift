@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -194,5 +195,56 @@ struct RevisionTests {
         }
         var longer = ByteReader(bytes + [0], what: "record")
         #expect(throws: (any Error).self) { _ = try StateCodec.decodeDocument(&longer) }
+    }
+
+    @Test("the content digest is SHA-256 over the segment size and each segment's SHA-256; a file or bytes sealed again unchanged add nothing, one flipped byte in a later segment adds a revision; a revision that records only the old whole-content SHA-256 is still recognised for a file")
+    func contentDigest() throws {
+        let fixture = try VaultFixture()
+        let segment = StreamGeometry.standard.segmentPlaintextSize
+        var content = (0..<(2 * segment + 1000)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let first = try fixture.seal("big.bin", content)
+        let vault = try fixture.open()
+        let recorded = try vault.revisionTarget(of: #require(vault.state.documents[first.id])).metadata
+        var expected = SHA256()
+        expected.update(data: Array("coffer-content-digest-v1".utf8) + [0, 0, 0, 0, 0, 0x40, 0, 0])
+        #expect(segment == 0x40_0000)
+        for start in stride(from: 0, to: content.count, by: segment) {
+            expected.update(data: Array(SHA256.hash(data: content[start..<min(start + segment, content.count)])))
+        }
+        #expect(recorded.contentDigest == Hex.encode(Array(expected.finalize())) && recorded.digest == nil)
+        #expect(recorded.contentDigest != Hex.encode(Array(SHA256.hash(data: content))))
+        // The empty document is one empty segment: the value docs/FORMAT.md shows.
+        let empty = try fixture.seal("empty", [])
+        let reopened = try fixture.open()
+        let emptyMetadata = try reopened.revisionTarget(of: #require(reopened.state.documents[empty.id])).metadata
+        #expect(emptyMetadata.contentDigest == "ecd34995030e3ccbc56034c389733bea1581284960afb07beac1d79a5ac16175")
+
+        #expect(try fixture.seal("big.bin", content).unchanged)
+        #expect(try fixture.open().seal(bytes: content, name: "big.bin").unchanged)
+        content[segment + 5] ^= 1
+        let changed = try fixture.seal("big.bin", content)
+        #expect(!changed.unchanged && changed.revision == 2)
+
+        // A revision as sealed before ContentDigest: its metadata records the whole content's SHA-256 only.
+        let legacy = try fixture.open()
+        let target = try legacy.revisionTarget(of: #require(legacy.state.documents[first.id]))
+        content[0] ^= 1
+        let batch = PublishBatch(store: legacy.objects)
+        let prepared = try legacy.prepare(
+            source: MemorySource(content), name: "big.bin", mode: nil, label: target.document.label, origin: "memory", revising: target, into: batch)
+        var metadata = prepared.metadata
+        metadata.contentDigest = nil
+        metadata.digest = Hex.encode(Array(SHA256.hash(data: content)))
+        let old = Vault.PreparedDocument(
+            id: prepared.id, generation: prepared.generation, key: prepared.key, sealed: prepared.sealed, metadata: metadata, label: prepared.label,
+            revising: target)
+        #expect(try legacy.commitSealed([old], objects: batch)[0].revision == 3)
+        #expect(try fixture.seal("big.bin", content).unchanged)
+        // Bytes sealed over it cannot be compared before they are written: they add a revision, which records the new digest.
+        let fromMemory = try fixture.open().seal(bytes: content, name: "big.bin")
+        #expect(!fromMemory.unchanged && fromMemory.revision == 4)
+        #expect(try fixture.open().seal(bytes: content, name: "big.bin").unchanged)
+        #expect(try fixture.read("big.bin") == content)
+        #expect(try fixture.verify(deep: true).findings.isEmpty)
     }
 }
