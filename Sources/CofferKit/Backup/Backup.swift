@@ -125,39 +125,36 @@ extension Vault {
             return [.backupStarted(sealed)]
         }
 
-        // On two cores at once: the catalog snapshot (copied, hashed, made
-        // durable) and the survey of which objects the vault references now
-        // the destination already holds.
         let catalogCopy = FileSystem.join(folder, "catalog.sqlite")
-        let current = state.liveObjects
-        let (present, catalogHash) = try ParallelMap.both({ store.sizes(of: current) }) {
-            try snapshotCatalog(to: catalogCopy)
-            return try BackupStore.fileHash(catalogCopy, thenSync: true)
-        }
+        try snapshotCatalog(to: catalogCopy)
         try AtomicFile.write(
             try VaultDescriptor.readFile(inVault: path),
             to: FileSystem.join(folder, VaultDescriptor.fileName), overwrite: false)
         guard symlink("../../objects", FileSystem.join(folder, "objects")) == 0 else { throw FileError("symlink", path: folder) }
 
-        // What the snapshot references, from its own verified ledger: replayed
-        // from the state this vault verified, so only entries committed since
-        // (by other processes) are replayed, and only their new objects surveyed.
-        let snapshotState = try Vault.replay(catalog: try Catalog.open(at: catalogCopy), descriptor: descriptor, trustedThrough: nil, from: state)
-        let unchanged = snapshotState.head == state.head
-        let referenced = unchanged ? current : snapshotState.liveObjects
-        let sizes = unchanged ? present : present.merging(store.sizes(of: referenced.subtracting(current))) { a, _ in a }
-        let (copied, copiedBytes, totalBytes) = try copyMissing(referenced, present: sizes, to: store)
+        // On two cores at once: the catalog copy hashed and made durable,
+        // and what it references copied. The references come from the
+        // snapshot's own verified ledger (read-only: the file is being
+        // hashed), replayed from the state this vault verified, so only
+        // entries committed since (by other processes) are replayed. They go
+        // to temporary files and are copied a fan-out directory at a time:
+        // memory holds a 256th of them, whatever the vault's size.
+        let (catalogHash, (snapshotState, tally)) = try ParallelMap.both({ try BackupStore.fileHash(catalogCopy, thenSync: true) }) {
+            let snapshotState = try Vault.replay(
+                catalog: try Catalog.open(at: catalogCopy, access: .immutable), descriptor: descriptor, trustedThrough: nil, from: state)
+            return (snapshotState, try ObjectReferences(usedBy: snapshotState.documents).copyMissing(from: objects, to: store, progress: progress))
+        }
 
         let manifest = BackupManifest(
             format: BackupManifest.format, id: id, vault: snapshotState.vaultID, created: Timestamp.format(started),
-            entries: snapshotState.entryCount, head: Hex.encode(snapshotState.head), objects: referenced.count, objectBytes: totalBytes,
+            entries: snapshotState.entryCount, head: Hex.encode(snapshotState.head), objects: tally.objects, objectBytes: tally.bytes,
             catalog: catalogHash, operatorIdentity: identity.publicIdentity.description)
         let body = Array(try LedgerJSON.encoder.encode(manifest))
         let signature = try identity.sign(BackupManifest.signaturePrefix + body)
         try AtomicFile.write(Array(Base64.encode(signature).utf8), to: FileSystem.join(folder, "manifest.sig"), overwrite: false)
         try AtomicFile.write(body, to: FileSystem.join(folder, "manifest.json"), overwrite: false)
         try FileSystem.syncDirectory(snapshots)
-        return BackupReport(snapshot: manifest, objectsCopied: copied, bytesCopied: copiedBytes, seconds: Date().timeIntervalSince(started))
+        return BackupReport(snapshot: manifest, objectsCopied: tally.copied, bytesCopied: tally.copiedBytes, seconds: Date().timeIntervalSince(started))
     }
 
     /// Writes a consistent copy of the catalog to `path`: SQLite's online
@@ -180,23 +177,6 @@ extension Vault {
             try snapshot.append(batch)
         }
         try snapshot.database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    }
-
-    /// Copies each of `objects` that `store` lacks (not in `present`, the
-    /// sizes of those it holds), checked against its name first, durably;
-    /// returns how many were copied, their bytes, and the bytes of all of
-    /// `objects`.
-    private func copyMissing(
-        _ objects: Set<ObjectID>, present: [ObjectID: Int], to store: ObjectStore
-    ) throws -> (copied: Int, copiedBytes: UInt64, totalBytes: UInt64) {
-        let missing = objects.filter { present[$0] == nil }.sorted()
-        // A bucket's sizes would cost a request each: its progress shows bytes without a total.
-        if let progress, let local = self.objects as? ObjectStore {
-            progress.expect(local.sizes(of: Set(missing)).values.reduce(0) { $0 + UInt64($1) })
-        }
-        let copiedBytes = try store.copy(missing, from: self.objects, progress: progress)
-        let totalBytes = objects.reduce(copiedBytes) { $0 + UInt64(present[$1] ?? 0) }
-        return (missing.count, copiedBytes, totalBytes)
     }
 }
 

@@ -46,18 +46,32 @@ extension BackupStore {
         let interrupted = try FileSystem.contents(of: snapshots).filter { !complete.contains($0) }.sorted()
         report.interruptedRemoved = interrupted.count
 
-        var referenced = Set<ObjectID>()
+        // Each kept snapshot's references, from its replay (saved to a
+        // temporary store as it goes), into one temporary file; the store is
+        // then compared with them a fan-out directory at a time, as `gc` does.
+        let references = try ObjectReferences()
         for id in report.kept {
             let (descriptor, catalog) = try Vault.openStorage(at: FileSystem.join(snapshots, id))
-            referenced.formUnion(try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil).liveObjects)
+            let state = try Vault.replay(
+                catalog: catalog, descriptor: descriptor, trustedThrough: nil,
+                spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: descriptor.vault)))
+            try references.insert(objectsOf: state.documents, referencedBy: { _, _ in "" })
         }
-        report.objectsKept = referenced.count
+        report.objectsKept = try references.count
         let store = ObjectStore(root: FileSystem.join(destination, "objects"))
-        let (present, temporaryFiles) = try store.contents()
-        let doomed = present.filter { !referenced.contains($0) }
-        report.objectsRemoved = doomed.count
-        report.bytesFreed = store.sizes(of: doomed).values.reduce(0) { $0 + UInt64($1) }
-        report.temporaryFilesRemoved = temporaryFiles.count
+        var doomed: [String] = []
+        try store.forEachFanOut { leadingByte, entries in
+            let referenced = try references.inFanOut(leadingByte)
+            for entry in entries where !(entry.id.map { referenced[$0] != nil } ?? false) {
+                if entry.id == nil {
+                    report.temporaryFilesRemoved += 1
+                } else {
+                    report.objectsRemoved += 1
+                    report.bytesFreed += entry.size
+                }
+                doomed.append(entry.name)
+            }
+        }
         if plan { return report }
 
         // Manifests first: from then on these are interrupted backups, which every command ignores.
@@ -72,7 +86,6 @@ extension BackupStore {
         try FileSystem.syncDirectory(snapshots)
         // Through no link: a fan-out directory swapped for one deletes nothing elsewhere.
         try store.remove(doomed)
-        try store.remove(temporaryFiles)
         return report
     }
 }

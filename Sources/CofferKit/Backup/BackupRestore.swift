@@ -97,8 +97,8 @@ extension BackupStore {
             throw BackupError.badManifest("the operator \(operatorIdentity.fingerprint) who signed it is not an identity of the vault")
         }
         let source = ObjectStore(root: FileSystem.join(destination, "objects"))
-        if let progress { progress.expect(source.sizes(of: state.liveObjects).values.reduce(0) { $0 + UInt64($1) }) }
-        _ = try ObjectStore.create(at: Vault.objectsPath(directory)).copy(state.liveObjects.sorted(), from: source, progress: progress)
+        _ = try ObjectReferences(usedBy: state.documents).copyMissing(
+            from: source, to: try ObjectStore.create(at: Vault.objectsPath(directory)), progress: progress)
         try staged.commit(overwrite: false)
         let mark = RestoredCopy(snapshot: manifest.id, entries: manifest.entries, head: manifest.head, restored: Timestamp.format(Date()))
         try AtomicFile.write(Array(try LedgerJSON.encoder.encode(mark)), to: FileSystem.join(directory, RestoredCopy.fileName), overwrite: false)
@@ -109,13 +109,17 @@ extension BackupStore {
     }
 
     /// The state the catalog at `path` (a file only this process writes)
-    /// establishes: its ledger replayed and verified from the first entry.
-    private static func checkedState(ofCatalogAt path: String, descriptor: VaultDescriptor) throws -> VaultState {
+    /// establishes: its ledger replayed and verified from the first entry,
+    /// its documents saved to a temporary store as the replay goes, so that
+    /// memory does not grow with the vault.
+    static func checkedState(ofCatalogAt path: String, descriptor: VaultDescriptor) throws -> VaultState {
         let catalog = try Catalog.open(at: path, access: .immutable)
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw BackupError.badManifest("the catalog belongs to another vault than the snapshot's descriptor")
         }
-        return try Vault.replay(catalog: catalog, descriptor: descriptor, trustedThrough: nil)
+        return try Vault.replay(
+            catalog: catalog, descriptor: descriptor, trustedThrough: nil,
+            spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: descriptor.vault)))
     }
 
     /// Removes what a failed restore wrote into `directory` (and the

@@ -418,12 +418,6 @@ public struct VaultState: Sendable {
         return fingerprint == lower || (lower.utf8.count >= 8 && fingerprint.hasPrefix(lower))
     }
 
-    /// Every object a document's revisions use: what must be kept, backed
-    /// up and restored (re-keyed generations' objects are left to `gc`).
-    public var liveObjects: Set<ObjectID> {
-        Set(documents.values.flatMap { $0.revisions.flatMap { [$0.manifest] + $0.segments } })
-    }
-
     /// How many documents' current versions are wrapped for `role`.
     public func documentCount(of role: RoleID) -> Int {
         wrapCounts[role]?.values.reduce(0, +) ?? 0

@@ -1,45 +1,55 @@
 import Foundation
 
 /// The objects something references (the current versions of a vault's
-/// documents), each with a description of what references it, kept in a
-/// private temporary SQLite file instead of memory and read back one
-/// fan-out directory at a time (``ObjectStore/forEachFanOut(_:)``): a check
-/// of a million documents' objects against the store holds a 256th of them.
+/// documents), each with a description of what references it: beyond 8 MiB
+/// of records, kept in private temporary files instead of memory (one per
+/// fan-out directory, appended to), and read back one fan-out directory at a time
+/// (``ObjectStore/forEachFanOut(_:)``): a check of a million documents'
+/// objects against the store holds a 256th of them.
 ///
 /// Object ids are public (they name the vault's files); no key or
-/// plaintext goes into the file. It is removed when the set is released.
+/// plaintext goes into the files. They are removed when the set is released.
 final class ObjectReferences {
-    /// The private directory holding the file, removed on release.
+    /// The private directory holding the files, removed on release.
     let directory: String
-    private let database: SQLiteDatabase
-    private var pending: [(id: ObjectID, referrer: String)] = []
+    /// Records not yet appended to their fan-out's file, by leading byte.
+    private var pending = [[UInt8]](repeating: [], count: 256)
+    private var pendingBytes = 0
+    /// Distinct objects, counted by the last ``count`` (nil after an insert).
+    private var counted: Int?
 
-    private var stored = 0
-
-    /// Distinct objects inserted so far.
+    /// Distinct objects inserted so far (one read of every file).
     var count: Int {
         get throws {
-            try flush()
-            return stored
+            if let counted { return counted }
+            var total = 0
+            for leadingByte in UInt8.min...UInt8.max { total += try inFanOut(leadingByte).count }
+            counted = total
+            return total
         }
     }
 
     /// Creates an empty set in a new private temporary directory.
-    /// - Throws: ``FileError``, ``DatabaseError``.
+    /// - Throws: ``FileError``.
     init() throws {
         directory = try FileSystem.makePrivateTemporaryDirectory(named: "coffer-objects")
-        do {
-            let path = directory + "/objects.sqlite"
-            _ = try POSIXFile.createExclusive(path)
-            database = try SQLiteDatabase(path: path, create: false)
-            // Scratch data: nothing is lost if the process dies, so nothing is synced.
-            try database.execute("""
-                PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
-                CREATE TABLE refs(fan INTEGER NOT NULL, id BLOB NOT NULL, hash INTEGER NOT NULL, referrer TEXT NOT NULL, PRIMARY KEY(fan, id)) WITHOUT ROWID;
-                """)
-        } catch {
-            try? FileManager.default.removeItem(atPath: directory)
-            throw error
+    }
+
+    /// Every object the kept revisions of `documents` use: what a vault
+    /// must keep, back up, restore and copy (a re-keyed generation's objects
+    /// are left to `gc`). Documents are read a page at a time.
+    convenience init(usedBy documents: DocumentTable) throws {
+        try self.init()
+        try insert(objectsOf: documents, referencedBy: { _, _ in "" })
+    }
+
+    /// Adds every object the kept revisions of `documents` use, each referenced by what `referrer` names.
+    func insert(objectsOf documents: DocumentTable, referencedBy referrer: (VaultState.Document, VaultState.Version) -> String) throws {
+        for document in documents {
+            for version in document.revisions {
+                let name = referrer(document, version)
+                for id in [version.manifest] + version.segments { try insert(id, referencedBy: name) }
+            }
         }
     }
 
@@ -49,35 +59,106 @@ final class ObjectReferences {
 
     /// Adds `id`, referenced by `referrer` (kept for the first referrer only).
     func insert(_ id: ObjectID, referencedBy referrer: String) throws {
-        pending.append((id, referrer))
-        if pending.count >= Self.batchSize { try flush() }
+        let name = Array(referrer.utf8.prefix(Int(UInt16.max)))
+        var record = ByteWriter()
+        record.write(id.hash.rawValue)
+        record.write(id.bytes)
+        record.write(UInt16(name.count))
+        record.write(name)
+        pending[Int(id.leadingByte)] += record.bytes
+        pendingBytes += record.bytes.count
+        counted = nil
+        if pendingBytes >= Self.pendingLimit { try flush() }
     }
 
     /// The objects whose ids start with `leadingByte` (with the hash
-    /// function their referrer names them by), with their referrers.
+    /// function their referrer names them by), with their first referrers.
+    /// - Throws: ``FileError``; ``FormatError`` for a file this set did not write.
     func inFanOut(_ leadingByte: UInt8) throws -> [ObjectID: String] {
-        try flush()
+        // What was appended to the file first, then what is still held.
+        let path = file(leadingByte)
+        let appended = FileSystem.exists(path) ? try FileSystem.readSmallFile(path, limit: 1 << 40) : []
+        var reader = ByteReader(appended + pending[Int(leadingByte)], what: "object references")
         var found: [ObjectID: String] = [:]
-        try database.forEachRow("SELECT id, hash, referrer FROM refs WHERE fan = ?", [.integer(Int64(leadingByte))]) { row in
-            guard row.count == 3, let bytes = row[0].blob, let code = row[1].integer, let hash = ObjectHash(rawValue: UInt8(truncatingIfNeeded: code)),
-                  let referrer = row[2].text else { return }
-            found[try ObjectID(bytes: bytes, hash: hash)] = referrer
+        while reader.remaining > 0 {
+            guard let hash = ObjectHash(rawValue: try reader.readUInt8()) else { throw FormatError.malformed("object references", "unknown hash function") }
+            let id = try ObjectID(bytes: try reader.read(ObjectID.byteCount), hash: hash)
+            let referrer = String(decoding: try reader.read(Int(try reader.readUInt16())), as: UTF8.self)
+            if found[id] == nil { found[id] = referrer }
         }
         return found
     }
 
-    private static let batchSize = 20_000
+    /// Calls `body` with the objects of each fan-out directory that holds
+    /// any, in id order, `00` to `ff`: memory holds a 256th of the set.
+    func forEachFanOut(_ body: (_ ids: [ObjectID]) throws -> Void) throws {
+        for leadingByte in UInt8.min...UInt8.max {
+            let ids = try inFanOut(leadingByte).keys.sorted()
+            if !ids.isEmpty { try body(ids) }
+        }
+    }
+
+    /// Records held in memory before they are appended to their files
+    /// (about 190,000 objects: a small vault's set never reaches the disk).
+    private static let pendingLimit = 8 << 20
+
+    private func file(_ leadingByte: UInt8) -> String {
+        FileSystem.join(directory, Hex.encode([leadingByte]))
+    }
 
     private func flush() throws {
-        guard !pending.isEmpty else { return }
-        try database.transaction {
-            for (id, referrer) in pending {
-                try database.run(
-                    "INSERT OR IGNORE INTO refs(fan, id, hash, referrer) VALUES (?, ?, ?, ?)",
-                    [.integer(Int64(id.leadingByte)), .blob(id.bytes), .integer(Int64(id.hash.rawValue)), .text(referrer)])
-                stored += database.changes
-            }
+        guard pendingBytes > 0 else { return }
+        for leadingByte in UInt8.min...UInt8.max where !pending[Int(leadingByte)].isEmpty {
+            let path = file(leadingByte)
+            let file = try POSIXFile.open(path, flags: O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode: 0o600)
+            try pending[Int(leadingByte)].withUnsafeBytes { try file.write($0) }
+            pending[Int(leadingByte)].removeAll(keepingCapacity: true)
         }
-        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+    }
+}
+
+/// What ``ObjectReferences/copyMissing(from:to:progress:)`` did.
+struct ObjectCopyTally: Equatable {
+    /// Objects referenced.
+    var objects = 0
+    /// Objects the target lacked, copied.
+    var copied = 0
+    /// Their bytes.
+    var copiedBytes: UInt64 = 0
+    /// The bytes of every referenced object in the target afterwards.
+    var bytes: UInt64 = 0
+}
+
+extension ObjectReferences {
+    /// Copies into the local store `target` each referenced object it lacks,
+    /// from `source`, checked against its name and made durable, one fan-out
+    /// directory at a time. With a `progress` and a local `source`, a first
+    /// pass sums the sizes to copy for the progress's total (a bucket's sizes
+    /// would cost a request each: its progress shows bytes without a total).
+    /// - Throws: ``ObjectStoreError`` for an object missing from or damaged in `source`.
+    func copyMissing(from source: any ObjectStoring, to target: ObjectStore, progress: (any ProgressListener)?) throws -> ObjectCopyTally {
+        if let progress, let local = source as? ObjectStore {
+            var expected: UInt64 = 0
+            try forEachFanOut { ids in
+                let present = target.sizes(of: ids)
+                expected += local.sizes(of: ids.filter { present[$0] == nil }).values.reduce(0) { $0 + UInt64($1) }
+            }
+            progress.expect(expected)
+        }
+        var tally = ObjectCopyTally()
+        let batch = PublishBatch(store: target)
+        try forEachFanOut { ids in
+            let present = target.sizes(of: ids)
+            let missing = ids.filter { present[$0] == nil }
+            tally.objects += ids.count
+            tally.bytes += present.values.reduce(0) { $0 + UInt64($1) }
+            guard !missing.isEmpty else { return }
+            tally.copied += missing.count
+            tally.copiedBytes += try target.copy(missing, from: source, into: batch, progress: progress)
+        }
+        try batch.finish()
+        tally.bytes += tally.copiedBytes
+        return tally
     }
 }

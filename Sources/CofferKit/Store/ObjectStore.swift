@@ -314,11 +314,6 @@ public final class ObjectStore: ObjectStoring, SweepableObjectStore {
             try fanOut.sync()
         }
     }
-
-    /// Deletes objects (``remove(_:)``).
-    func remove(_ ids: [ObjectID]) throws {
-        try remove(ids.map(relativePath(of:)))
-    }
 }
 
 /// Objects being written for one commit: staged as they come, made durable

@@ -65,6 +65,14 @@ extension ObjectStoring {
     ///   be, which is harmless in a content-addressed store.
     func copy(_ ids: [ObjectID], from source: any ObjectStoring, progress: (any ProgressListener)? = nil) throws -> UInt64 {
         let batch = PublishBatch(store: self)
+        let bytes = try copy(ids, from: source, into: batch, progress: progress)
+        try batch.finish()
+        return bytes
+    }
+
+    /// ``copy(_:from:progress:)`` into a batch of this store that the caller
+    /// finishes (one for many calls: fewer `syncfs`).
+    func copy(_ ids: [ObjectID], from source: any ObjectStoring, into batch: PublishBatch, progress: (any ProgressListener)? = nil) throws -> UInt64 {
         var remaining = ids.makeIterator()
         var bytes: UInt64 = 0
         try OrderedPipeline.run(
@@ -76,7 +84,6 @@ extension ObjectStoring {
                 bytes += UInt64(content.count)
                 progress?.advance(UInt64(content.count))
             })
-        try batch.finish()
         return bytes
     }
 }

@@ -91,12 +91,7 @@ extension Vault {
     /// one fan-out directory at a time: memory holds a 256th of the objects.
     private func survey(of objects: any SweepableObjectStore, olderThan cutoff: TimeInterval) throws -> (report: CollectionReport, doomed: [String]) {
         var report = CollectionReport(planned: true)
-        let references = try ObjectReferences()
-        for document in state.documents.values {
-            for version in document.revisions {
-                for id in [version.manifest] + version.segments { try references.insert(id, referencedBy: "") }
-            }
-        }
+        let references = try ObjectReferences(usedBy: state.documents)
         report.objectsReferenced = try references.count
         var doomed: [String] = []
         // Regular files in real fan-out directories only: a link planted in the tree is never followed.

@@ -66,9 +66,16 @@ extension Vault {
         let descriptorFile = try VaultDescriptor.readFile(inVault: source)
         let (targetCatalog, targetObjects, targetShared) = try prepareCopyTarget(target, of: descriptor, descriptorFile: descriptorFile, storage: storage)
         // Objects first: no row that refers to one is copied before it is durable.
-        let live = state.liveObjects.sorted()
-        let missing = try live.filter { !(try targetObjects.contains($0)) }
-        let bytesCopied = try targetObjects.copy(missing, from: sourceObjects, progress: progress)
+        // A fan-out directory at a time, the references in a temporary file: memory does not grow with the vault.
+        let live = try ObjectReferences(usedBy: state.documents)
+        var (objectsCopied, bytesCopied) = (0, UInt64(0))
+        let batch = PublishBatch(store: targetObjects)
+        try live.forEachFanOut { ids in
+            let missing = try ids.filter { !(try targetObjects.contains($0)) }
+            objectsCopied += missing.count
+            bytesCopied += try targetObjects.copy(missing, from: sourceObjects, into: batch, progress: progress)
+        }
+        try batch.finish()
 
         // Then the rows, after the copy's last one (which must be the source's).
         let copied = try targetCatalog.ledgerCount()
@@ -101,8 +108,8 @@ extension Vault {
         }
         try AtomicFile.write(descriptorFile, to: FileSystem.join(target, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
         return VaultCopyReport(
-            id: descriptor.vault, entries: state.entryCount, entriesCopied: state.entryCount - copied, objects: live.count,
-            objectsCopied: missing.count, bytesCopied: bytesCopied, storage: targetShared)
+            id: descriptor.vault, entries: state.entryCount, entriesCopied: state.entryCount - copied, objects: try live.count,
+            objectsCopied: objectsCopied, bytesCopied: bytesCopied, storage: targetShared)
     }
 
     /// The target of a copy: a new (or empty) directory made ready for the

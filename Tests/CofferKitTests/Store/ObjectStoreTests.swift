@@ -64,9 +64,11 @@ struct ObjectStoreTests {
         // Both hash functions, as in a vault part-way through its upgrade.
         for n in 0..<3_000 { ids.append(try ObjectID(bytes: Blake2b.hash(Array("object \(n)".utf8)), hash: n % 3 == 0 ? .blake2b256 : .sha256)) }
         var references: ObjectReferences? = try ObjectReferences()
-        // Every id twice (more than one batch); the first referrer is kept.
+        // Every id twice, the second time with a long referrer (more than the 8 MiB held before
+        // the files are appended to, so that some are read from the files and some from memory);
+        // the first referrer is kept.
         for (n, id) in ids.enumerated() { try references!.insert(id, referencedBy: "first \(n)") }
-        for id in ids { try references!.insert(id, referencedBy: "second") }
+        for id in ids { try references!.insert(id, referencedBy: String(repeating: "second ", count: 430)) }
         #expect(try references!.count == ids.count)
         var seen: [ObjectID: String] = [:]
         for leadingByte in UInt8.min...UInt8.max {
@@ -79,11 +81,22 @@ struct ObjectStoreTests {
             #expect(seen[id] == "first \(n)")
             #expect(seen.index(forKey: id).map { seen[$0].key.hash } == id.hash, "the hash function of \(id) comes back")
         }
-        // The file is private, and gone with the set.
+        // The files are private, one per fan-out directory, and gone with the set.
         let path = references!.directory
         #expect(path.hasPrefix(FileSystem.temporaryDirectory + "/coffer-objects-"))
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o700)
-        #expect(try FileManager.default.attributesOfItem(atPath: path + "/objects.sqlite")[.posixPermissions] as? Int == 0o600)
+        let files = try FileManager.default.contentsOfDirectory(atPath: path)
+        #expect(files.count == Set(ids.map(\.leadingByte)).count)
+        for file in files { #expect(try FileManager.default.attributesOfItem(atPath: path + "/" + file)[.posixPermissions] as? Int == 0o600) }
+        // A file cut short or carrying an unknown hash function is a typed error, not a crash.
+        let victim = ids[0].leadingByte
+        let file = path + "/" + Hex.encode([victim])
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: file)))
+        try Data(bytes.dropLast(3)).write(to: URL(fileURLWithPath: file))
+        #expect(throws: FormatError.self) { _ = try references!.inFanOut(victim) }
+        bytes[0] = 0xEE
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        #expect(throws: FormatError.self) { _ = try references!.inFanOut(victim) }
         references = nil
         #expect(!FileManager.default.fileExists(atPath: path))
     }
@@ -156,7 +169,7 @@ struct ObjectStoreTests {
         #expect(try store.allObjectIDs().isEmpty)
         #expect(!store.contains(id))
         #expect(store.sizes(of: [id]).isEmpty)
-        #expect(throws: UnsafeEntryError.self) { try store.remove([id]) }
+        #expect(throws: UnsafeEntryError.self) { try store.remove(["\(fan)/\(id)"]) }
         expectFailure(.integrity) { try store.check(id) }
         #expect(throws: UnsafeEntryError.self) { try store.put(Array("victim's object".utf8)) }
         #expect(try victim.allObjectIDs() == [id])
