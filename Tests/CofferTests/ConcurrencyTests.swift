@@ -5,9 +5,9 @@ import Testing
 /// Issue 11: several identities, each in its own process with its own state
 /// directory, change one vault at once through the real `coffer` binary.
 ///
-/// The randomised test runs for `COFFER_STRESS_SECONDS` if set, else 30 s
-/// (the default level, which keeps `scripts/test` near 10 minutes), 60 s
-/// (`COFFER_TEST_LEVEL=ci`), 15 s (`quick`) or 600 s (`full`). Its schedule comes from `COFFER_STRESS_SEED` (random if unset,
+/// The randomised test runs for `COFFER_STRESS_SECONDS` if set, else 60 s
+/// (`COFFER_TEST_LEVEL=ci` and the default level), 15 s (`quick`) or 600 s
+/// (`full`). Its schedule comes from `COFFER_STRESS_SEED` (random if unset,
 /// always printed); its checks do not depend on the schedule.
 /// `COFFER_STRESS_OPERATIONS=seal,open,...` narrows the mix to those
 /// operations (`Stress.Operation`), to find which ones a failure needs.
@@ -23,9 +23,8 @@ struct ConcurrencyTests {
         if let seconds = environment["COFFER_STRESS_SECONDS"].flatMap(Double.init) { return seconds }
         switch environment["COFFER_TEST_LEVEL"] {
         case "quick": return 15
-        case "ci": return 60
         case "full": return 600
-        default: return 30
+        default: return 60
         }
     }
 

@@ -4,8 +4,8 @@ import Testing
 
 /// Crash torture and concurrency through the real binary.
 ///
-/// Kills: `COFFER_TORTURE_KILLS` if set, else 200 for `COFFER_TEST_LEVEL=ci`,
-/// 100 for the default level, 30 for `quick`, 1,000 for `full`.
+/// Kills: `COFFER_TORTURE_KILLS` if set, else 200 for `COFFER_TEST_LEVEL=ci`
+/// and the default, 30 for `quick`, 1,000 for `full`.
 @Suite("Torture")
 struct TortureTests {
     static var kills: Int {
@@ -13,9 +13,8 @@ struct TortureTests {
         if let count = environment["COFFER_TORTURE_KILLS"].flatMap(Int.init) { return count }
         switch environment["COFFER_TEST_LEVEL"] {
         case "quick": return 30
-        case "ci": return 200
         case "full": return 1_000
-        default: return 100
+        default: return 200
         }
     }
 
