@@ -32,6 +32,7 @@ public enum FuzzEntryPoints {
         "content-manifest": contentManifest,
         "recovery-share": recoveryShare,
         "agent-message": agentMessage,
+        "object-references": objectReferences,
     ]
 
     /// A binary age v1 header (`AgeHeader.parse`), then each stanza read
@@ -145,6 +146,14 @@ public enum FuzzEntryPoints {
             let response = try AgentResponse.parse(bytes)
             _ = try AgentResponse.Hello.parse(response.payload)
         }
+    }
+
+    /// The records of a temporary object-reference file
+    /// (`ObjectReferences.parse`), as `gc`, `verify`, backups and copies read
+    /// them back a fan-out directory at a time.
+    /// - Parameter bytes: a file's contents.
+    public static func objectReferences(_ bytes: [UInt8]) {
+        typed { _ = try ObjectReferences.parse(bytes) }
     }
 
     /// A break-glass recovery share file (`RecoveryShare(parsing:)`), and

@@ -66,6 +66,15 @@ extension FuzzEntryPoints {
             AgentResponse(status: .ok, payload: hello.encoded).encoded, AgentResponse(status: .otherIdentity, payload: []).encoded,
         ]
 
+        // Object-reference files: one record, and records of both hash functions with a repeat.
+        let blake = try ObjectID(bytes: [UInt8](repeating: 0x5c, count: ObjectID.byteCount), hash: .blake2b256)
+        let sha = try ObjectID(bytes: [UInt8](repeating: 0x5c, count: ObjectID.byteCount - 1) + [1], hash: .sha256)
+        seeds["object-references"] = [
+            ObjectReferences.record(sha, referencedBy: ""),
+            ObjectReferences.record(blake, referencedBy: "document 0f (generation 1)") + ObjectReferences.record(sha, referencedBy: "x")
+                + ObjectReferences.record(blake, referencedBy: "again"),
+        ]
+
         // The ledger as stored: bodies, and rows (see `catalogRow`).
         let catalog = try Catalog.open(at: Vault.catalogPath(vaultPath))
         let entries = try catalog.ledgerEntries()

@@ -59,16 +59,39 @@ final class ObjectReferences {
 
     /// Adds `id`, referenced by `referrer` (kept for the first referrer only).
     func insert(_ id: ObjectID, referencedBy referrer: String) throws {
+        let record = Self.record(id, referencedBy: referrer)
+        pending[Int(id.leadingByte)] += record
+        pendingBytes += record.count
+        counted = nil
+        if pendingBytes >= Self.pendingLimit { try flush() }
+    }
+
+    /// One record as the files hold it: the hash function's code, the 32
+    /// bytes of the id, the referrer's length (u16, big-endian, at most
+    /// 65,535 bytes of it kept) and the referrer in UTF-8.
+    static func record(_ id: ObjectID, referencedBy referrer: String) -> [UInt8] {
         let name = Array(referrer.utf8.prefix(Int(UInt16.max)))
         var record = ByteWriter()
         record.write(id.hash.rawValue)
         record.write(id.bytes)
         record.write(UInt16(name.count))
         record.write(name)
-        pending[Int(id.leadingByte)] += record.bytes
-        pendingBytes += record.bytes.count
-        counted = nil
-        if pendingBytes >= Self.pendingLimit { try flush() }
+        return record.bytes
+    }
+
+    /// Parses records (``record(_:referencedBy:)``) to their end, keeping
+    /// each id's first referrer.
+    /// - Throws: ``FormatError`` for a cut record or an unknown hash function.
+    static func parse(_ records: [UInt8]) throws -> [ObjectID: String] {
+        var reader = ByteReader(records, what: "object references")
+        var found: [ObjectID: String] = [:]
+        while reader.remaining > 0 {
+            guard let hash = ObjectHash(rawValue: try reader.readUInt8()) else { throw FormatError.malformed("object references", "unknown hash function") }
+            let id = try ObjectID(bytes: try reader.read(ObjectID.byteCount), hash: hash)
+            let referrer = String(decoding: try reader.read(Int(try reader.readUInt16())), as: UTF8.self)
+            if found[id] == nil { found[id] = referrer }
+        }
+        return found
     }
 
     /// The objects whose ids start with `leadingByte` (with the hash
@@ -78,15 +101,7 @@ final class ObjectReferences {
         // What was appended to the file first, then what is still held.
         let path = file(leadingByte)
         let appended = FileSystem.exists(path) ? try FileSystem.readSmallFile(path, limit: 1 << 40) : []
-        var reader = ByteReader(appended + pending[Int(leadingByte)], what: "object references")
-        var found: [ObjectID: String] = [:]
-        while reader.remaining > 0 {
-            guard let hash = ObjectHash(rawValue: try reader.readUInt8()) else { throw FormatError.malformed("object references", "unknown hash function") }
-            let id = try ObjectID(bytes: try reader.read(ObjectID.byteCount), hash: hash)
-            let referrer = String(decoding: try reader.read(Int(try reader.readUInt16())), as: UTF8.self)
-            if found[id] == nil { found[id] = referrer }
-        }
-        return found
+        return try Self.parse(appended + pending[Int(leadingByte)])
     }
 
     /// Calls `body` with the objects of each fan-out directory that holds

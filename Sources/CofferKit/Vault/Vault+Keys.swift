@@ -14,8 +14,10 @@ public struct DocumentMetadata: Codable, Sendable, Equatable {
     public var source: String
     /// Unix permission bits of the original file, if it was one.
     public var mode: UInt32?
-    /// The plaintext's ``ContentDigest``, lowercase hex: sealing the same
-    /// content again adds no revision. Absent in documents sealed before it was.
+    /// The plaintext's content digest, lowercase hex: SHA-256 over a domain
+    /// tag, the segment size and each segment's SHA-256 (docs/FORMAT.md,
+    /// "Document metadata"). Sealing the same content again adds no
+    /// revision. Absent in documents sealed before it was.
     public var contentDigest: String?
     /// The SHA-256 of the whole plaintext, lowercase hex, in documents sealed
     /// between revisions and ``contentDigest`` (no longer written: hashing on
