@@ -47,8 +47,8 @@ extension BackupStore {
         report.interruptedRemoved = interrupted.count
 
         // Each kept snapshot's references, from its replay (saved to a
-        // temporary store as it goes), into one temporary file; the store is
-        // then compared with them a fan-out directory at a time, as `gc` does.
+        // temporary store as it goes), into one set of temporary files; the
+        // store is then compared with them a fan-out directory at a time, as `gc` does.
         let references = try ObjectReferences()
         for id in report.kept {
             let (descriptor, catalog) = try Vault.openStorage(at: FileSystem.join(snapshots, id))
@@ -57,21 +57,12 @@ extension BackupStore {
                 spillingTo: LedgerVerifier.Spill(store: try StateStore.temporary(vault: descriptor.vault)))
             try references.insert(objectsOf: state.documents, referencedBy: { _, _ in "" })
         }
-        report.objectsKept = try references.count
         let store = ObjectStore(root: FileSystem.join(destination, "objects"))
-        var doomed: [String] = []
-        try store.forEachFanOut { leadingByte, entries in
-            let referenced = try references.inFanOut(leadingByte)
-            for entry in entries where !(entry.id.map { referenced[$0] != nil } ?? false) {
-                if entry.id == nil {
-                    report.temporaryFilesRemoved += 1
-                } else {
-                    report.objectsRemoved += 1
-                    report.bytesFreed += entry.size
-                }
-                doomed.append(entry.name)
-            }
-        }
+        let found = try references.unreferenced(in: store)
+        report.objectsKept = found.referenced
+        report.objectsRemoved = found.objects
+        report.bytesFreed = found.bytes
+        report.temporaryFilesRemoved = found.temporaryFiles
         if plan { return report }
 
         // Manifests first: from then on these are interrupted backups, which every command ignores.
@@ -85,7 +76,7 @@ extension BackupStore {
         }
         try FileSystem.syncDirectory(snapshots)
         // Through no link: a fan-out directory swapped for one deletes nothing elsewhere.
-        try store.remove(doomed)
+        try store.remove(found.doomed)
         return report
     }
 }

@@ -112,7 +112,7 @@ extension BackupStore {
     /// establishes: its ledger replayed and verified from the first entry,
     /// its documents saved to a temporary store as the replay goes, so that
     /// memory does not grow with the vault.
-    static func checkedState(ofCatalogAt path: String, descriptor: VaultDescriptor) throws -> VaultState {
+    private static func checkedState(ofCatalogAt path: String, descriptor: VaultDescriptor) throws -> VaultState {
         let catalog = try Catalog.open(at: path, access: .immutable)
         guard try catalog.meta("vault_id") == descriptor.vault.description else {
             throw BackupError.badManifest("the catalog belongs to another vault than the snapshot's descriptor")

@@ -15,19 +15,6 @@ final class ObjectReferences {
     /// Records not yet appended to their fan-out's file, by leading byte.
     private var pending = [[UInt8]](repeating: [], count: 256)
     private var pendingBytes = 0
-    /// Distinct objects, counted by the last ``count`` (nil after an insert).
-    private var counted: Int?
-
-    /// Distinct objects inserted so far (one read of every file).
-    var count: Int {
-        get throws {
-            if let counted { return counted }
-            var total = 0
-            for leadingByte in UInt8.min...UInt8.max { total += try inFanOut(leadingByte).count }
-            counted = total
-            return total
-        }
-    }
 
     /// Creates an empty set in a new private temporary directory.
     /// - Throws: ``FileError``.
@@ -62,7 +49,6 @@ final class ObjectReferences {
         let record = Self.record(id, referencedBy: referrer)
         pending[Int(id.leadingByte)] += record
         pendingBytes += record.count
-        counted = nil
         if pendingBytes >= Self.pendingLimit { try flush() }
     }
 
@@ -130,6 +116,55 @@ final class ObjectReferences {
             pending[Int(leadingByte)].removeAll(keepingCapacity: true)
         }
         pendingBytes = 0
+    }
+}
+
+/// What a store holds that a set of references does not name
+/// (``ObjectReferences/unreferenced(in:modifiedBefore:)``): what `gc` and
+/// `backup prune` delete.
+struct UnreferencedEntries {
+    /// The entries to delete, by ``StoredEntry/name``.
+    var doomed: [String] = []
+    /// Objects among them.
+    var objects = 0
+    /// Their bytes.
+    var bytes: UInt64 = 0
+    /// Temporary files among them.
+    var temporaryFiles = 0
+    /// Unreferenced objects modified at or after the cutoff, kept.
+    var objectsKeptRecent = 0
+    /// Distinct objects the references name.
+    var referenced = 0
+}
+
+extension ObjectReferences {
+    /// Walks `store` and these references side by side, one fan-out
+    /// directory at a time (memory holds a 256th of each): every object and
+    /// temporary file they do not name and that was last modified before
+    /// `cutoff` is doomed; younger objects are counted and kept. Only regular
+    /// files in real fan-out directories are visited: a link planted in the
+    /// tree is never followed.
+    func unreferenced(in store: any SweepableObjectStore, modifiedBefore cutoff: TimeInterval = .infinity) throws -> UnreferencedEntries {
+        var found = UnreferencedEntries()
+        try store.forEachFanOut { leadingByte, entries in
+            let referenced = try inFanOut(leadingByte)
+            found.referenced += referenced.count
+            for entry in entries where !(entry.id.map { referenced[$0] != nil } ?? false) {
+                let isObject = entry.id != nil
+                if entry.modified >= cutoff {
+                    if isObject { found.objectsKeptRecent += 1 }
+                    continue
+                }
+                if isObject {
+                    found.objects += 1
+                    found.bytes += entry.size
+                } else {
+                    found.temporaryFiles += 1
+                }
+                found.doomed.append(entry.name)
+            }
+        }
+        return found
     }
 }
 

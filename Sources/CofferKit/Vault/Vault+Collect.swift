@@ -86,32 +86,16 @@ extension Vault {
 
     /// What the store holds that no kept revision references: objects
     /// and temporary files last modified before `cutoff` (doomed, by path
-    /// relative to the store), and younger ones (counted, kept). The
-    /// references are noted in a temporary file and compared with the store
-    /// one fan-out directory at a time: memory holds a 256th of the objects.
+    /// relative to the store), and younger ones (counted, kept), compared a
+    /// fan-out directory at a time (``ObjectReferences/unreferenced(in:modifiedBefore:)``).
     private func survey(of objects: any SweepableObjectStore, olderThan cutoff: TimeInterval) throws -> (report: CollectionReport, doomed: [String]) {
+        let found = try ObjectReferences(usedBy: state.documents).unreferenced(in: objects, modifiedBefore: cutoff)
         var report = CollectionReport(planned: true)
-        let references = try ObjectReferences(usedBy: state.documents)
-        report.objectsReferenced = try references.count
-        var doomed: [String] = []
-        // Regular files in real fan-out directories only: a link planted in the tree is never followed.
-        try objects.forEachFanOut { leadingByte, entries in
-            let referenced = try references.inFanOut(leadingByte)
-            for entry in entries where !(entry.id.map { referenced[$0] != nil } ?? false) {
-                let isObject = entry.id != nil
-                if entry.modified >= cutoff {
-                    if isObject { report.objectsKeptRecent += 1 }
-                    continue
-                }
-                if isObject {
-                    report.objectsRemoved += 1
-                    report.bytesFreed += entry.size
-                } else {
-                    report.temporaryFilesRemoved += 1
-                }
-                doomed.append(entry.name)
-            }
-        }
-        return (report, doomed)
+        report.objectsRemoved = found.objects
+        report.bytesFreed = found.bytes
+        report.objectsKeptRecent = found.objectsKeptRecent
+        report.temporaryFilesRemoved = found.temporaryFiles
+        report.objectsReferenced = found.referenced
+        return (report, found.doomed)
     }
 }

@@ -68,9 +68,10 @@ extension Vault {
         // Objects first: no row that refers to one is copied before it is durable.
         // A fan-out directory at a time, the references in a temporary file: memory does not grow with the vault.
         let live = try ObjectReferences(usedBy: state.documents)
-        var (objectsCopied, bytesCopied) = (0, UInt64(0))
+        var (objects, objectsCopied, bytesCopied) = (0, 0, UInt64(0))
         let batch = PublishBatch(store: targetObjects)
         try live.forEachFanOut { ids in
+            objects += ids.count
             let missing = try ids.filter { !(try targetObjects.contains($0)) }
             objectsCopied += missing.count
             bytesCopied += try targetObjects.copy(missing, from: sourceObjects, into: batch, progress: progress)
@@ -108,7 +109,7 @@ extension Vault {
         }
         try AtomicFile.write(descriptorFile, to: FileSystem.join(target, VaultDescriptor.fileName), mode: 0o600, overwrite: false)
         return VaultCopyReport(
-            id: descriptor.vault, entries: state.entryCount, entriesCopied: state.entryCount - copied, objects: try live.count,
+            id: descriptor.vault, entries: state.entryCount, entriesCopied: state.entryCount - copied, objects: objects,
             objectsCopied: objectsCopied, bytesCopied: bytesCopied, storage: targetShared)
     }
 

@@ -178,6 +178,7 @@ public enum VaultVerifier {
         try store.forEachFanOut { leadingByte, entries in
             let present = entries.compactMap(\.id).sorted()
             let referenced = try references?.inFanOut(leadingByte) ?? [:]
+            report.counts.objectsReferenced += referenced.count
             // A referenced object is checked with the function its referrer names it by.
             let named = present.map { id in referenced.index(forKey: id).map { referenced[$0].key } ?? id }
             try hash(subset.map { part in named.filter(part.contains) } ?? named, referenced: referenced, in: store, into: &report)
@@ -190,7 +191,6 @@ public enum VaultVerifier {
             }
             report.counts.objectsUnreferenced += present.count { referenced[$0] == nil }
         }
-        if let references { report.counts.objectsReferenced = try references.count }
 
         // 4. Deep: decrypt everything the identity can read.
         if deep, let identity, let state, report.findings.isEmpty {
@@ -314,6 +314,7 @@ public enum VaultVerifier {
         let references = try noteReferences(of: state, checkingManifestsIn: store, into: &report)
         for leadingByte in UInt8.min...UInt8.max {
             let referenced = try references.inFanOut(leadingByte)
+            report.counts.objectsReferenced += referenced.count
             let ids = referenced.keys.sorted()
             let rehashed = subset.map { part in ids.filter(part.contains) } ?? ids
             try hash(rehashed, referenced: referenced, in: store, into: &report)
@@ -323,7 +324,6 @@ public enum VaultVerifier {
                 report.add("object", id.description, "object referenced by \(referenced[id] ?? "?") is missing")
             }
         }
-        report.counts.objectsReferenced = try references.count
     }
 
     /// Verifies a copy of a vault (``Vault/copy(from:to:storage:progress:)``)
