@@ -26,6 +26,10 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
     private var changes: [DocumentID: VaultState.Document] = [:]
     /// Documents in `changes` that the source does not hold.
     private var added: Set<DocumentID> = []
+    /// The source's record of each document in `changes` that it holds, as
+    /// read when the document was first changed: what a save compares the
+    /// change with to know which index rows it must write.
+    private var originals: [DocumentID: VaultState.Document] = [:]
     let source: (any DocumentSource)?
     /// How many records there are: documents, deleted ones included.
     public private(set) var count: Int
@@ -43,9 +47,13 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
         get { record(id).flatMap { $0.deletion == nil ? $0 : nil } }
         set {
             guard let newValue else { return }
-            if changes[id] == nil, !added.contains(id), source?.document(id) == nil {
-                added.insert(id)
-                count += 1
+            if changes[id] == nil, !added.contains(id) {
+                if let original = source?.document(id) {
+                    originals[id] = original
+                } else {
+                    added.insert(id)
+                    count += 1
+                }
             }
             changes[id] = newValue
         }
@@ -61,6 +69,10 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
 
     /// How many documents are changed or added since the source's snapshot.
     var changedCount: Int { changes.count }
+
+    /// The source's record of the changed document `id` (nil if the source
+    /// does not hold it, or it was not changed).
+    func original(of id: DocumentID) -> VaultState.Document? { originals[id] }
 
     /// Every document not deleted: the source's in id order (a page at a
     /// time, so memory stays flat), each replaced by its changed copy, then the added ones.

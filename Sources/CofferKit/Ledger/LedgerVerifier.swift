@@ -7,7 +7,7 @@ import Foundation
 /// With a ``Spill``, the documents changed so far are saved in a
 /// ``StateStore`` whenever some thousands of them are held, so that a replay
 /// of a million documents holds that many in memory, not the vault (a
-/// rotation changes 10,000 documents in one entry: counting entries would not do).
+/// rotation changes thousands of documents in one entry: counting entries would not do).
 struct LedgerVerifier {
     /// Where, and how often, a replay saves what it has verified.
     struct Spill {

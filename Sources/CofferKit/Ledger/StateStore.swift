@@ -136,7 +136,7 @@ final class StateStore: @unchecked Sendable {
         }
         guard state.vaultID == vaultID else { return try damaged("it belongs to another vault") }
         let count = countBytes.reduce(0) { $0 << 8 | Int($1) }
-        state.documents = DocumentTable(source: Snapshot(store: self, epoch: snapshotEpoch, count: count))
+        state.documents = DocumentTable(source: Snapshot(store: self, epoch: snapshotEpoch, count: count, entryCount: state.entryCount))
         return state
     }
 
@@ -155,35 +155,43 @@ final class StateStore: @unchecked Sendable {
         try locked {
             if let problem { _ = try damaged(problem) }
             let wholeState = state.documents.source == nil
-            precondition(wholeState || (state.documents.source as? Snapshot)?.isCurrent(in: self) == true, "a state saved after its snapshot was renewed")
+            let snapshot = state.documents.source as? Snapshot
+            precondition(wholeState || snapshot?.isCurrent(in: self) == true, "a state saved after its snapshot was renewed")
             try endSnapshot()
             try database.transaction {
+                // Whether the store still holds the snapshot the state was loaded from (no other process saved since).
+                var holdsSnapshot = false
                 switch try savedCore() {
                 case .authentic(let count) where count > state.entryCount: return
+                case .authentic(let count): holdsSnapshot = count == snapshot?.entryCount
                 case .damaged where !wholeState: throw VaultError.integrity(Self.message(path: path, "its core no longer authenticates"))
                 default: break
                 }
                 if wholeState { try database.execute("DELETE FROM documents; DELETE FROM holders; DELETE FROM names; DELETE FROM unnamed") }
-                for document in state.documents.changed {
+                // In id order: the rows of a batch share pages, so each page is read and written once.
+                for document in state.documents.changed.sorted(by: { $0.id < $1.id }) {
                     let record = StateCodec.encodeDocument(document)
                     let id: SQLValue = .blob(document.id.bytes)
                     let mac: SQLValue = .blob(recordMAC(id: document.id, record: record))
-                    let roles = Set(document.current.wraps.keys.map(\.bytes))
-                    // Only the rows that change are written: a rewrap changes the record alone.
-                    let saved = wholeState ? nil : try savedIndexing(of: document.id)
-                    if let saved, saved.label == document.label, saved.sealed == document.sealOrder.sequence {
+                    let now = Self.indexing(of: document)
+                    // Only the rows that change are written: a rewrap changes the record alone. What the
+                    // store holds is the snapshot's record when nobody saved since, else it is read back.
+                    let saved =
+                        wholeState ? nil
+                        : holdsSnapshot ? state.documents.original(of: document.id).map(Self.indexing(of:)) : try savedIndexing(of: document.id)
+                    if let saved, saved.label == now.label, saved.sealed == now.sealed {
                         try database.run("UPDATE documents SET record = ?, mac = ? WHERE id = ?", [.blob(record), mac, id], changing: 1)
                     } else {
                         try database.run(
                             "INSERT OR REPLACE INTO documents (id, record, mac, label, sealed) VALUES (?, ?, ?, ?, ?)",
                             [id, .blob(record), mac, .text(document.label), .integer(document.sealOrder.sequence)])
                     }
-                    if saved?.roles != roles {
+                    if saved?.roles != now.roles {
                         try database.run("DELETE FROM holders WHERE id = ?", [id])
-                        for role in roles { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role)]) }
+                        for role in now.roles { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role)]) }
                     }
                     // Named again only if its name or who can read it may have changed.
-                    if reader != nil, saved?.roles != roles || saved?.metadata != document.current.metadata {
+                    if reader != nil, saved?.roles != now.roles || saved?.metadata != now.metadata {
                         try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [id])
                     }
                 }
@@ -224,12 +232,28 @@ final class StateStore: @unchecked Sendable {
     /// authentication. Like the indexes themselves these are hints: a wrong
     /// one makes a save write a row it could have left, or leave an index
     /// row as an attacker who can write the store could have left it anyway.
-    private func savedIndexing(of id: DocumentID) throws -> (label: String?, sealed: Int64?, roles: Set<[UInt8]>, metadata: [UInt8]?)? {
+    private func savedIndexing(of id: DocumentID) throws -> Indexing? {
         guard let row = try database.query("SELECT record, label, sealed FROM documents WHERE id = ?", [.blob(id.bytes)]).first else { return nil }
         var reader = ByteReader(row[0].blob ?? [], what: "vault state")
         let metadata = (try? StateCodec.decodeDocument(&reader))?.current.metadata
         let roles = try database.query("SELECT role FROM holders WHERE id = ?", [.blob(id.bytes)]).compactMap { $0.first?.blob }
-        return (row[1].text, row[2].integer, Set(roles), metadata)
+        return Indexing(label: row[1].text, sealed: row[2].integer, roles: Set(roles), metadata: metadata)
+    }
+
+    /// What a save writes of `document` besides its record, as its rows hold it.
+    private static func indexing(of document: VaultState.Document) -> Indexing {
+        Indexing(
+            label: document.label, sealed: document.sealOrder.sequence, roles: Set(document.current.wraps.keys.map(\.bytes)),
+            metadata: document.current.metadata)
+    }
+
+    /// A document's indexed columns, its roles in the holders index and its
+    /// current version's (encrypted) metadata, which decide the rows a save writes.
+    private struct Indexing {
+        let label: String?
+        let sealed: Int64?
+        let roles: Set<[UInt8]>
+        let metadata: [UInt8]?
     }
 
     /// What decides which documents `reader` can read: whether it is an
@@ -378,7 +402,7 @@ final class StateStore: @unchecked Sendable {
         do {
             guard let row = try database.query("SELECT record, mac FROM documents WHERE id = ?", [.blob(id.bytes)]).first else { return nil }
             let document = authenticated(id: id, record: row[0].blob, mac: row[1].blob)
-            if recentlyRead.count >= 1024 { recentlyRead.removeAll(keepingCapacity: true) }
+            if recentlyRead.count >= Self.recentlyReadLimit { recentlyRead.removeAll(keepingCapacity: true) }
             recentlyRead[id] = document
             return document
         } catch {
@@ -444,8 +468,14 @@ final class StateStore: @unchecked Sendable {
 
     private var snapshotEpoch = 0
     /// Documents read from the current snapshot, so that the several reads
-    /// of one document while an entry is applied cost one query.
+    /// of one document while an entry is applied cost one query, and a
+    /// batch a command reads before it commits (a rotation's 5,000
+    /// documents) is not read again when its entry is applied.
     private var recentlyRead: [DocumentID: VaultState.Document] = [:]
+    /// How many documents ``recentlyRead`` holds before it is emptied: more
+    /// than a batch. Documents a state changes stay in memory anyway (as
+    /// ``DocumentTable``'s originals), so the cache costs little beyond them.
+    private static let recentlyReadLimit = 8_192
 
     private func renewSnapshot() throws {
         try endSnapshot()
@@ -503,11 +533,14 @@ final class StateStore: @unchecked Sendable {
         let store: StateStore
         let epoch: Int
         let documentCount: Int
+        /// The entry count of the state saved in this snapshot.
+        let entryCount: Int64
 
-        init(store: StateStore, epoch: Int, count: Int) {
+        init(store: StateStore, epoch: Int, count: Int, entryCount: Int64) {
             self.store = store
             self.epoch = epoch
             documentCount = count
+            self.entryCount = entryCount
         }
 
         func isCurrent(in store: StateStore) -> Bool { store === self.store && epoch == store.snapshotEpoch }

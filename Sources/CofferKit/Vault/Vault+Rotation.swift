@@ -49,11 +49,13 @@ public struct RotationReport: Codable, Sendable, Equatable {
 }
 
 extension Vault {
-    /// Wraps in one `role.rewrap` entry and transaction (about 1.3 MB of
+    /// Wraps in one `role.rewrap` entry and transaction (about 0.65 MB of
     /// ledger per entry); `COFFER_REWRAP_BATCH_SIZE` changes it (smaller
-    /// entries, more commits).
+    /// entries, more commits). Measured over 100,000 documents, 5,000 per
+    /// batch took the least CPU time, and 14 MiB less memory than 10,000
+    /// (docs/PERFORMANCE.md).
     static var rewrapBatchSize: Int {
-        ProcessInfo.processInfo.environment["COFFER_REWRAP_BATCH_SIZE"].flatMap(Int.init).map { Swift.max(1, $0) } ?? 10_000
+        ProcessInfo.processInfo.environment["COFFER_REWRAP_BATCH_SIZE"].flatMap(Int.init).map { Swift.max(1, $0) } ?? 5_000
     }
     /// Documents re-keyed per commit.
     static let rekeyBatchSize = 64

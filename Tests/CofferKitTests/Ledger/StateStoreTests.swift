@@ -205,6 +205,29 @@ struct StateStoreTests {
         #expect(try fullReplay().fieldsDiffering(from: after.state).isEmpty)
     }
 
+    @Test("a save after another process of the identity saved writes the index rows the store holds now, not those of its own snapshot")
+    func saveAfterAnotherProcessSaved() throws {
+        let sealed = try sealMany(3, prefix: "s")
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.share([sealed[0].id.description], withRole: "eng")
+        let label = try #require(owner.state.documents[sealed[1].id]).label
+        let first = try fixture.open()  // its snapshot: s-0 shared to eng, s-1 under its first label
+        // Another process changes both and saves; the first then changes them back from its own snapshot.
+        _ = try fixture.open().unshare([sealed[0].id.description], fromRole: "eng", rekey: false)
+        _ = try fixture.open().relabel(sealed[1].id.description, to: "secret", rekey: false)
+        try first.refresh()  // the first catches up in memory, over its snapshot, and plans from there
+        let eng = try #require(owner.state.roles.values.first { $0.name == "eng" }).id
+        #expect(first.state.documents[sealed[0].id]?.current.wraps[eng] == nil)
+        _ = try first.share([sealed[0].id.description], withRole: "eng")
+        _ = try first.relabel(sealed[1].id.description, to: label, rekey: false)
+        let after = try fixture.open()
+        #expect(try after.list(role: "eng").documents.map(\.id) == [sealed[0].id])
+        #expect(try after.list(label: "secret").documents.isEmpty)
+        #expect(try after.list(label: label).documents.map(\.id).contains(sealed[1].id))
+        #expect(try fullReplay().fieldsDiffering(from: after.state).isEmpty)
+    }
+
     @Test("ls streams in seal order: the first document arrives after one page of records, every document once; a record deleted from the store fails the listing (exit 5) and is rebuilt")
     func streamingListing() throws {
         try fixture.seal("first.txt", [1])
