@@ -56,17 +56,18 @@ final class StateStore: @unchecked Sendable {
     /// puts the documents it has verified instead of holding them all in memory.
     /// - Throws: ``FileError``, ``DatabaseError``.
     static func temporary(vault: VaultID) throws -> StateStore {
-        let directory = try FileSystem.makePrivateTemporaryDirectory(named: "coffer-replay")
-        let store = try StateStore(path: directory + "/state.sqlite", identity: .generate(name: "replay"), vault: vault)
-        store.removesDirectory = directory
+        let scratch = try StagingDirectory.scratch(prefix: "coffer-replay-")
+        let store = try StateStore(path: scratch.path + "/state.sqlite", identity: .generate(name: "replay"), vault: vault)
+        store.scratch = scratch
         // Scratch data, gone with the process: nothing is worth an fsync.
         try store.database.execute("PRAGMA synchronous = OFF")
         try store.names.execute("PRAGMA synchronous = OFF")
         return store
     }
 
-    /// The private directory ``temporary(vault:)`` made, removed on deinit.
-    private var removesDirectory: String?
+    /// The private directory ``temporary(vault:)`` made, removed with the
+    /// store (or by the next one any process makes, if this one is killed).
+    private var scratch: StagingDirectory?
 
     /// Opens (creating, mode 0600) `identity`'s store of `vaultID` at `path`.
     /// Its records are authenticated under `KDF(seed, 5, "cofrstat")`; its
@@ -103,7 +104,6 @@ final class StateStore: @unchecked Sendable {
 
     deinit {
         if snapshotOpen { try? database.execute("COMMIT") }
-        if let removesDirectory { try? FileManager.default.removeItem(atPath: removesDirectory) }
     }
 
     // MARK: Loading

@@ -10,8 +10,11 @@ import Foundation
 /// Object ids are public (they name the vault's files); no key or
 /// plaintext goes into the files. They are removed when the set is released.
 final class ObjectReferences {
-    /// The private directory holding the files, removed on release.
-    let directory: String
+    /// The private directory holding the files, removed on release (or by
+    /// the next set any process makes, if this process is killed).
+    private let scratch: StagingDirectory
+    /// Its path.
+    var directory: String { scratch.path }
     /// Records not yet appended to their fan-out's file, by leading byte.
     private var pending = [[UInt8]](repeating: [], count: 256)
     private var pendingBytes = 0
@@ -19,7 +22,7 @@ final class ObjectReferences {
     /// Creates an empty set in a new private temporary directory.
     /// - Throws: ``FileError``.
     init() throws {
-        directory = try FileSystem.makePrivateTemporaryDirectory(named: "coffer-objects")
+        scratch = try StagingDirectory.scratch(prefix: "coffer-objects-")
     }
 
     /// Every object the kept revisions of `documents` use: what a vault
@@ -38,10 +41,6 @@ final class ObjectReferences {
                 for id in [version.manifest] + version.segments { try insert(id, referencedBy: name) }
             }
         }
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Adds `id`, referenced by `referrer` (kept for the first referrer only).

@@ -240,14 +240,6 @@ public enum FileSystem {
     /// Creates a new directory only this user can enter (mode 0700) in the
     /// temporary directory, named `prefix-XXXXXX`, and returns its path.
     /// - Throws: ``FileError``.
-    static func makePrivateTemporaryDirectory(named prefix: String) throws -> String {
-        var template = Array((temporaryDirectory + "/\(prefix)-XXXXXX").utf8CString)
-        guard let directory = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-            throw FileError("mkdtemp", path: temporaryDirectory)
-        }
-        return directory
-    }
-
     /// Reads a small file whole: at most `limit + 1` bytes, so that a caller
     /// can tell a file over its limit from one at it.
     /// - Throws: ``FileError`` (`ENOENT` for a missing file).

@@ -63,6 +63,17 @@ final class StagingDirectory {
         }
     }
 
+    /// A staging directory in ``FileSystem/temporaryDirectory`` for scratch
+    /// files that are never published, created and locked at once: removed
+    /// with its contents on release, or, if the process was killed, by the
+    /// next one of the same `prefix` any process makes.
+    /// - Throws: ``FileError``.
+    static func scratch(prefix: String) throws -> StagingDirectory {
+        let directory = StagingDirectory(beside: FileSystem.join(FileSystem.temporaryDirectory, prefix), prefix: prefix)
+        try directory.create()
+        return directory
+    }
+
     /// Checks that `destination` can be published to (it does not exist,
     /// and its folder does), and returns it without trailing slashes.
     /// - Throws: ``OutputError/folderExists(path:)``, ``OutputError/noFolder(path:)``.

@@ -104,6 +104,34 @@ struct ObjectStoreTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test("a killed process's scratch directory (unlocked, 0700, this user's) is removed by the next set any process makes; a live one's, or any other, stays")
+    func abandonedScratchRemoved() throws {
+        let parent = FileSystem.temporaryDirectory
+        // What a killed process leaves: its directory, with a reference file, that no process holds locked.
+        let abandoned = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-objects-"))
+        try FileManager.default.createDirectory(atPath: abandoned, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: abandoned + "/00"))
+        // A live process's directory (held locked), and a directory of that name that no Coffer made (0755).
+        let live = try StagingDirectory.scratch(prefix: "coffer-objects-")
+        let foreign = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-objects-"))
+        try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: foreign) }
+        let references = try ObjectReferences()
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileSystem.isDirectory(live.path))
+        #expect(FileSystem.isDirectory(foreign))
+        #expect(FileSystem.isDirectory(references.directory))
+        // A replay's temporary store is swept the same way, and its directory goes with it.
+        let replayLeft = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-replay-"))
+        try FileManager.default.createDirectory(atPath: replayLeft, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        var store: StateStore? = try StateStore.temporary(vault: .random())
+        #expect(!FileManager.default.fileExists(atPath: replayLeft))
+        let storeDirectory = FileSystem.directoryName(of: try #require(store).path)
+        #expect(FileSystem.isDirectory(storeDirectory))
+        store = nil
+        #expect(!FileManager.default.fileExists(atPath: storeDirectory))
+    }
+
     @Test("the fan-out walk visits 00 to ff in order, each with only its own objects; a missing store has 256 empty ones")
     func fanOutWalk() throws {
         let scratch = try ScratchDirectory()
