@@ -237,9 +237,6 @@ final class POSIXFile: @unchecked Sendable {
 
 /// Path-level file system calls.
 public enum FileSystem {
-    /// Creates a new directory only this user can enter (mode 0700) in the
-    /// temporary directory, named `prefix-XXXXXX`, and returns its path.
-    /// - Throws: ``FileError``.
     /// Reads a small file whole: at most `limit + 1` bytes, so that a caller
     /// can tell a file over its limit from one at it.
     /// - Throws: ``FileError`` (`ENOENT` for a missing file).

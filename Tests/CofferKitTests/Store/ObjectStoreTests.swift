@@ -104,7 +104,7 @@ struct ObjectStoreTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
-    @Test("a killed process's scratch directory (unlocked, 0700, this user's) is removed by the next set any process makes; a live one's, or any other, stays")
+    @Test("a killed process's scratch directory (unlocked, 0700, this user's) is removed by the next set any process makes; a live one's, a 0755 one and a planted link stay")
     func abandonedScratchRemoved() throws {
         let parent = FileSystem.temporaryDirectory
         // What a killed process leaves: its directory, with a reference file, that no process holds locked.
@@ -116,10 +116,22 @@ struct ObjectStoreTests {
         let foreign = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-objects-"))
         try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         defer { try? FileManager.default.removeItem(atPath: foreign) }
+        // A link of that name, planted to a private directory elsewhere: neither followed nor removed.
+        let target = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-test-target-"))
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try Data([4]).write(to: URL(fileURLWithPath: target + "/kept"))
+        let link = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-objects-"))
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        defer {
+            try? FileManager.default.removeItem(atPath: link)
+            try? FileManager.default.removeItem(atPath: target)
+        }
         let references = try ObjectReferences()
         #expect(!FileManager.default.fileExists(atPath: abandoned))
         #expect(FileSystem.isDirectory(live.path))
         #expect(FileSystem.isDirectory(foreign))
+        #expect(FileManager.default.fileExists(atPath: target + "/kept"))
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target)
         #expect(FileSystem.isDirectory(references.directory))
         // A replay's temporary store is swept the same way, and its directory goes with it.
         let replayLeft = FileSystem.join(parent, FileSystem.temporaryName(prefix: "coffer-replay-"))
