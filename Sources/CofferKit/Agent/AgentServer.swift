@@ -93,8 +93,8 @@ public final class AgentServer {
 
     /// Reads what ``handOff(_:to:)`` wrote from `descriptor`
     /// (to its end), and listens at `socket` until `lifetime` seconds from
-    /// now. A socket file already at `socket` is replaced (the caller has
-    /// asked the agent listening there, if any, to stop).
+    /// now. A socket file already at `socket` is replaced atomically (the
+    /// caller has asked the agent listening there, if any, to stop).
     /// - Throws: ``IdentityError/agentFailed(_:)`` for a short hand-off;
     ///   ``FileError`` if the socket cannot be made.
     public static func start(readingIdentityFrom descriptor: Int32, socket: String, lifetime: TimeInterval) throws -> AgentServer {
@@ -110,16 +110,23 @@ public final class AgentServer {
         guard let name = String(validating: nameBytes, as: UTF8.self) else { throw IdentityError.agentFailed("the identity's name is not UTF-8") }
         let secrets = IdentitySecrets(seed: try SymmetricKey(seed))
 
-        unlink(socket)
-        let listener = coffer_unix_listen(socket, 16)
-        guard listener >= 0 else { throw FileError(operation: "listen", path: socket, code: errno) }
+        // Listens at a name of its own beside the socket, then renames it
+        // into place: two agents started at once each replace the socket
+        // whole, and the one renamed last serves (the other sees its socket
+        // replaced and stops). Unlinking and binding at the socket's own
+        // path would let the second bind fail between the other's two steps.
+        let staging = FileSystem.join(FileSystem.directoryName(of: socket), ".new-\(getpid()).sock")
+        unlink(staging)
+        let listener = coffer_unix_listen(staging, 16)
+        guard listener >= 0 else { throw FileError(operation: "listen", path: staging, code: errno) }
         var st = stat()
-        guard lstat(socket, &st) == 0 else {
-            close(listener)
-            throw FileError(operation: "stat", path: socket, code: errno)
-        }
         // The umask makes it 0600 already; said once more for a caller with another umask.
-        chmod(socket, 0o600)
+        guard lstat(staging, &st) == 0, chmod(staging, 0o600) == 0, rename(staging, socket) == 0 else {
+            let failure = FileError(operation: "listen", path: socket, code: errno)
+            close(listener)
+            unlink(staging)
+            throw failure
+        }
         return AgentServer(
             secrets: secrets, name: name, fileDigest: digest, listener: listener, socket: socket, inode: st.st_ino,
             deadline: Date(timeIntervalSinceNow: lifetime))
