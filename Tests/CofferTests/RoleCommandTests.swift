@@ -5,13 +5,19 @@ import Testing
 /// each person's own identity file.
 @Suite("Role commands")
 struct RoleCommandTests {
-    @Test("rotate role finds its documents a page at a time through the saved state's role index, in many batches; a role index missing rows fails once (exit 5) and the rerun finishes")
-    func rotationThroughTheIndex() throws {
+    /// A new vault with `count` one-line documents sealed under `docs/`, and a second person, bob.
+    static func vaultWithDocuments(_ count: Int) throws -> (CLIHarness, bob: (file: String, publicIdentity: String)) {
         let cli = try CLIHarness()
         try cli.initVault()
         let bob = try cli.person("bob")
-        for i in 0..<40 { try cli.write("docs/d\(i).txt", Data("document \(i)\n".utf8)) }
+        for i in 0..<count { try cli.write("docs/d\(i).txt", Data("document \(i)\n".utf8)) }
         try cli.ok(["seal", cli.path("docs")])
+        return (cli, bob)
+    }
+
+    @Test("rotate role finds its documents a page at a time through the saved state's role index, in many batches; a role index missing rows fails once (exit 5) and the rerun finishes")
+    func rotationThroughTheIndex() throws {
+        let (cli, bob) = try Self.vaultWithDocuments(40)
         try cli.ok(["role", "create", "eng"])
         try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
         let ids = try #require(try cli.ok(["ls", "--json"]).json() as? [[String: Any]]).compactMap { $0["id"] as? String }
@@ -42,6 +48,58 @@ struct RoleCommandTests {
         try cli.ok(["rotate", "role", "eng"])  // rebuilt from the ledger, and finished
         for id in ids { #expect(try cli.run(as: bob.file, ["open", id, "-o", "-"]).status == 0) }
         #expect(try cli.ok(["verify"]).text.contains("vault is consistent"))
+    }
+
+    @Test("share --documents-from: a list on a pipe (CRLF, spaces, tabs, blank lines, a repeat) after arguments, half already shared, one entry per batch; a document the role is not cleared for stops it before any commit; an empty list and one over 64 MiB exit 2; killed and rerun, it finishes")
+    func shareList() throws {
+        let (cli, bob) = try Self.vaultWithDocuments(30)
+        try cli.write("secret.txt", Data("secret\n".utf8))
+        try cli.ok(["seal", cli.path("secret.txt"), "--label", "secret"])
+        try cli.ok(["role", "create", "eng", "--clearance", "internal"])
+        try cli.ok(["role", "add", "eng", bob.publicIdentity, "--name", "bob"])
+        let ids = try #require(try cli.ok(["ls", "docs/", "--json"]).json() as? [[String: Any]]).compactMap { $0["id"] as? String }
+        #expect(ids.count == 30)
+        // Every third document is shared already.
+        let already = stride(from: 0, to: 30, by: 3).map { ids[$0] }
+        try cli.ok(["share", "--role", "eng"] + already)
+
+        // A list naming the secret document among the others: refused whole, before any commit.
+        let entries = try cli.ok(["audit", "verify", "--json"]).json() as? [String: Any]
+        let refused = try cli.run(["share", "--documents-from", "-", "--role", "eng"], stdin: Data((ids + ["secret.txt"]).joined(separator: "\n").utf8))
+        #expect(refused.status == Exit.accessDenied && refused.stderr.contains("labelled secret"), "\(refused.stderr)")
+        #expect(try cli.ok(["audit", "verify", "--json"]).json() as? [String: Any] as NSDictionary? == entries as NSDictionary?, "nothing appended")
+
+        // The first id as an argument, the rest (and the first again) in a list with every kind of line.
+        var list = "\r\n"
+        for (index, id) in ids.enumerated().dropFirst() {
+            list += index % 4 == 0 ? "  \(id)\t\r\n" : index % 4 == 1 ? "\t\(id)\n\n" : "\(id)\n"
+        }
+        list += "   \n\(ids[0])"
+        cli.environment["COFFER_REWRAP_BATCH_SIZE"] = "4"
+        let report = try #require(try cli.ok(["share", ids[0], "--documents-from", "-", "--role", "eng", "--json"], stdin: Data(list.utf8)).json() as? [String: Any])
+        let shared = ids.filter { !already.contains($0) }
+        #expect(report["documents"] as? [String] == shared)
+        #expect(report["unchanged"] as? [String] == already)
+        let batches = try cli.ok(["audit", "log", "--json", "--action", "document.share"]).text.split(separator: "\n").count
+        #expect(batches == 1 + (shared.count + 3) / 4, "the first share, then one entry per batch of 4")
+        for id in [ids[0], ids[1], ids[29]] { #expect(try cli.run(as: bob.file, ["open", id, "-o", "-"]).status == Exit.ok) }
+
+        // Nothing named, and a list over the limit (on a pipe, read in growing steps).
+        #expect(try cli.run(["share", "--documents-from", "-", "--role", "eng"], stdin: Data("\n \n\t\n".utf8)).status == Exit.usage)
+        let oversized = try cli.run(["share", "--documents-from", "-", "--role", "eng"], stdin: Data(repeating: UInt8(ascii: "a"), count: (64 << 20) + 1))
+        #expect(oversized.status == Exit.usage && oversized.stderr.contains("larger than 64 MiB"), "\(oversized.stderr)")
+
+        // Killed between its batches, then run again: each document is wrapped for the role exactly once.
+        try cli.ok(["role", "create", "ops", "--clearance", "internal"])
+        try cli.write("list.txt", Data(list.utf8))
+        let arguments = ["share", "--documents-from", cli.path("list.txt"), "--role", "ops", "--json"]
+        try cli.kill(arguments, within: try cli.duration(of: ["share", ids[0], "--role", "ops"]) * 8)
+        let rerun = try #require(try cli.ok(arguments).json() as? [String: Any])
+        let wrapped = try cli.ok(["audit", "log", "--json", "--action", "document.share"]).text.split(separator: "\n").count - batches
+        #expect(Set((rerun["documents"] as? [String] ?? []) + (rerun["unchanged"] as? [String] ?? [])) == Set(ids))
+        // The one-document share timed above, then batches of 4 from wherever the kill left off, which fall on the same boundaries.
+        #expect(wrapped == 1 + (ids.count - 1 + 3) / 4, "\(wrapped) entries")
+        #expect(try cli.ok(["verify", "--deep"]).text.contains("vault is consistent"))
     }
 
     @Test("create, add, share, access, remove: JSON reports and exit codes")

@@ -252,12 +252,20 @@ public enum FileSystem {
 
     /// Reads an open file whole from its current offset, as ``readSmallFile(_:limit:)``.
     static func readSmall(_ file: POSIXFile, limit: Int) throws -> [UInt8] {
-        // A regular file's size bounds the buffer; pipes and /proc files report 0.
+        // A regular file's size bounds the buffer; pipes and /proc files
+        // report 0 and are read in growing steps, so that a short input
+        // under a large limit does not cost the limit in memory.
         let size = Int(try file.status().st_size)
-        var bytes = [UInt8](repeating: 0, count: size > 0 ? min(limit + 1, size + 1) : limit + 1)
-        let count = try bytes.withUnsafeMutableBytes { try file.read(into: $0) }
-        bytes.removeLast(bytes.count - count)
-        return bytes
+        var bytes: [UInt8] = []
+        var step = size > 0 ? min(limit + 1, size + 1) : min(limit + 1, 1 << 16)
+        while true {
+            let start = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: step))
+            let count = try bytes.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+            bytes.removeLast(step - count)
+            guard count == step, bytes.count <= limit else { return bytes }
+            step = min(limit + 1 - bytes.count, bytes.count)
+        }
     }
 
     /// The size in bytes of the file at `path`.

@@ -47,13 +47,14 @@ extension Vault {
     ///   neither owns nor administers, ``VaultError/conflict(_:)`` for one under
     ///   a legal hold (nothing is deleted),
     ///   ``VaultError/documentNotFound(_:)``, ``VaultError/ambiguous(_:matches:)``.
-    public func delete(_ queries: [String], plan: Bool) throws -> DeletionReport {
-        guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
+    public func delete(_ queries: some Sequence<String>, plan: Bool) throws -> DeletionReport {
         let startedAt = state.entryCount
         var report = DeletionReport(planned: plan)
         var targets: [DocumentID] = []
         var seen = Set<DocumentID>()
+        var named = false
         for query in queries {
+            named = true
             if let id = try? DocumentID(hex: query.lowercased()), state.documents.record(id)?.deletion != nil {
                 if seen.insert(id).inserted { report.alreadyDeleted.append(id) }
                 continue
@@ -66,6 +67,7 @@ extension Vault {
                 targets.append(document.id)
             }
         }
+        guard named else { throw VaultError.invalidRequest("name at least one document") }
         guard !plan else { return report }
         try replanning {
             // A document another process deleted meanwhile is left out of the entry (and reported below).

@@ -27,12 +27,12 @@ extension Vault {
     /// case number) is sealed for the administrators.
     /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/invalidRequest(_:)``
     ///   for an empty or overlong reason, and the errors of naming documents.
-    public func hold(_ queries: [String], reason: String) throws -> HoldReport {
+    public func hold(_ queries: some Sequence<String>, reason: String) throws -> HoldReport {
         try requireAdministrator("place legal holds")
         guard !reason.isEmpty, reason.utf8.count <= Self.maximumHoldReasonBytes else {
             throw VaultError.invalidRequest("a hold needs a reason of 1 to \(Self.maximumHoldReasonBytes) bytes")
         }
-        let documents = try resolveDocuments(queries, folders: true).map(\.id)
+        let documents = try resolveDocumentIDs(queries, folders: true)
         let hold = HoldID.random()
         return try replanning {
             try commit { state in
@@ -49,10 +49,10 @@ extension Vault {
     /// `document.release` entry per hold. A document not under the hold is
     /// reported as unchanged.
     /// - Throws: ``VaultError/notPermitted(_:)``, ``VaultError/notFound(_:)`` for an unknown hold.
-    public func release(_ queries: [String], hold: String?) throws -> HoldReport {
+    public func release(_ queries: some Sequence<String>, hold: String?) throws -> HoldReport {
         try requireAdministrator("release legal holds")
         if let hold, state.holds[hold] == nil { throw VaultError.notFound("no legal hold \(hold.debugDescription) in this vault") }
-        let ids = try resolveDocuments(queries, folders: true).map(\.id)
+        let ids = try resolveDocumentIDs(queries, folders: true)
         return try replanning {
             var report = HoldReport()
             var byHold: [String: [DocumentID]] = [:]

@@ -283,10 +283,10 @@ extension Vault {
     /// - Parameters:
     ///   - queries: ids, unique id prefixes or exact names.
     ///   - plan: only report what would be done; change nothing.
-    public func rekey(_ queries: [String], plan: Bool) throws -> RotationReport {
+    public func rekey(_ queries: some Sequence<String>, plan: Bool) throws -> RotationReport {
         let started = Date()
-        guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
         let ids = try queries.map { try document(matching: $0).0.id }
+        guard !ids.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
         var report = RotationReport(planned: plan)
         report.rekeyed = try replanning { try rekey(ids, plan: plan) }
         report.seconds = Date().timeIntervalSince(started)

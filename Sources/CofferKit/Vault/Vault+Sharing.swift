@@ -59,39 +59,44 @@ extension Vault {
     /// The role must be cleared for each document's label; the identity must
     /// be an administrator or the document's owner.
     /// - Throws: ``VaultError/notPermitted(_:)`` (not cleared, not owner), ``VaultError/notFound(_:)``.
-    public func share(_ queries: [String], withRole roleName: String) throws -> SharingReport {
+    public func share(_ queries: some Sequence<String>, withRole roleName: String) throws -> SharingReport {
         return try replanning {
             var role = try role(named: roleName)
             guard role.kind != .admin else { throw VaultError.invalidRequest("every document is already readable by admin") }
             guard role.kind != .personal || !role.members.isEmpty else { throw VaultError.conflict("\(roleName) belongs to a revoked identity") }
-            let documents = try resolveDocuments(queries)
+            // Every document is checked before anything is committed; only ids are kept.
             var report = SharingReport(roles: [role.name])
-            for document in documents {
+            var pending: [DocumentID] = []
+            _ = try resolveDocumentIDs(queries) { document in
                 try requireOwnerOrAdministrator(document, "share")
                 guard role.clears(rank: state.rank(of: document.label) ?? Int.max, in: state) else {
                     throw VaultError.notPermitted("role \(role.name) is cleared for \(role.clearance) and document \(document.id) is labelled \(document.label)")
                 }
+                if document.current.wraps[role.id] == nil { pending.append(document.id) } else { report.unchanged.append(document.id) }
             }
             if role.rotationDue || role.hasOlderVersions {
                 try requireAdministrator("share with \(role.name) while its rotation is unfinished (an administrator runs `coffer rotate role \(role.name)`)")
                 _ = try finishRotation(of: role.id, newKey: false, plan: false)
                 role = state.roles[role.id]!
             }
-            var records: [PackedWrap] = []
-            for document in documents {
-                guard document.current.wraps[role.id] == nil else {
-                    report.unchanged.append(document.id)
-                    continue
+            // One entry and commit per batch, as for rewraps: bounded entries, and
+            // bounded memory here and on replay. Each batch reads its documents
+            // from the state the previous commit left.
+            for start in stride(from: 0, to: pending.count, by: Self.rewrapBatchSize) {
+                var records: [PackedWrap] = []
+                for id in pending[start..<min(start + Self.rewrapBatchSize, pending.count)] {
+                    guard let document = state.documents[id] else { throw VaultError.changedConcurrently("document \(id) was deleted meanwhile") }
+                    guard document.current.wraps[role.id] == nil else {
+                        report.unchanged.append(id)
+                        continue
+                    }
+                    let (key, _) = try dataKey(of: document, version: document.current)
+                    let record = try wrapRecord(key, document: id, generation: document.currentGeneration, label: document.label, role: role)
+                    records.append(PackedWrap(document: id, generation: document.currentGeneration, wrapped: Array(record.wrapped)))
+                    report.documents.append(id)
                 }
-                let (key, _) = try dataKey(of: document, version: document.current)
-                let record = try wrapRecord(key, document: document.id, generation: document.currentGeneration, label: document.label, role: role)
-                records.append(PackedWrap(document: document.id, generation: document.currentGeneration, wrapped: Array(record.wrapped)))
-                report.documents.append(document.id)
-            }
-            // One entry and commit per batch, as for rewraps: bounded entries, bounded memory on replay.
-            for start in stride(from: 0, to: records.count, by: Self.rewrapBatchSize) {
-                let batch = Array(records[start..<min(start + Self.rewrapBatchSize, records.count)])
-                try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(batch)))] }
+                guard !records.isEmpty else { continue }
+                try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(records)))] }
             }
             return report
         }
@@ -101,13 +106,12 @@ extension Vault {
     /// members may have kept the data keys, re-keys the documents unless
     /// `rekey` is false (the ledger records which). Running it again
     /// finishes a re-key that was interrupted.
-    public func unshare(_ queries: [String], fromRole roleName: String, rekey: Bool) throws -> SharingReport {
+    public func unshare(_ queries: some Sequence<String>, fromRole roleName: String, rekey: Bool) throws -> SharingReport {
         return try replanning {
             let role = try role(named: roleName)
-            let documents = try resolveDocuments(queries)
             var report = SharingReport(roles: [role.name])
             var removing: [DocumentID] = []
-            for document in documents {
+            let ids = try resolveDocumentIDs(queries) { document in
                 try requireOwnerOrAdministrator(document, "unshare")
                 guard role.kind == .shared || (role.kind == .personal && state.personalRole(of: document.owner)?.id != role.id) else {
                     throw VaultError.invalidRequest("a document always stays readable by its owner and by admin")
@@ -123,7 +127,7 @@ extension Vault {
             }
             report.documents = removing
             if rekey {
-                let due = documents.map(\.id).filter { state.documents[$0]?.rekeyDue == true }
+                let due = ids.filter { state.documents[$0]?.rekeyDue == true }
                 report.rekeyed = try self.rekey(due, plan: false)
             }
             return report
@@ -137,7 +141,7 @@ extension Vault {
         return try replanning {
             try requireAdministrator("relabel documents")
             guard let newRank = state.rank(of: label) else { throw VaultError.unknownLabel(label, known: state.labels) }
-            let document = try resolveDocuments([query])[0]
+            let document = try document(matching: query).0
             var report = SharingReport()
             guard document.label != label else {
                 // Already relabelled: finish a re-key an interrupted run left pending.
@@ -183,15 +187,36 @@ extension Vault {
             generation: document.currentGeneration, roles: roles, readers: readers, rekeyPending: document.rekeyDue)
     }
 
-    /// The distinct readable documents `queries` name, in order; with
-    /// `folders`, a query ending in `/` names every readable document under that folder.
-    func resolveDocuments(_ queries: [String], folders: Bool = false) throws -> [VaultState.Document] {
-        guard !queries.isEmpty else { throw VaultError.invalidRequest("name at least one document") }
+    /// The distinct readable documents `queries` name, as ids in order;
+    /// with `folders`, a query ending in `/` names every readable document
+    /// under that folder. `check` sees each document once, as it is
+    /// resolved, and may throw to refuse it; only the ids are kept, so a
+    /// list of a million documents costs 16 bytes a document, not the
+    /// documents themselves. `queries` is read once per call (an operation
+    /// planned again reads it again).
+    func resolveDocumentIDs(
+        _ queries: some Sequence<String>, folders: Bool = false, check: (VaultState.Document) throws -> Void = { _ in }
+    ) throws -> [DocumentID] {
         var seen = Set<DocumentID>()
-        return try queries.flatMap { query in
-            let ids = folders && query.hasSuffix("/") ? try documents(inFolder: query).map(\.id) : [try document(matching: query).0.id]
-            return ids.compactMap { seen.insert($0).inserted ? state.documents[$0] : nil }
+        var ids: [DocumentID] = []
+        var named = false
+        for query in queries {
+            named = true
+            if folders && query.hasSuffix("/") {
+                for summary in try documents(inFolder: query) where seen.insert(summary.id).inserted {
+                    guard let document = state.documents[summary.id] else { throw VaultError.documentNotFound(summary.id.description) }
+                    try check(document)
+                    ids.append(summary.id)
+                }
+            } else {
+                let document = try document(matching: query).0
+                guard seen.insert(document.id).inserted else { continue }
+                try check(document)
+                ids.append(document.id)
+            }
         }
+        guard named else { throw VaultError.invalidRequest("name at least one document") }
+        return ids
     }
 
     /// The readable documents under `folder` (a name ending in `/`), in seal order.
