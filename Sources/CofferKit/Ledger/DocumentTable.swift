@@ -11,6 +11,10 @@ protocol DocumentSource: AnyObject, Sendable {
     /// Up to `limit` documents after `position` (nil: from the first), in
     /// the order they were first sealed (``VaultState/Document/sealOrder``).
     func documents(sealedAfter position: VaultState.SealPosition?, limit: Int) -> [VaultState.Document]
+    /// Up to `limit` documents that the snapshot's role index says are
+    /// wrapped for `role` (candidates, to be checked), with ids after
+    /// `after`, in id order.
+    func documents(heldBy role: RoleID, after: DocumentID?, limit: Int) -> [VaultState.Document]
 }
 
 /// The documents of a ``VaultState``: the ones changed since the state was
@@ -152,6 +156,15 @@ public struct DocumentTable: Sendable, Equatable, Sequence {
             case .sealed: return source.documents(sealedAfter: lastFromSource?.sealOrder, limit: 512)
             }
         }
+    }
+
+    /// Up to `limit` records of the source's documents that its role index
+    /// lists for `role`, deleted ones included, with ids after `after`, in
+    /// id order, each replaced by its changed copy. Only a table with a
+    /// source has a role index (nil otherwise); it does not list the
+    /// documents added since the source's snapshot.
+    func records(heldBy role: RoleID, after: DocumentID?, limit: Int) -> [VaultState.Document]? {
+        source?.documents(heldBy: role, after: after, limit: limit).map { changes[$0.id] ?? $0 }
     }
 
     /// The documents whose id (in hex) starts with `prefix`, at most

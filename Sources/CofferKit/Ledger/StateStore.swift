@@ -169,30 +169,38 @@ final class StateStore: @unchecked Sendable {
                 }
                 if wholeState { try database.execute("DELETE FROM documents; DELETE FROM holders; DELETE FROM names; DELETE FROM unnamed") }
                 // In id order: the rows of a batch share pages, so each page is read and written once.
-                for document in state.documents.changed.sorted(by: { $0.id < $1.id }) {
-                    let record = StateCodec.encodeDocument(document)
-                    let id: SQLValue = .blob(document.id.bytes)
-                    let mac: SQLValue = .blob(recordMAC(id: document.id, record: record))
-                    let now = Self.indexing(of: document)
-                    // Only the rows that change are written: a rewrap changes the record alone. What the
-                    // store holds is the snapshot's record when nobody saved since, else it is read back.
-                    let saved =
-                        wholeState ? nil
-                        : holdsSnapshot ? state.documents.original(of: document.id).map(Self.indexing(of:)) : try savedIndexing(of: document.id)
-                    if let saved, saved.label == now.label, saved.sealed == now.sealed {
-                        try database.run("UPDATE documents SET record = ?, mac = ? WHERE id = ?", [.blob(record), mac, id], changing: 1)
-                    } else {
-                        try database.run(
-                            "INSERT OR REPLACE INTO documents (id, record, mac, label, sealed) VALUES (?, ?, ?, ?, ?)",
-                            [id, .blob(record), mac, .text(document.label), .integer(document.sealOrder.sequence)])
+                // Records and their MACs are made on every core, 1,024 at a time; only the writes are in series.
+                let changed = state.documents.changed.sorted(by: { $0.id < $1.id })
+                for start in stride(from: 0, to: changed.count, by: 1_024) {
+                    let chunk = Array(changed[start..<min(start + 1_024, changed.count)])
+                    let encoded = try ParallelMap.run(chunk) { document in
+                        let record = StateCodec.encodeDocument(document)
+                        return (record: record, mac: self.recordMAC(id: document.id, record: record))
                     }
-                    if saved?.roles != now.roles {
-                        try database.run("DELETE FROM holders WHERE id = ?", [id])
-                        for role in now.roles { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role)]) }
-                    }
-                    // Named again only if its name or who can read it may have changed.
-                    if reader != nil, saved?.roles != now.roles || saved?.metadata != now.metadata {
-                        try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [id])
+                    for (document, (record, recordMAC)) in zip(chunk, encoded) {
+                        let id: SQLValue = .blob(document.id.bytes)
+                        let mac: SQLValue = .blob(recordMAC)
+                        let now = Self.indexing(of: document)
+                        // Only the rows that change are written: a rewrap changes the record alone. What the
+                        // store holds is the snapshot's record when nobody saved since, else it is read back.
+                        let saved =
+                            wholeState ? nil
+                            : holdsSnapshot ? state.documents.original(of: document.id).map(Self.indexing(of:)) : try savedIndexing(of: document.id)
+                        if let saved, saved.label == now.label, saved.sealed == now.sealed {
+                            try database.run("UPDATE documents SET record = ?, mac = ? WHERE id = ?", [.blob(record), mac, id], changing: 1)
+                        } else {
+                            try database.run(
+                                "INSERT OR REPLACE INTO documents (id, record, mac, label, sealed) VALUES (?, ?, ?, ?, ?)",
+                                [id, .blob(record), mac, .text(document.label), .integer(document.sealOrder.sequence)])
+                        }
+                        if saved?.roles != now.roles {
+                            try database.run("DELETE FROM holders WHERE id = ?", [id])
+                            for role in now.roles { try database.run("INSERT INTO holders (id, role) VALUES (?, ?)", [id, .blob(role.bytes)]) }
+                        }
+                        // Named again only if its name or who can read it may have changed.
+                        if reader != nil, saved?.roles != now.roles || saved?.metadata != now.metadata {
+                            try database.run("INSERT OR IGNORE INTO unnamed (id) VALUES (?)", [id])
+                        }
                     }
                 }
                 if let reader {
@@ -236,23 +244,26 @@ final class StateStore: @unchecked Sendable {
         guard let row = try database.query("SELECT record, label, sealed FROM documents WHERE id = ?", [.blob(id.bytes)]).first else { return nil }
         var reader = ByteReader(row[0].blob ?? [], what: "vault state")
         let metadata = (try? StateCodec.decodeDocument(&reader))?.current.metadata
-        let roles = try database.query("SELECT role FROM holders WHERE id = ?", [.blob(id.bytes)]).compactMap { $0.first?.blob }
-        return Indexing(label: row[1].text, sealed: row[2].integer, roles: Set(roles), metadata: metadata)
+        let roles = try database.query("SELECT role FROM holders WHERE id = ?", [.blob(id.bytes)]).compactMap { row in
+            row.first?.blob.flatMap { try? RoleID(bytes: $0) }
+        }
+        return Indexing(label: row[1].text, sealed: row[2].integer, roles: roles.sorted(), metadata: metadata)
     }
 
     /// What a save writes of `document` besides its record, as its rows hold it.
     private static func indexing(of document: VaultState.Document) -> Indexing {
         Indexing(
-            label: document.label, sealed: document.sealOrder.sequence, roles: Set(document.current.wraps.keys.map(\.bytes)),
+            label: document.label, sealed: document.sealOrder.sequence, roles: document.current.wraps.keys.sorted(),
             metadata: document.current.metadata)
     }
 
-    /// A document's indexed columns, its roles in the holders index and its
-    /// current version's (encrypted) metadata, which decide the rows a save writes.
+    /// A document's indexed columns, its roles in the holders index (in
+    /// order) and its current version's (encrypted) metadata, which decide
+    /// the rows a save writes.
     private struct Indexing {
         let label: String?
         let sealed: Int64?
-        let roles: Set<[UInt8]>
+        let roles: [RoleID]
         let metadata: [UInt8]?
     }
 
@@ -401,10 +412,15 @@ final class StateStore: @unchecked Sendable {
         if let cached = recentlyRead[id] { return cached }
         do {
             guard let row = try database.query("SELECT record, mac FROM documents WHERE id = ?", [.blob(id.bytes)]).first else { return nil }
-            let document = authenticated(id: id, record: row[0].blob, mac: row[1].blob)
-            if recentlyRead.count >= Self.recentlyReadLimit { recentlyRead.removeAll(keepingCapacity: true) }
-            recentlyRead[id] = document
-            return document
+            recordsRead += 1
+            switch authenticated(id: id, record: row[0].blob, mac: row[1].blob) {
+            case .success(let document):
+                keep(document)
+                return document
+            case .failure(let damage):
+                problem = problem ?? damage.reason
+                return nil
+            }
         } catch {
             problem = problem ?? "its records cannot be read (\(error))"
             return nil
@@ -425,8 +441,22 @@ final class StateStore: @unchecked Sendable {
             [.integer(position?.sequence ?? Int64.min), .blob(position?.id.bytes ?? []), .integer(Int64(limit))], epoch: epoch)
     }
 
-    /// The documents a `SELECT id, record, mac` query returns, authenticated.
-    private func page(_ query: String, _ parameters: [SQLValue], epoch: Int) -> [VaultState.Document] {
+    /// Up to `limit` documents wrapped for `role` according to the role
+    /// index, with ids after `after`, in id order, authenticated (candidates:
+    /// the index is a hint, the caller checks each document's wraps). They
+    /// are kept as recently read, since the caller changes them next.
+    fileprivate func documents(heldBy role: RoleID, after: DocumentID?, limit: Int, epoch: Int) -> [VaultState.Document] {
+        page(
+            """
+            SELECT documents.id, documents.record, documents.mac FROM holders JOIN documents ON documents.id = holders.id
+            WHERE holders.role = ? AND holders.id > ? ORDER BY holders.id LIMIT ?
+            """,
+            [.blob(role.bytes), .blob(after?.bytes ?? []), .integer(Int64(limit))], epoch: epoch, keepingRead: true)
+    }
+
+    /// The documents a `SELECT id, record, mac` query returns, authenticated
+    /// on every core; with `keepingRead`, kept in ``recentlyRead`` too.
+    private func page(_ query: String, _ parameters: [SQLValue], epoch: Int, keepingRead: Bool = false) -> [VaultState.Document] {
         lock.lock()
         defer { lock.unlock() }
         guard epoch == snapshotEpoch else {
@@ -434,13 +464,24 @@ final class StateStore: @unchecked Sendable {
             return []
         }
         do {
-            var page: [VaultState.Document] = []
+            var rows: [(id: DocumentID, record: [UInt8]?, mac: [UInt8]?)] = []
             try database.forEachRow(query, parameters) { row in
                 guard let raw = row[0].blob, let id = try? DocumentID(bytes: raw) else {
                     problem = problem ?? "a record has a malformed id"
                     return
                 }
-                if let document = authenticated(id: id, record: row[1].blob, mac: row[2].blob) { page.append(document) }
+                rows.append((id, row[1].blob, row[2].blob))
+            }
+            recordsRead += rows.count
+            let checked = try ParallelMap.run(rows) { row in self.authenticated(id: row.id, record: row.record, mac: row.mac) }
+            var page: [VaultState.Document] = []
+            for result in checked {
+                switch result {
+                case .success(let document):
+                    page.append(document)
+                    if keepingRead { keep(document) }
+                case .failure(let damage): problem = problem ?? damage.reason
+                }
             }
             return page
         } catch {
@@ -449,19 +490,28 @@ final class StateStore: @unchecked Sendable {
         }
     }
 
-    /// The record's document, if its MAC verifies and it parses to the same id; else records the damage.
-    private func authenticated(id: DocumentID, record: [UInt8]?, mac: [UInt8]?) -> VaultState.Document? {
-        recordsRead += 1
+    /// Keeps `document` in ``recentlyRead``, emptied first when full.
+    private func keep(_ document: VaultState.Document) {
+        if recentlyRead.count >= Self.recentlyReadLimit { recentlyRead.removeAll(keepingCapacity: true) }
+        recentlyRead[document.id] = document
+    }
+
+    /// Why a record was refused.
+    private struct Damage: Error {
+        let reason: String
+    }
+
+    /// The record's document, if its MAC verifies and it parses to the same
+    /// id; else the damage, which the caller records. Safe on any thread.
+    private func authenticated(id: DocumentID, record: [UInt8]?, mac: [UInt8]?) -> Result<VaultState.Document, Damage> {
         guard let record, let mac, Sodium.constantTimeEqual(recordMAC(id: id, record: record), mac) else {
-            problem = problem ?? "the record of document \(id) does not authenticate"
-            return nil
+            return .failure(Damage(reason: "the record of document \(id) does not authenticate"))
         }
         var reader = ByteReader(record, what: "vault state")
         guard let document = try? StateCodec.decodeDocument(&reader), document.id == id else {
-            problem = problem ?? "the record of document \(id) does not parse"
-            return nil
+            return .failure(Damage(reason: "the record of document \(id) does not parse"))
         }
-        return document
+        return .success(document)
     }
 
     // MARK: Helpers
@@ -551,6 +601,10 @@ final class StateStore: @unchecked Sendable {
 
         func documents(sealedAfter position: VaultState.SealPosition?, limit: Int) -> [VaultState.Document] {
             store.documents(sealedAfter: position, limit: limit, epoch: epoch)
+        }
+
+        func documents(heldBy role: RoleID, after: DocumentID?, limit: Int) -> [VaultState.Document] {
+            store.documents(heldBy: role, after: after, limit: limit, epoch: epoch)
         }
     }
 }

@@ -230,14 +230,14 @@ extension Vault {
         let page: [VaultState.Document]
         if let store {
             if !state.documents.changed.isEmpty { try saveState() }
-            page = try store.documents(heldBy: roleID, after: after, limit: limit).compactMap { state.documents[$0] }
+            page = state.documents.records(heldBy: roleID, after: after, limit: limit) ?? []
             try store.requireIntact()
         } else {
             page = Array(state.documents.values.filter { document in
                 document.current.wraps[roleID] != nil && after.map { $0 < document.id } ?? true
             }.sorted { $0.id < $1.id }.prefix(limit))
         }
-        for document in page { try each(document) }
+        for document in page where document.deletion == nil { try each(document) }
         return page.last?.id
     }
 
