@@ -295,6 +295,26 @@ struct StateStoreTests {
         #expect(try fixture.read("b.txt") == Array("beta".utf8))
     }
 
+    @Test("a changed record in a rotation's batch (read through the role index, authenticated on every core) fails the rotation before its rewraps commit; the rerun finishes it")
+    func damagedRecordInRotation() throws {
+        let sealed = try sealMany(600, prefix: "r")
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.share(sealed.map(\.id.description), withRole: "eng")
+        let database = try SQLiteDatabase(path: storePath, create: false)
+        try database.run("UPDATE documents SET record = CAST(record AS BLOB) || x'00' WHERE id = ?", [.blob(sealed[421].id.bytes)])
+        #expect { try fixture.open().rotateRole(named: "eng", plan: false) } throws: {
+            ($0 as? VaultError)?.kind == .integrity && "\($0)".contains("does not authenticate")
+        }
+        let replayed = try fullReplay()
+        let eng = try #require(replayed.roles.values.first { $0.name == "eng" })
+        #expect(eng.currentVersion == 2 && replayed.wrapCounts[eng.id]?[1] == 600, "a new key, and no data key rewrapped under it")
+        _ = try fixture.open().rotateRole(named: "eng", plan: false)
+        let rotated = try fixture.open()
+        #expect(rotated.state.fieldsDiffering(from: try fullReplay()) == [])
+        #expect(try fixture.read(sealed[421].id.description) == Array("r 421".utf8))
+    }
+
     @Test("a record put back from an older copy of the store is found by verify --deep")
     func recordRolledBack() throws {
         let a = try fixture.seal("a.txt", Array("alpha".utf8))
