@@ -45,6 +45,15 @@ struct StateStoreTests {
         return try fixture.open().seal(paths: paths)
     }
 
+    /// `sealMany`, then a new role `eng` (cleared for confidential) that every one of them is shared with.
+    func sealManySharedWithEng(_ count: Int, prefix: String) throws -> [SealedDocument] {
+        let sealed = try sealMany(count, prefix: prefix)
+        let owner = try fixture.open()
+        try owner.createRole(named: "eng", clearance: "confidential")
+        _ = try owner.share(sealed.map(\.id.description), withRole: "eng")
+        return sealed
+    }
+
     @Test("the saved state is exactly a full replay, before and after newer entries")
     func roundTrip() throws {
         try populate()
@@ -183,10 +192,7 @@ struct StateStoreTests {
 
     @Test("a rewrap rewrites only the records it changes: nothing is queued for naming again, and the indexes stay right when labels and roles do change")
     func saveWritesWhatChanged() throws {
-        let sealed = try sealMany(120, prefix: "w")
-        let owner = try fixture.open()
-        try owner.createRole(named: "eng", clearance: "confidential")
-        _ = try owner.share(sealed.map(\.id.description), withRole: "eng")
+        let sealed = try sealManySharedWithEng(120, prefix: "w")
         _ = try fixture.open().list(folder: "many")  // indexes every name
         let store = try #require(try fixture.open().store)
         #expect(try store.unnamedDocuments(limit: 1_000).isEmpty)
@@ -297,10 +303,7 @@ struct StateStoreTests {
 
     @Test("a changed record in a rotation's batch (read through the role index, authenticated on every core) fails the rotation before its rewraps commit; the rerun finishes it")
     func damagedRecordInRotation() throws {
-        let sealed = try sealMany(600, prefix: "r")
-        let owner = try fixture.open()
-        try owner.createRole(named: "eng", clearance: "confidential")
-        _ = try owner.share(sealed.map(\.id.description), withRole: "eng")
+        let sealed = try sealManySharedWithEng(600, prefix: "r")
         let database = try SQLiteDatabase(path: storePath, create: false)
         try database.run("UPDATE documents SET record = CAST(record AS BLOB) || x'00' WHERE id = ?", [.blob(sealed[421].id.bytes)])
         #expect { try fixture.open().rotateRole(named: "eng", plan: false) } throws: {
