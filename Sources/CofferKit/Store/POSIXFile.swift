@@ -253,18 +253,13 @@ public enum FileSystem {
     /// Reads an open file whole from its current offset, as ``readSmallFile(_:limit:)``.
     static func readSmall(_ file: POSIXFile, limit: Int) throws -> [UInt8] {
         // A regular file's size bounds the buffer; pipes and /proc files
-        // report 0 and are read in growing steps, so that a short input
-        // under a large limit does not cost the limit in memory.
+        // report 0 and get one of the limit. It is not filled first: only the
+        // pages the input reaches are touched (a short list on a pipe does
+        // not cost 64 MiB), and it never grows, so no copy of what was read
+        // (an identity on standard input) is left behind in freed memory.
         let size = Int(try file.status().st_size)
-        var bytes: [UInt8] = []
-        var step = size > 0 ? min(limit + 1, size + 1) : min(limit + 1, 1 << 16)
-        while true {
-            let start = bytes.count
-            bytes.append(contentsOf: repeatElement(0, count: step))
-            let count = try bytes.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
-            bytes.removeLast(step - count)
-            guard count == step, bytes.count <= limit else { return bytes }
-            step = min(limit + 1 - bytes.count, bytes.count)
+        return try [UInt8](unsafeUninitializedCapacity: size > 0 ? min(limit + 1, size + 1) : limit + 1) { buffer, count in
+            count = try file.read(into: UnsafeMutableRawBufferPointer(buffer))
         }
     }
 
