@@ -1,3 +1,4 @@
+import CofferTestSupport
 import Foundation
 import Testing
 
@@ -50,7 +51,7 @@ struct RoleCommandTests {
         #expect(try cli.ok(["verify"]).text.contains("vault is consistent"))
     }
 
-    @Test("share --documents-from: a list on a pipe (CRLF, spaces, tabs, blank lines, a repeat) after arguments, half already shared, one entry per batch; a document the role is not cleared for stops it before any commit; an empty list and one over 64 MiB exit 2; killed and rerun, it finishes")
+    @Test("share --documents-from: a list on a pipe (CRLF, spaces, tabs, blank lines, a repeat) after arguments, half already shared, one entry per batch; a document the role is not cleared for stops it before any commit; an empty list and one over 64 MiB exit 2; killed and rerun, it finishes; two at once wrap each document once")
     func shareList() throws {
         let (cli, bob) = try Self.vaultWithDocuments(30)
         try cli.write("secret.txt", Data("secret\n".utf8))
@@ -99,6 +100,31 @@ struct RoleCommandTests {
         #expect(Set((rerun["documents"] as? [String] ?? []) + (rerun["unchanged"] as? [String] ?? [])) == Set(ids))
         // The one-document share timed above, then batches of 4 from wherever the kill left off, which fall on the same boundaries.
         #expect(wrapped == 1 + (ids.count - 1 + 3) / 4, "\(wrapped) entries")
+
+        // Two shares of the same list at once: both succeed, and each document is reported wrapped by
+        // exactly one of them (a batch committed before the other made it plan again included).
+        try cli.ok(["role", "create", "qa", "--clearance", "internal"])
+        let both = try (0..<2).map { index -> ChildProcess in
+            let output = cli.path("qa-\(index).json")
+            #expect(FileManager.default.createFile(atPath: output, contents: nil))
+            let process = ChildProcess()
+            process.executableURL = URL(fileURLWithPath: CLIHarness.binary)
+            process.arguments = ["share", "--documents-from", cli.path("list.txt"), "--role", "qa", "--json"]
+            process.environment = cli.environment
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in both {
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == Exit.ok)
+        }
+        let wrappedByEach = try (0..<2).map { index in
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cli.path("qa-\(index).json")))) as? [String: Any])
+            return Set(report["documents"] as? [String] ?? [])
+        }
+        #expect(wrappedByEach[0].isDisjoint(with: wrappedByEach[1]) && wrappedByEach[0].union(wrappedByEach[1]) == Set(ids), "\(wrappedByEach)")
         #expect(try cli.ok(["verify", "--deep"]).text.contains("vault is consistent"))
     }
 

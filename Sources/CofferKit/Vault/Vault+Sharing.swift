@@ -60,6 +60,9 @@ extension Vault {
     /// be an administrator or the document's owner.
     /// - Throws: ``VaultError/notPermitted(_:)`` (not cleared, not owner), ``VaultError/notFound(_:)``.
     public func share(_ queries: some Sequence<String>, withRole roleName: String) throws -> SharingReport {
+        // What this call wrapped, kept across planning attempts: a batch committed before another
+        // process made it plan again is this call's work, not "unchanged" in the report.
+        var wrapped: [DocumentID] = []
         return try replanning {
             var role = try role(named: roleName)
             guard role.kind != .admin else { throw VaultError.invalidRequest("every document is already readable by admin") }
@@ -97,6 +100,12 @@ extension Vault {
                 }
                 guard !records.isEmpty else { continue }
                 try commit { _ in [.documentsShared(WrapBatch(role: role.id, version: role.currentVersion, records: PackedWrap.pack(records)))] }
+                wrapped += records.map(\.document)
+            }
+            if wrapped.count > report.documents.count {
+                let earlier = Set(wrapped[..<(wrapped.count - report.documents.count)])
+                report.documents = wrapped
+                report.unchanged.removeAll { earlier.contains($0) }
             }
             return report
         }
