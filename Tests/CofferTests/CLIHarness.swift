@@ -194,6 +194,18 @@ final class CLIHarness {
         try run(arguments, environment: ["COFFER_IDENTITY": identityFile])
     }
 
+    /// Opens `folder` (a name ending in `/`) as the person whose identity
+    /// file is `identityFile`, into a scratch folder it then removes.
+    /// - Returns: the command's result and the tree it wrote, by path below
+    ///   `folder` (empty if the command failed). `open FOLDER/` opens what
+    ///   that person can read, so a document they cannot read is missing.
+    func openTree(_ folder: String, as identityFile: String) throws -> (result: Result, tree: [String: Data]) {
+        let destination = path("opened-tree")
+        defer { try? FileManager.default.removeItem(atPath: destination) }
+        let result = try run(as: identityFile, ["open", folder, "-o", destination])
+        return (result, result.status == Exit.ok ? try OpenFolderTests.files(below: destination) : [:])
+    }
+
     /// Writes a file inside the scratch directory.
     @discardableResult
     func write(_ relative: String, _ data: Data) throws -> String {
