@@ -210,12 +210,18 @@ struct SharedVaultTests {
         #expect(try cast.ok(bob, ["open", "big.bin", "-o", "-"]).stdout == big)
     }
 
+    /// A local vault Alice made, with the test servers' settings in the
+    /// cast's environment (for copies into a shared backend).
+    static func localVault() throws -> (SharedServers, Cast, Member) {
+        let servers = try SharedServers.test()
+        let cast = try Cast()
+        cast.cli.environment.merge(servers.settings) { $1 }
+        return (servers, cast, try cast.creator("alice"))
+    }
+
     @Test("vault copy: local to shared and back, the same vault byte for byte; killed at random moments and rerun; a damaged source object is refused before the copy becomes a vault; two copies into one target at once")
     func copyBetweenBackends() throws {
-        let servers = try SharedServers.test()
-        let cast = try Cast()  // a local vault first
-        cast.cli.environment.merge(servers.settings) { $1 }
-        let alice = try cast.creator("alice")
+        let (servers, cast, alice) = try Self.localVault()
         for i in 0..<20 { try cast.cli.write("docs/d\(i).bin", pattern(i == 0 ? 5 << 20 : 1_000 + i, seed: UInt64(i + 1))) }
         let expected = try ConcurrencyTests.sealFolder(cast.cli.path("docs"), as: alice, in: cast)
         try cast.ok(alice, ["rotate", "doc", expected.keys.sorted()[0]])  // a superseded generation, not copied
@@ -236,7 +242,7 @@ struct SharedVaultTests {
             let report = try #require(try cast.ok(alice, toShared).json() as? [String: Any])
             #expect(report["objects"] as? Int == referenced, "\(report)")
         }
-        let copied = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: sharedCopy, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let copied = alice.using(vault: sharedCopy)
         #expect(try cast.ok(copied, ["audit", "verify", "--json"]).text == head, "the copy's ledger is the source's")
         ConcurrencyTests.expectIntact(expected, cast: cast, as: copied, "the shared copy", deep: true)
 
@@ -246,7 +252,7 @@ struct SharedVaultTests {
         let outcomes = try cast.race([(alice, back), (alice, back)])
         #expect(outcomes.contains { $0.status == Exit.ok }, "two copies at once: \(outcomes.map(\.exit)) \(outcomes.map(\.stderr))")
         for outcome in outcomes { #expect(outcome.status != Exit.integrity, "two copies at once: \(outcome.stderr)") }
-        let returned = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: localCopy, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let returned = alice.using(vault: localCopy)
         ConcurrencyTests.expectIntact(expected, cast: cast, as: returned, "copied back", deep: true)
         let files = try FileManager.default.subpathsOfDirectory(atPath: localCopy + "/objects").filter { $0.count == 67 }
         #expect(files.count == referenced, "only the current versions' objects are copied: \(files.count) of \(referenced)")
@@ -258,6 +264,32 @@ struct SharedVaultTests {
         try Data("damaged".utf8).write(to: URL(fileURLWithPath: object))
         let refused = try cast.run(alice, ["vault", "copy", "--from", alice.vault, "--to", cast.cli.path("copies/third")])
         #expect(refused.status == Exit.integrity && !FileManager.default.fileExists(atPath: cast.cli.path("copies/third/coffer-vault")), "\(refused.exit): \(refused.stderr)")
+    }
+
+    @Test("a shared vault seals in 8 MiB objects; a file sealed again there is unchanged, also one first sealed in 4 MiB objects in a local vault and copied in")
+    func segmentSize() throws {
+        let (servers, cast, alice) = try Self.localVault()
+        let content = pattern((9 << 20) + 1, seed: 5)
+        let big = try cast.cli.write("big.bin", content)
+        func referenced(_ member: Member) throws -> Int {
+            let verified = try #require(try cast.ok(member, ["verify", "--json"]).json() as? [String: Any])
+            return try #require((verified["counts"] as? [String: Any])?["objectsReferenced"] as? Int)
+        }
+        let empty = try referenced(alice)
+        try cast.ok(alice, ["seal", big, "--name", "big.bin"])
+        #expect(try referenced(alice) == empty + 4, "three 4 MiB segments and a manifest")
+
+        let shared = cast.cli.path("shared")
+        try cast.ok(alice, ["vault", "copy", "--from", alice.vault, "--to", shared, "--catalog", servers.database(), "--objects", "s3://\(try servers.newBucket())/v"])
+        let copied = alice.using(vault: shared)
+        let again = try #require(try cast.ok(copied, ["seal", big, "--name", "big.bin", "--json"]).json() as? [[String: Any]])
+        #expect(again.count == 1 && again.first?["unchanged"] as? Bool == true, "\(again)")
+        let copiedCount = try referenced(copied)
+        try cast.ok(copied, ["seal", big, "--name", "other.bin"])
+        #expect(try referenced(copied) == copiedCount + 3, "two 8 MiB segments and a manifest")
+        let twice = try #require(try cast.ok(copied, ["seal", big, "--name", "other.bin", "--json"]).json() as? [[String: Any]])
+        #expect(twice.first?["unchanged"] as? Bool == true, "\(twice)")
+        #expect(try cast.ok(copied, ["open", "other.bin", "-o", "-"]).stdout == content)
     }
 
     @Test("backup of a shared vault to a local directory while another client seals, killed and rerun; after the database loses the vault, restored, adopted and copied back into a shared backend, which another client joins again")
@@ -290,12 +322,12 @@ struct SharedVaultTests {
         // Restored into a local directory, adopted, then copied into a new bucket of the database.
         let restored = cast.cli.path("restored")
         try cast.ok(alice, ["backup", "restore", destination, "--output", restored])
-        let local = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: restored, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let local = alice.using(vault: restored)
         try cast.ok(local, ["backup", "adopt"])
         let bucket = try servers.newBucket()
         let again = cast.cli.path("clients/alice-again")
         try cast.ok(alice, ["vault", "copy", "--from", restored, "--to", again, "--catalog", servers.database(), "--objects", "s3://\(bucket)/v"])
-        let revived = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: again, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let revived = alice.using(vault: again)
         ConcurrencyTests.expectIntact(expected, cast: cast, as: revived, "restored into the shared backend", deep: true)
         // bob joins it again from a new client directory; what he saw is all in it, so his record agrees.
         let bobAgain = Member(name: "bob", file: bob.file, stateDirectory: bob.stateDirectory, vault: cast.cli.path("clients/bob-again"), fingerprint: bob.fingerprint, publicIdentity: bob.publicIdentity)
@@ -314,11 +346,11 @@ struct SharedVaultTests {
         let alice = try cast.creator("alice")
         let bucket = try servers.newBucket()
         let vault = cast.cli.path("clients/tls")
-        let member = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: vault, fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let member = alice.using(vault: vault)
         let created = try #require(try cast.ok(member, ["init", "--catalog", tls, "--objects", "s3://\(bucket)/v", "--json"]).json() as? [String: Any])
         let note = try cast.cli.write("in/tls.txt", Data("over TLS\n".utf8))
         try cast.ok(member, ["seal", note])
-        let joined = Member(name: "alice", file: alice.file, stateDirectory: alice.stateDirectory, vault: cast.cli.path("clients/tls-joined"), fingerprint: alice.fingerprint, publicIdentity: alice.publicIdentity)
+        let joined = alice.using(vault: cast.cli.path("clients/tls-joined"))
         try cast.ok(joined, ["attach", "--vault", joined.vault, "--catalog", tls, "--objects", "s3://\(bucket)/v", "--expect-id", try #require(created["id"] as? String)])
         #expect(try cast.ok(joined, ["open", "tls.txt", "-o", "-"]).stdout == Data("over TLS\n".utf8))
         let doctor = try cast.ok(member, ["doctor"])
@@ -326,5 +358,13 @@ struct SharedVaultTests {
         let wrongCA = servers.database() + "?sslmode=verify-full&sslrootcert=" + (try #require(servers.settings["COFFER_TEST_OTHER_CA"]))
         let refused = try cast.run(member, ["attach", "--vault", cast.cli.path("clients/wrong-ca"), "--catalog", wrongCA, "--objects", "s3://\(bucket)/v"])
         #expect(refused.status == Exit.io && refused.stderr.contains("certificate"), "\(refused.exit): \(refused.stderr)")
+    }
+}
+
+extension Member {
+    /// The same person, with the same state directory, using the vault (or
+    /// shared vault client directory) at `vault`.
+    func using(vault: String) -> Member {
+        Member(name: name, file: file, stateDirectory: stateDirectory, vault: vault, fingerprint: fingerprint, publicIdentity: publicIdentity)
     }
 }

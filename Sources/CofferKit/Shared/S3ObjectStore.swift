@@ -164,11 +164,27 @@ final class S3ObjectStore: Sendable {
     ///   (the bytes do not hash to the name), ``ObjectStoreError/oversized(_:_:)``; ``S3Error``.
     func get(_ id: ObjectID) throws -> [UInt8] {
         let response = try request("GET", key: location.prefix + id.description, responseLimit: ObjectStore.maximumObjectSize)
-        if response.status == 404 { throw ObjectStoreError.missing(id) }
-        if response.truncated { throw ObjectStoreError.oversized(id, response.body.count) }
-        guard response.status == 200 else { throw failure(response, "GET \(id)") }
+        try requireObject(response, named: id)
         guard id.names(response.body) else { throw ObjectStoreError.corrupt(id) }
         return response.body
+    }
+
+    /// ``get(_:)`` straight into `buffer`, with no copy of the object in
+    /// between (an object larger than `buffer` is cut off and refused).
+    /// - Returns: the object's size.
+    func get(_ id: ObjectID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let response = try request("GET", key: location.prefix + id.description, responseLimit: buffer.count, into: buffer)
+        try requireObject(response, named: id)
+        let object = UnsafeRawBufferPointer(rebasing: buffer[..<response.count])
+        guard ObjectID.of(object, hash: id.hash) == id else { throw ObjectStoreError.corrupt(id) }
+        return response.count
+    }
+
+    /// Throws unless `response` is a whole object.
+    private func requireObject(_ response: Response, named id: ObjectID) throws {
+        if response.status == 404 { throw ObjectStoreError.missing(id) }
+        if response.truncated { throw ObjectStoreError.oversized(id, response.count) }
+        guard response.status == 200 else { throw failure(response, "GET \(id)") }
     }
 
     /// Whether `id` is in the bucket (`HEAD`; its content is not checked).
@@ -213,7 +229,10 @@ final class S3ObjectStore: Sendable {
 
     fileprivate struct Response {
         var status: Int
+        /// The body (empty when it went into the request's buffer, unless the status is not 200).
         var body: [UInt8]
+        /// Bytes of body received.
+        var count: Int
         /// The body went past the request's limit and was cut off.
         var truncated = false
     }
@@ -237,28 +256,29 @@ final class S3ObjectStore: Sendable {
     /// - Parameters:
     ///   - payloadHash: the body's SHA-256 in hex if the caller has it; computed otherwise.
     ///   - responseLimit: the most body bytes taken in; a longer body stops the transfer.
+    ///   - destination: where the body goes (at least `responseLimit` bytes); a new array if nil.
     fileprivate func request(
         _ method: String, key: String, query: String = "", body: UnsafeRawBufferPointer? = nil, payloadHash: String? = nil,
-        headers: [String] = [], responseLimit: Int = 1 << 20
+        headers: [String] = [], responseLimit: Int = 1 << 20, into destination: UnsafeMutableRawBufferPointer? = nil
     ) throws -> Response {
         let payloadHash = payloadHash ?? Hex.encode(Array(SHA256.hash(data: body ?? UnsafeRawBufferPointer(start: nil, count: 0))))
+        let received = Received(limit: responseLimit, destination: destination)
         return try handles.withHandle { curl in
-            try request(on: curl, method, key: key, query: query, body: body, payloadHash: payloadHash, headers: headers, responseLimit: responseLimit)
+            try request(on: curl, method, key: key, query: query, body: body, payloadHash: payloadHash, headers: headers, into: received)
         }
     }
 
-    /// ``request(_:key:query:body:payloadHash:headers:responseLimit:)`` on a
+    /// ``request(_:key:query:body:payloadHash:headers:responseLimit:into:)`` on a
     /// handle; also says whether the handle may be kept for another request.
     private func request(
         on curl: UnsafeMutableRawPointer, _ method: String, key: String, query: String, body: UnsafeRawBufferPointer?, payloadHash: String,
-        headers: [String], responseLimit: Int
+        headers: [String], into received: Received
     ) throws -> (result: Response, reusable: Bool) {
         let path = "/" + location.bucket + (key.isEmpty ? "" : "/" + key)
         let url = configuration.endpoint + path + (query.isEmpty ? "" : "?" + query)
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers + ["x-amz-content-sha256: \(payloadHash)"] { list = curl_slist_append(list, header) }
         defer { curl_slist_free_all(list) }
-        let received = Received(limit: responseLimit)
         let context = Unmanaged.passUnretained(received).toOpaque()
         var rc = coffer_curl_set_string(curl, CURLOPT_URL, url)
         rc = rc == CURLE_OK ? coffer_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, method) : rc
@@ -275,12 +295,7 @@ final class S3ObjectStore: Sendable {
         rc = rc == CURLE_OK ? coffer_curl_set_write(curl, { data, size, count, context in
             guard let data, let context else { return 0 }
             let received = Unmanaged<Received>.fromOpaque(context).takeUnretainedValue()
-            guard received.bytes.count + size * count <= received.limit else {
-                received.truncated = true
-                return 0  // libcurl stops the transfer (CURLE_WRITE_ERROR)
-            }
-            received.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
-            return size * count
+            return received.take(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0  // 0 stops the transfer (CURLE_WRITE_ERROR)
         }, context) : rc
         if method == "HEAD" { rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_NOBODY, 1) : rc }
         rc = rc == CURLE_OK ? coffer_curl_set_long(curl, CURLOPT_PROTOCOLS, Int(CURLPROTO_HTTPS | CURLPROTO_HTTP)) : rc
@@ -298,25 +313,58 @@ final class S3ObjectStore: Sendable {
             return curl_easy_perform(curl)
         } ?? curl_easy_perform(curl)
         // A transfer cut off mid-body leaves its connection unusable: the handle is closed.
-        if received.truncated { return (Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes, truncated: true), false) }
+        let status = Int(coffer_curl_response_code(curl))
+        if received.truncated { return (received.response(status: status), false) }
         guard result == CURLE_OK else {
             throw S3Error(reason: "\(method) \(path): \(String(cString: curl_easy_strerror(result)))", kind: .io)
         }
-        return (Response(status: Int(coffer_curl_response_code(curl)), body: received.bytes), true)
+        return (received.response(status: status), true)
     }
 
-    /// What a response's body callback collects.
+    /// What a response's body callback collects: into a new array, or into
+    /// the caller's buffer.
     private final class Received {
         let limit: Int
+        let destination: UnsafeMutableRawBufferPointer?
         var bytes: [UInt8] = []
+        var count = 0
         var truncated = false
 
-        init(limit: Int) { self.limit = limit }
+        init(limit: Int, destination: UnsafeMutableRawBufferPointer?) {
+            self.limit = limit
+            self.destination = destination
+        }
+
+        /// Takes the next part of the body; false (and ``truncated``) past the limit.
+        func take(_ part: UnsafeRawBufferPointer) -> Bool {
+            guard count + part.count <= limit else {
+                truncated = true
+                return false
+            }
+            if let destination {
+                UnsafeMutableRawBufferPointer(rebasing: destination[count..<count + part.count]).copyMemory(from: part)
+            } else {
+                bytes.append(contentsOf: part)
+            }
+            count += part.count
+            return true
+        }
+
+        /// The response with this body; a body that went into the buffer is
+        /// copied out too when `status` is not 200 (an error's text).
+        func response(status: Int) -> Response {
+            var body = bytes
+            if let destination, status != 200 { body = Array(destination[..<count]) }
+            return Response(status: status, body: body, count: count, truncated: truncated)
+        }
     }
 
 }
 
 extension S3ObjectStore: ObjectStoring {
+    /// 8 MiB segments: half the requests 4 MiB ones take.
+    var segmentGeometry: StreamGeometry { .large }
+
     /// Puts the object at once (``put(_:_:)``): a bucket's `PUT` is durable when it returns.
     func stage(_ bytes: UnsafeRawBufferPointer, bypassingCache: Bool) throws -> StagedObject {
         let id = ObjectID.of(bytes)
@@ -346,12 +394,9 @@ extension S3ObjectStore: ObjectStoring {
         try get(id)
     }
 
-    /// ``get(_:)`` into `buffer`.
+    /// ``get(_:into:)``: checked against its name.
     func read(_ id: ObjectID, into buffer: UnsafeMutableRawBufferPointer, bypassingCache: Bool) throws -> Int {
-        let bytes = try get(id)
-        guard bytes.count <= buffer.count else { throw ObjectStoreError.oversized(id, bytes.count) }
-        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[..<$0.count]).copyMemory(from: $0) }
-        return bytes.count
+        try get(id, into: buffer)
     }
 }
 

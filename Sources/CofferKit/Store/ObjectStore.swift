@@ -38,9 +38,12 @@ public enum ObjectStoreError: CofferFailure, Equatable {
 /// it (`Directory`): no symbolic link is followed, in the fan-out
 /// directories or the objects, and only regular files are read or deleted.
 public final class ObjectStore: ObjectStoring, SweepableObjectStore {
-    /// The largest object Coffer writes (a content segment of 4 MiB plus
-    /// overhead, or a manifest); anything bigger is refused when read.
+    /// The largest object Coffer writes (a content segment of up to 16 MiB
+    /// plus overhead, or a manifest); anything bigger is refused when read.
     static let maximumObjectSize = 64 << 20
+
+    /// 4 MiB segments: two buffers of each segment in flight, written with direct I/O.
+    var segmentGeometry: StreamGeometry { .standard }
 
     /// The `objects` directory.
     public let root: String

@@ -12,6 +12,9 @@ import Foundation
 /// ``PublishBatch``) make them durable and visible. Nothing may refer to an
 /// object before its batch is finished. Safe to use from many threads at once.
 protocol ObjectStoring: Sendable {
+    /// How new documents are cut into segment objects in this store.
+    var segmentGeometry: StreamGeometry { get }
+
     /// Hands `bytes` over to be stored under their id (nothing is written
     /// when the store holds the object already).
     /// - Parameter bypassingCache: a hint for a local store (the segments of a

@@ -7,15 +7,24 @@ import Foundation
 struct ContentStream {
     /// Where objects go.
     let store: any ObjectStoring
-    /// Frame layout.
-    var geometry = StreamGeometry.standard
+    /// Frame layout of what is sealed: the store's ``ObjectStoring/segmentGeometry``.
+    var geometry: StreamGeometry
     /// Worker threads when sealing: one per core plus two, so that
     /// cryptography goes on while workers wait for the device (segments are
-    /// written with direct I/O, which blocks). Each in-flight segment costs
-    /// two 4 MiB buffers, so this also bounds memory (docs/PERFORMANCE.md).
-    var width = Swift.min(16, ProcessInfo.processInfo.activeProcessorCount + 2)
+    /// written with direct I/O, which blocks) or the server. Each in-flight
+    /// segment costs two segment buffers, so this also bounds memory
+    /// (docs/PERFORMANCE.md).
+    var width: Int
     /// Told of every segment's plaintext bytes as they are sealed or opened.
     var progress: (any ProgressListener)?
+
+    /// A stream into `store`, sealing in its geometry on `width` threads.
+    init(store: any ObjectStoring, width: Int = Swift.min(16, ProcessInfo.processInfo.activeProcessorCount + 2), progress: (any ProgressListener)? = nil) {
+        self.store = store
+        self.geometry = store.segmentGeometry
+        self.width = width
+        self.progress = progress
+    }
 
     /// Worker threads when opening: one fewer than ``width``, as decrypted
     /// segments also wait, a buffer each, for the output to take them in
@@ -65,7 +74,8 @@ struct ContentStream {
         // small documents never waits for the device one write at a time.
         let bypassingCache = !first.isLast
         var digest = ContentDigest(segmentSize: segmentSize)
-        let process = { (job: SegmentReader.Job) -> (StagedObject, Int, SHA256.Digest) in
+        let pieceSize = digest.pieceSize
+        let process = { (job: SegmentReader.Job) -> (StagedObject, Int, [SHA256.Digest]) in
             defer { plaintextPool.give(job.buffer, used: job.count) }
             let sealed = sealedPool.take()
             defer { sealedPool.give(sealed, used: 0) }
@@ -73,20 +83,20 @@ struct ContentStream {
             let output = UnsafeMutableRawBufferPointer(rebasing: sealed.bytes[0..<size])
             let plaintext = UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count])
             cipher.seal(plaintext, index: job.index, isLast: job.isLast, into: output)
-            let segmentDigest = ContentDigest.ofSegment(plaintext)
-            return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count, segmentDigest)
+            let segmentDigests = ContentDigest.pieces(of: plaintext, pieceSize: pieceSize)
+            return (try store.stage(UnsafeRawBufferPointer(output), bypassingCache: bypassingCache), job.count, segmentDigests)
         }
         let progress = self.progress
-        let consume = { (object: StagedObject, count: Int, segmentDigest: SHA256.Digest) in
+        let consume = { (object: StagedObject, count: Int, segmentDigests: [SHA256.Digest]) in
             segments.append(object.id)
             total += UInt64(count)
-            digest.append(segmentDigest)
+            digest.append(segmentDigests)
             try batch.add(object)
             progress?.advance(UInt64(count))
         }
         if first.isLast {
-            let (object, count, segmentDigest) = try process(first)
-            try consume(object, count, segmentDigest)
+            let (object, count, segmentDigests) = try process(first)
+            try consume(object, count, segmentDigests)
         } else {
             reader.unread(first)
             try OrderedPipeline.run(
@@ -107,9 +117,10 @@ struct ContentStream {
         let pool = BufferPool.shared(bufferSize: segmentSize)
         let reader = SegmentReader(source: source, segmentSize: segmentSize, pool: pool)
         var digest = ContentDigest(segmentSize: segmentSize)
-        let hash = { (job: SegmentReader.Job) -> SHA256.Digest in
+        let pieceSize = digest.pieceSize
+        let hash = { (job: SegmentReader.Job) -> [SHA256.Digest] in
             defer { pool.give(job.buffer, used: job.count) }
-            return ContentDigest.ofSegment(UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]))
+            return ContentDigest.pieces(of: UnsafeRawBufferPointer(rebasing: job.buffer.bytes[0..<job.count]), pieceSize: pieceSize)
         }
         let first = try reader.next()!
         if first.isLast {

@@ -111,6 +111,13 @@ struct StreamGeometry: Equatable, Sendable {
     static let saltByteCount = 15
     /// The geometry every new document uses: 64 KiB frames, 64 per segment (4 MiB).
     static let standard = StreamGeometry(frameSize: 65536, framesPerSegment: 64)!
+    /// The geometry of documents sealed into an S3 bucket: 64 KiB frames,
+    /// 128 per segment (8 MiB objects). Each object costs the server a
+    /// request and a bucket-index update whatever its size: 256 curl PUTs
+    /// of 4 MiB took 8.6 s here against 6.2 s for 64 of 16 MiB (the same
+    /// GiB, 4 at a time). 8 MiB measured nearly as fast as 16 MiB with
+    /// half the buffers (docs/PERFORMANCE.md).
+    static let large = StreamGeometry(frameSize: 65536, framesPerSegment: 128)!
 
     /// Plaintext bytes per frame (the last frame may be shorter).
     let frameSize: Int

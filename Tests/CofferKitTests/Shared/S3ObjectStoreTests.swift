@@ -62,9 +62,25 @@ struct S3ObjectStoreTests {
         #expect(try store.put(id, bytes))
         #expect(try store.get(id) == bytes && store.contains(id))
         #expect(try !store.put(id, bytes))
+        // Read straight into a buffer: a buffer just big enough holds it;
+        // one a byte short is an oversized object, not a short read.
+        for size in [bytes.count, bytes.count + 4096] {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+            defer { buffer.deallocate() }
+            let count = try store.read(id, into: buffer, bypassingCache: false)
+            #expect(count == bytes.count && Array(buffer[..<count]) == bytes)
+        }
+        let short = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count - 1, alignment: 16)
+        defer { short.deallocate() }
+        #expect { try store.read(id, into: short, bypassingCache: false) } throws: {
+            if case .oversized(id, _) = $0 as? ObjectStoreError { true } else { false }
+        }
         try store.delete(id)
         #expect(try !store.contains(id))
         #expect { try store.get(id) } throws: { ($0 as? ObjectStoreError) == .missing(id) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+        defer { buffer.deallocate() }
+        #expect { try store.read(id, into: buffer, bypassingCache: false) } throws: { ($0 as? ObjectStoreError) == .missing(id) }
     }
 
     @Test("listing for gc: 1,500 objects over two pages come out once each, grouped by leading byte in order; other keys are left out and never removed")
@@ -128,6 +144,9 @@ struct S3ObjectStoreTests {
         overwrite.waitUntilExit()
         #expect(overwrite.terminationStatus == 0)
         #expect { try store.get(id) } throws: { ($0 as? ObjectStoreError) == .corrupt(id) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+        defer { buffer.deallocate() }
+        #expect { try store.read(id, into: buffer, bypassingCache: false) } throws: { ($0 as? ObjectStoreError) == .corrupt(id) }
         #expect { try store.put(id, bytes) } throws: { ($0 as? ObjectStoreError) == .corrupt(id) }
 
         // A body whose SHA-256 is not the one signed: the server stores nothing.

@@ -80,6 +80,31 @@ struct ContentStreamTests {
         #expect(try Self.openIntoFile(sealed) == sealed.plaintext)
     }
 
+    @Test("a shared vault's 8 MiB segments round-trip and record the content digest 4 MiB segments record, which is SHA-256 over the tag, 4 MiB and each 4 MiB piece's SHA-256, as before", arguments: [
+        0, 1, 4 << 20, (4 << 20) + 1, 8 << 20, (8 << 20) + 1, (12 << 20) + 5,
+    ])
+    func largeGeometry(size: Int) throws {
+        let plaintext = patternBytes(size)
+        let large = try Self.seal(plaintext, geometry: .large)
+        let standard = try Self.seal(plaintext, geometry: .standard)
+        #expect(large.result.manifest.segments.count == max(1, (size + (8 << 20) - 1) / (8 << 20)))
+        #expect(Self.open(large).output == plaintext)
+        #expect(try Self.openIntoFile(large) == plaintext)
+        func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] { bytes.withUnsafeBytes { ObjectHash.sha256.digest($0) } }
+        var hashed = ByteWriter()
+        hashed.write(Array("coffer-content-digest-v1".utf8))
+        hashed.write(UInt64(4 << 20))
+        for start in stride(from: 0, to: max(size, 1), by: 4 << 20) {
+            hashed.write(sha256(plaintext[start..<min(start + (4 << 20), size)]))
+        }
+        let digest = Hex.encode(sha256(hashed.bytes[...]))
+        #expect(large.result.contentDigest == digest && standard.result.contentDigest == digest)
+        let input = try large.scratch.write("again", plaintext)
+        #expect(try large.stream.contentDigest(of: POSIXFile.openForReading(input)) == digest)
+        // Segments that are not a multiple of 4 MiB are digested whole, as before.
+        #expect(ContentDigest(segmentSize: Self.small.segmentPlaintextSize).pieceSize == Self.small.segmentPlaintextSize)
+    }
+
     @Test("identical plaintexts under two keys share no object")
     func freshKeysFreshObjects() throws {
         let a = try Self.seal(patternBytes(5000))
