@@ -175,8 +175,7 @@ final class S3ObjectStore: Sendable {
     func get(_ id: ObjectID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let response = try request("GET", key: location.prefix + id.description, responseLimit: buffer.count, into: buffer)
         try requireObject(response, named: id)
-        let object = UnsafeRawBufferPointer(rebasing: buffer[..<response.count])
-        guard ObjectID.of(object, hash: id.hash) == id else { throw ObjectStoreError.corrupt(id) }
+        guard id.names(UnsafeRawBufferPointer(rebasing: buffer[..<response.count])) else { throw ObjectStoreError.corrupt(id) }
         return response.count
     }
 

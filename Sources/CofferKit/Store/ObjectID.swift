@@ -72,7 +72,12 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     /// Whether this is the name of `bytes` under its hash function.
     func names(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { Self.of($0, hash: hash) } == self
+        bytes.withUnsafeBytes { names($0) }
+    }
+
+    /// Whether this is the name of `bytes` under its hash function.
+    func names(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        Self.of(bytes, hash: hash) == self
     }
 
     /// The same name, computed with `other` (for a name found by listing a

@@ -7,7 +7,7 @@ import Crypto
 /// SHA-256 over a domain tag, the piece size and the SHA-256 of each piece
 /// of the plaintext in order. A piece is a segment, or a 4 MiB part of one
 /// when segments are a multiple of 4 MiB: the same content has the same
-/// digest in 4 MiB segments (a local vault's) and in 16 MiB ones (a shared
+/// digest in 4 MiB segments (a local vault's) and in 8 MiB ones (a shared
 /// vault's). The workers that seal the segments hash their pieces too, in
 /// parallel, so the digest adds no pass on the reading thread
 /// (docs/FORMAT.md, "Document metadata"). Constant memory: piece digests

@@ -109,7 +109,7 @@ struct StreamGeometry: Equatable, Sendable {
     /// Length of the random nonce prefix (the rest of the 24-byte nonce is
     /// an 8-byte frame counter and a 1-byte last-frame flag).
     static let saltByteCount = 15
-    /// The geometry every new document uses: 64 KiB frames, 64 per segment (4 MiB).
+    /// The geometry of documents sealed into a vault on this machine: 64 KiB frames, 64 per segment (4 MiB).
     static let standard = StreamGeometry(frameSize: 65536, framesPerSegment: 64)!
     /// The geometry of documents sealed into an S3 bucket: 64 KiB frames,
     /// 128 per segment (8 MiB objects). Each object costs the server a
